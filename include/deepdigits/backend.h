@@ -1,0 +1,63 @@
+/* The interface between the training driver and a backend (the CPU reference, or CUDA). The
+ * driver owns the parameters on the host and the sample order; a backend owns its copies, the
+ * datasets it was given, and running sums of loss and accuracy, which it hands back once per
+ * epoch. CPU: src/backend_cpu.c. */
+#ifndef DEEPDIGITS_BACKEND_H
+#define DEEPDIGITS_BACKEND_H
+
+#include <stdint.h>
+
+#include "deepdigits/idx.h"
+#include "deepdigits/model.h"
+
+typedef enum { DD_DEVICE_CPU, DD_DEVICE_GPU, DD_DEVICE_AUTO } dd_device;
+
+/* Everything a backend needs to start: the model, the data (held by the caller for the
+ * backend's lifetime), the standardization table and the largest batch it will see. */
+typedef struct {
+    dd_model_config cfg;
+    const dd_dataset *train; /* only the first train_count images are used */
+    int train_count;
+    const dd_dataset *test;
+    float table[256]; /* pixel value -> standardized input */
+    int max_batch;
+} dd_backend_setup;
+
+/* Sums over the samples seen since the last take (training) or over a whole set (evaluation). */
+typedef struct {
+    double loss_sum; /* sum of per-sample losses */
+    long correct;    /* argmax matches */
+    long samples;
+    long steps;      /* optimizer steps (training only) */
+} dd_sums;
+
+typedef enum { DD_SPLIT_TRAIN, DD_SPLIT_TEST } dd_split;
+
+typedef struct dd_backend dd_backend;
+typedef struct {
+    const char *name;
+    void (*destroy)(dd_backend *b);
+    /* Host <-> backend copies of the flat parameter buffer (layout order, all n_params floats). */
+    int (*upload_params)(dd_backend *b, const float *params, char *err);
+    int (*download_params)(dd_backend *b, float *params, char *err);
+    /* The epoch's sample order: n indices into the training set. */
+    int (*set_order)(dd_backend *b, const uint32_t *order, int n, char *err);
+    /* One SGD step on the samples order[first .. first+count): forward, loss, backward, update. */
+    int (*train_step)(dd_backend *b, int first, int count, float lr, char *err);
+    /* Returns the training sums since the last call and resets them. */
+    int (*take_sums)(dd_backend *b, dd_sums *out, char *err);
+    /* Loss and accuracy over a whole split in evaluation mode; PREDICTIONS (one per image) may
+     * be NULL. */
+    int (*evaluate)(dd_backend *b, dd_split split, dd_sums *out, uint8_t *predictions, char *err);
+} dd_backend_ops;
+
+struct dd_backend {
+    const dd_backend_ops *ops;
+};
+
+dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err);
+
+/* The backend for DEVICE; auto falls back to the CPU with a one-line notice on stderr. */
+dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err);
+
+#endif

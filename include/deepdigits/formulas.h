@@ -1,0 +1,64 @@
+/* Every formula both backends use, defined once: activations and their derivatives, the BN
+ * constants and normalization, the MSE gradient scale. Plain C that nvcc compiles for the device
+ * too (DD_HD marks the functions __host__ __device__ there), so the CPU reference and the CUDA
+ * kernels cannot drift apart the way darknet's did. */
+#ifndef DEEPDIGITS_FORMULAS_H
+#define DEEPDIGITS_FORMULAS_H
+
+#include <math.h>
+
+#include "deepdigits/model.h"
+
+#ifdef __CUDACC__
+#define DD_HD __host__ __device__ static inline
+#else
+#define DD_HD static inline
+#endif
+
+/* Keras BatchNormalization defaults. */
+#define DD_BN_EPSILON          1e-3f
+#define DD_BN_MOMENTUM         0.99f
+#define DD_BN_ONE_MINUS_MOMENTUM 0.01f /* Keras computes 1 - 0.99 in double, then rounds: 0.01f */
+
+/* The std of a standard normal truncated to +-2 sigma; Keras divides by it so that its truncated
+ * normal initializers have exactly the requested standard deviation. */
+#define DD_TRUNCATED_NORMAL_STD 0.87962566103423978
+
+DD_HD float dd_activate(dd_activation a, float z) {
+    switch (a) {
+    case DD_ACT_TANH: return tanhf(z);
+    case DD_ACT_SIGMOID: return 1.0f / (1.0f + expf(-z));
+    case DD_ACT_RELU: return z > 0.0f ? z : 0.0f;
+    default: return z;
+    }
+}
+
+/* The derivative written in terms of the activation's output y (genann's 1-y*y, y*(1-y)), so the
+ * backward pass needs only the stored outputs. */
+DD_HD float dd_activate_grad(dd_activation a, float y) {
+    switch (a) {
+    case DD_ACT_TANH: return 1.0f - y * y;
+    case DD_ACT_SIGMOID: return y * (1.0f - y);
+    case DD_ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
+    default: return 1.0f;
+    }
+}
+
+/* 1/sqrt(var + eps): the factor BN divides by, in training (batch variance) and evaluation
+ * (moving variance). */
+DD_HD float dd_bn_inv_std(float var) {
+    return 1.0f / sqrtf(var + DD_BN_EPSILON);
+}
+
+/* moving <- moving * momentum + batch * (1 - momentum), Keras's update of both statistics. */
+DD_HD float dd_bn_moving_update(float moving, float batch) {
+    return moving * DD_BN_MOMENTUM + batch * DD_BN_ONE_MINUS_MOMENTUM;
+}
+
+/* The MSE loss is the mean of (y - t)^2 over the 10 outputs and then over the batch, so
+ * dL/dy = (y - t) * 2 / (10 * batch). */
+DD_HD float dd_mse_grad_scale(int batch) {
+    return 2.0f / (10.0f * (float)batch);
+}
+
+#endif

@@ -1,0 +1,52 @@
+/* The whole network on the CPU: forward and backward as flat lists of the ops in ops.h, over a
+ * workspace that keeps every layer's activations for one batch. The CPU backend and the tests
+ * drive it; the CUDA backend mirrors it op for op. Implementation: src/network.c. */
+#ifndef DEEPDIGITS_NETWORK_H
+#define DEEPDIGITS_NETWORK_H
+
+#include <stdint.h>
+
+#include "deepdigits/model.h"
+
+/* What one Dense layer (with its BN and activation) keeps from the forward pass, each (B, units)
+ * unless noted. The activation's input is dense_out (no BN, or BN after) or bn_out (BN before);
+ * the layer's output is act_out, or bn_out when BN comes after the activation. */
+typedef struct {
+    float *dense_out; /* X·W + b */
+    float *act_out;   /* activation output */
+    float *bn_out;    /* BN output (BN layers only) */
+    float *bn_xhat;   /* normalized BN input (BN layers only) */
+    float *bn_mean, *bn_var; /* (units) batch statistics (BN layers only) */
+} dd_layer_acts;
+
+typedef struct {
+    dd_model_config cfg;
+    dd_layout layout;
+    int max_batch;
+    float *input;                      /* (B, 784) standardized images */
+    dd_layer_acts acts[DD_MAX_DENSE];
+    float *grad_out, *grad_in;         /* (B, max_units) backward scratch, swapped per layer */
+    float *memory;                     /* the one allocation behind all of the above */
+} dd_net;
+
+int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *err);
+void dd_net_destroy(dd_net *net);
+
+/* The input and output of layer L for the last forward pass. */
+const float *dd_net_layer_input(const dd_net *net, int l);
+const float *dd_net_layer_output(const dd_net *net, int l);
+/* What layer L's activation function was applied to (for saturation diagnostics). */
+const float *dd_net_preactivation(const dd_net *net, int l);
+
+/* Forward pass over net->input (B rows). TRAINING: BN uses batch statistics and updates the
+ * moving statistics in PARAMS (as Keras does in fit); otherwise the moving statistics. */
+void dd_net_forward(dd_net *net, float *params, int B, int training);
+
+/* Loss of the last forward pass against LABELS (sum over the batch, see dd_mse_forward_backward);
+ * with WITH_GRAD it also leaves dL/dy in net->grad_out for dd_net_backward. */
+double dd_net_loss(dd_net *net, const uint8_t *labels, int B, long *correct, int with_grad);
+
+/* Backward pass from net->grad_out: GRADS (the trainable layout) = dL/dparams. */
+void dd_net_backward(dd_net *net, const float *params, float *grads, int B);
+
+#endif

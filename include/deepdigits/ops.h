@@ -1,0 +1,56 @@
+/* The operations a network is made of, one family per file: src/<family>.c holds the plain-C
+ * reference, kernels/<family>.cu its CUDA twin with the same name (suffix _gpu) and argument
+ * order — outputs first, then inputs and weights, then sizes; in backward passes the gradients
+ * first. Shapes are given as (rows, cols), row-major. B = batch, I = inputs, O = outputs, C =
+ * channels (features). "=" marks a gradient that is overwritten, "+=" one that is accumulated. */
+#ifndef DEEPDIGITS_OPS_H
+#define DEEPDIGITS_OPS_H
+
+#include <stdint.h>
+
+#include "deepdigits/model.h"
+
+/* dense.c — Y = X·W + b.  out (B,O), inp (B,I), kernel (I,O), bias (O). */
+void dd_dense_forward(float *out, const float *inp, const float *kernel, const float *bias, int B,
+                      int I, int O);
+/* dinp (B,I) = dout·Wᵀ (skipped when dinp is NULL, as for the first layer);
+ * dkernel (I,O) = Xᵀ·dout; dbias (O) = column sums of dout. */
+void dd_dense_backward(float *dinp, float *dkernel, float *dbias, const float *dout,
+                       const float *inp, const float *kernel, int B, int I, int O);
+
+/* activation.c — out = act(inp), elementwise over n values; in place allowed. */
+void dd_activation_forward(float *out, const float *inp, int n, dd_activation act);
+/* dinp = dout * act'(.), with act' computed from the forward output; in place allowed. */
+void dd_activation_backward(float *dinp, const float *dout, const float *out, int n,
+                            dd_activation act);
+
+/* batchnorm.c — training mode: normalize with the batch mean and biased variance.
+ * out, xhat (B,C); mean, var (C) are saved for backward and the moving statistics. */
+void dd_batchnorm_forward_train(float *out, float *xhat, float *mean, float *var, const float *inp,
+                                const float *gamma, const float *beta, int B, int C);
+/* Evaluation mode: normalize with the moving statistics. */
+void dd_batchnorm_forward_eval(float *out, const float *inp, const float *gamma, const float *beta,
+                               const float *moving_mean, const float *moving_var, int B, int C);
+/* dinp (B,C) =, dgamma (C) =, dbeta (C) = from dout (B,C) and the saved xhat and var. */
+void dd_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                           const float *xhat, const float *gamma, const float *var, int B, int C);
+/* moving <- moving*momentum + batch*(1-momentum), for both statistics. */
+void dd_batchnorm_update_moving(float *moving_mean, float *moving_var, const float *mean,
+                                const float *var, int C);
+
+/* mse.c — the loss and accuracy of one batch against integer labels (one-hot targets).
+ * dout (B,10) = dL/dy (skipped when NULL); returns the SUM over the batch of each sample's loss
+ * (mean of its 10 squared errors) and adds the number of argmax matches to *correct. */
+double dd_mse_forward_backward(float *dout, long *correct, const float *out, const uint8_t *labels,
+                               int B);
+
+/* sgd.c — params -= lr * grads over n values. */
+void dd_sgd_update(float *params, const float *grads, long n, float lr);
+
+/* gather.c — out (B,784) = table[pixels[idx[b]]]: one batch, gathered and standardized.
+ * TABLE maps each of the 256 pixel values to its standardized float, so both backends standardize
+ * with the very same numbers. idx NULL means the rows first..first+B-1 in order. */
+void dd_gather_standardize(float *out, const uint8_t *pixels, const uint32_t *idx, int first,
+                           const float *table, int B);
+
+#endif

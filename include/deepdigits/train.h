@@ -1,0 +1,48 @@
+/* The training driver: shuffles, steps through each epoch on a backend, evaluates, reports in
+ * Keras's words and writes the history. It knows nothing of which backend runs.
+ * Implementation: src/train.c. */
+#ifndef DEEPDIGITS_TRAIN_H
+#define DEEPDIGITS_TRAIN_H
+
+#include <stdio.h>
+
+#include "deepdigits/backend.h"
+#include "deepdigits/idx.h"
+#include "deepdigits/model.h"
+
+typedef enum { DD_STANDARDIZE_GLOBAL, DD_STANDARDIZE_NONE } dd_standardize;
+
+typedef struct {
+    dd_model_config model;
+    int epochs;              /* 20 */
+    int batch;               /* 1 */
+    float lr;                /* 0.01 */
+    unsigned long long seed; /* 7 */
+    int subset;              /* train on the first N images; 0 = all */
+    dd_standardize standardize;
+    dd_device device;
+    int verbose;             /* 0 silent, 1 progress bar, 2 one line per epoch */
+    const char *history_path; /* CSV, or NULL */
+} dd_train_options;
+
+/* The lab's program: every default above. */
+dd_train_options dd_train_options_lab(void);
+
+typedef struct {
+    int epoch; /* 1-based */
+    double loss, acc, val_loss, val_acc;
+    double train_seconds, eval_seconds;
+    long steps;
+} dd_epoch_stats;
+
+/* TABLE[p] = (p - mean) / std over the first COUNT training images' pixels (np.mean and np.std
+ * of the lab), or p itself for DD_STANDARDIZE_NONE. MEAN and STD may be NULL. */
+void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mode, float table[256],
+                          double *mean, double *std);
+
+/* Trains on DATA from PARAMS (already initialized, n_params floats; updated in place).
+ * HISTORY (opts->epochs entries) may be NULL. Messages go to OUT. Returns 0 or -1 with ERR. */
+int dd_train(const dd_train_options *opts, const dd_mnist *data, float *params,
+             dd_epoch_stats *history, FILE *out, char *err);
+
+#endif

@@ -1,0 +1,140 @@
+/* The CPU reference backend: dd_net driven one batch at a time; see backend.h. */
+#include "deepdigits/backend.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/network.h"
+#include "deepdigits/ops.h"
+
+#define EVAL_BATCH 500
+
+typedef struct {
+    dd_backend base;
+    dd_backend_setup setup;
+    dd_net net;
+    float *params; /* n_params */
+    float *grads;  /* n_trainable */
+    uint32_t *order;
+    uint8_t *labels; /* (max_batch) labels of the current batch */
+    dd_sums sums;
+} cpu_backend;
+
+static void cpu_destroy(dd_backend *base) {
+    cpu_backend *b = (cpu_backend *)base;
+    if (!b) return;
+    dd_net_destroy(&b->net);
+    free(b->params);
+    free(b->grads);
+    free(b->order);
+    free(b->labels);
+    free(b);
+}
+
+static int cpu_upload(dd_backend *base, const float *params, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    (void)err;
+    memcpy(b->params, params, b->net.layout.n_params * sizeof *params);
+    return 0;
+}
+
+static int cpu_download(dd_backend *base, float *params, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    (void)err;
+    memcpy(params, b->params, b->net.layout.n_params * sizeof *params);
+    return 0;
+}
+
+static int cpu_set_order(dd_backend *base, const uint32_t *order, int n, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    if (n > b->setup.train_count) {
+        snprintf(err, DD_ERR_LEN, "order of %d samples for a training set of %d", n,
+                 b->setup.train_count);
+        return -1;
+    }
+    memcpy(b->order, order, (size_t)n * sizeof *order);
+    return 0;
+}
+
+static int cpu_train_step(dd_backend *base, int first, int count, float lr, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    if (count < 1 || count > b->net.max_batch || first < 0 || first + count > b->setup.train_count) {
+        snprintf(err, DD_ERR_LEN, "bad step: samples %d..%d of %d, batch limit %d", first,
+                 first + count, b->setup.train_count, b->net.max_batch);
+        return -1;
+    }
+    const dd_dataset *train = b->setup.train;
+    dd_gather_standardize(b->net.input, train->pixels, b->order, first, b->setup.table, count);
+    for (int i = 0; i < count; i++) b->labels[i] = train->labels[b->order[first + i]];
+    dd_net_forward(&b->net, b->params, count, 1);
+    b->sums.loss_sum += dd_net_loss(&b->net, b->labels, count, &b->sums.correct, 1);
+    dd_net_backward(&b->net, b->params, b->grads, count);
+    dd_sgd_update(b->params, b->grads, (long)b->net.layout.n_trainable, lr);
+    b->sums.samples += count;
+    b->sums.steps++;
+    return 0;
+}
+
+static int cpu_take_sums(dd_backend *base, dd_sums *out, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    (void)err;
+    *out = b->sums;
+    memset(&b->sums, 0, sizeof b->sums);
+    return 0;
+}
+
+static int cpu_evaluate(dd_backend *base, dd_split split, dd_sums *out, uint8_t *predictions,
+                        char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    (void)err;
+    const dd_dataset *set = split == DD_SPLIT_TRAIN ? b->setup.train : b->setup.test;
+    int n = split == DD_SPLIT_TRAIN ? b->setup.train_count : set->count;
+    memset(out, 0, sizeof *out);
+    for (int first = 0; first < n; first += b->net.max_batch) {
+        int count = n - first < b->net.max_batch ? n - first : b->net.max_batch;
+        dd_gather_standardize(b->net.input, set->pixels, NULL, first, b->setup.table, count);
+        dd_net_forward(&b->net, b->params, count, 0);
+        out->loss_sum += dd_net_loss(&b->net, set->labels + first, count, &out->correct, 0);
+        if (predictions) {
+            const float *y = dd_net_layer_output(&b->net, b->net.layout.n_dense - 1);
+            for (int i = 0; i < count; i++) {
+                int best = 0;
+                for (int k = 1; k < DD_CLASSES; k++)
+                    if (y[i * DD_CLASSES + k] > y[i * DD_CLASSES + best]) best = k;
+                predictions[first + i] = (uint8_t)best;
+            }
+        }
+    }
+    out->samples = n;
+    return 0;
+}
+
+static const dd_backend_ops cpu_ops = {"cpu",        cpu_destroy,    cpu_upload,
+                                       cpu_download, cpu_set_order,  cpu_train_step,
+                                       cpu_take_sums, cpu_evaluate};
+
+dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err) {
+    cpu_backend *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, DD_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    b->base.ops = &cpu_ops;
+    b->setup = *setup;
+    /* Evaluation runs in chunks of EVAL_BATCH, so the workspace is sized for the larger. */
+    int rows = setup->max_batch > EVAL_BATCH ? setup->max_batch : EVAL_BATCH;
+    if (dd_net_create(&b->net, &setup->cfg, rows, err) != 0) {
+        free(b);
+        return NULL;
+    }
+    b->params = malloc(b->net.layout.n_params * sizeof *b->params);
+    b->grads = malloc(b->net.layout.n_trainable * sizeof *b->grads);
+    b->order = malloc((size_t)setup->train_count * sizeof *b->order);
+    b->labels = malloc((size_t)rows);
+    if (!b->params || !b->grads || !b->order || !b->labels) {
+        cpu_destroy(&b->base);
+        snprintf(err, DD_ERR_LEN, "out of memory for the CPU backend");
+        return NULL;
+    }
+    return &b->base;
+}

@@ -1,0 +1,23 @@
+/* The command-line front end: one function per subcommand and the strict parsers they share.
+ * Every bad flag value is reported by name in one line on stderr. */
+#ifndef DD_CLI_H
+#define DD_CLI_H
+
+#include "deepdigits/backend.h"
+#include "deepdigits/idx.h"
+
+int dd_cmd_train(int argc, char **argv);
+
+/* Parse VALUE for flag NAME; on failure print "deepdigits: --NAME VALUE: why" and return -1. */
+int dd_parse_int(const char *name, const char *value, long min, long max, long *out);
+int dd_parse_float(const char *name, const char *value, double min_exclusive, double max, double *out);
+int dd_parse_device(const char *value, dd_device *out);
+
+/* The data folder for --data/--dataset: DIR, or the dataset's usual place. Prints and returns
+ * NULL on an unknown dataset. */
+const char *dd_data_dir(const char *data, const char *dataset);
+
+/* Loads the data folder, or prints the loader's line and returns -1. */
+int dd_load_data(const char *dir, dd_mnist *out);
+
+#endif

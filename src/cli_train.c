@@ -1,0 +1,212 @@
+/* deepdigits train: flags -> dd_train_options -> a trained network. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "cli.h"
+#include "deepdigits/train.h"
+
+static const char train_help[] =
+    "usage: deepdigits train [options]\n"
+    "Trains a network on MNIST; with no options, exactly the lab's Keras program:\n"
+    "784-25(tanh)-10(sigmoid), RandomUniform(-0.1,0.1), MSE, SGD lr 0.01, batch 1, 20 epochs.\n"
+    "\n"
+    "data:\n"
+    "  --data DIR            folder with the four IDX files, raw or .gz (default data/mnist)\n"
+    "  --dataset NAME        mnist (data/mnist) or fashion (/usr/share/datasets/fashion-mnist)\n"
+    "  --subset N            train on the first N training images only\n"
+    "  --standardize MODE    global (default: one mean and std of the training pixels) or none\n"
+    "model:\n"
+    "  --hidden LIST         hidden layer widths, e.g. 25 or 25,25,25, or none (default 25)\n"
+    "  --activation NAME     hidden activation: tanh (default), sigmoid, relu, linear\n"
+    "  --init NAME           random_uniform[:MIN,MAX] (default -0.1,0.1), glorot_uniform,\n"
+    "                        glorot_normal, he_normal, he_uniform\n"
+    "  --bn PLACE            BatchNormalization on every hidden layer: none (default), before\n"
+    "                        or after the activation\n"
+    "training:\n"
+    "  --epochs N            (default 20)\n"
+    "  --batch N             (default 1)\n"
+    "  --lr X                SGD learning rate (default 0.01)\n"
+    "  --seed N              seed of every random draw (default 7)\n"
+    "  --device NAME         cpu (default); gpu and auto need the CUDA backend\n"
+    "output:\n"
+    "  --history FILE.csv    per-epoch loss, acc, val_loss, val_acc, timings\n"
+    "  --verbose N           0 quiet, 1 progress bar, 2 one line per epoch (default)\n"
+    "  --help                this text\n";
+
+enum {
+    OPT_DATA = 256,
+    OPT_DATASET,
+    OPT_SUBSET,
+    OPT_STANDARDIZE,
+    OPT_HIDDEN,
+    OPT_ACTIVATION,
+    OPT_INIT,
+    OPT_BN,
+    OPT_EPOCHS,
+    OPT_BATCH,
+    OPT_LR,
+    OPT_SEED,
+    OPT_DEVICE,
+    OPT_HISTORY,
+    OPT_VERBOSE,
+    OPT_HELP
+};
+
+static const struct option train_options[] = {
+    {"data", required_argument, 0, OPT_DATA},
+    {"dataset", required_argument, 0, OPT_DATASET},
+    {"subset", required_argument, 0, OPT_SUBSET},
+    {"standardize", required_argument, 0, OPT_STANDARDIZE},
+    {"hidden", required_argument, 0, OPT_HIDDEN},
+    {"activation", required_argument, 0, OPT_ACTIVATION},
+    {"init", required_argument, 0, OPT_INIT},
+    {"bn", required_argument, 0, OPT_BN},
+    {"epochs", required_argument, 0, OPT_EPOCHS},
+    {"batch", required_argument, 0, OPT_BATCH},
+    {"lr", required_argument, 0, OPT_LR},
+    {"seed", required_argument, 0, OPT_SEED},
+    {"device", required_argument, 0, OPT_DEVICE},
+    {"history", required_argument, 0, OPT_HISTORY},
+    {"verbose", required_argument, 0, OPT_VERBOSE},
+    {"help", no_argument, 0, OPT_HELP},
+    {0, 0, 0, 0}};
+
+/* "25,25,25" -> widths; "none" -> no hidden layer. */
+static int parse_hidden(const char *value, dd_model_config *cfg) {
+    if (strcmp(value, "none") == 0) {
+        cfg->n_hidden = 0;
+        return 0;
+    }
+    char buf[256];
+    if (strlen(value) >= sizeof buf) {
+        fprintf(stderr, "deepdigits: --hidden: list too long\n");
+        return -1;
+    }
+    strcpy(buf, value);
+    int n = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long units;
+        if (n == DD_MAX_HIDDEN) {
+            fprintf(stderr, "deepdigits: --hidden %s: at most %d hidden layers\n", value,
+                    DD_MAX_HIDDEN);
+            return -1;
+        }
+        if (dd_parse_int("hidden", tok, 1, 4096, &units) != 0) return -1;
+        cfg->units[n++] = (int)units;
+    }
+    if (n == 0) {
+        fprintf(stderr, "deepdigits: --hidden '%s': give widths such as 25 or 25,25\n", value);
+        return -1;
+    }
+    cfg->n_hidden = n;
+    return 0;
+}
+
+/* Applies one flag to OPTS and the data choice; -1 after printing the problem. */
+static int apply_flag(int opt, const char *arg, dd_train_options *o, const char **data,
+                      const char **dataset) {
+    char err[DD_ERR_LEN];
+    long n;
+    double x;
+    switch (opt) {
+    case OPT_DATA: *data = arg; return 0;
+    case OPT_DATASET: *dataset = arg; return 0;
+    case OPT_SUBSET:
+        if (dd_parse_int("subset", arg, 1, 1L << 30, &n) != 0) return -1;
+        o->subset = (int)n;
+        return 0;
+    case OPT_STANDARDIZE:
+        if (strcmp(arg, "global") == 0) o->standardize = DD_STANDARDIZE_GLOBAL;
+        else if (strcmp(arg, "none") == 0) o->standardize = DD_STANDARDIZE_NONE;
+        else {
+            fprintf(stderr, "deepdigits: --standardize '%s': must be global or none\n", arg);
+            return -1;
+        }
+        return 0;
+    case OPT_HIDDEN: return parse_hidden(arg, &o->model);
+    case OPT_ACTIVATION:
+        if (dd_activation_parse(arg, &o->model.activation) == 0) return 0;
+        fprintf(stderr, "deepdigits: --activation '%s': must be tanh, sigmoid, relu or linear\n",
+                arg);
+        return -1;
+    case OPT_INIT:
+        if (dd_init_parse(arg, &o->model.init, err) == 0) return 0;
+        fprintf(stderr, "deepdigits: --init: %s\n", err);
+        return -1;
+    case OPT_BN:
+        if (dd_bn_parse(arg, &o->model.bn) == 0) return 0;
+        fprintf(stderr, "deepdigits: --bn '%s': must be none, before or after\n", arg);
+        return -1;
+    case OPT_EPOCHS:
+        if (dd_parse_int("epochs", arg, 1, 100000, &n) != 0) return -1;
+        o->epochs = (int)n;
+        return 0;
+    case OPT_BATCH:
+        if (dd_parse_int("batch", arg, 1, 65536, &n) != 0) return -1;
+        o->batch = (int)n;
+        return 0;
+    case OPT_LR:
+        if (dd_parse_float("lr", arg, 0.0, 1e3, &x) != 0) return -1;
+        o->lr = (float)x;
+        return 0;
+    case OPT_SEED:
+        if (dd_parse_int("seed", arg, 0, 0x7fffffffffffffffL, &n) != 0) return -1;
+        o->seed = (unsigned long long)n;
+        return 0;
+    case OPT_DEVICE: return dd_parse_device(arg, &o->device);
+    case OPT_HISTORY: o->history_path = arg; return 0;
+    case OPT_VERBOSE:
+        if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
+        o->verbose = (int)n;
+        return 0;
+    }
+    return -1;
+}
+
+int dd_cmd_train(int argc, char **argv) {
+    dd_train_options o = dd_train_options_lab();
+    const char *data = NULL, *dataset = NULL;
+    int opt;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", train_options, NULL)) != -1) {
+        if (opt == OPT_HELP) {
+            fputs(train_help, stdout);
+            return 0;
+        }
+        if (opt == '?') {
+            fprintf(stderr, "deepdigits train: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        if (apply_flag(opt, optarg, &o, &data, &dataset) != 0) return 1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "deepdigits train: unexpected argument '%s'\n", argv[optind]);
+        return 2;
+    }
+    const char *dir = dd_data_dir(data, dataset);
+    dd_mnist mnist;
+    if (!dir || dd_load_data(dir, &mnist) != 0) return 1;
+
+    char err[DD_ERR_LEN];
+    dd_layout layout;
+    float *params = NULL;
+    int rc = dd_layout_build(&o.model, &layout, err);
+    if (rc == 0) {
+        params = malloc(layout.n_params * sizeof *params);
+        rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
+        if (!params) snprintf(err, sizeof err, "out of memory");
+    }
+    if (rc == 0 && o.verbose > 0) {
+        dd_model_summary(&o.model, &layout, stdout);
+        int n = o.subset ? o.subset : mnist.train.count;
+        printf("Train on %d samples, validate on %d samples\n", n, mnist.test.count);
+    }
+    if (rc == 0) rc = dd_train(&o, &mnist, params, NULL, stdout, err);
+    if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
+    free(params);
+    dd_mnist_free(&mnist);
+    return rc == 0 ? 0 : 1;
+}

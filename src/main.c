@@ -1,0 +1,29 @@
+/* deepdigits: train, evaluate and inspect small MNIST networks. Dispatches to the subcommands. */
+#include <stdio.h>
+#include <string.h>
+
+#include "cli.h"
+
+static void usage(FILE *out) {
+    fprintf(out, "usage: deepdigits <command> [options]\n"
+                 "\n"
+                 "commands:\n"
+                 "  train    train a network (the lab's by default); see deepdigits train --help\n"
+                 "\n"
+                 "deepdigits <command> --help describes each command.\n");
+}
+
+int main(int argc, char **argv) {
+    if (argc < 2) {
+        usage(stderr);
+        return 2;
+    }
+    const char *cmd = argv[1];
+    if (strcmp(cmd, "train") == 0) return dd_cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {
+        usage(stdout);
+        return 0;
+    }
+    fprintf(stderr, "deepdigits: unknown command '%s' (try deepdigits --help)\n", cmd);
+    return 2;
+}

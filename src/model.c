@@ -1,0 +1,276 @@
+/* Model configuration, parameter layout, initialization and the Keras-style summary; see model.h. */
+#include "deepdigits/model.h"
+
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/formulas.h"
+#include "deepdigits/idx.h"
+#include "deepdigits/rng.h"
+
+dd_model_config dd_model_config_lab(void) {
+    dd_model_config cfg = {0};
+    cfg.n_hidden = 1;
+    cfg.units[0] = 25;
+    cfg.activation = DD_ACT_TANH;
+    cfg.bn = DD_BN_NONE;
+    cfg.init = (dd_init){DD_INIT_RANDOM_UNIFORM, -0.1f, 0.1f};
+    return cfg;
+}
+
+#define DD_MAX_UNITS 4096
+
+int dd_layout_build(const dd_model_config *cfg, dd_layout *layout, char *err) {
+    if (cfg->n_hidden < 0 || cfg->n_hidden > DD_MAX_HIDDEN) {
+        snprintf(err, DD_ERR_LEN, "%d hidden layers: must be 0..%d", cfg->n_hidden, DD_MAX_HIDDEN);
+        return -1;
+    }
+    memset(layout, 0, sizeof *layout);
+    layout->n_dense = cfg->n_hidden + 1;
+    size_t at = 0;
+    int fan_in = DD_IMAGE_PIXELS;
+    layout->max_units = DD_CLASSES;
+    for (int l = 0; l < layout->n_dense; l++) {
+        int hidden = l < cfg->n_hidden;
+        int units = hidden ? cfg->units[l] : DD_CLASSES;
+        if (units < 1 || units > DD_MAX_UNITS) {
+            snprintf(err, DD_ERR_LEN, "hidden layer %d has %d units: must be 1..%d", l + 1, units,
+                     DD_MAX_UNITS);
+            return -1;
+        }
+        dd_dense_layout *d = &layout->dense[l];
+        d->fan_in = fan_in;
+        d->units = units;
+        d->has_bn = hidden && cfg->bn != DD_BN_NONE;
+        d->kernel = at, at += (size_t)fan_in * units;
+        d->bias = at, at += units;
+        if (d->has_bn) {
+            d->gamma = at, at += units;
+            d->beta = at, at += units;
+        }
+        if (units > layout->max_units) layout->max_units = units;
+        fan_in = units;
+    }
+    layout->n_trainable = at;
+    for (int l = 0; l < layout->n_dense; l++) {
+        dd_dense_layout *d = &layout->dense[l];
+        if (!d->has_bn) continue;
+        d->moving_mean = at, at += d->units;
+        d->moving_var = at, at += d->units;
+    }
+    layout->n_params = at;
+    return 0;
+}
+
+/* Keras's truncated normal: draws beyond 2 sigma are dropped and replaced by later draws. The
+ * rounds are a fixed function of how many values are still missing, so the GPU can replay them. */
+static int truncated_normal(dd_rng *rng, unsigned long long offset, float *out, size_t n,
+                            double stddev, char *err) {
+    size_t have = 0;
+    while (have < n) {
+        size_t missing = n - have;
+        size_t want = (missing + missing / 16 + 64 + 3) & ~(size_t)3;
+        float *z = malloc(want * sizeof *z);
+        if (!z) {
+            snprintf(err, DD_ERR_LEN, "out of memory initializing %zu weights", n);
+            return -1;
+        }
+        if (dd_rng_normal(rng, offset, z, want, err) != 0) {
+            free(z);
+            return -1;
+        }
+        offset += want;
+        for (size_t i = 0; i < want && have < n; i++)
+            if (fabsf(z[i]) <= 2.0f) out[have++] = (float)(stddev * z[i]);
+        free(z);
+    }
+    return 0;
+}
+
+/* U[lo, hi): cuRAND's uniforms lie in (0, 1], so 1 - u lies in [0, 1) as Keras's do. */
+static int uniform(dd_rng *rng, unsigned long long offset, float *out, size_t n, double lo,
+                   double hi, char *err) {
+    if (dd_rng_uniform(rng, offset, out, n, err) != 0) return -1;
+    for (size_t i = 0; i < n; i++) out[i] = (float)(lo + (hi - lo) * (1.0 - (double)out[i]));
+    return 0;
+}
+
+static int init_kernel(const dd_init *init, dd_rng *rng, int layer, const dd_dense_layout *d,
+                       float *kernel, char *err) {
+    unsigned long long offset = DD_RNG_INIT_OFFSET(layer);
+    size_t n = (size_t)d->fan_in * d->units;
+    double fan_avg = (d->fan_in + d->units) / 2.0;
+    switch (init->kind) {
+    case DD_INIT_RANDOM_UNIFORM: return uniform(rng, offset, kernel, n, init->min, init->max, err);
+    case DD_INIT_GLOROT_UNIFORM: {
+        double limit = sqrt(3.0 / fan_avg);
+        return uniform(rng, offset, kernel, n, -limit, limit, err);
+    }
+    case DD_INIT_HE_UNIFORM: {
+        double limit = sqrt(6.0 / d->fan_in);
+        return uniform(rng, offset, kernel, n, -limit, limit, err);
+    }
+    case DD_INIT_GLOROT_NORMAL:
+        return truncated_normal(rng, offset, kernel, n,
+                                sqrt(1.0 / fan_avg) / DD_TRUNCATED_NORMAL_STD, err);
+    case DD_INIT_HE_NORMAL:
+        return truncated_normal(rng, offset, kernel, n,
+                                sqrt(2.0 / d->fan_in) / DD_TRUNCATED_NORMAL_STD, err);
+    }
+    snprintf(err, DD_ERR_LEN, "unknown initializer %d", (int)init->kind);
+    return -1;
+}
+
+static void fill(float *p, size_t n, float v) {
+    for (size_t i = 0; i < n; i++) p[i] = v;
+}
+
+int dd_model_init(const dd_model_config *cfg, const dd_layout *layout, unsigned long long seed,
+                  float *params, char *err) {
+    dd_rng *rng = dd_rng_create(seed, err);
+    if (!rng) return -1;
+    int rc = 0;
+    for (int l = 0; l < layout->n_dense && rc == 0; l++) {
+        const dd_dense_layout *d = &layout->dense[l];
+        rc = init_kernel(&cfg->init, rng, l, d, params + d->kernel, err);
+        fill(params + d->bias, d->units, 0.0f);
+        if (d->has_bn) {
+            fill(params + d->gamma, d->units, 1.0f);
+            fill(params + d->beta, d->units, 0.0f);
+            fill(params + d->moving_mean, d->units, 0.0f);
+            fill(params + d->moving_var, d->units, 1.0f);
+        }
+    }
+    dd_rng_destroy(rng);
+    return rc;
+}
+
+/* 19885 -> "19,885" */
+static const char *with_commas(size_t n, char buf[32]) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%zu", n), o = 0;
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
+static void summary_row(FILE *out, const char *name, const char *type, int width, size_t params) {
+    char label[96], shape[32];
+    snprintf(label, sizeof label, "%s (%s)", name, type);
+    snprintf(shape, sizeof shape, "(None, %d)", width);
+    fprintf(out, " %-28s%-26s%zu\n", label, shape, params);
+}
+
+void dd_model_summary(const dd_model_config *cfg, const dd_layout *layout, FILE *out) {
+    const char *rule = "_________________________________________________________________";
+    fprintf(out, "Model: \"sequential\"\n%s\n Layer (type)                Output Shape              Param #\n"
+                 "=================================================================\n",
+            rule);
+    summary_row(out, "flatten", "Flatten", DD_IMAGE_PIXELS, 0);
+    int n_bn = 0, n_act = 0;
+    char name[48];
+    for (int l = 0; l < layout->n_dense; l++) {
+        const dd_dense_layout *d = &layout->dense[l];
+        snprintf(name, sizeof name, "dense_%d", l + 1);
+        summary_row(out, name, "Dense", d->units, (size_t)d->fan_in * d->units + d->units);
+        if (!d->has_bn) continue;
+        snprintf(name, sizeof name, "batch_normalization_%d", ++n_bn);
+        summary_row(out, name, "BatchNormalization", d->units, 4 * (size_t)d->units);
+        if (cfg->bn == DD_BN_BEFORE) {
+            snprintf(name, sizeof name, "activation_%d", ++n_act);
+            summary_row(out, name, "Activation", d->units, 0);
+        }
+    }
+    char a[32], b[32], c[32];
+    fprintf(out,
+            "=================================================================\n"
+            "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n%s\n",
+            with_commas(layout->n_params, a), with_commas(layout->n_trainable, b),
+            with_commas(layout->n_params - layout->n_trainable, c), rule);
+}
+
+static const char *activation_names[] = {"linear", "tanh", "sigmoid", "relu"};
+static const char *bn_names[] = {"none", "before", "after"};
+static const char *init_names[] = {"random_uniform", "glorot_uniform", "glorot_normal", "he_normal",
+                                   "he_uniform"};
+#define COUNT(a) ((int)(sizeof(a) / sizeof((a)[0])))
+
+static int lookup(const char *s, const char **names, int n) {
+    for (int i = 0; i < n; i++)
+        if (strcmp(s, names[i]) == 0) return i;
+    return -1;
+}
+
+const char *dd_activation_name(dd_activation a) {
+    return activation_names[a];
+}
+const char *dd_bn_name(dd_bn_place b) {
+    return bn_names[b];
+}
+const char *dd_init_name(dd_init_kind k) {
+    return init_names[k];
+}
+
+int dd_activation_parse(const char *s, dd_activation *out) {
+    int i = lookup(s, activation_names, COUNT(activation_names));
+    if (i >= 0) *out = (dd_activation)i;
+    return i >= 0 ? 0 : -1;
+}
+
+int dd_bn_parse(const char *s, dd_bn_place *out) {
+    int i = lookup(s, bn_names, COUNT(bn_names));
+    if (i >= 0) *out = (dd_bn_place)i;
+    return i >= 0 ? 0 : -1;
+}
+
+/* NAME, or random_uniform:MIN,MAX for another range than the lab's +-0.1. */
+int dd_init_parse(const char *s, dd_init *out, char *err) {
+    char name[64];
+    const char *colon = strchr(s, ':');
+    size_t len = colon ? (size_t)(colon - s) : strlen(s);
+    if (len >= sizeof name) len = sizeof name - 1;
+    memcpy(name, s, len);
+    name[len] = '\0';
+    int i = lookup(name, init_names, COUNT(init_names));
+    if (i < 0) {
+        snprintf(err, DD_ERR_LEN,
+                 "unknown initializer '%s' (random_uniform[:MIN,MAX], glorot_uniform, "
+                 "glorot_normal, he_normal, he_uniform)",
+                 s);
+        return -1;
+    }
+    dd_init init = {(dd_init_kind)i, -0.1f, 0.1f};
+    if (colon) {
+        char *end;
+        double lo = strtod(colon + 1, &end), hi = 0;
+        int ok = i == DD_INIT_RANDOM_UNIFORM && *end == ',';
+        if (ok) hi = strtod(end + 1, &end);
+        if (!ok || *end != '\0' || !isfinite(lo) || !isfinite(hi) || !(lo < hi)) {
+            snprintf(err, DD_ERR_LEN,
+                     "bad initializer '%s': only random_uniform takes a range, as "
+                     "random_uniform:MIN,MAX with MIN < MAX",
+                     s);
+            return -1;
+        }
+        init.min = (float)lo;
+        init.max = (float)hi;
+    }
+    *out = init;
+    return 0;
+}
+
+void dd_model_describe(const dd_model_config *cfg, char *buf, size_t len) {
+    size_t at = (size_t)snprintf(buf, len, "784");
+    for (int l = 0; l < cfg->n_hidden && at < len; l++)
+        at += (size_t)snprintf(buf + at, len - at, "-%d", cfg->units[l]);
+    if (at < len)
+        at += (size_t)snprintf(buf + at, len - at, "-10, %s hidden, sigmoid output, BN %s, init %s",
+                               dd_activation_name(cfg->activation), dd_bn_name(cfg->bn),
+                               dd_init_name(cfg->init.kind));
+    if (at < len && cfg->init.kind == DD_INIT_RANDOM_UNIFORM)
+        snprintf(buf + at, len - at, "(%g,%g)", cfg->init.min, cfg->init.max);
+}

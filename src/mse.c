@@ -1,0 +1,24 @@
+/* MSE loss with its gradient and the argmax accuracy, CPU reference. CUDA twin: kernels/mse.cu. */
+#include "deepdigits/formulas.h"
+#include "deepdigits/idx.h"
+#include "deepdigits/ops.h"
+
+double dd_mse_forward_backward(float *dout, long *correct, const float *out, const uint8_t *labels,
+                               int B) {
+    const float scale = dd_mse_grad_scale(B);
+    double loss = 0;
+    for (int b = 0; b < B; b++) {
+        const float *y = out + (size_t)b * DD_CLASSES;
+        float sq = 0.0f;
+        int argmax = 0;
+        for (int k = 0; k < DD_CLASSES; k++) {
+            const float diff = y[k] - (k == labels[b] ? 1.0f : 0.0f);
+            sq += diff * diff;
+            if (y[k] > y[argmax]) argmax = k; /* the first maximum wins, as in numpy */
+            if (dout) dout[(size_t)b * DD_CLASSES + k] = diff * scale;
+        }
+        loss += sq / DD_CLASSES;
+        *correct += argmax == labels[b];
+    }
+    return loss;
+}

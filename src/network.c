@@ -1,0 +1,138 @@
+/* The whole network on the CPU as lists of op calls; see network.h. */
+#include "deepdigits/network.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/idx.h"
+#include "deepdigits/ops.h"
+
+int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *err) {
+    memset(net, 0, sizeof *net);
+    if (dd_layout_build(cfg, &net->layout, err) != 0) return -1;
+    net->cfg = *cfg;
+    net->max_batch = max_batch;
+    const dd_layout *L = &net->layout;
+    size_t B = (size_t)max_batch, total = B * DD_IMAGE_PIXELS + 2 * B * L->max_units;
+    for (int l = 0; l < L->n_dense; l++) {
+        size_t u = (size_t)L->dense[l].units;
+        total += 2 * B * u + (L->dense[l].has_bn ? 2 * B * u + 2 * u : 0);
+    }
+    net->memory = malloc(total * sizeof(float));
+    if (!net->memory) {
+        snprintf(err, DD_ERR_LEN, "out of memory: %zu floats of activations for batch %d", total,
+                 max_batch);
+        return -1;
+    }
+    float *p = net->memory;
+    net->input = p, p += B * DD_IMAGE_PIXELS;
+    net->grad_out = p, p += B * L->max_units;
+    net->grad_in = p, p += B * L->max_units;
+    for (int l = 0; l < L->n_dense; l++) {
+        size_t u = (size_t)L->dense[l].units;
+        dd_layer_acts *a = &net->acts[l];
+        a->dense_out = p, p += B * u;
+        a->act_out = p, p += B * u;
+        if (!L->dense[l].has_bn) continue;
+        a->bn_out = p, p += B * u;
+        a->bn_xhat = p, p += B * u;
+        a->bn_mean = p, p += u;
+        a->bn_var = p, p += u;
+    }
+    return 0;
+}
+
+void dd_net_destroy(dd_net *net) {
+    free(net->memory);
+    net->memory = NULL;
+}
+
+static dd_activation layer_activation(const dd_net *net, int l) {
+    return l < net->cfg.n_hidden ? net->cfg.activation : DD_ACT_SIGMOID;
+}
+
+const float *dd_net_layer_output(const dd_net *net, int l) {
+    const dd_layer_acts *a = &net->acts[l];
+    return net->layout.dense[l].has_bn && net->cfg.bn == DD_BN_AFTER ? a->bn_out : a->act_out;
+}
+
+const float *dd_net_layer_input(const dd_net *net, int l) {
+    return l == 0 ? net->input : dd_net_layer_output(net, l - 1);
+}
+
+const float *dd_net_preactivation(const dd_net *net, int l) {
+    const dd_layer_acts *a = &net->acts[l];
+    return net->layout.dense[l].has_bn && net->cfg.bn == DD_BN_BEFORE ? a->bn_out : a->dense_out;
+}
+
+/* BN on (B, units): batch statistics in training (then the moving update), moving ones otherwise. */
+static void batchnorm_forward(dd_net *net, float *params, int l, const float *inp, int B,
+                              int training) {
+    const dd_dense_layout *d = &net->layout.dense[l];
+    dd_layer_acts *a = &net->acts[l];
+    float *gamma = params + d->gamma, *beta = params + d->beta;
+    float *moving_mean = params + d->moving_mean, *moving_var = params + d->moving_var;
+    if (!training) {
+        dd_batchnorm_forward_eval(a->bn_out, inp, gamma, beta, moving_mean, moving_var, B, d->units);
+        return;
+    }
+    dd_batchnorm_forward_train(a->bn_out, a->bn_xhat, a->bn_mean, a->bn_var, inp, gamma, beta, B,
+                               d->units);
+    dd_batchnorm_update_moving(moving_mean, moving_var, a->bn_mean, a->bn_var, d->units);
+}
+
+void dd_net_forward(dd_net *net, float *params, int B, int training) {
+    for (int l = 0; l < net->layout.n_dense; l++) {
+        const dd_dense_layout *d = &net->layout.dense[l];
+        dd_layer_acts *a = &net->acts[l];
+        const int n = B * d->units;
+        dd_dense_forward(a->dense_out, dd_net_layer_input(net, l), params + d->kernel,
+                         params + d->bias, B, d->fan_in, d->units);
+        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
+            batchnorm_forward(net, params, l, a->dense_out, B, training);
+            dd_activation_forward(a->act_out, a->bn_out, n, layer_activation(net, l));
+        } else if (d->has_bn) {
+            dd_activation_forward(a->act_out, a->dense_out, n, layer_activation(net, l));
+            batchnorm_forward(net, params, l, a->act_out, B, training);
+        } else {
+            dd_activation_forward(a->act_out, a->dense_out, n, layer_activation(net, l));
+        }
+    }
+}
+
+double dd_net_loss(dd_net *net, const uint8_t *labels, int B, long *correct, int with_grad) {
+    const float *y = dd_net_layer_output(net, net->layout.n_dense - 1);
+    return dd_mse_forward_backward(with_grad ? net->grad_out : NULL, correct, y, labels, B);
+}
+
+static void swap(float **a, float **b) {
+    float *t = *a;
+    *a = *b;
+    *b = t;
+}
+
+/* Layer by layer in reverse; on entry to each layer grad_out holds dL/d(layer output), and the
+ * layer leaves dL/d(its input) there for the next one down. */
+void dd_net_backward(dd_net *net, const float *params, float *grads, int B) {
+    for (int l = net->layout.n_dense - 1; l >= 0; l--) {
+        const dd_dense_layout *d = &net->layout.dense[l];
+        const dd_layer_acts *a = &net->acts[l];
+        const int n = B * d->units;
+        const dd_activation act = layer_activation(net, l);
+        if (d->has_bn && net->cfg.bn == DD_BN_AFTER) {
+            dd_batchnorm_backward(net->grad_in, grads + d->gamma, grads + d->beta, net->grad_out,
+                                  a->bn_xhat, params + d->gamma, a->bn_var, B, d->units);
+            swap(&net->grad_in, &net->grad_out);
+        }
+        dd_activation_backward(net->grad_out, net->grad_out, a->act_out, n, act);
+        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
+            dd_batchnorm_backward(net->grad_in, grads + d->gamma, grads + d->beta, net->grad_out,
+                                  a->bn_xhat, params + d->gamma, a->bn_var, B, d->units);
+            swap(&net->grad_in, &net->grad_out);
+        }
+        dd_dense_backward(l > 0 ? net->grad_in : NULL, grads + d->kernel, grads + d->bias,
+                          net->grad_out, dd_net_layer_input(net, l), params + d->kernel, B,
+                          d->fan_in, d->units);
+        swap(&net->grad_in, &net->grad_out);
+    }
+}

@@ -1,0 +1,77 @@
+/* Shared test helpers; see testutil.h. */
+#include "testutil.h"
+
+#include <math.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+static int failures;
+
+void dd_check(int ok, const char *file, int line, const char *expr, const char *fmt, ...) {
+    if (ok) return;
+    failures++;
+    fprintf(stderr, "FAIL %s:%d: %s: ", file, line, expr);
+    va_list ap;
+    va_start(ap, fmt);
+    vfprintf(stderr, fmt, ap);
+    va_end(ap);
+    fputc('\n', stderr);
+}
+
+int dd_test_failures(void) {
+    return failures;
+}
+
+int dd_test_finish(const char *name) {
+    if (failures) printf("%s: %d failure(s)\n", name, failures);
+    else printf("%s: ok\n", name);
+    return failures > 0;
+}
+
+int dd_close(double a, double b, double atol, double rtol) {
+    return isfinite(a) && isfinite(b) && fabs(a - b) <= atol + rtol * fabs(b);
+}
+
+double dd_rel_error(const float *a, const float *b, size_t n) {
+    double diff = 0, ref = 0;
+    for (size_t i = 0; i < n; i++) {
+        if (!isfinite(a[i]) || !isfinite(b[i])) return INFINITY;
+        diff += ((double)a[i] - b[i]) * ((double)a[i] - b[i]);
+        ref += (double)b[i] * b[i];
+    }
+    if (ref == 0) return diff == 0 ? 0 : INFINITY;
+    return sqrt(diff / ref);
+}
+
+const char *dd_test_mnist_dir(void) {
+    const char *dir = getenv("DD_MNIST_DIR");
+    if (!dir || !*dir) dir = "data/mnist";
+    static const char *names[] = {"train-images-idx3-ubyte", "train-labels-idx1-ubyte",
+                                  "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte"};
+    for (int i = 0; i < 4; i++) {
+        char path[4096];
+        struct stat st;
+        snprintf(path, sizeof path, "%s/%s.gz", dir, names[i]);
+        if (stat(path, &st) != 0) {
+            snprintf(path, sizeof path, "%s/%s", dir, names[i]);
+            if (stat(path, &st) != 0) return NULL;
+        }
+    }
+    return dir;
+}
+
+const char *dd_test_tmpdir(void) {
+    static char path[256];
+    if (path[0]) return path;
+    const char *base = getenv("TMPDIR");
+    snprintf(path, sizeof path, "%s/ddtest.XXXXXX", base && *base ? base : "/tmp");
+    if (!mkdtemp(path)) {
+        perror("mkdtemp");
+        exit(1);
+    }
+    return path;
+}

@@ -1,0 +1,29 @@
+/* Small helpers shared by the tests: a failure counter, tolerant comparisons that never let a
+ * NaN pass, and access to the real MNIST folder. Each test's main returns dd_test_failures(). */
+#ifndef DD_TESTUTIL_H
+#define DD_TESTUTIL_H
+
+#include <stddef.h>
+
+#define DD_TEST_SKIP 77 /* CTest's SKIP_RETURN_CODE for every test */
+
+/* Records a failure (printing file:line and the message) when COND is false. */
+#define CHECK(cond, ...) dd_check((cond), __FILE__, __LINE__, #cond, __VA_ARGS__)
+
+void dd_check(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
+    __attribute__((format(printf, 5, 6)));
+int dd_test_failures(void);
+/* Prints "name: ok" or "name: N failures" and returns the failure count, for main's return. */
+int dd_test_finish(const char *name);
+
+/* |a - b| <= atol + rtol*|b|, with both finite. */
+int dd_close(double a, double b, double atol, double rtol);
+/* ||a - b|| / ||b|| over n floats; +inf when any element is not finite. */
+double dd_rel_error(const float *a, const float *b, size_t n);
+
+/* The MNIST folder (env DD_MNIST_DIR, else data/mnist); NULL when its files are missing. */
+const char *dd_test_mnist_dir(void);
+/* The path of a fresh temporary directory for this test (removed by the OS, not by us). */
+const char *dd_test_tmpdir(void);
+
+#endif
