@@ -20,6 +20,12 @@ typedef struct {
     dd_sums sums;
 } cpu_backend;
 
+/* Cache-line aligned, so the vector loops start on a line. */
+static float *alloc_floats(size_t n) {
+    size_t bytes = (n * sizeof(float) + 63) & ~(size_t)63;
+    return aligned_alloc(64, bytes ? bytes : 64);
+}
+
 static void cpu_destroy(dd_backend *base) {
     cpu_backend *b = (cpu_backend *)base;
     if (!b) return;
@@ -58,7 +64,8 @@ static int cpu_set_order(dd_backend *base, const uint32_t *order, int n, char *e
 
 static int cpu_train_step(dd_backend *base, int first, int count, float lr, char *err) {
     cpu_backend *b = (cpu_backend *)base;
-    if (count < 1 || count > b->net.max_batch || first < 0 || first + count > b->setup.train_count) {
+    if (count < 1 || count > b->net.max_batch || first < 0 ||
+        first + count > b->setup.train_count) {
         snprintf(err, DD_ERR_LEN, "bad step: samples %d..%d of %d, batch limit %d", first,
                  first + count, b->setup.train_count, b->net.max_batch);
         return -1;
@@ -109,9 +116,8 @@ static int cpu_evaluate(dd_backend *base, dd_split split, dd_sums *out, uint8_t 
     return 0;
 }
 
-static const dd_backend_ops cpu_ops = {"cpu",        cpu_destroy,    cpu_upload,
-                                       cpu_download, cpu_set_order,  cpu_train_step,
-                                       cpu_take_sums, cpu_evaluate};
+static const dd_backend_ops cpu_ops = {"cpu",         cpu_destroy,    cpu_upload,    cpu_download,
+                                       cpu_set_order, cpu_train_step, cpu_take_sums, cpu_evaluate};
 
 dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err) {
     cpu_backend *b = calloc(1, sizeof *b);
@@ -127,8 +133,8 @@ dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err) {
         free(b);
         return NULL;
     }
-    b->params = malloc(b->net.layout.n_params * sizeof *b->params);
-    b->grads = malloc(b->net.layout.n_trainable * sizeof *b->grads);
+    b->params = alloc_floats(b->net.layout.n_params);
+    b->grads = alloc_floats(b->net.layout.n_trainable);
     b->order = malloc((size_t)setup->train_count * sizeof *b->order);
     b->labels = malloc((size_t)rows);
     if (!b->params || !b->grads || !b->order || !b->labels) {

@@ -10,7 +10,8 @@ int dd_cmd_train(int argc, char **argv);
 
 /* Parse VALUE for flag NAME; on failure print "deepdigits: --NAME VALUE: why" and return -1. */
 int dd_parse_int(const char *name, const char *value, long min, long max, long *out);
-int dd_parse_float(const char *name, const char *value, double min_exclusive, double max, double *out);
+int dd_parse_float(const char *name, const char *value, double min_exclusive, double max,
+                   double *out);
 int dd_parse_device(const char *value, dd_device *out);
 
 /* The data folder for --data/--dataset: DIR, or the dataset's usual place. Prints and returns

@@ -23,7 +23,8 @@ int dd_parse_int(const char *name, const char *value, long min, long max, long *
     return 0;
 }
 
-int dd_parse_float(const char *name, const char *value, double min_exclusive, double max, double *out) {
+int dd_parse_float(const char *name, const char *value, double min_exclusive, double max,
+                   double *out) {
     char *end;
     errno = 0;
     double v = strtod(value, &end);
@@ -41,9 +42,12 @@ int dd_parse_float(const char *name, const char *value, double min_exclusive, do
 }
 
 int dd_parse_device(const char *value, dd_device *out) {
-    if (strcmp(value, "cpu") == 0) *out = DD_DEVICE_CPU;
-    else if (strcmp(value, "gpu") == 0) *out = DD_DEVICE_GPU;
-    else if (strcmp(value, "auto") == 0) *out = DD_DEVICE_AUTO;
+    if (strcmp(value, "cpu") == 0)
+        *out = DD_DEVICE_CPU;
+    else if (strcmp(value, "gpu") == 0)
+        *out = DD_DEVICE_GPU;
+    else if (strcmp(value, "auto") == 0)
+        *out = DD_DEVICE_AUTO;
     else {
         fprintf(stderr, "deepdigits: --device '%s': must be cpu, gpu or auto\n", value);
         return -1;

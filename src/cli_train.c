@@ -111,21 +111,28 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
     long n;
     double x;
     switch (opt) {
-    case OPT_DATA: *data = arg; return 0;
-    case OPT_DATASET: *dataset = arg; return 0;
+    case OPT_DATA:
+        *data = arg;
+        return 0;
+    case OPT_DATASET:
+        *dataset = arg;
+        return 0;
     case OPT_SUBSET:
         if (dd_parse_int("subset", arg, 1, 1L << 30, &n) != 0) return -1;
         o->subset = (int)n;
         return 0;
     case OPT_STANDARDIZE:
-        if (strcmp(arg, "global") == 0) o->standardize = DD_STANDARDIZE_GLOBAL;
-        else if (strcmp(arg, "none") == 0) o->standardize = DD_STANDARDIZE_NONE;
+        if (strcmp(arg, "global") == 0)
+            o->standardize = DD_STANDARDIZE_GLOBAL;
+        else if (strcmp(arg, "none") == 0)
+            o->standardize = DD_STANDARDIZE_NONE;
         else {
             fprintf(stderr, "deepdigits: --standardize '%s': must be global or none\n", arg);
             return -1;
         }
         return 0;
-    case OPT_HIDDEN: return parse_hidden(arg, &o->model);
+    case OPT_HIDDEN:
+        return parse_hidden(arg, &o->model);
     case OPT_ACTIVATION:
         if (dd_activation_parse(arg, &o->model.activation) == 0) return 0;
         fprintf(stderr, "deepdigits: --activation '%s': must be tanh, sigmoid, relu or linear\n",
@@ -155,8 +162,11 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
         if (dd_parse_int("seed", arg, 0, 0x7fffffffffffffffL, &n) != 0) return -1;
         o->seed = (unsigned long long)n;
         return 0;
-    case OPT_DEVICE: return dd_parse_device(arg, &o->device);
-    case OPT_HISTORY: o->history_path = arg; return 0;
+    case OPT_DEVICE:
+        return dd_parse_device(arg, &o->device);
+    case OPT_HISTORY:
+        o->history_path = arg;
+        return 0;
     case OPT_VERBOSE:
         if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
         o->verbose = (int)n;

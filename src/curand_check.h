@@ -14,7 +14,7 @@ const char *dd_curand_status_name(curandStatus_t s);
     do {                                                                                           \
         curandStatus_t st_ = (call);                                                               \
         if (st_ != CURAND_STATUS_SUCCESS) {                                                        \
-            snprintf((err), DD_ERR_LEN, "%s:%d: %s failed: %s", __FILE__, __LINE__, #call,        \
+            snprintf((err), DD_ERR_LEN, "%s:%d: %s failed: %s", __FILE__, __LINE__, #call,         \
                      dd_curand_status_name(st_));                                                  \
             return -1;                                                                             \
         }                                                                                          \

@@ -1,4 +1,5 @@
-/* Gathering one batch of images and standardizing it, CPU reference. CUDA twin: kernels/gather.cu. */
+/* Gathering one batch of images and standardizing it, CPU reference. CUDA twin: kernels/gather.cu.
+ */
 #include "deepdigits/idx.h"
 #include "deepdigits/ops.h"
 

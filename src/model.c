@@ -1,4 +1,5 @@
-/* Model configuration, parameter layout, initialization and the Keras-style summary; see model.h. */
+/* Model configuration, parameter layout, initialization and the Keras-style summary; see model.h.
+ */
 #include "deepdigits/model.h"
 
 #include <math.h>
@@ -102,7 +103,8 @@ static int init_kernel(const dd_init *init, dd_rng *rng, int layer, const dd_den
     size_t n = (size_t)d->fan_in * d->units;
     double fan_avg = (d->fan_in + d->units) / 2.0;
     switch (init->kind) {
-    case DD_INIT_RANDOM_UNIFORM: return uniform(rng, offset, kernel, n, init->min, init->max, err);
+    case DD_INIT_RANDOM_UNIFORM:
+        return uniform(rng, offset, kernel, n, init->min, init->max, err);
     case DD_INIT_GLOROT_UNIFORM: {
         double limit = sqrt(3.0 / fan_avg);
         return uniform(rng, offset, kernel, n, -limit, limit, err);
@@ -167,8 +169,10 @@ static void summary_row(FILE *out, const char *name, const char *type, int width
 
 void dd_model_summary(const dd_model_config *cfg, const dd_layout *layout, FILE *out) {
     const char *rule = "_________________________________________________________________";
-    fprintf(out, "Model: \"sequential\"\n%s\n Layer (type)                Output Shape              Param #\n"
-                 "=================================================================\n",
+    fprintf(out,
+            "Model: \"sequential\"\n%s\n Layer (type)                Output Shape              "
+            "Param #\n"
+            "=================================================================\n",
             rule);
     summary_row(out, "flatten", "Flatten", DD_IMAGE_PIXELS, 0);
     int n_bn = 0, n_act = 0;

@@ -65,7 +65,8 @@ const float *dd_net_preactivation(const dd_net *net, int l) {
     return net->layout.dense[l].has_bn && net->cfg.bn == DD_BN_BEFORE ? a->bn_out : a->dense_out;
 }
 
-/* BN on (B, units): batch statistics in training (then the moving update), moving ones otherwise. */
+/* BN on (B, units): batch statistics in training (then the moving update), moving ones otherwise.
+ */
 static void batchnorm_forward(dd_net *net, float *params, int l, const float *inp, int B,
                               int training) {
     const dd_dense_layout *d = &net->layout.dense[l];
@@ -73,7 +74,8 @@ static void batchnorm_forward(dd_net *net, float *params, int l, const float *in
     float *gamma = params + d->gamma, *beta = params + d->beta;
     float *moving_mean = params + d->moving_mean, *moving_var = params + d->moving_var;
     if (!training) {
-        dd_batchnorm_forward_eval(a->bn_out, inp, gamma, beta, moving_mean, moving_var, B, d->units);
+        dd_batchnorm_forward_eval(a->bn_out, inp, gamma, beta, moving_mean, moving_var, B,
+                                  d->units);
         return;
     }
     dd_batchnorm_forward_train(a->bn_out, a->bn_xhat, a->bn_mean, a->bn_var, inp, gamma, beta, B,

@@ -55,7 +55,8 @@ static void progress_bar(FILE *out, long step, long steps, double elapsed, const
     bar[30] = '\0';
     double eta = step ? elapsed * (double)(steps - step) / (double)step : 0;
     fprintf(out, "\r%ld/%ld [%s] - ETA: %.0fs - loss: %.4f - acc: %.4f", step, steps, bar, eta,
-            s->samples ? s->loss_sum / s->samples : 0, s->samples ? (double)s->correct / s->samples : 0);
+            s->samples ? s->loss_sum / s->samples : 0,
+            s->samples ? (double)s->correct / s->samples : 0);
     fflush(out);
 }
 
@@ -117,8 +118,9 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, dd_rng *rng, uint
     st->val_acc = (double)test.correct / (double)test.samples;
     if (bar) fputs("\r\033[K", out);
     if (o->verbose >= 1)
-        fprintf(out, "Epoch %d/%d\n%ld/%ld - %.1fs - loss: %.4f - acc: %.4f - val_loss: %.4f - "
-                     "val_acc: %.4f\n",
+        fprintf(out,
+                "Epoch %d/%d\n%ld/%ld - %.1fs - loss: %.4f - acc: %.4f - val_loss: %.4f - "
+                "val_acc: %.4f\n",
                 epoch + 1, o->epochs, steps, steps, st->train_seconds + st->eval_seconds, st->loss,
                 st->acc, st->val_loss, st->val_acc);
     fflush(out);
@@ -133,8 +135,11 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                  data->train.count);
         return -1;
     }
-    dd_backend_setup setup = {.cfg = o->model, .train = &data->train, .train_count = n,
-                              .test = &data->test, .max_batch = o->batch};
+    dd_backend_setup setup = {.cfg = o->model,
+                              .train = &data->train,
+                              .train_count = n,
+                              .test = &data->test,
+                              .max_batch = o->batch};
     dd_standardize_table(&data->train, n, o->standardize, setup.table, NULL, NULL);
     dd_backend *b = dd_backend_create(o->device, &setup, err);
     if (!b) return -1;

@@ -27,8 +27,10 @@ int dd_test_failures(void) {
 }
 
 int dd_test_finish(const char *name) {
-    if (failures) printf("%s: %d failure(s)\n", name, failures);
-    else printf("%s: ok\n", name);
+    if (failures)
+        printf("%s: %d failure(s)\n", name, failures);
+    else
+        printf("%s: ok\n", name);
     return failures > 0;
 }
 

@@ -28,7 +28,7 @@ typedef struct {
     double loss_sum; /* sum of per-sample losses */
     long correct;    /* argmax matches */
     long samples;
-    long steps;      /* optimizer steps (training only) */
+    long steps; /* optimizer steps (training only) */
 } dd_sums;
 
 typedef enum { DD_SPLIT_TRAIN, DD_SPLIT_TEST } dd_split;

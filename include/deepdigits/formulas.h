@@ -16,8 +16,8 @@
 #endif
 
 /* Keras BatchNormalization defaults. */
-#define DD_BN_EPSILON          1e-3f
-#define DD_BN_MOMENTUM         0.99f
+#define DD_BN_EPSILON            1e-3f
+#define DD_BN_MOMENTUM           0.99f
 #define DD_BN_ONE_MINUS_MOMENTUM 0.01f /* Keras computes 1 - 0.99 in double, then rounds: 0.01f */
 
 /* The std of a standard normal truncated to +-2 sigma; Keras divides by it so that its truncated
@@ -26,10 +26,14 @@
 
 DD_HD float dd_activate(dd_activation a, float z) {
     switch (a) {
-    case DD_ACT_TANH: return tanhf(z);
-    case DD_ACT_SIGMOID: return 1.0f / (1.0f + expf(-z));
-    case DD_ACT_RELU: return z > 0.0f ? z : 0.0f;
-    default: return z;
+    case DD_ACT_TANH:
+        return tanhf(z);
+    case DD_ACT_SIGMOID:
+        return 1.0f / (1.0f + expf(-z));
+    case DD_ACT_RELU:
+        return z > 0.0f ? z : 0.0f;
+    default:
+        return z;
     }
 }
 
@@ -37,10 +41,14 @@ DD_HD float dd_activate(dd_activation a, float z) {
  * backward pass needs only the stored outputs. */
 DD_HD float dd_activate_grad(dd_activation a, float y) {
     switch (a) {
-    case DD_ACT_TANH: return 1.0f - y * y;
-    case DD_ACT_SIGMOID: return y * (1.0f - y);
-    case DD_ACT_RELU: return y > 0.0f ? 1.0f : 0.0f;
-    default: return 1.0f;
+    case DD_ACT_TANH:
+        return 1.0f - y * y;
+    case DD_ACT_SIGMOID:
+        return y * (1.0f - y);
+    case DD_ACT_RELU:
+        return y > 0.0f ? 1.0f : 0.0f;
+    default:
+        return 1.0f;
     }
 }
 

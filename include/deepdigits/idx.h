@@ -31,7 +31,8 @@ typedef struct {
 int dd_idx_load_pair(const char *images_path, const char *labels_path, dd_dataset *out, char *err);
 
 /* Loads the four standard files from DIR: {train,t10k}-{images-idx3,labels-idx1}-ubyte, each
- * raw or with a .gz suffix (raw preferred when both exist). Returns 0, or -1 with one line in ERR. */
+ * raw or with a .gz suffix (raw preferred when both exist). Returns 0, or -1 with one line in ERR.
+ */
 int dd_mnist_load(const char *dir, dd_mnist *out, char *err);
 
 void dd_dataset_free(dd_dataset *d);

@@ -1,7 +1,8 @@
 /* The network, as Keras's Sequential builds it: Flatten(28x28) -> hidden Dense layers, each with an
  * optional BatchNormalization before or after its activation -> Dense(10, sigmoid).
  * Parameters live in one flat buffer; dd_layout says where each named tensor sits, so the CPU,
- * the GPU and checkpoints all address the same tensors the same way. Implementation: src/model.c. */
+ * the GPU and checkpoints all address the same tensors the same way. Implementation: src/model.c.
+ */
 #ifndef DEEPDIGITS_MODEL_H
 #define DEEPDIGITS_MODEL_H
 
@@ -27,11 +28,11 @@ typedef struct {
 } dd_init;
 
 typedef struct {
-    int n_hidden;               /* hidden Dense layers, 0..DD_MAX_HIDDEN */
-    int units[DD_MAX_HIDDEN];   /* width of each hidden layer */
-    dd_activation activation;   /* of every hidden layer; the output layer is always sigmoid */
-    dd_bn_place bn;             /* BatchNormalization on every hidden layer, or none */
-    dd_init init;               /* kernel initializer of every Dense layer; biases start at 0 */
+    int n_hidden;             /* hidden Dense layers, 0..DD_MAX_HIDDEN */
+    int units[DD_MAX_HIDDEN]; /* width of each hidden layer */
+    dd_activation activation; /* of every hidden layer; the output layer is always sigmoid */
+    dd_bn_place bn;           /* BatchNormalization on every hidden layer, or none */
+    dd_init init;             /* kernel initializer of every Dense layer; biases start at 0 */
 } dd_model_config;
 
 /* The lab's network: Dense(25, tanh) -> Dense(10, sigmoid), RandomUniform(-0.1, 0.1), no BN. */
@@ -44,10 +45,10 @@ dd_model_config dd_model_config_lab(void);
 typedef struct {
     int fan_in, units;
     int has_bn;
-    size_t kernel; /* (fan_in, units), row-major, as Keras's Dense kernel */
-    size_t bias;   /* (units) */
-    size_t gamma, beta;               /* (units) BN scale and shift */
-    size_t moving_mean, moving_var;   /* (units) BN running statistics */
+    size_t kernel;                  /* (fan_in, units), row-major, as Keras's Dense kernel */
+    size_t bias;                    /* (units) */
+    size_t gamma, beta;             /* (units) BN scale and shift */
+    size_t moving_mean, moving_var; /* (units) BN running statistics */
 } dd_dense_layout;
 
 typedef struct {

@@ -12,10 +12,10 @@
  * unless noted. The activation's input is dense_out (no BN, or BN after) or bn_out (BN before);
  * the layer's output is act_out, or bn_out when BN comes after the activation. */
 typedef struct {
-    float *dense_out; /* X·W + b */
-    float *act_out;   /* activation output */
-    float *bn_out;    /* BN output (BN layers only) */
-    float *bn_xhat;   /* normalized BN input (BN layers only) */
+    float *dense_out;        /* X·W + b */
+    float *act_out;          /* activation output */
+    float *bn_out;           /* BN output (BN layers only) */
+    float *bn_xhat;          /* normalized BN input (BN layers only) */
     float *bn_mean, *bn_var; /* (units) batch statistics (BN layers only) */
 } dd_layer_acts;
 
@@ -23,10 +23,10 @@ typedef struct {
     dd_model_config cfg;
     dd_layout layout;
     int max_batch;
-    float *input;                      /* (B, 784) standardized images */
+    float *input; /* (B, 784) standardized images */
     dd_layer_acts acts[DD_MAX_DENSE];
-    float *grad_out, *grad_in;         /* (B, max_units) backward scratch, swapped per layer */
-    float *memory;                     /* the one allocation behind all of the above */
+    float *grad_out, *grad_in; /* (B, max_units) backward scratch, swapped per layer */
+    float *memory;             /* the one allocation behind all of the above */
 } dd_net;
 
 int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *err);

@@ -21,7 +21,7 @@ typedef struct {
     int subset;              /* train on the first N images; 0 = all */
     dd_standardize standardize;
     dd_device device;
-    int verbose;             /* 0 silent, 1 progress bar, 2 one line per epoch */
+    int verbose;              /* 0 silent, 1 progress bar, 2 one line per epoch */
     const char *history_path; /* CSV, or NULL */
 } dd_train_options;
 
