@@ -1,0 +1,71 @@
+#!/usr/bin/env bash
+# The CLI's contract for bad input: one line on stderr that names the problem, a non-zero exit,
+# never a crash. Usage: cli_errors.sh DEEPDIGITS MNIST_DIR
+set -u
+dd=$1
+mnist=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+# expect_error WORD ARGS...: fails unless the command exits 1 or 2 with exactly one stderr line
+# containing WORD.
+expect_error() {
+    local word=$1
+    shift
+    "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$? lines
+    lines=$(wc -l <"$tmp/err")
+    if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err"; then
+        echo "FAIL: deepdigits $* -> exit $rc, $lines stderr line(s), wanted one naming '$word':"
+        sed 's/^/    /' "$tmp/err"
+        failures=$((failures + 1))
+    fi
+}
+
+train=(train --data "$mnist" --subset 100 --epochs 1 --verbose 0)
+expect_error "--epochs" "${train[@]}" --epochs -1
+expect_error "--epochs" "${train[@]}" --epochs 0
+expect_error "--batch" "${train[@]}" --batch 0
+expect_error "--lr" "${train[@]}" --lr nan
+expect_error "--lr" "${train[@]}" --lr -0.5
+expect_error "--lr" "${train[@]}" --lr 0
+expect_error "--activation 'softmax'" "${train[@]}" --activation softmax
+expect_error "unknown initializer 'orthogonal'" "${train[@]}" --init orthogonal
+expect_error "random_uniform:MIN,MAX" "${train[@]}" --init random_uniform:0.1,-0.1
+expect_error "--bn 'sideways'" "${train[@]}" --bn sideways
+expect_error "--hidden" "${train[@]}" --hidden 25,x
+expect_error "--hidden" "${train[@]}" --hidden 25,0
+expect_error "--device 'tpu'" "${train[@]}" --device tpu
+expect_error "--standardize" "${train[@]}" --standardize minmax
+expect_error "--subset 70000" train --data "$mnist" --subset 70000 --epochs 1 --verbose 0
+expect_error "--verbose" "${train[@]}" --verbose 3
+expect_error "--seed" "${train[@]}" --seed -4
+expect_error "--dataset 'cifar'" train --dataset cifar
+expect_error "either --data or --dataset" train --data "$mnist" --dataset fashion
+expect_error "/nonexistent" train --data /nonexistent --epochs 1
+expect_error "/nonexistent/h.csv" "${train[@]}" --history /nonexistent/h.csv
+expect_error "unknown option" "${train[@]}" --learning-rate 3
+expect_error "unexpected argument" "${train[@]}" extra
+expect_error "unknown command 'trian'" trian
+
+# The defaults are the lab's: its summary, and Keras's verbose=2 line per epoch.
+if ! "$dd" train --data "$mnist" --subset 200 --epochs 2 >"$tmp/out" 2>"$tmp/err"; then
+    echo "FAIL: a small training run failed:"; cat "$tmp/err"; failures=$((failures + 1))
+fi
+for want in 'Total params: 19,885' 'Trainable params: 19,885' 'Non-trainable params: 0' \
+            'Epoch 2/2'; do
+    grep -qF "$want" "$tmp/out" || { echo "FAIL: no '$want' in:"; cat "$tmp/out"; failures=$((failures + 1)); }
+done
+line='^200/200 - [0-9]+\.[0-9]s - loss: 0\.[0-9]{4} - acc: [01]\.[0-9]{4} - val_loss: 0\.[0-9]{4} - val_acc: [01]\.[0-9]{4}$'
+[[ $(grep -cE "$line" "$tmp/out") -eq 2 ]] || { echo "FAIL: epoch lines not in Keras's form:"; cat "$tmp/out"; failures=$((failures + 1)); }
+
+# The history CSV: a header and one row per epoch.
+"$dd" train --data "$mnist" --subset 100 --epochs 3 --verbose 0 --history "$tmp/h.csv" || failures=$((failures + 1))
+header=$(head -1 "$tmp/h.csv" 2>/dev/null)
+[[ $header == epoch,loss,acc,val_loss,val_acc,train_seconds,* && $header == *steps* ]] \
+    || { echo "FAIL: history header '$header'"; failures=$((failures + 1)); }
+[[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || { echo "FAIL: history rows"; failures=$((failures + 1)); }
+
+echo "cli_errors: $failures failure(s)"
+exit $((failures > 0))
