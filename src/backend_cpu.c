@@ -7,7 +7,10 @@
 #include "deepdigits/network.h"
 #include "deepdigits/ops.h"
 
-#define EVAL_BATCH 500
+#include "deepdigits/train.h"
+
+/* Evaluation and the probe run in chunks of this many rows; the workspace is sized for it. */
+#define EVAL_BATCH 1000
 
 typedef struct {
     dd_backend base;
@@ -76,6 +79,12 @@ static int cpu_train_step(dd_backend *base, int first, int count, float lr, char
     dd_net_forward(&b->net, b->params, count, 1);
     b->sums.loss_sum += dd_net_loss(&b->net, b->labels, count, &b->sums.correct, 1);
     dd_net_backward(&b->net, b->params, b->grads, count);
+    if (b->setup.diagnostics)
+        for (int l = 0; l < b->net.layout.n_dense; l++) {
+            const dd_dense_layout *d = &b->net.layout.dense[l];
+            b->sums.grad_sq[l] +=
+                dd_sum_squares(b->grads + d->kernel, (size_t)d->fan_in * d->units);
+        }
     dd_sgd_update(b->params, b->grads, (long)b->net.layout.n_trainable, lr);
     b->sums.samples += count;
     b->sums.steps++;
@@ -116,8 +125,31 @@ static int cpu_evaluate(dd_backend *base, dd_split split, dd_sums *out, uint8_t 
     return 0;
 }
 
-static const dd_backend_ops cpu_ops = {"cpu",         cpu_destroy,    cpu_upload,    cpu_download,
-                                       cpu_set_order, cpu_train_step, cpu_take_sums, cpu_evaluate};
+static int cpu_probe(dd_backend *base, int count, dd_layer_probe *out, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    if (count < 1 || count > b->net.max_batch || count > b->setup.train_count) {
+        snprintf(err, DD_ERR_LEN, "probe of %d images: must be 1..%d", count,
+                 b->setup.train_count < b->net.max_batch ? b->setup.train_count : b->net.max_batch);
+        return -1;
+    }
+    dd_gather_standardize(b->net.input, b->setup.train->pixels, NULL, 0, b->setup.table, count);
+    dd_net_forward(&b->net, b->params, count, 0);
+    for (int l = 0; l < b->net.layout.n_dense; l++)
+        dd_probe_layer(&out[l], dd_net_preactivation(&b->net, l), b->net.acts[l].act_out,
+                       (size_t)count * b->net.layout.dense[l].units,
+                       dd_layer_activation(&b->setup.cfg, l));
+    return 0;
+}
+
+static const dd_backend_ops cpu_ops = {.name = "cpu",
+                                       .destroy = cpu_destroy,
+                                       .upload_params = cpu_upload,
+                                       .download_params = cpu_download,
+                                       .set_order = cpu_set_order,
+                                       .train_step = cpu_train_step,
+                                       .take_sums = cpu_take_sums,
+                                       .evaluate = cpu_evaluate,
+                                       .probe = cpu_probe};
 
 dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err) {
     cpu_backend *b = calloc(1, sizeof *b);
@@ -128,6 +160,7 @@ dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err) {
     b->base.ops = &cpu_ops;
     b->setup = *setup;
     /* Evaluation runs in chunks of EVAL_BATCH, so the workspace is sized for the larger. */
+    _Static_assert(EVAL_BATCH >= DD_PROBE_IMAGES, "the probe batch must fit the workspace");
     int rows = setup->max_batch > EVAL_BATCH ? setup->max_batch : EVAL_BATCH;
     if (dd_net_create(&b->net, &setup->cfg, rows, err) != 0) {
         free(b);

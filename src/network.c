@@ -1,9 +1,11 @@
 /* The whole network on the CPU as lists of op calls; see network.h. */
 #include "deepdigits/network.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepdigits/formulas.h"
 #include "deepdigits/idx.h"
 #include "deepdigits/ops.h"
 
@@ -47,8 +49,42 @@ void dd_net_destroy(dd_net *net) {
     net->memory = NULL;
 }
 
+dd_activation dd_layer_activation(const dd_model_config *cfg, int l) {
+    return l < cfg->n_hidden ? cfg->activation : DD_ACT_SIGMOID;
+}
+
 static dd_activation layer_activation(const dd_net *net, int l) {
-    return l < net->cfg.n_hidden ? net->cfg.activation : DD_ACT_SIGMOID;
+    return dd_layer_activation(&net->cfg, l);
+}
+
+void dd_probe_layer(dd_layer_probe *out, const float *preact, const float *act, size_t n,
+                    dd_activation activation) {
+    double sum = 0, sq = 0;
+    size_t saturated = 0;
+    for (size_t i = 0; i < n; i++) {
+        sum += preact[i];
+        saturated += (size_t)dd_is_saturated(activation, act[i]);
+    }
+    const double mean = n ? sum / (double)n : 0;
+    for (size_t i = 0; i < n; i++) sq += (preact[i] - mean) * (preact[i] - mean);
+    out->saturated = n ? (double)saturated / (double)n : 0;
+    out->preact_mean = mean;
+    out->preact_std = n ? sqrt(sq / (double)n) : 0;
+}
+
+/* 64 independent float partial sums, added up in double: one running sum would be a chain of n
+ * dependent adds, which at batch 1 costs more than the whole training step. Each lane adds a
+ * few hundred squares, well within float's precision for a diagnostic. */
+double dd_sum_squares(const float *x, size_t n) {
+    enum { LANES = 64 };
+    float part[LANES] = {0};
+    double s = 0;
+    size_t i = 0;
+    for (; i + LANES <= n; i += LANES)
+        for (int k = 0; k < LANES; k++) part[k] += x[i + k] * x[i + k];
+    for (; i < n; i++) s += (double)x[i] * x[i];
+    for (int k = 0; k < LANES; k++) s += part[k];
+    return s;
 }
 
 const float *dd_net_layer_output(const dd_net *net, int l) {

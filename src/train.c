@@ -20,6 +20,7 @@ dd_train_options dd_train_options_lab(void) {
     o.standardize = DD_STANDARDIZE_GLOBAL;
     o.device = DD_DEVICE_CPU;
     o.verbose = 2;
+    o.diagnostics = 1;
     return o;
 }
 
@@ -60,20 +61,42 @@ static void progress_bar(FILE *out, long step, long steps, double elapsed, const
     fflush(out);
 }
 
-static FILE *open_history(const char *path, char *err) {
+/* The diagnostic columns, per Dense layer dense_<l>. */
+static const char *diagnostic_columns[] = {"grad_rms", "saturated", "preact_mean", "preact_std"};
+
+static FILE *open_history(const char *path, int n_layers, char *err) {
     FILE *f = fopen(path, "w");
     if (!f) {
         snprintf(err, DD_ERR_LEN, "%s: cannot write the history: %s", path, strerror(errno));
         return NULL;
     }
-    fprintf(f, "epoch,loss,acc,val_loss,val_acc,train_seconds,eval_seconds,steps\n");
+    fprintf(f, "epoch,loss,acc,val_loss,val_acc,train_seconds,eval_seconds,steps");
+    for (int c = 0; c < 4; c++)
+        for (int l = 0; l < n_layers; l++) fprintf(f, ",%s_dense_%d", diagnostic_columns[c], l + 1);
+    fputc('\n', f);
     return f;
 }
 
 static void history_row(FILE *f, const dd_epoch_stats *e) {
-    fprintf(f, "%d,%.8g,%.8g,%.8g,%.8g,%.6f,%.6f,%ld\n", e->epoch, e->loss, e->acc, e->val_loss,
+    fprintf(f, "%d,%.8g,%.8g,%.8g,%.8g,%.6f,%.6f,%ld", e->epoch, e->loss, e->acc, e->val_loss,
             e->val_acc, e->train_seconds, e->eval_seconds, e->steps);
+    for (int l = 0; l < e->n_layers; l++) fprintf(f, ",%.6g", e->grad_rms[l]);
+    for (int l = 0; l < e->n_layers; l++) fprintf(f, ",%.6g", e->probe[l].saturated);
+    for (int l = 0; l < e->n_layers; l++) fprintf(f, ",%.6g", e->probe[l].preact_mean);
+    for (int l = 0; l < e->n_layers; l++) fprintf(f, ",%.6g", e->probe[l].preact_std);
+    fputc('\n', f);
     fflush(f);
+}
+
+/* Gradient RMS over the epoch and the probe batch's statistics, per Dense layer. */
+static int diagnose(dd_backend *b, const dd_layout *layout, int n, const dd_sums *train,
+                    dd_epoch_stats *st, char *err) {
+    st->n_layers = layout->n_dense;
+    for (int l = 0; l < layout->n_dense; l++) {
+        double elements = (double)layout->dense[l].fan_in * layout->dense[l].units;
+        st->grad_rms[l] = sqrt(train->grad_sq[l] / (elements * (double)train->steps));
+    }
+    return b->ops->probe(b, n < DD_PROBE_IMAGES ? n : DD_PROBE_IMAGES, st->probe, err);
 }
 
 static void add_sums(dd_sums *to, const dd_sums *from) {
@@ -81,11 +104,12 @@ static void add_sums(dd_sums *to, const dd_sums *from) {
     to->correct += from->correct;
     to->samples += from->samples;
     to->steps += from->steps;
+    for (int l = 0; l < DD_MAX_DENSE; l++) to->grad_sq[l] += from->grad_sq[l];
 }
 
 /* One epoch: a fresh order, every batch (the last one partial), then the test set. */
-static int run_epoch(dd_backend *b, const dd_train_options *o, dd_rng *rng, uint32_t *order, int n,
-                     int epoch, dd_epoch_stats *st, FILE *out, char *err) {
+static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *layout, dd_rng *rng,
+                     uint32_t *order, int n, int epoch, dd_epoch_stats *st, FILE *out, char *err) {
     const dd_backend_ops *ops = b->ops;
     if (dd_shuffle(rng, epoch, order, n, err) != 0 || ops->set_order(b, order, n, err) != 0)
         return -1;
@@ -116,6 +140,7 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, dd_rng *rng, uint
     st->acc = (double)train.correct / (double)train.samples;
     st->val_loss = test.loss_sum / (double)test.samples;
     st->val_acc = (double)test.correct / (double)test.samples;
+    if (o->diagnostics && diagnose(b, layout, n, &train, st, err) != 0) return -1;
     if (bar) fputs("\r\033[K", out);
     if (o->verbose >= 1)
         fprintf(out,
@@ -135,23 +160,28 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                  data->train.count);
         return -1;
     }
+    dd_layout layout;
+    if (dd_layout_build(&o->model, &layout, err) != 0) return -1;
     dd_backend_setup setup = {.cfg = o->model,
                               .train = &data->train,
                               .train_count = n,
                               .test = &data->test,
-                              .max_batch = o->batch};
+                              .max_batch = o->batch,
+                              .diagnostics = o->diagnostics};
     dd_standardize_table(&data->train, n, o->standardize, setup.table, NULL, NULL);
     dd_backend *b = dd_backend_create(o->device, &setup, err);
     if (!b) return -1;
     dd_rng *rng = dd_rng_create(o->seed, err);
     uint32_t *order = malloc((size_t)n * sizeof *order);
-    FILE *hist = o->history_path ? open_history(o->history_path, err) : NULL;
+    FILE *hist = o->history_path
+                     ? open_history(o->history_path, o->diagnostics ? layout.n_dense : 0, err)
+                     : NULL;
     int rc = rng && order && (hist || !o->history_path) ? 0 : -1;
     if (!order) snprintf(err, DD_ERR_LEN, "out of memory");
     if (rc == 0) rc = b->ops->upload_params(b, params, err);
     for (int e = 0; e < o->epochs && rc == 0; e++) {
         dd_epoch_stats st = {0};
-        rc = run_epoch(b, o, rng, order, n, e, &st, out, err);
+        rc = run_epoch(b, o, &layout, rng, order, n, e, &st, out, err);
         if (rc == 0 && history) history[e] = st;
         if (rc == 0 && hist) history_row(hist, &st);
     }

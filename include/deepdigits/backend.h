@@ -21,6 +21,7 @@ typedef struct {
     const dd_dataset *test;
     float table[256]; /* pixel value -> standardized input */
     int max_batch;
+    int diagnostics; /* accumulate per-layer gradient sums of squares (costs a pass over dW) */
 } dd_backend_setup;
 
 /* Sums over the samples seen since the last take (training) or over a whole set (evaluation). */
@@ -29,7 +30,18 @@ typedef struct {
     long correct;    /* argmax matches */
     long samples;
     long steps; /* optimizer steps (training only) */
+    /* With setup.diagnostics: per Dense layer, the sum over steps of the squared Frobenius norm
+     * of its kernel gradient. */
+    double grad_sq[DD_MAX_DENSE];
 } dd_sums;
+
+/* What a layer's units do on a fixed probe batch (evaluation mode). */
+typedef struct {
+    double saturated;   /* fraction of saturated outputs: tanh |a| > 0.99; sigmoid a < 0.01 or
+                           a > 0.99; relu a == 0 (dead); linear never */
+    double preact_mean; /* mean and standard deviation of what the activation was applied to */
+    double preact_std;
+} dd_layer_probe;
 
 typedef enum { DD_SPLIT_TRAIN, DD_SPLIT_TEST } dd_split;
 
@@ -49,6 +61,9 @@ typedef struct {
     /* Loss and accuracy over a whole split in evaluation mode; PREDICTIONS (one per image) may
      * be NULL. */
     int (*evaluate)(dd_backend *b, dd_split split, dd_sums *out, uint8_t *predictions, char *err);
+    /* Saturation and pre-activation statistics of every Dense layer on the first COUNT training
+     * images, in evaluation mode; OUT has one entry per Dense layer. */
+    int (*probe)(dd_backend *b, int count, dd_layer_probe *out, char *err);
 } dd_backend_ops;
 
 struct dd_backend {

@@ -52,6 +52,21 @@ DD_HD float dd_activate_grad(dd_activation a, float y) {
     }
 }
 
+/* Whether an activation output sits where its derivative is nearly 0 (the lab's saturated
+ * neuron): tanh |a| > 0.99, sigmoid a < 0.01 or a > 0.99, relu a == 0 (a dead unit). */
+DD_HD int dd_is_saturated(dd_activation a, float y) {
+    switch (a) {
+    case DD_ACT_TANH:
+        return fabsf(y) > 0.99f;
+    case DD_ACT_SIGMOID:
+        return y < 0.01f || y > 0.99f;
+    case DD_ACT_RELU:
+        return y == 0.0f;
+    default:
+        return 0;
+    }
+}
+
 /* 1/sqrt(var + eps): the factor BN divides by, in training (batch variance) and evaluation
  * (moving variance). */
 DD_HD float dd_bn_inv_std(float var) {

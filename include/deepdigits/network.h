@@ -6,6 +6,7 @@
 
 #include <stdint.h>
 
+#include "deepdigits/backend.h"
 #include "deepdigits/model.h"
 
 /* What one Dense layer (with its BN and activation) keeps from the forward pass, each (B, units)
@@ -48,5 +49,16 @@ double dd_net_loss(dd_net *net, const uint8_t *labels, int B, long *correct, int
 
 /* Backward pass from net->grad_out: GRADS (the trainable layout) = dL/dparams. */
 void dd_net_backward(dd_net *net, const float *params, float *grads, int B);
+
+/* The activation of Dense layer L of a network with configuration CFG. */
+dd_activation dd_layer_activation(const dd_model_config *cfg, int l);
+
+/* Saturation and pre-activation statistics over N units of one layer (see dd_layer_probe):
+ * PREACT is what the activation was applied to, ACT its output. */
+void dd_probe_layer(dd_layer_probe *out, const float *preact, const float *act, size_t n,
+                    dd_activation activation);
+
+/* Sum of squares in double, for gradient norms. */
+double dd_sum_squares(const float *x, size_t n);
 
 #endif

@@ -23,7 +23,11 @@ typedef struct {
     dd_device device;
     int verbose;              /* 0 silent, 1 progress bar, 2 one line per epoch */
     const char *history_path; /* CSV, or NULL */
+    int diagnostics;          /* per-layer gradient RMS and saturation every epoch (default on) */
 } dd_train_options;
+
+/* Images in the fixed probe batch of the saturation diagnostics (the first training images). */
+#define DD_PROBE_IMAGES 1000
 
 /* The lab's program: every default above. */
 dd_train_options dd_train_options_lab(void);
@@ -33,6 +37,11 @@ typedef struct {
     double loss, acc, val_loss, val_acc;
     double train_seconds, eval_seconds;
     long steps;
+    /* Diagnostics (when enabled), one entry per Dense layer: the RMS of the kernel gradient over
+     * the epoch's steps, and the probe batch's saturation and pre-activation statistics. */
+    int n_layers;
+    double grad_rms[DD_MAX_DENSE];
+    dd_layer_probe probe[DD_MAX_DENSE];
 } dd_epoch_stats;
 
 /* TABLE[p] = (p - mean) / std over the first COUNT training images' pixels (np.mean and np.std
