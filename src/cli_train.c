@@ -172,11 +172,15 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
     case OPT_HISTORY:
         o->history_path = arg;
         return 0;
+    case OPT_NO_DIAGNOSTICS:
+        o->diagnostics = 0;
+        return 0;
     case OPT_VERBOSE:
         if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
         o->verbose = (int)n;
         return 0;
     }
+    fprintf(stderr, "deepdigits train: option %d has no handler\n", opt);
     return -1;
 }
 
