@@ -4,6 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepdigits/formulas.h"
 #include "deepdigits/network.h"
 #include "deepdigits/ops.h"
 
@@ -113,12 +114,8 @@ static int cpu_evaluate(dd_backend *base, dd_split split, dd_sums *out, uint8_t 
         out->loss_sum += dd_net_loss(&b->net, set->labels + first, count, &out->correct, 0);
         if (predictions) {
             const float *y = dd_net_layer_output(&b->net, b->net.layout.n_dense - 1);
-            for (int i = 0; i < count; i++) {
-                int best = 0;
-                for (int k = 1; k < DD_CLASSES; k++)
-                    if (y[i * DD_CLASSES + k] > y[i * DD_CLASSES + best]) best = k;
-                predictions[first + i] = (uint8_t)best;
-            }
+            for (int i = 0; i < count; i++)
+                predictions[first + i] = (uint8_t)dd_argmax(y + i * DD_CLASSES, DD_CLASSES);
         }
     }
     out->samples = n;

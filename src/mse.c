@@ -10,15 +10,13 @@ double dd_mse_forward_backward(float *dout, long *correct, const float *out, con
     for (int b = 0; b < B; b++) {
         const float *y = out + (size_t)b * DD_CLASSES;
         float sq = 0.0f;
-        int argmax = 0;
         for (int k = 0; k < DD_CLASSES; k++) {
             const float diff = y[k] - (k == labels[b] ? 1.0f : 0.0f);
             sq += diff * diff;
-            if (y[k] > y[argmax]) argmax = k; /* the first maximum wins, as in numpy */
             if (dout) dout[(size_t)b * DD_CLASSES + k] = diff * scale;
         }
         loss += sq / DD_CLASSES;
-        *correct += argmax == labels[b];
+        *correct += dd_argmax(y, DD_CLASSES) == labels[b];
     }
     return loss;
 }

@@ -52,6 +52,15 @@ DD_HD float dd_activate_grad(dd_activation a, float y) {
     }
 }
 
+/* The predicted class: the index of the largest of N outputs, the first one on ties (numpy's
+ * argmax, as Keras's accuracy uses). */
+DD_HD int dd_argmax(const float *y, int n) {
+    int best = 0;
+    for (int k = 1; k < n; k++)
+        if (y[k] > y[best]) best = k;
+    return best;
+}
+
 /* Whether an activation output sits where its derivative is nearly 0 (the lab's saturated
  * neuron): tanh |a| > 0.99, sigmoid a < 0.01 or a > 0.99, relu a == 0 (a dead unit). */
 DD_HD int dd_is_saturated(dd_activation a, float y) {

@@ -10,6 +10,10 @@
 
 #include "deepdigits/model.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* dense.c — Y = X·W + b.  out (B,O), inp (B,I), kernel (I,O), bias (O). */
 void dd_dense_forward(float *out, const float *inp, const float *kernel, const float *bias, int B,
                       int I, int O);
@@ -52,5 +56,45 @@ void dd_sgd_update(float *params, const float *grads, long n, float lr);
  * with the very same numbers. idx NULL means the rows first..first+B-1 in order. */
 void dd_gather_standardize(float *out, const uint8_t *pixels, const uint32_t *idx, int first,
                            const float *table, int B);
+
+/* CUDA twins (kernels/<family>.cu): same names with _gpu, same arguments as device pointers,
+ * plus the dd_gpu they run on; each returns 0, or -1 with gpu->err set. */
+struct dd_gpu;
+int dd_dense_forward_gpu(float *out, const float *inp, const float *kernel, const float *bias,
+                         int B, int I, int O, struct dd_gpu *gpu);
+int dd_dense_backward_gpu(float *dinp, float *dkernel, float *dbias, const float *dout,
+                          const float *inp, const float *kernel, int B, int I, int O,
+                          struct dd_gpu *gpu);
+int dd_activation_forward_gpu(float *out, const float *inp, int n, dd_activation act,
+                              struct dd_gpu *gpu);
+int dd_activation_backward_gpu(float *dinp, const float *dout, const float *out, int n,
+                               dd_activation act, struct dd_gpu *gpu);
+int dd_batchnorm_forward_train_gpu(float *out, float *xhat, float *mean, float *var,
+                                   const float *inp, const float *gamma, const float *beta, int B,
+                                   int C, struct dd_gpu *gpu);
+int dd_batchnorm_forward_eval_gpu(float *out, const float *inp, const float *gamma,
+                                  const float *beta, const float *moving_mean,
+                                  const float *moving_var, int B, int C, struct dd_gpu *gpu);
+int dd_batchnorm_backward_gpu(float *dinp, float *dgamma, float *dbeta, const float *dout,
+                              const float *xhat, const float *gamma, const float *var, int B, int C,
+                              struct dd_gpu *gpu);
+int dd_batchnorm_update_moving_gpu(float *moving_mean, float *moving_var, const float *mean,
+                                   const float *var, int C, struct dd_gpu *gpu);
+/* The sums stay on the device: SUMS[0] += the batch's summed loss, SUMS[1] += its argmax
+ * matches, both as doubles, added in a fixed order (the result never depends on timing). */
+int dd_mse_forward_backward_gpu(float *dout, double *sums, const float *out, const uint8_t *labels,
+                                int B, struct dd_gpu *gpu);
+int dd_sgd_update_gpu(float *params, const float *grads, long n, float lr, struct dd_gpu *gpu);
+int dd_gather_standardize_gpu(float *out, const uint8_t *pixels, const uint32_t *idx, int first,
+                              const float *table, int B, struct dd_gpu *gpu);
+/* ACC[0] += sum of squares of X (n floats), in double. */
+int dd_sum_squares_gpu(double *acc, const float *x, long n, struct dd_gpu *gpu);
+/* ORDER (device, n) = the permutation dd_shuffle draws for (SEED, EPOCH), drawn with cuRAND's
+ * device generator and sorted by cub's stable radix sort. */
+int dd_shuffle_gpu(uint32_t *order, unsigned long long seed, int epoch, int n, struct dd_gpu *gpu);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

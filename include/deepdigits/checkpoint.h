@@ -1,0 +1,28 @@
+/* Checkpoints in the safetensors format (see ../shared/LAB.md): every tensor of the model as F32
+ * under a name that says what it is (dense_1.kernel, dense_1.bias, batch_normalization_1.gamma,
+ * .beta, .moving_mean, .moving_variance), and in __metadata__ the model configuration and the
+ * training state, so that a run can be resumed exactly. Written atomically (temporary file, fsync,
+ * rename): a crash never leaves a torn checkpoint. Implementation: src/checkpoint.c. */
+#ifndef DEEPDIGITS_CHECKPOINT_H
+#define DEEPDIGITS_CHECKPOINT_H
+
+#include "deepdigits/train.h"
+
+/* What a checkpoint holds besides the tensors. */
+typedef struct {
+    dd_train_options options; /* model configuration and training flags (paths are not kept) */
+    int epochs_done;          /* completed epochs; training resumes with epoch epochs_done + 1 */
+    dd_epoch_stats *history;  /* epochs_done entries (owned by the caller on save; allocated by
+                                 dd_checkpoint_load on load, free with free()) */
+} dd_checkpoint_state;
+
+/* Writes PARAMS (the flat buffer of the layout of state->options.model) and STATE to PATH.
+ * Returns 0, or -1 with one line in ERR; PATH is untouched on failure. */
+int dd_checkpoint_save(const char *path, const float *params, const dd_checkpoint_state *state,
+                       char *err);
+
+/* Reads PATH: checks the format and that every tensor matches the configuration it declares.
+ * On success *PARAMS is a malloc'ed flat buffer; returns 0, or -1 with one line in ERR. */
+int dd_checkpoint_load(const char *path, float **params, dd_checkpoint_state *state, char *err);
+
+#endif

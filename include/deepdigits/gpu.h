@@ -1,0 +1,38 @@
+/* What every GPU op needs besides its tensors: the stream it runs on, the cuBLAS handle, and a
+ * place for the one-line error of the first failure. Plain C; the CUDA twins of the ops in ops.h
+ * take a dd_gpu as their last argument and return 0, or -1 with gpu->err filled in. */
+#ifndef DEEPDIGITS_GPU_H
+#define DEEPDIGITS_GPU_H
+
+#include <cublas_v2.h>
+#include <cuda_runtime_api.h>
+
+#include "deepdigits/idx.h" /* DD_ERR_LEN */
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+typedef struct dd_gpu {
+    cudaStream_t stream;
+    cublasHandle_t cublas;
+    void *cublas_workspace; /* set explicitly so that cuBLAS calls can be captured in graphs */
+    char err[DD_ERR_LEN];
+} dd_gpu;
+
+/* The number of usable CUDA devices: 0 when there is none or no driver (never an error). */
+int dd_cuda_device_count(void);
+
+/* Opens device 0: stream, cuBLAS handle (TF32 only when TF32 is set), and a check that this build
+ * has kernels for the device's architecture. Returns 0, or -1 with one line in ERR. */
+int dd_gpu_open(dd_gpu *gpu, int tf32, char *err);
+void dd_gpu_close(dd_gpu *gpu);
+
+/* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)" */
+void dd_gpu_describe(char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif

@@ -1,0 +1,110 @@
+// Opening the GPU: device, stream, cuBLAS handle, and the checks that turn "no device", "no
+// kernels for this architecture" and "out of memory" into one clear line.
+#include <stdio.h>
+
+#include "deepdigits/gpu.h"
+#include "gpu_check.h"
+
+// cuBLAS needs a workspace it does not allocate itself for its calls to be captured in graphs.
+static const size_t CUBLAS_WORKSPACE_BYTES = 4u << 20;
+
+const char *dd_cublas_status_name(cublasStatus_t s) {
+    switch (s) {
+    case CUBLAS_STATUS_SUCCESS:
+        return "CUBLAS_STATUS_SUCCESS";
+    case CUBLAS_STATUS_NOT_INITIALIZED:
+        return "CUBLAS_STATUS_NOT_INITIALIZED";
+    case CUBLAS_STATUS_ALLOC_FAILED:
+        return "CUBLAS_STATUS_ALLOC_FAILED";
+    case CUBLAS_STATUS_INVALID_VALUE:
+        return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_ARCH_MISMATCH:
+        return "CUBLAS_STATUS_ARCH_MISMATCH";
+    case CUBLAS_STATUS_MAPPING_ERROR:
+        return "CUBLAS_STATUS_MAPPING_ERROR";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+        return "CUBLAS_STATUS_EXECUTION_FAILED";
+    case CUBLAS_STATUS_INTERNAL_ERROR:
+        return "CUBLAS_STATUS_INTERNAL_ERROR";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+        return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_LICENSE_ERROR:
+        return "CUBLAS_STATUS_LICENSE_ERROR";
+    default:
+        return "unknown cuBLAS status";
+    }
+}
+
+int dd_cuda_device_count(void) {
+    int n = 0;
+    if (cudaGetDeviceCount(&n) != cudaSuccess) {
+        cudaGetLastError(); // "no device" or "no driver" is an answer here, not an error
+        return 0;
+    }
+    return n;
+}
+
+__global__ static void probe_kernel(int *flag) {
+    *flag = 1;
+}
+
+// A launch fails with cudaErrorNoKernelImageForDevice when this binary was built for other GPUs.
+static int check_architecture(char *err) {
+    int *flag;
+    CUDA_CHECK(cudaMalloc(&flag, sizeof *flag), err);
+    probe_kernel<<<1, 1>>>(flag);
+    cudaError_t e = cudaGetLastError();
+    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    cudaFree(flag);
+    if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorUnsupportedPtxVersion) {
+        cudaDeviceProp p;
+        cudaGetDeviceProperties(&p, 0);
+        snprintf(err, DD_ERR_LEN,
+                 "this build has no kernels for %s (sm_%d%d): rebuild with "
+                 "-DCMAKE_CUDA_ARCHITECTURES=%d%d",
+                 p.name, p.major, p.minor, p.major, p.minor);
+        return -1;
+    }
+    CUDA_CHECK(e, err);
+    return 0;
+}
+
+int dd_gpu_open(dd_gpu *gpu, int tf32, char *err) {
+    memset(gpu, 0, sizeof *gpu);
+    if (dd_cuda_device_count() == 0) {
+        snprintf(err, DD_ERR_LEN, "no CUDA device (use --device cpu)");
+        return -1;
+    }
+    CUDA_CHECK(cudaSetDevice(0), err);
+    if (check_architecture(err) != 0) return -1;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&gpu->stream, cudaStreamNonBlocking), err);
+    CUBLAS_CHECK(cublasCreate(&gpu->cublas), err);
+    CUBLAS_CHECK(cublasSetStream(gpu->cublas, gpu->stream), err);
+    CUDA_CHECK(cudaMalloc(&gpu->cublas_workspace, CUBLAS_WORKSPACE_BYTES), err);
+    CUBLAS_CHECK(cublasSetWorkspace(gpu->cublas, gpu->cublas_workspace, CUBLAS_WORKSPACE_BYTES),
+                 err);
+    // FP32 means FP32: TF32 tensor cores change the numbers, so they are opt-in (--tf32).
+    CUBLAS_CHECK(
+        cublasSetMathMode(gpu->cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
+        err);
+    return 0;
+}
+
+void dd_gpu_close(dd_gpu *gpu) {
+    if (gpu->cublas) cublasDestroy(gpu->cublas);
+    if (gpu->cublas_workspace) cudaFree(gpu->cublas_workspace);
+    if (gpu->stream) cudaStreamDestroy(gpu->stream);
+    memset(gpu, 0, sizeof *gpu);
+}
+
+void dd_gpu_describe(char *buf, size_t len) {
+    cudaDeviceProp p;
+    int clock_khz = 0;
+    if (dd_cuda_device_count() == 0 || cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
+        snprintf(buf, len, "no CUDA device");
+        return;
+    }
+    cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0);
+    snprintf(buf, len, "%s (sm_%d%d, %d SMs, %.0f MHz)", p.name, p.major, p.minor,
+             p.multiProcessorCount, clock_khz / 1000.0);
+}

@@ -1,0 +1,53 @@
+// MSE loss, its gradient and the argmax accuracy on the GPU, twin of src/mse.c. One block walks
+// the batch and adds the batch's sums to the device accumulators: no host sync per step.
+#include "deepdigits/formulas.h"
+#include "deepdigits/ops.h"
+#include "gpu_check.h"
+#include "kernels.h"
+#include "reduce.cuh"
+
+static const int THREADS = 256;
+
+// The same per-sample arithmetic as dd_mse_forward_backward; returns the sample's loss.
+__device__ static float mse_sample(float *dout, const float *y, int label, float scale) {
+    float sq = 0.0f;
+    for (int k = 0; k < DD_CLASSES; k++) {
+        const float diff = y[k] - (k == label ? 1.0f : 0.0f);
+        sq += diff * diff;
+        if (dout) dout[k] = diff * scale;
+    }
+    return sq / DD_CLASSES;
+}
+
+__global__ static void mse_kernel(float *dout, double *sums, const float *out,
+                                  const uint8_t *labels, int B) {
+    const float scale = dd_mse_grad_scale(B);
+    double loss = 0, correct = 0;
+    for (int b = threadIdx.x; b < B; b += blockDim.x) {
+        const float *y = out + (size_t)b * DD_CLASSES;
+        loss += mse_sample(dout ? dout + (size_t)b * DD_CLASSES : NULL, y, labels[b], scale);
+        correct += dd_argmax(y, DD_CLASSES) == labels[b];
+    }
+    loss = block_sum<THREADS>(loss);
+    correct = block_sum<THREADS>(correct);
+    if (threadIdx.x == 0) sums[0] += loss, sums[1] += correct;
+}
+
+__global__ static void argmax_kernel(uint8_t *predictions, const float *out, int B) {
+    int b = blockIdx.x * blockDim.x + threadIdx.x;
+    if (b >= B) return;
+    predictions[b] = (uint8_t)dd_argmax(out + (size_t)b * DD_CLASSES, DD_CLASSES);
+}
+
+int dd_mse_forward_backward_gpu(float *dout, double *sums, const float *out, const uint8_t *labels,
+                                int B, dd_gpu *gpu) {
+    mse_kernel<<<1, THREADS, 0, gpu->stream>>>(dout, sums, out, labels, B);
+    LAUNCH_CHECK("mse_kernel", gpu);
+    return 0;
+}
+
+int dd_argmax_gpu(uint8_t *predictions, const float *out, int B, dd_gpu *gpu) {
+    argmax_kernel<<<CEIL_DIV(B, THREADS), THREADS, 0, gpu->stream>>>(predictions, out, B);
+    LAUNCH_CHECK("argmax_kernel", gpu);
+    return 0;
+}
