@@ -1,0 +1,2 @@
+# The lab's presets, --variant all and the report (issue 4).
+dd_test(test_variants LABELS cpu)
