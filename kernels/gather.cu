@@ -19,8 +19,11 @@ __global__ static void gather_kernel(float *out, uint8_t *labels_out, const uint
     if (labels_out && i == 0) labels_out[b] = labels[row];
 }
 
-__global__ static void advance_kernel(int *counter, int by) {
+__global__ static void end_step_kernel(int *counter, int by, double *sums) {
     *counter += by;
+    sums[DD_SUM_STEPS] += 1;
+    if (!isfinite(sums[DD_SUM_LOSS]) && sums[DD_SUM_BAD_STEP] == 0)
+        sums[DD_SUM_BAD_STEP] = sums[DD_SUM_STEPS];
 }
 
 int dd_gather_standardize_gpu(float *out, const uint8_t *pixels, const uint32_t *idx, int first,
@@ -42,8 +45,8 @@ int dd_gather_step_gpu(float *out, uint8_t *labels_out, const uint8_t *pixels,
     return 0;
 }
 
-int dd_advance_gpu(int *counter, int by, dd_gpu *gpu) {
-    advance_kernel<<<1, 1, 0, gpu->stream>>>(counter, by);
-    LAUNCH_CHECK("advance_kernel", gpu);
+int dd_end_step_gpu(int *counter, int by, double *sums, dd_gpu *gpu) {
+    end_step_kernel<<<1, 1, 0, gpu->stream>>>(counter, by, sums);
+    LAUNCH_CHECK("end_step_kernel", gpu);
     return 0;
 }

@@ -5,6 +5,7 @@
 #include <stdint.h>
 
 #include "deepdigits/gpu.h"
+#include "deepdigits/model.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -14,8 +15,22 @@ extern "C" {
 int dd_gather_step_gpu(float *out, uint8_t *labels_out, const uint8_t *pixels,
                        const uint8_t *labels, const uint32_t *order, const int *first,
                        const float *table, int B, dd_gpu *gpu);
-/* *counter += by, on the device, in stream order. */
-int dd_advance_gpu(int *counter, int by, dd_gpu *gpu);
+/* The CUDA backend's device accumulators, in doubles. */
+enum {
+    DD_SUM_LOSS, /* training loss and argmax matches since the last take */
+    DD_SUM_CORRECT,
+    DD_SUM_STEPS,    /* steps since the last take */
+    DD_SUM_BAD_STEP, /* the first of them (1-based) whose loss was not finite, 0 if none */
+    DD_EVAL_LOSS,    /* the same two for an evaluation pass */
+    DD_EVAL_CORRECT,
+    DD_SUM_GRAD_SQ, /* then the squared kernel-gradient norm of each Dense layer */
+    DD_N_SUMS = DD_SUM_GRAD_SQ + DD_MAX_DENSE
+};
+
+/* The end of a training step, on the device in stream order: *counter += by (the next step's
+ * place in the order), one more step counted, and the step remembered if the loss sum just
+ * stopped being finite (losses are never negative, so it stays non-finite from then on). */
+int dd_end_step_gpu(int *counter, int by, double *sums, dd_gpu *gpu);
 /* PREDICTIONS[b] = argmax of row b of OUT (B,10). */
 int dd_argmax_gpu(uint8_t *predictions, const float *out, int B, dd_gpu *gpu);
 

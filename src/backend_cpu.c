@@ -1,6 +1,7 @@
 /* The CPU reference backend: dd_net driven one batch at a time; see backend.h. */
 #include "deepdigits/backend.h"
 
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -78,7 +79,9 @@ static int cpu_train_step(dd_backend *base, int first, int count, float lr, char
     dd_gather_standardize(b->net.input, train->pixels, b->order, first, b->setup.table, count);
     for (int i = 0; i < count; i++) b->labels[i] = train->labels[b->order[first + i]];
     dd_net_forward(&b->net, b->params, count, 1);
-    b->sums.loss_sum += dd_net_loss(&b->net, b->labels, count, &b->sums.correct, 1);
+    double loss = dd_net_loss(&b->net, b->labels, count, &b->sums.correct, 1);
+    b->sums.loss_sum += loss;
+    if (!isfinite(loss) && !b->sums.first_bad_step) b->sums.first_bad_step = b->sums.steps + 1;
     dd_net_backward(&b->net, b->params, b->grads, count);
     if (b->setup.diagnostics)
         for (int l = 0; l < b->net.layout.n_dense; l++) {

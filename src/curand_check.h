@@ -7,7 +7,13 @@
 
 #include "deepdigits/idx.h" /* DD_ERR_LEN */
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 const char *dd_curand_status_name(curandStatus_t s);
+#ifdef __cplusplus
+}
+#endif
 
 /* Evaluates CALL; on failure writes the line to ERR and returns -1 from the enclosing function. */
 #define CURAND_CHECK(call, err)                                                                    \

@@ -7,7 +7,13 @@
 
 #include "deepdigits/gpu.h"
 
+#ifdef __cplusplus
+extern "C" {
+#endif
 const char *dd_cublas_status_name(cublasStatus_t s);
+#ifdef __cplusplus
+}
+#endif
 
 #define DD_FAIL_(err, what, msg)                                                                   \
     do {                                                                                           \

@@ -9,24 +9,25 @@
 #include "deepdigits/idx.h"
 #include "deepdigits/ops.h"
 
-int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *err) {
-    memset(net, 0, sizeof *net);
-    if (dd_layout_build(cfg, &net->layout, err) != 0) return -1;
-    net->cfg = *cfg;
-    net->max_batch = max_batch;
-    const dd_layout *L = &net->layout;
+size_t dd_net_floats(const dd_layout *L, int max_batch) {
     size_t B = (size_t)max_batch, total = B * DD_IMAGE_PIXELS + 2 * B * L->max_units;
     for (int l = 0; l < L->n_dense; l++) {
         size_t u = (size_t)L->dense[l].units;
         total += 2 * B * u + (L->dense[l].has_bn ? 2 * B * u + 2 * u : 0);
     }
-    net->memory = malloc(total * sizeof(float));
-    if (!net->memory) {
-        snprintf(err, DD_ERR_LEN, "out of memory: %zu floats of activations for batch %d", total,
-                 max_batch);
-        return -1;
-    }
-    float *p = net->memory;
+    return total;
+}
+
+int dd_net_attach(dd_net *net, const dd_model_config *cfg, int max_batch, float *memory,
+                  char *err) {
+    memset(net, 0, sizeof *net);
+    if (dd_layout_build(cfg, &net->layout, err) != 0) return -1;
+    net->cfg = *cfg;
+    net->max_batch = max_batch;
+    net->memory = memory;
+    const dd_layout *L = &net->layout;
+    size_t B = (size_t)max_batch;
+    float *p = memory;
     net->input = p, p += B * DD_IMAGE_PIXELS;
     net->grad_out = p, p += B * L->max_units;
     net->grad_in = p, p += B * L->max_units;
@@ -42,6 +43,19 @@ int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *
         a->bn_var = p, p += u;
     }
     return 0;
+}
+
+int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *err) {
+    dd_layout layout;
+    if (dd_layout_build(cfg, &layout, err) != 0) return -1;
+    size_t total = dd_net_floats(&layout, max_batch);
+    float *memory = malloc(total * sizeof(float));
+    if (!memory) {
+        snprintf(err, DD_ERR_LEN, "out of memory: %zu floats of activations for batch %d", total,
+                 max_batch);
+        return -1;
+    }
+    return dd_net_attach(net, cfg, max_batch, memory, err);
 }
 
 void dd_net_destroy(dd_net *net) {

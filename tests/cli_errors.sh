@@ -23,7 +23,7 @@ expect_error() {
     fi
 }
 
-train=(train --data "$mnist" --subset 100 --epochs 1 --verbose 0)
+train=(train --data "$mnist" --device cpu --subset 100 --epochs 1 --verbose 0)
 expect_error "--epochs" "${train[@]}" --epochs -1
 expect_error "--epochs" "${train[@]}" --epochs 0
 expect_error "--batch" "${train[@]}" --batch 0

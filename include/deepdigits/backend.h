@@ -22,6 +22,8 @@ typedef struct {
     float table[256]; /* pixel value -> standardized input */
     int max_batch;
     int diagnostics; /* accumulate per-layer gradient sums of squares (costs a pass over dW) */
+    int tf32;        /* GPU: let cuBLAS use TF32 tensor cores (changes the numbers) */
+    int no_graphs;   /* GPU: launch every op eagerly instead of replaying a captured step */
 } dd_backend_setup;
 
 /* Sums over the samples seen since the last take (training) or over a whole set (evaluation). */
@@ -30,6 +32,8 @@ typedef struct {
     long correct;    /* argmax matches */
     long samples;
     long steps; /* optimizer steps (training only) */
+    /* Training only: the first of these steps whose loss was not finite (1-based), 0 if none. */
+    long first_bad_step;
     /* With setup.diagnostics: per Dense layer, the sum over steps of the squared Frobenius norm
      * of its kernel gradient. */
     double grad_sq[DD_MAX_DENSE];
@@ -54,6 +58,9 @@ typedef struct {
     int (*download_params)(dd_backend *b, float *params, char *err);
     /* The epoch's sample order: n indices into the training set. */
     int (*set_order)(dd_backend *b, const uint32_t *order, int n, char *err);
+    /* Optional: draws the epoch's order itself, the same permutation dd_shuffle gives for
+     * (SEED, EPOCH) over the whole training set; the driver uses it instead of set_order. */
+    int (*shuffle)(dd_backend *b, unsigned long long seed, int epoch, char *err);
     /* One SGD step on the samples order[first .. first+count): forward, loss, backward, update. */
     int (*train_step)(dd_backend *b, int first, int count, float lr, char *err);
     /* Returns the training sums since the last call and resets them. */
@@ -71,6 +78,7 @@ struct dd_backend {
 };
 
 dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err);
+dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err);
 
 /* The backend for DEVICE; auto falls back to the CPU with a one-line notice on stderr. */
 dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err);

@@ -31,6 +31,11 @@ typedef struct {
 } dd_net;
 
 int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *err);
+/* The workspace's size in floats, and carving it out of MEMORY (host or device memory: the CUDA
+ * backend keeps the very same layout on the GPU). */
+size_t dd_net_floats(const dd_layout *layout, int max_batch);
+int dd_net_attach(dd_net *net, const dd_model_config *cfg, int max_batch, float *memory,
+                  char *err);
 void dd_net_destroy(dd_net *net);
 
 /* The input and output of layer L for the last forward pass. */

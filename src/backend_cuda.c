@@ -1,0 +1,393 @@
+/* The CUDA backend: the network of src/network.c walked layer by layer with the _gpu twins of
+ * the ops, on buffers carved in the same layout. The datasets are uploaded once as uint8; the
+ * loss and accuracy sums stay on the device until take_sums. A training step of the full batch
+ * size is captured once as a CUDA graph and replayed; the step reads its position in the epoch's
+ * order from a device counter that it advances itself, so every replay takes the next batch. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "../kernels/kernels.h"
+#include "deepdigits/backend.h"
+#include "deepdigits/gpu.h"
+#include "deepdigits/network.h"
+#include "deepdigits/ops.h"
+#include "deepdigits/train.h"
+#include "gpu_check.h"
+
+#define EVAL_BATCH 1000 /* rows per evaluation chunk; also the probe batch */
+
+typedef struct {
+    dd_backend base;
+    dd_backend_setup setup;
+    dd_gpu gpu;
+    dd_net net; /* device pointers, host-side bookkeeping */
+    uint8_t *train_pixels, *train_labels, *test_pixels, *test_labels, *batch_labels, *predictions;
+    float *table, *params, *grads;
+    uint32_t *order;
+    int *step_first; /* the device counter: where the next step starts in ORDER */
+    double *sums;
+    long steps, samples; /* since the last take_sums, counted on the host */
+    int next_first;      /* what the device counter holds after the queued steps */
+    cudaGraphExec_t graph;
+    int graph_batch;
+    float graph_lr;
+} cuda_backend;
+
+#define TRY(call)                                                                                  \
+    do {                                                                                           \
+        if ((call) != 0) return -1;                                                                \
+    } while (0)
+
+static float *P(cuda_backend *b, size_t offset) {
+    return b->params + offset;
+}
+
+static int bn_forward(cuda_backend *b, int l, const float *inp, int B, int training) {
+    const dd_dense_layout *d = &b->net.layout.dense[l];
+    dd_layer_acts *a = &b->net.acts[l];
+    if (!training)
+        return dd_batchnorm_forward_eval_gpu(a->bn_out, inp, P(b, d->gamma), P(b, d->beta),
+                                             P(b, d->moving_mean), P(b, d->moving_var), B, d->units,
+                                             &b->gpu);
+    TRY(dd_batchnorm_forward_train_gpu(a->bn_out, a->bn_xhat, a->bn_mean, a->bn_var, inp,
+                                       P(b, d->gamma), P(b, d->beta), B, d->units, &b->gpu));
+    return dd_batchnorm_update_moving_gpu(P(b, d->moving_mean), P(b, d->moving_var), a->bn_mean,
+                                          a->bn_var, d->units, &b->gpu);
+}
+
+/* The twin of dd_net_forward. */
+static int forward(cuda_backend *b, int B, int training) {
+    dd_net *net = &b->net;
+    for (int l = 0; l < net->layout.n_dense; l++) {
+        const dd_dense_layout *d = &net->layout.dense[l];
+        dd_layer_acts *a = &net->acts[l];
+        const int n = B * d->units;
+        const dd_activation act = dd_layer_activation(&net->cfg, l);
+        TRY(dd_dense_forward_gpu(a->dense_out, dd_net_layer_input(net, l), P(b, d->kernel),
+                                 P(b, d->bias), B, d->fan_in, d->units, &b->gpu));
+        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
+            TRY(bn_forward(b, l, a->dense_out, B, training));
+            TRY(dd_activation_forward_gpu(a->act_out, a->bn_out, n, act, &b->gpu));
+        } else if (d->has_bn) {
+            TRY(dd_activation_forward_gpu(a->act_out, a->dense_out, n, act, &b->gpu));
+            TRY(bn_forward(b, l, a->act_out, B, training));
+        } else {
+            TRY(dd_activation_forward_gpu(a->act_out, a->dense_out, n, act, &b->gpu));
+        }
+    }
+    return 0;
+}
+
+static void swap(float **x, float **y) {
+    float *t = *x;
+    *x = *y;
+    *y = t;
+}
+
+static int bn_backward(cuda_backend *b, int l, int B) {
+    const dd_dense_layout *d = &b->net.layout.dense[l];
+    const dd_layer_acts *a = &b->net.acts[l];
+    TRY(dd_batchnorm_backward_gpu(b->net.grad_in, b->grads + d->gamma, b->grads + d->beta,
+                                  b->net.grad_out, a->bn_xhat, P(b, d->gamma), a->bn_var, B,
+                                  d->units, &b->gpu));
+    swap(&b->net.grad_in, &b->net.grad_out);
+    return 0;
+}
+
+/* The twin of dd_net_backward, from dL/dy in grad_out. The buffer swaps are host bookkeeping and
+ * happen the same way on every call, so a captured graph stays valid. */
+static int backward(cuda_backend *b, int B) {
+    dd_net *net = &b->net;
+    for (int l = net->layout.n_dense - 1; l >= 0; l--) {
+        const dd_dense_layout *d = &net->layout.dense[l];
+        const dd_layer_acts *a = &net->acts[l];
+        const dd_activation act = dd_layer_activation(&net->cfg, l);
+        if (d->has_bn && net->cfg.bn == DD_BN_AFTER) TRY(bn_backward(b, l, B));
+        TRY(dd_activation_backward_gpu(net->grad_out, net->grad_out, a->act_out, B * d->units, act,
+                                       &b->gpu));
+        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) TRY(bn_backward(b, l, B));
+        TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel,
+                                  b->grads + d->bias, net->grad_out, dd_net_layer_input(net, l),
+                                  P(b, d->kernel), B, d->fan_in, d->units, &b->gpu));
+        swap(&net->grad_in, &net->grad_out);
+    }
+    return 0;
+}
+
+/* One training step of B samples from the device counter's position: only launches, no sync,
+ * so that it can be captured. */
+static int enqueue_step(cuda_backend *b, int B, float lr) {
+    const dd_layout *L = &b->net.layout;
+    TRY(dd_gather_step_gpu(b->net.input, b->batch_labels, b->train_pixels, b->train_labels,
+                           b->order, b->step_first, b->table, B, &b->gpu));
+    TRY(forward(b, B, 1));
+    TRY(dd_mse_forward_backward_gpu(b->net.grad_out, b->sums + DD_SUM_LOSS,
+                                    dd_net_layer_output(&b->net, L->n_dense - 1), b->batch_labels,
+                                    B, &b->gpu));
+    TRY(backward(b, B));
+    if (b->setup.diagnostics)
+        for (int l = 0; l < L->n_dense; l++)
+            TRY(dd_sum_squares_gpu(b->sums + DD_SUM_GRAD_SQ + l, b->grads + L->dense[l].kernel,
+                                   (long)L->dense[l].fan_in * L->dense[l].units, &b->gpu));
+    TRY(dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu));
+    return dd_end_step_gpu(b->step_first, B, b->sums, &b->gpu);
+}
+
+/* Captures one full-batch step as a graph (once per batch size and learning rate). */
+static int capture_step(cuda_backend *b, int B, float lr) {
+    cudaGraph_t graph;
+    if (b->graph) {
+        CUDA_CHECK(cudaGraphExecDestroy(b->graph), b->gpu.err);
+        b->graph = NULL;
+    }
+    CUDA_CHECK(cudaStreamBeginCapture(b->gpu.stream, cudaStreamCaptureModeThreadLocal), b->gpu.err);
+    int rc = enqueue_step(b, B, lr);
+    cudaError_t e = cudaStreamEndCapture(b->gpu.stream, &graph);
+    if (rc != 0) return -1;
+    CUDA_CHECK(e, b->gpu.err);
+    e = cudaGraphInstantiate(&b->graph, graph, 0);
+    cudaGraphDestroy(graph);
+    CUDA_CHECK(e, b->gpu.err);
+    b->graph_batch = B;
+    b->graph_lr = lr;
+    return 0;
+}
+
+/* Hands the GPU's error line to the caller's buffer. */
+static int fail(cuda_backend *b, char *err) {
+    snprintf(err, DD_ERR_LEN, "%s", b->gpu.err);
+    return -1;
+}
+
+static int move_counter(cuda_backend *b, int first) {
+    CUDA_CHECK(
+        cudaMemcpyAsync(b->step_first, &first, sizeof first, cudaMemcpyHostToDevice, b->gpu.stream),
+        b->gpu.err);
+    CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), b->gpu.err); /* FIRST lives on our stack */
+    b->next_first = first;
+    return 0;
+}
+
+static int step(cuda_backend *b, int first, int count, float lr) {
+    if (first != b->next_first) TRY(move_counter(b, first));
+    if (b->setup.no_graphs || count != b->setup.max_batch) return enqueue_step(b, count, lr);
+    if (!b->graph || b->graph_batch != count || b->graph_lr != lr) TRY(capture_step(b, count, lr));
+    CUDA_CHECK(cudaGraphLaunch(b->graph, b->gpu.stream), b->gpu.err);
+    return 0;
+}
+
+static int cuda_train_step(dd_backend *base, int first, int count, float lr, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    if (count < 1 || count > b->setup.max_batch || first < 0 ||
+        first + count > b->setup.train_count) {
+        snprintf(err, DD_ERR_LEN, "bad step: samples %d..%d of %d, batch limit %d", first,
+                 first + count, b->setup.train_count, b->setup.max_batch);
+        return -1;
+    }
+    if (step(b, first, count, lr) != 0) return fail(b, err);
+    b->next_first = first + count;
+    b->steps++;
+    b->samples += count;
+    return 0;
+}
+
+static int cuda_set_order(dd_backend *base, const uint32_t *order, int n, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    if (n > b->setup.train_count) {
+        snprintf(err, DD_ERR_LEN, "order of %d samples for a training set of %d", n,
+                 b->setup.train_count);
+        return -1;
+    }
+    CUDA_CHECK(cudaMemcpy(b->order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice), err);
+    if (move_counter(b, 0) != 0) return fail(b, err);
+    return 0;
+}
+
+/* The epoch's order drawn on the device: the numbers dd_shuffle draws on the host. */
+static int cuda_shuffle(dd_backend *base, unsigned long long seed, int epoch, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    if (dd_shuffle_gpu(b->order, seed, epoch, b->setup.train_count, &b->gpu) != 0 ||
+        move_counter(b, 0) != 0)
+        return fail(b, err);
+    return 0;
+}
+
+static int cuda_take_sums(dd_backend *base, dd_sums *out, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    double sums[DD_N_SUMS];
+    CUDA_CHECK(cudaMemcpyAsync(sums, b->sums, sizeof sums, cudaMemcpyDeviceToHost, b->gpu.stream),
+               err);
+    CUDA_CHECK(cudaMemsetAsync(b->sums, 0, sizeof sums, b->gpu.stream), err);
+    CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), err);
+    memset(out, 0, sizeof *out);
+    out->loss_sum = sums[DD_SUM_LOSS];
+    out->correct = (long)sums[DD_SUM_CORRECT];
+    out->samples = b->samples;
+    out->steps = b->steps;
+    out->first_bad_step = (long)sums[DD_SUM_BAD_STEP];
+    for (int l = 0; l < DD_MAX_DENSE; l++) out->grad_sq[l] = sums[DD_SUM_GRAD_SQ + l];
+    b->samples = b->steps = 0;
+    return 0;
+}
+
+/* Forward in evaluation mode over rows FIRST.. of a split, COUNT of them. */
+static int forward_rows(cuda_backend *b, dd_split split, int first, int count) {
+    const uint8_t *pixels = split == DD_SPLIT_TRAIN ? b->train_pixels : b->test_pixels;
+    TRY(dd_gather_standardize_gpu(b->net.input, pixels, NULL, first, b->table, count, &b->gpu));
+    return forward(b, count, 0);
+}
+
+static int evaluate(cuda_backend *b, dd_split split, dd_sums *out, uint8_t *predictions) {
+    const int n = split == DD_SPLIT_TRAIN ? b->setup.train_count : b->setup.test->count;
+    const uint8_t *labels = split == DD_SPLIT_TRAIN ? b->train_labels : b->test_labels;
+    const float *y = dd_net_layer_output(&b->net, b->net.layout.n_dense - 1);
+    double sums[2];
+    CUDA_CHECK(cudaMemsetAsync(b->sums + DD_EVAL_LOSS, 0, sizeof sums, b->gpu.stream), b->gpu.err);
+    for (int first = 0; first < n; first += EVAL_BATCH) {
+        int count = n - first < EVAL_BATCH ? n - first : EVAL_BATCH;
+        TRY(forward_rows(b, split, first, count));
+        TRY(dd_mse_forward_backward_gpu(NULL, b->sums + DD_EVAL_LOSS, y, labels + first, count,
+                                        &b->gpu));
+        if (predictions) TRY(dd_argmax_gpu(b->predictions + first, y, count, &b->gpu));
+    }
+    CUDA_CHECK(cudaMemcpyAsync(sums, b->sums + DD_EVAL_LOSS, sizeof sums, cudaMemcpyDeviceToHost,
+                               b->gpu.stream),
+               b->gpu.err);
+    if (predictions)
+        CUDA_CHECK(cudaMemcpyAsync(predictions, b->predictions, (size_t)n, cudaMemcpyDeviceToHost,
+                                   b->gpu.stream),
+                   b->gpu.err);
+    CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), b->gpu.err);
+    memset(out, 0, sizeof *out);
+    out->loss_sum = sums[0];
+    out->correct = (long)sums[1];
+    out->samples = n;
+    return 0;
+}
+
+static int cuda_evaluate(dd_backend *base, dd_split split, dd_sums *out, uint8_t *predictions,
+                         char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    return evaluate(b, split, out, predictions) == 0 ? 0 : fail(b, err);
+}
+
+/* The probe's statistics come from the host's dd_probe_layer, on downloaded activations. */
+static int probe(cuda_backend *b, int count, dd_layer_probe *out, float *host) {
+    TRY(forward_rows(b, DD_SPLIT_TRAIN, 0, count));
+    for (int l = 0; l < b->net.layout.n_dense; l++) {
+        size_t n = (size_t)count * b->net.layout.dense[l].units;
+        CUDA_CHECK(cudaMemcpy(host, dd_net_preactivation(&b->net, l), n * sizeof *host,
+                              cudaMemcpyDeviceToHost),
+                   b->gpu.err);
+        CUDA_CHECK(
+            cudaMemcpy(host + n, b->net.acts[l].act_out, n * sizeof *host, cudaMemcpyDeviceToHost),
+            b->gpu.err);
+        dd_probe_layer(&out[l], host, host + n, n, dd_layer_activation(&b->net.cfg, l));
+    }
+    return 0;
+}
+
+static int cuda_probe(dd_backend *base, int count, dd_layer_probe *out, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    if (count < 1 || count > EVAL_BATCH || count > b->setup.train_count) {
+        snprintf(err, DD_ERR_LEN, "probe of %d images: must be 1..%d", count, EVAL_BATCH);
+        return -1;
+    }
+    float *host = malloc(2 * (size_t)count * b->net.layout.max_units * sizeof *host);
+    if (!host) {
+        snprintf(err, DD_ERR_LEN, "out of memory");
+        return -1;
+    }
+    int rc = probe(b, count, out, host);
+    free(host);
+    return rc == 0 ? 0 : fail(b, err);
+}
+
+static int cuda_upload(dd_backend *base, const float *params, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    CUDA_CHECK(cudaMemcpy(b->params, params, b->net.layout.n_params * sizeof *params,
+                          cudaMemcpyHostToDevice),
+               err);
+    return 0;
+}
+
+static int cuda_download(dd_backend *base, float *params, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    CUDA_CHECK(cudaMemcpy(params, b->params, b->net.layout.n_params * sizeof *params,
+                          cudaMemcpyDeviceToHost),
+               err);
+    return 0;
+}
+
+static void cuda_destroy(dd_backend *base) {
+    cuda_backend *b = (cuda_backend *)base;
+    if (!b) return;
+    if (b->graph) cudaGraphExecDestroy(b->graph);
+    void *buffers[] = {b->train_pixels, b->train_labels, b->test_pixels, b->test_labels,
+                       b->batch_labels, b->predictions,  b->table,       b->params,
+                       b->grads,        b->order,        b->step_first,  b->sums,
+                       b->net.memory};
+    for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) cudaFree(buffers[i]);
+    dd_gpu_close(&b->gpu);
+    free(b);
+}
+
+static const dd_backend_ops cuda_ops = {.name = "gpu",
+                                        .destroy = cuda_destroy,
+                                        .upload_params = cuda_upload,
+                                        .download_params = cuda_download,
+                                        .set_order = cuda_set_order,
+                                        .shuffle = cuda_shuffle,
+                                        .train_step = cuda_train_step,
+                                        .take_sums = cuda_take_sums,
+                                        .evaluate = cuda_evaluate,
+                                        .probe = cuda_probe};
+
+/* cudaMalloc + copy of BYTES from HOST (when given). */
+static int upload(void **dst, const void *host, size_t bytes, char *err) {
+    CUDA_CHECK(cudaMalloc(dst, bytes ? bytes : 1), err);
+    if (host) CUDA_CHECK(cudaMemcpy(*dst, host, bytes, cudaMemcpyHostToDevice), err);
+    return 0;
+}
+
+static int allocate(cuda_backend *b, char *err) {
+    const dd_backend_setup *s = &b->setup;
+    const dd_layout *L = &b->net.layout;
+    const size_t train = (size_t)s->train_count, test = (size_t)s->test->count;
+    const int rows = s->max_batch > EVAL_BATCH ? s->max_batch : EVAL_BATCH;
+    float *memory;
+    TRY(upload((void **)&b->train_pixels, s->train->pixels, train * DD_IMAGE_PIXELS, err));
+    TRY(upload((void **)&b->train_labels, s->train->labels, train, err));
+    TRY(upload((void **)&b->test_pixels, s->test->pixels, test * DD_IMAGE_PIXELS, err));
+    TRY(upload((void **)&b->test_labels, s->test->labels, test, err));
+    TRY(upload((void **)&b->table, s->table, sizeof s->table, err));
+    TRY(upload((void **)&b->batch_labels, NULL, (size_t)rows, err));
+    TRY(upload((void **)&b->predictions, NULL, train > test ? train : test, err));
+    TRY(upload((void **)&b->params, NULL, L->n_params * sizeof(float), err));
+    TRY(upload((void **)&b->grads, NULL, L->n_trainable * sizeof(float), err));
+    TRY(upload((void **)&b->order, NULL, train * sizeof(uint32_t), err));
+    TRY(upload((void **)&b->step_first, NULL, sizeof(int), err));
+    TRY(upload((void **)&b->sums, NULL, DD_N_SUMS * sizeof(double), err));
+    CUDA_CHECK(cudaMemset(b->sums, 0, DD_N_SUMS * sizeof(double)), err);
+    TRY(upload((void **)&memory, NULL, dd_net_floats(L, rows) * sizeof(float), err));
+    return dd_net_attach(&b->net, &s->cfg, rows, memory, err);
+}
+
+dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err) {
+    cuda_backend *b = calloc(1, sizeof *b);
+    if (!b) {
+        snprintf(err, DD_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    b->base.ops = &cuda_ops;
+    b->setup = *setup;
+    if (dd_gpu_open(&b->gpu, setup->tf32, err) != 0) {
+        free(b);
+        return NULL;
+    }
+    if (dd_layout_build(&setup->cfg, &b->net.layout, err) != 0 || allocate(b, err) != 0) {
+        cuda_destroy(&b->base);
+        return NULL;
+    }
+    return &b->base;
+}

@@ -1,0 +1,76 @@
+/* GPU test helpers; see gputest.h. */
+#include "gputest.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "testutil.h"
+
+void gpu_test_open(dd_gpu *gpu) {
+    char err[DD_ERR_LEN];
+    if (dd_cuda_device_count() == 0) {
+        printf("skipped: no CUDA device\n");
+        exit(DD_TEST_SKIP);
+    }
+    if (dd_gpu_open(gpu, 0, err) != 0) {
+        fprintf(stderr, "cannot open the GPU: %s\n", err);
+        exit(1);
+    }
+}
+
+static void *dev_alloc(size_t bytes) {
+    void *p = NULL;
+    if (cudaMalloc(&p, bytes ? bytes : 1) != cudaSuccess) {
+        fprintf(stderr, "cudaMalloc of %zu bytes failed\n", bytes);
+        exit(1);
+    }
+    return p;
+}
+
+float *dev_floats(const float *host, size_t n) {
+    float *d = dev_alloc(n * sizeof *d);
+    if (cudaMemcpy(d, host, n * sizeof *d, cudaMemcpyHostToDevice) != cudaSuccess) exit(1);
+    return d;
+}
+
+uint8_t *dev_bytes(const void *host, size_t n) {
+    uint8_t *d = dev_alloc(n);
+    if (cudaMemcpy(d, host, n, cudaMemcpyHostToDevice) != cudaSuccess) exit(1);
+    return d;
+}
+
+float *dev_nan(size_t n) {
+    float *d = dev_alloc(n * sizeof *d);
+    if (cudaMemset(d, 0xff, n * sizeof *d) != cudaSuccess) exit(1); /* 0xffffffff is a NaN */
+    return d;
+}
+
+float *host_floats(const float *dev, size_t n) {
+    float *h = malloc(n * sizeof *h);
+    if (!h || cudaDeviceSynchronize() != cudaSuccess ||
+        cudaMemcpy(h, dev, n * sizeof *h, cudaMemcpyDeviceToHost) != cudaSuccess) {
+        fprintf(stderr, "copy back failed: %s\n", cudaGetErrorString(cudaGetLastError()));
+        exit(1);
+    }
+    return h;
+}
+
+void fill_uniform(float *x, size_t n, float lo, float hi, unsigned *state) {
+    for (size_t i = 0; i < n; i++) {
+        *state = *state * 1664525u + 1013904223u;
+        x[i] = lo + (hi - lo) * (float)(*state >> 8) / 16777216.0f;
+    }
+}
+
+void check_rel(const char *name, const float *gpu, const float *cpu, size_t n, double tol) {
+    double rel = dd_rel_error(gpu, cpu, n);
+    size_t worst = 0;
+    double worst_diff = -1;
+    for (size_t i = 0; i < n; i++) {
+        double d = isfinite(gpu[i]) ? fabs((double)gpu[i] - cpu[i]) : INFINITY;
+        if (d > worst_diff) worst_diff = d, worst = i;
+    }
+    CHECK(rel <= tol, "%s: relative error %.3g > %.1g (worst [%zu]: gpu %.9g cpu %.9g)", name, rel,
+          tol, worst, gpu[worst], cpu[worst]);
+}

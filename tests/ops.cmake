@@ -1,0 +1,5 @@
+# The ops, the initializers and SGD on the CPU: gradient checks against a double-precision
+# specification, initializer statistics, shuffles, and hand-computed SGD steps.
+dd_test(test_gradcheck LABELS cpu)
+dd_test(test_init LABELS cpu)
+dd_test(test_sgd LABELS cpu)

@@ -1,0 +1,80 @@
+/* cuRAND's device generator draws exactly what the host generator draws for the same seed and
+ * offset, so the GPU can initialize and shuffle exactly as the CPU reference does. Compared
+ * bitwise at the offsets deepdigits uses: layer initialization and epoch shuffles. */
+#include <curand.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/ops.h"
+#include "deepdigits/rng.h"
+#include "gputest.h"
+#include "testutil.h"
+
+enum { BITS, UNIFORM, NORMAL };
+
+static void *device_draw(int kind, unsigned long long seed, unsigned long long offset, size_t n) {
+    curandGenerator_t gen;
+    void *d = NULL, *h = malloc(n * 4);
+    cudaMalloc(&d, n * 4);
+    CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10) == CURAND_STATUS_SUCCESS,
+          "device generator");
+    curandSetPseudoRandomGeneratorSeed(gen, seed);
+    curandSetGeneratorOffset(gen, offset);
+    curandStatus_t st = kind == BITS      ? curandGenerate(gen, d, n)
+                        : kind == UNIFORM ? curandGenerateUniform(gen, d, n)
+                                          : curandGenerateNormal(gen, d, n, 0.0f, 1.0f);
+    CHECK(st == CURAND_STATUS_SUCCESS, "device draw of kind %d: status %d", kind, (int)st);
+    cudaMemcpy(h, d, n * 4, cudaMemcpyDeviceToHost);
+    cudaFree(d);
+    curandDestroyGenerator(gen);
+    return h;
+}
+
+static void same_stream(int kind, unsigned long long seed, unsigned long long offset, size_t n) {
+    char err[DD_ERR_LEN];
+    dd_rng *rng = dd_rng_create(seed, err);
+    void *host = malloc(n * 4);
+    int rc = kind == BITS      ? dd_rng_bits(rng, offset, host, n, err)
+             : kind == UNIFORM ? dd_rng_uniform(rng, offset, host, n, err)
+                               : dd_rng_normal(rng, offset, host, n, err);
+    CHECK(rc == 0, "%s", err);
+    void *dev = device_draw(kind, seed, offset, n);
+    CHECK(memcmp(host, dev, n * 4) == 0, "kind %d, seed %llu, offset %llu: host and device differ",
+          kind, seed, offset);
+    free(host), free(dev);
+    dd_rng_destroy(rng);
+}
+
+static void same_shuffle(unsigned long long seed, int epoch, int n) {
+    char err[DD_ERR_LEN];
+    dd_gpu gpu;
+    gpu_test_open(&gpu);
+    dd_rng *rng = dd_rng_create(seed, err);
+    uint32_t *host = malloc((size_t)n * 4), *dev, *back = malloc((size_t)n * 4);
+    cudaMalloc((void **)&dev, (size_t)n * 4);
+    CHECK(dd_shuffle(rng, epoch, host, n, err) == 0, "%s", err);
+    CHECK(dd_shuffle_gpu(dev, seed, epoch, n, &gpu) == 0, "%s", gpu.err);
+    cudaMemcpy(back, dev, (size_t)n * 4, cudaMemcpyDeviceToHost);
+    CHECK(memcmp(host, back, (size_t)n * 4) == 0, "shuffle seed %llu epoch %d n %d differs", seed,
+          epoch, n);
+    free(host), free(back);
+    cudaFree(dev);
+    dd_rng_destroy(rng);
+    dd_gpu_close(&gpu);
+}
+
+int main(void) {
+    dd_gpu gpu;
+    gpu_test_open(&gpu);
+    dd_gpu_close(&gpu);
+    for (int layer = 0; layer < 3; layer++) {
+        same_stream(UNIFORM, 7, DD_RNG_INIT_OFFSET(layer), 784 * 25);
+        same_stream(NORMAL, 7, DD_RNG_INIT_OFFSET(layer), 784 * 25 + 1304);
+    }
+    same_stream(BITS, 7, DD_RNG_SHUFFLE_OFFSET(0), 60000);
+    same_stream(BITS, 123, DD_RNG_SHUFFLE_OFFSET(19), 60000);
+    same_shuffle(7, 0, 60000);
+    same_shuffle(7, 5, 60000);
+    same_shuffle(99, 2, 6001);
+    return dd_test_finish("test_gpu_curand");
+}
