@@ -4,6 +4,7 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 
 #include "deepdigits/formulas.h"
 #include "deepdigits/network.h"
@@ -23,6 +24,7 @@ typedef struct {
     uint32_t *order;
     uint8_t *labels; /* (max_batch) labels of the current batch */
     dd_sums sums;
+    double last_mark; /* for elapsed() */
 } cpu_backend;
 
 /* Cache-line aligned, so the vector loops start on a line. */
@@ -141,6 +143,17 @@ static int cpu_probe(dd_backend *base, int count, dd_layer_probe *out, char *err
     return 0;
 }
 
+static int cpu_elapsed(dd_backend *base, double *seconds, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    struct timespec t;
+    (void)err;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    double now = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    *seconds = b->last_mark > 0 ? now - b->last_mark : 0;
+    b->last_mark = now;
+    return 0;
+}
+
 static const dd_backend_ops cpu_ops = {.name = "cpu",
                                        .destroy = cpu_destroy,
                                        .upload_params = cpu_upload,
@@ -149,7 +162,8 @@ static const dd_backend_ops cpu_ops = {.name = "cpu",
                                        .train_step = cpu_train_step,
                                        .take_sums = cpu_take_sums,
                                        .evaluate = cpu_evaluate,
-                                       .probe = cpu_probe};
+                                       .probe = cpu_probe,
+                                       .elapsed = cpu_elapsed};
 
 dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err) {
     cpu_backend *b = calloc(1, sizeof *b);

@@ -28,6 +28,7 @@ typedef struct {
     double *sums;
     long steps, samples; /* since the last take_sums, counted on the host */
     int next_first;      /* what the device counter holds after the queued steps */
+    cudaEvent_t last_mark; /* for elapsed() */
     cudaGraphExec_t graph;
     int graph_batch;
     float graph_lr;
@@ -323,6 +324,7 @@ static void cuda_destroy(dd_backend *base) {
     cuda_backend *b = (cuda_backend *)base;
     if (!b) return;
     if (b->graph) cudaGraphExecDestroy(b->graph);
+    if (b->last_mark) cudaEventDestroy(b->last_mark);
     void *buffers[] = {b->train_pixels, b->train_labels, b->test_pixels, b->test_labels,
                        b->batch_labels, b->predictions,  b->table,       b->params,
                        b->grads,        b->order,        b->step_first,  b->sums,
@@ -330,6 +332,22 @@ static void cuda_destroy(dd_backend *base) {
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) cudaFree(buffers[i]);
     dd_gpu_close(&b->gpu);
     free(b);
+}
+
+static int cuda_elapsed(dd_backend *base, double *seconds, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    cudaEvent_t now;
+    float ms = 0;
+    CUDA_CHECK(cudaEventCreate(&now), err);
+    CUDA_CHECK(cudaEventRecord(now, b->gpu.stream), err);
+    CUDA_CHECK(cudaEventSynchronize(now), err);
+    if (b->last_mark) {
+        CUDA_CHECK(cudaEventElapsedTime(&ms, b->last_mark, now), err);
+        CUDA_CHECK(cudaEventDestroy(b->last_mark), err);
+    }
+    b->last_mark = now;
+    *seconds = ms / 1000.0;
+    return 0;
 }
 
 static const dd_backend_ops cuda_ops = {.name = "gpu",
@@ -341,7 +359,8 @@ static const dd_backend_ops cuda_ops = {.name = "gpu",
                                         .train_step = cuda_train_step,
                                         .take_sums = cuda_take_sums,
                                         .evaluate = cuda_evaluate,
-                                        .probe = cuda_probe};
+                                        .probe = cuda_probe,
+                                        .elapsed = cuda_elapsed};
 
 /* cudaMalloc + copy of BYTES from HOST (when given). */
 static int upload(void **dst, const void *host, size_t bytes, char *err) {

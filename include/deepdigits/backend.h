@@ -71,6 +71,9 @@ typedef struct {
     /* Saturation and pre-activation statistics of every Dense layer on the first COUNT training
      * images, in evaluation mode; OUT has one entry per Dense layer. */
     int (*probe)(dd_backend *b, int count, dd_layer_probe *out, char *err);
+    /* For timing: waits for all queued work, then gives the seconds since the previous call
+     * (0 on the first). CPU: the wall clock; GPU: CUDA events on the backend's stream. */
+    int (*elapsed)(dd_backend *b, double *seconds, char *err);
 } dd_backend_ops;
 
 struct dd_backend {

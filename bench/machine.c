@@ -1,0 +1,100 @@
+/* The machines the bench measures and their peaks: FP32 rate and memory bandwidth. */
+#include <cuda_runtime_api.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "deepdigits/gpu.h"
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+/* Copy bandwidth (read + write) as one thread sees it for two buffers of BYTES, copied until
+ * about 256 MiB have moved; the best of three tries. */
+static double copy_bandwidth(size_t bytes) {
+    char *a = malloc(bytes), *b = malloc(bytes);
+    double best = 0;
+    int rounds = (int)((256u << 20) / bytes);
+    if (!a || !b) goto done;
+    memset(a, 1, bytes), memset(b, 2, bytes);
+    for (int r = 0; r < 3; r++) {
+        double t0 = now();
+        for (int k = 0; k < rounds; k++) {
+            memcpy(b, a, bytes);
+            a[k % bytes]++; /* keep the copies from being merged */
+        }
+        double rate = 2.0 * (double)bytes * rounds / (now() - t0);
+        if (rate > best) best = rate;
+    }
+done:
+    free(a), free(b);
+    return best;
+}
+
+double bench_bandwidth(const bench_machine *m, double bytes) {
+    return m->cache_bandwidth > 0 && bytes <= m->cache_bytes ? m->cache_bandwidth : m->bandwidth;
+}
+
+/* Model name, logical CPUs and clock from /proc/cpuinfo; FP32 peak of one core from its vector
+ * width: 2 FMA units x (16 lanes with AVX-512, else 8) x 2 FLOPs per cycle. */
+void bench_cpu(bench_machine *m) {
+    FILE *f = fopen("/proc/cpuinfo", "r");
+    char line[4096], model[200] = "unknown CPU";
+    double mhz = 0;
+    int cpus = 0, avx512 = 0;
+    while (f && fgets(line, sizeof line, f)) {
+        char *colon = strchr(line, ':');
+        if (!colon) continue;
+        if (strncmp(line, "processor", 9) == 0)
+            cpus++;
+        else if (strncmp(line, "model name", 10) == 0 && cpus == 1) {
+            snprintf(model, sizeof model, "%s", colon + 2);
+            model[strcspn(model, "\n")] = '\0';
+        } else if (strncmp(line, "cpu MHz", 7) == 0 && cpus == 1)
+            mhz = atof(colon + 1);
+        else if (strncmp(line, "flags", 5) == 0 && cpus == 1)
+            avx512 = strstr(line, " avx512f") != NULL;
+    }
+    if (f) fclose(f);
+    m->flops = mhz * 1e6 * 2 * (avx512 ? 16 : 8) * 2;
+    m->bandwidth = copy_bandwidth(256u << 20);
+    /* Every model of the lab fits in a core's L2 (1 MiB or more on current x86 servers):
+     * 2 x 256 KiB buffers measure that level. */
+    m->cache_bytes = 1 << 20;
+    m->cache_bandwidth = copy_bandwidth(256u << 10);
+    snprintf(m->name, sizeof m->name, "%s, %d logical CPUs, %.0f MHz, %s; 1 thread used", model,
+             cpus, mhz, avx512 ? "AVX-512" : "AVX2");
+}
+
+/* FP32 lanes per SM by architecture (CUDA C Programming Guide, arithmetic throughput table). */
+static int fp32_lanes_per_sm(int major, int minor) {
+    if (major == 8 && minor == 0) return 64;
+    if (major >= 8) return 128;
+    return 64;
+}
+
+int bench_gpu(bench_machine *m) {
+    if (dd_cuda_device_count() == 0) return 0;
+    int sms = 0, clock_khz = 0, mem_khz = 0, bus_bits = 0, major = 0, minor = 0;
+    cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, 0);
+    cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0);
+    cudaDeviceGetAttribute(&mem_khz, cudaDevAttrMemoryClockRate, 0);
+    cudaDeviceGetAttribute(&bus_bits, cudaDevAttrGlobalMemoryBusWidth, 0);
+    cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0);
+    cudaDeviceGetAttribute(&minor, cudaDevAttrComputeCapabilityMinor, 0);
+    m->flops = (double)sms * fp32_lanes_per_sm(major, minor) * 2.0 * clock_khz * 1e3;
+    m->bandwidth = 2.0 * mem_khz * 1e3 * bus_bits / 8.0; /* double data rate */
+    m->cache_bytes = m->cache_bandwidth = 0;
+    int driver = 0;
+    cudaDriverGetVersion(&driver);
+    char gpu[200];
+    dd_gpu_describe(gpu, sizeof gpu);
+    snprintf(m->name, sizeof m->name, "%s, driver %d.%d, %.0f GB/s", gpu, driver / 1000,
+             driver % 1000 / 10, m->bandwidth / 1e9);
+    return 1;
+}

@@ -1,0 +1,317 @@
+/* deepdigits-bench: training-step timings of the lab's models on the CPU reference and on CUDA,
+ * side by side, each against its floor (FLOPs over the FP32 peak, bytes over memory bandwidth). */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "../src/cli.h"
+#include "bench.h"
+#include "deepdigits/gpu.h"
+#include "deepdigits/variants.h"
+
+#define MAX_LIST 32
+
+static const char help[] =
+    "usage: deepdigits-bench [options]\n"
+    "Times training steps for a matrix of models x batch sizes x backends.\n"
+    "  --models LIST     lab models: 0 (baseline) .. 20 (default 0,1,10,20)\n"
+    "  --batch LIST      batch sizes (default 1,32,256,1024)\n"
+    "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"
+    "  --steps M         steps per timed run (default: one epoch, at most 2000)\n"
+    "  --repeats R       timed runs per configuration, median reported (default 5)\n"
+    "  --quick           20 steps x 3 runs: a smoke test\n"
+    "  --lab             also time the whole lab: 21 models x 20 epochs, evaluation included\n"
+    "  --lab-epochs N    epochs per model for --lab (default 20)\n"
+    "  --json FILE       write the results as JSON\n"
+    "  --data DIR, --dataset mnist|fashion, --seed N, --tf32, --no-graphs  as in deepdigits train\n"
+    "  --help            this text\n";
+
+typedef struct {
+    int models[MAX_LIST], n_models, batches[MAX_LIST], n_batches;
+    int steps, repeats, quick, lab, lab_epochs, tf32, no_graphs;
+    unsigned long long seed;
+    dd_device device;
+    const char *json, *data, *dataset;
+} bench_args;
+
+static int parse_list(const char *name, const char *value, long min, long max, int *out, int *n) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", value);
+    *n = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        long v;
+        if (*n == MAX_LIST || dd_parse_int(name, tok, min, max, &v) != 0) return -1;
+        out[(*n)++] = (int)v;
+    }
+    if (*n == 0) fprintf(stderr, "deepdigits-bench: --%s: empty list\n", name);
+    return *n ? 0 : -1;
+}
+
+static int parse_args(int argc, char **argv, bench_args *a) {
+    enum {
+        MODELS = 256,
+        BATCH,
+        DEVICE,
+        STEPS,
+        REPEATS,
+        QUICK,
+        LAB,
+        LAB_EPOCHS,
+        JSON,
+        DATA,
+        DATASET,
+        SEED,
+        TF32,
+        NO_GRAPHS,
+        HELP
+    };
+    static const struct option opts[] = {
+        {"models", 1, 0, MODELS},   {"batch", 1, 0, BATCH},
+        {"device", 1, 0, DEVICE},   {"steps", 1, 0, STEPS},
+        {"repeats", 1, 0, REPEATS}, {"quick", 0, 0, QUICK},
+        {"lab", 0, 0, LAB},         {"lab-epochs", 1, 0, LAB_EPOCHS},
+        {"json", 1, 0, JSON},       {"data", 1, 0, DATA},
+        {"dataset", 1, 0, DATASET}, {"seed", 1, 0, SEED},
+        {"tf32", 0, 0, TF32},       {"no-graphs", 0, 0, NO_GRAPHS},
+        {"help", 0, 0, HELP},       {0, 0, 0, 0}};
+    int o;
+    long v;
+    opterr = 0;
+    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+        int rc = 0;
+        switch (o) {
+        case MODELS:
+            rc = parse_list("models", optarg, 0, DD_VARIANT_COUNT, a->models, &a->n_models);
+            break;
+        case BATCH:
+            rc = parse_list("batch", optarg, 1, 65536, a->batches, &a->n_batches);
+            break;
+        case DEVICE:
+            rc = dd_parse_device(optarg, &a->device);
+            break;
+        case STEPS:
+            rc = dd_parse_int("steps", optarg, 1, 1000000, &v), a->steps = (int)v;
+            break;
+        case REPEATS:
+            rc = dd_parse_int("repeats", optarg, 1, 1000, &v), a->repeats = (int)v;
+            break;
+        case QUICK:
+            a->quick = 1;
+            break;
+        case LAB:
+            a->lab = 1;
+            break;
+        case LAB_EPOCHS:
+            rc = dd_parse_int("lab-epochs", optarg, 1, 1000, &v), a->lab_epochs = (int)v;
+            break;
+        case JSON:
+            a->json = optarg;
+            break;
+        case DATA:
+            a->data = optarg;
+            break;
+        case DATASET:
+            a->dataset = optarg;
+            break;
+        case SEED:
+            rc = dd_parse_int("seed", optarg, 0, 0x7fffffffffffffffL, &v),
+            a->seed = (unsigned long long)v;
+            break;
+        case TF32:
+            a->tf32 = 1;
+            break;
+        case NO_GRAPHS:
+            a->no_graphs = 1;
+            break;
+        case HELP:
+            fputs(help, stdout);
+            exit(0);
+        default:
+            fprintf(stderr, "deepdigits-bench: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            return -1;
+        }
+        if (rc != 0) return -1;
+    }
+    if (optind < argc) {
+        fprintf(stderr, "deepdigits-bench: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    return 0;
+}
+
+/* One row of the matrix, for the table and the JSON. */
+typedef struct {
+    int model, batch, gpu, skipped;
+    const char *why;
+    bench_result r;
+    double floor_us, speedup;
+} row;
+
+static void print_row(const row *w) {
+    char model[32];
+    dd_variant_name(w->model, model, sizeof model);
+    printf("%-11s %6d  %-4s ", model, w->batch, w->gpu ? "cuda" : "cpu");
+    if (w->skipped) {
+        printf(" skipped: %s\n", w->why);
+        return;
+    }
+    const bench_result *r = &w->r;
+    char speedup[16] = "-";
+    if (w->speedup > 0) snprintf(speedup, sizeof speedup, "%.2fx", w->speedup);
+    printf("%10.2f  %8.2f-%-8.2f %11.0f %9.3f %8s %9.3f %8.1fx\n", r->us_median, r->us_min,
+           r->us_max, w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6,
+           speedup, w->floor_us, r->us_median / w->floor_us);
+}
+
+static void json_row(FILE *f, const row *w, int first) {
+    char model[32];
+    dd_variant_name(w->model, model, sizeof model);
+    fprintf(f, "%s\n    {\"model\": \"%s\", \"batch\": %d, \"backend\": \"%s\"", first ? "" : ",",
+            model, w->batch, w->gpu ? "cuda" : "cpu");
+    if (w->skipped) {
+        fprintf(f, ", \"skipped\": \"%s\"}", w->why);
+        return;
+    }
+    const bench_result *r = &w->r;
+    fprintf(f,
+            ", \"us_per_step\": %.4f, \"us_min\": %.4f, \"us_max\": %.4f, \"spread\": %.4f, "
+            "\"samples_per_s\": %.1f, \"epoch_seconds\": %.4f, \"speedup_vs_cpu\": %.3f, "
+            "\"flops_per_step\": %.0f, \"bytes_per_step\": %.0f, \"floor_us\": %.4f, "
+            "\"times_floor\": %.2f}",
+            r->us_median, r->us_min, r->us_max, (r->us_max - r->us_min) / r->us_median,
+            w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6, w->speedup,
+            r->flops, r->bytes, w->floor_us, r->us_median / w->floor_us);
+}
+
+static bench_plan plan_for(const bench_args *a, int batch) {
+    bench_plan p = {a->steps, a->repeats ? a->repeats : 5, 0};
+    if (!p.steps) p.steps = 60000 / batch < 2000 ? (60000 / batch > 20 ? 60000 / batch : 20) : 2000;
+    if (a->quick) p.steps = 20, p.repeats = 3;
+    p.warmup = p.steps / 10 + 5;
+    return p;
+}
+
+/* Measures one (model, batch, backend) cell; CPU_US is that cell's CPU figure for the speedup. */
+static int measure(const bench_args *a, const dd_mnist *data, const bench_machine *m, int gpu,
+                   double cpu_us, row *w) {
+    char err[DD_ERR_LEN];
+    dd_train_options o;
+    if (dd_variant_options(w->model, 0, &o, err) != 0) {
+        fprintf(stderr, "deepdigits-bench: %s\n", err);
+        return -1;
+    }
+    o.batch = w->batch, o.seed = a->seed, o.tf32 = a->tf32, o.no_graphs = a->no_graphs;
+    w->gpu = gpu;
+    if (dd_check_bn_batch(&o, 0, err) != 0) {
+        w->skipped = 1, w->why = "BN needs batch >= 2";
+        return 0;
+    }
+    bench_plan p = plan_for(a, w->batch);
+    if (bench_measure(&o, gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, &p, &w->r, err) != 0) {
+        fprintf(stderr, "deepdigits-bench: %s\n", err);
+        return -1;
+    }
+    double compute = w->r.flops / m->flops,
+           memory = w->r.bytes / bench_bandwidth(m, w->r.bytes);
+    w->floor_us = 1e6 * (compute > memory ? compute : memory);
+    w->speedup = gpu && cpu_us > 0 ? cpu_us / w->r.us_median : 0;
+    return 0;
+}
+
+static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_machine *cpu,
+                      const bench_machine *gpu, int have_gpu, FILE *json) {
+    int first = 1;
+    printf("%-11s %6s  %-4s %10s  %-17s %12s %9s %8s %9s %8s\n", "model", "batch", "on", "us/step",
+           "spread (min-max)", "samples/s", "epoch s", "vs cpu", "floor us", "x floor");
+    for (int i = 0; i < a->n_models; i++)
+        for (int j = 0; j < a->n_batches; j++) {
+            row c = {.model = a->models[i], .batch = a->batches[j]}, g = c;
+            g.gpu = 1;
+            if (a->device != DD_DEVICE_GPU) {
+                if (measure(a, data, cpu, 0, 0, &c) != 0) return -1;
+                print_row(&c);
+                if (json) json_row(json, &c, first), first = 0;
+            }
+            if (a->device == DD_DEVICE_CPU) continue;
+            if (!have_gpu)
+                g.skipped = 1, g.why = "no CUDA device";
+            else if (measure(a, data, gpu, 1, c.skipped ? 0 : c.r.us_median, &g) != 0)
+                return -1;
+            print_row(&g);
+            if (json) json_row(json, &g, first), first = 0;
+        }
+    return 0;
+}
+
+static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE *json) {
+    char err[DD_ERR_LEN];
+    int gpu = a->device == DD_DEVICE_GPU || (a->device == DD_DEVICE_AUTO && have_gpu);
+    double seconds;
+    printf("\nthe whole lab (21 models x %d epochs, evaluation included) on the %s: ",
+           a->lab_epochs, gpu ? "GPU" : "CPU");
+    fflush(stdout);
+    if (bench_lab(gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, a->lab_epochs, &seconds, err) != 0) {
+        fprintf(stderr, "\ndeepdigits-bench: %s\n", err);
+        return -1;
+    }
+    printf("%.1f s\n", seconds);
+    if (json)
+        fprintf(
+            json,
+            ",\n    {\"model\": \"lab\", \"backend\": \"%s\", \"epochs\": %d, \"seconds\": %.3f}",
+            gpu ? "cuda" : "cpu", a->lab_epochs, seconds);
+    return 0;
+}
+
+int main(int argc, char **argv) {
+    bench_args a = {.models = {0, 1, 10, 20},
+                    .n_models = 4,
+                    .batches = {1, 32, 256, 1024},
+                    .n_batches = 4,
+                    .lab_epochs = 20,
+                    .seed = 7,
+                    .device = DD_DEVICE_AUTO};
+    if (parse_args(argc, argv, &a) != 0) return 1;
+    const char *dir = dd_data_dir(a.data, a.dataset);
+    dd_mnist data;
+    if (!dir || dd_load_data(dir, &data) != 0) return 1;
+    if (a.device == DD_DEVICE_GPU && dd_cuda_device_count() == 0) {
+        fprintf(stderr, "deepdigits-bench: --device gpu: no CUDA device found\n");
+        return 1;
+    }
+    bench_machine cpu, gpu;
+    bench_cpu(&cpu);
+    int have_gpu = a.device != DD_DEVICE_CPU && bench_gpu(&gpu);
+    printf("CPU: %s; %.1f GFLOP/s FP32 peak, copy bandwidth %.1f GB/s (memory), %.1f GB/s (L2)\n",
+           cpu.name, cpu.flops / 1e9, cpu.bandwidth / 1e9, cpu.cache_bandwidth / 1e9);
+    if (have_gpu)
+        printf("GPU: %s; %.1f TFLOP/s FP32 peak\n", gpu.name, gpu.flops / 1e12);
+    else
+        printf("GPU: none (cuda rows skipped)\n");
+    printf("floor = max(FLOPs/peak, least bytes/bandwidth) per step; x floor = measured/floor\n\n");
+    FILE *json = a.json ? fopen(a.json, "w") : NULL;
+    if (a.json && !json) {
+        fprintf(stderr, "deepdigits-bench: %s: cannot write\n", a.json);
+        return 1;
+    }
+    if (json) {
+        time_t t = time(NULL);
+        char date[32];
+        strftime(date, sizeof date, "%Y-%m-%d", gmtime(&t));
+        fprintf(
+            json,
+            "{\n  \"date\": \"%s\",\n  \"device\": \"%s\",\n  \"cpu\": \"%s\",\n  \"results\": [",
+            date, have_gpu ? gpu.name : "none", cpu.name);
+    }
+    int rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json);
+    if (rc == 0 && a.lab) rc = run_lab(&a, &data, have_gpu, json);
+    if (json) {
+        fprintf(json, "\n  ]\n}\n");
+        fclose(json);
+    }
+    dd_mnist_free(&data);
+    return rc == 0 ? 0 : 1;
+}

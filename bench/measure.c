@@ -1,0 +1,127 @@
+/* Timing one configuration: warm-up steps, then repeated runs of M steps timed by the backend's
+ * own clock (CUDA events on the GPU), and the work each step must do. */
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <time.h>
+
+#include "bench.h"
+#include "deepdigits/rng.h"
+#include "deepdigits/variants.h"
+
+/* FLOPs of one training step: forward Y = X·W, backward dW = Xᵀ·dY and (except into the input)
+ * dX = dY·Wᵀ, 2 FLOPs per multiply-add; the elementwise ops are noise beside them. The least
+ * traffic: every parameter read once and every trainable one written once, plus the batch. */
+static void step_work(const dd_layout *L, int B, double *flops, double *bytes) {
+    double macs = 0;
+    for (int l = 0; l < L->n_dense; l++) {
+        double w = (double)L->dense[l].fan_in * L->dense[l].units;
+        macs += B * w * (l > 0 ? 3 : 2);
+    }
+    *flops = 2 * macs;
+    *bytes = 4.0 * (double)(L->n_params + L->n_trainable) + (double)B * (DD_IMAGE_PIXELS + 1);
+}
+
+static int cmp_double(const void *a, const void *b) {
+    double x = *(const double *)a, y = *(const double *)b;
+    return (x > y) - (x < y);
+}
+
+/* COUNT steps, walking the epoch's order in full batches and wrapping around. */
+static int run_steps(dd_backend *b, int count, long *pos, long per_epoch, int B, float lr,
+                     char *err) {
+    for (int s = 0; s < count; s++, (*pos)++)
+        if (b->ops->train_step(b, (int)((*pos % per_epoch) * B), B, lr, err) != 0) return -1;
+    return 0;
+}
+
+static int timed_runs(dd_backend *b, const dd_train_options *o, const bench_plan *plan,
+                      long per_epoch, double *us, char *err) {
+    long pos = 0;
+    double seconds;
+    if (run_steps(b, plan->warmup, &pos, per_epoch, o->batch, o->lr, err) != 0 ||
+        b->ops->elapsed(b, &seconds, err) != 0)
+        return -1;
+    for (int r = 0; r < plan->repeats; r++) {
+        if (run_steps(b, plan->steps, &pos, per_epoch, o->batch, o->lr, err) != 0 ||
+            b->ops->elapsed(b, &seconds, err) != 0)
+            return -1;
+        us[r] = seconds * 1e6 / plan->steps;
+    }
+    return 0;
+}
+
+static dd_backend *start(const dd_train_options *o, dd_device device, const dd_mnist *data,
+                         const dd_layout *layout, char *err) {
+    dd_backend_setup setup = {.cfg = o->model,
+                              .train = &data->train,
+                              .train_count = data->train.count,
+                              .test = &data->test,
+                              .max_batch = o->batch,
+                              .tf32 = o->tf32,
+                              .no_graphs = o->no_graphs};
+    dd_standardize_table(&data->train, data->train.count, o->standardize, setup.table, NULL, NULL);
+    dd_backend *b = dd_backend_create(device, &setup, err);
+    float *params = malloc(layout->n_params * sizeof *params);
+    uint32_t *order = malloc((size_t)data->train.count * sizeof *order);
+    dd_rng *rng = dd_rng_create(o->seed, err);
+    int rc = b && params && order && rng ? 0 : -1;
+    if (rc == 0) rc = dd_model_init(&o->model, layout, o->seed, params, err);
+    if (rc == 0) rc = b->ops->upload_params(b, params, err);
+    if (rc == 0) rc = dd_shuffle(rng, 0, order, data->train.count, err);
+    if (rc == 0) rc = b->ops->set_order(b, order, data->train.count, err);
+    dd_rng_destroy(rng);
+    free(order);
+    free(params);
+    if (rc != 0 && b) b->ops->destroy(b);
+    return rc == 0 ? b : NULL;
+}
+
+int bench_measure(const dd_train_options *o, dd_device device, const dd_mnist *data,
+                  const bench_plan *plan, bench_result *out, char *err) {
+    dd_layout layout;
+    if (dd_layout_build(&o->model, &layout, err) != 0) return -1;
+    dd_backend *b = start(o, device, data, &layout, err);
+    if (!b) return -1;
+    double *us = calloc((size_t)plan->repeats, sizeof *us);
+    out->steps_per_epoch = (data->train.count + o->batch - 1) / o->batch;
+    int rc = us ? timed_runs(b, o, plan, data->train.count / o->batch, us, err) : -1;
+    b->ops->destroy(b);
+    if (rc == 0) {
+        qsort(us, (size_t)plan->repeats, sizeof *us, cmp_double);
+        out->us_median = us[plan->repeats / 2];
+        out->us_min = us[0];
+        out->us_max = us[plan->repeats - 1];
+        step_work(&layout, o->batch, &out->flops, &out->bytes);
+    }
+    free(us);
+    return rc;
+}
+
+static double now(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+int bench_lab(dd_device device, const dd_mnist *data, int epochs, double *seconds, char *err) {
+    FILE *quiet = fopen("/dev/null", "w");
+    double t0 = now();
+    int rc = quiet ? 0 : -1;
+    for (int n = 0; n <= DD_VARIANT_COUNT && rc == 0; n++) {
+        dd_train_options o;
+        dd_layout layout;
+        if (dd_variant_options(n, 0, &o, err) != 0 || dd_layout_build(&o.model, &layout, err) != 0)
+            rc = -1;
+        o.epochs = epochs;
+        o.device = device;
+        o.verbose = 0;
+        float *params = rc == 0 ? malloc(layout.n_params * sizeof *params) : NULL;
+        if (rc == 0) rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
+        if (rc == 0) rc = dd_train(&o, data, params, NULL, quiet, err);
+        free(params);
+    }
+    *seconds = now() - t0;
+    if (quiet) fclose(quiet);
+    return rc;
+}
