@@ -4,9 +4,22 @@
 #define DD_CLI_H
 
 #include "deepdigits/backend.h"
+#include "deepdigits/checkpoint.h"
 #include "deepdigits/idx.h"
 
 int dd_cmd_train(int argc, char **argv);
+int dd_cmd_eval(int argc, char **argv);
+int dd_cmd_predict(int argc, char **argv);
+
+/* train --resume FILE (src/cli_checkpoint.c): with --resume among ARGV (parsed with TABLE),
+ * loads the checkpoint into *PARAMS and STATE, rejects given flags that conflict with it, and
+ * turns O into its configuration plus the run's own flags (--epochs may extend the run), with
+ * O->resume = STATE. Without --resume *PARAMS is NULL. Returns 0, or -1 after printing. */
+struct option;
+int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_options *o,
+                    float **params, dd_checkpoint_state *state);
+/* --save and --save-every: a writable folder, and --save-every only with --save. */
+int dd_check_save_flags(const dd_train_options *o);
 
 /* Parse VALUE for flag NAME; on failure print "deepdigits: --NAME VALUE: why" and return -1. */
 int dd_parse_int(const char *name, const char *value, long min, long max, long *out);

@@ -30,6 +30,12 @@ static const char train_help[] =
     "  --lr X                SGD learning rate (default 0.01)\n"
     "  --seed N              seed of every random draw (default 7)\n"
     "  --device NAME         cpu (default); gpu and auto need the CUDA backend\n"
+    "checkpoints (safetensors; see the README):\n"
+    "  --save FILE           write the weights and the training state after the last epoch\n"
+    "  --save-every N        and every N epochs (to the same FILE)\n"
+    "  --resume FILE         continue the run FILE holds; --epochs may extend it, flags that\n"
+    "                        change the model or the training are refused. SIGINT or SIGTERM\n"
+    "                        saves (to --save, else " DD_INTERRUPTED_CHECKPOINT ") and exits\n"
     "output:\n"
     "  --history FILE.csv    per-epoch loss, acc, val_loss, val_acc, timings\n"
     "  --verbose N           0 quiet, 1 progress bar, 2 one line per epoch (default)\n"
@@ -55,6 +61,9 @@ enum {
     OPT_HISTORY,
     OPT_VERBOSE,
     OPT_NO_DIAGNOSTICS,
+    OPT_SAVE,
+    OPT_SAVE_EVERY,
+    OPT_RESUME,
     OPT_HELP
 };
 
@@ -75,6 +84,9 @@ static const struct option train_options[] = {
     {"history", required_argument, 0, OPT_HISTORY},
     {"verbose", required_argument, 0, OPT_VERBOSE},
     {"no-diagnostics", no_argument, 0, OPT_NO_DIAGNOSTICS},
+    {"save", required_argument, 0, OPT_SAVE},
+    {"save-every", required_argument, 0, OPT_SAVE_EVERY},
+    {"resume", required_argument, 0, OPT_RESUME},
     {"help", no_argument, 0, OPT_HELP},
     {0, 0, 0, 0}};
 
@@ -179,6 +191,15 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
         if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
         o->verbose = (int)n;
         return 0;
+    case OPT_SAVE:
+        o->save_path = arg;
+        return 0;
+    case OPT_SAVE_EVERY:
+        if (dd_parse_int("save-every", arg, 1, 100000, &n) != 0) return -1;
+        o->save_every = (int)n;
+        return 0;
+    case OPT_RESUME:
+        return 0; /* read by dd_resume_flags */
     }
     fprintf(stderr, "deepdigits train: option %d has no handler\n", opt);
     return -1;
@@ -205,15 +226,23 @@ int dd_cmd_train(int argc, char **argv) {
         fprintf(stderr, "deepdigits train: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    dd_checkpoint_state resumed;
+    float *params = NULL;
+    if (dd_check_save_flags(&o) != 0 ||
+        dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0)
+        return 1;
+    o.catch_signals = 1;
     const char *dir = dd_data_dir(data, dataset);
     dd_mnist mnist;
-    if (!dir || dd_load_data(dir, &mnist) != 0) return 1;
+    if (!dir || dd_load_data(dir, &mnist) != 0) {
+        free(params), free(resumed.history);
+        return 1;
+    }
 
     char err[DD_ERR_LEN];
     dd_layout layout;
-    float *params = NULL;
     int rc = dd_layout_build(&o.model, &layout, err);
-    if (rc == 0) {
+    if (rc == 0 && !params) {
         params = malloc(layout.n_params * sizeof *params);
         rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
         if (!params) snprintf(err, sizeof err, "out of memory");
@@ -226,6 +255,7 @@ int dd_cmd_train(int argc, char **argv) {
     if (rc == 0) rc = dd_train(&o, &mnist, params, NULL, stdout, err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
     free(params);
+    free(resumed.history);
     dd_mnist_free(&mnist);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : rc > 0 ? 128 + rc : 1; /* a signal: the shell's 130 or 143 */
 }

@@ -3,12 +3,15 @@
 
 #include <errno.h>
 #include <math.h>
+#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
 #include <unistd.h>
 
+#include "deepdigits/checkpoint.h"
 #include "deepdigits/rng.h"
+#include "stop.h"
 
 dd_train_options dd_train_options_lab(void) {
     dd_train_options o = {0};
@@ -18,10 +21,15 @@ dd_train_options dd_train_options_lab(void) {
     o.lr = 0.01f;
     o.seed = 7;
     o.standardize = DD_STANDARDIZE_GLOBAL;
-    o.device = DD_DEVICE_CPU;
+    o.device = DD_DEVICE_AUTO;
     o.verbose = 2;
     o.diagnostics = 1;
     return o;
+}
+
+void dd_standardize_apply(dd_standardize mode, double mean, double std, float table[256]) {
+    for (int p = 0; p < 256; p++)
+        table[p] = mode == DD_STANDARDIZE_NONE ? (float)p : (float)((p - mean) / std);
 }
 
 void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mode, float table[256],
@@ -37,8 +45,7 @@ void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mod
     double mean = n ? (double)sum / n : 0;
     double var = n ? (double)sum_sq / n - mean * mean : 0;
     double std = var > 0 ? sqrt(var) : 1;
-    for (int p = 0; p < 256; p++)
-        table[p] = mode == DD_STANDARDIZE_NONE ? (float)p : (float)((p - mean) / std);
+    dd_standardize_apply(mode, mean, std, table);
     if (mean_out) *mean_out = mean;
     if (std_out) *std_out = std;
 }
@@ -107,30 +114,71 @@ static void add_sums(dd_sums *to, const dd_sums *from) {
     for (int l = 0; l < DD_MAX_DENSE; l++) to->grad_sq[l] += from->grad_sq[l];
 }
 
-/* One epoch: a fresh order, every batch (the last one partial), then the test set. */
+/* The epoch's order: drawn by the backend itself when it can (the GPU, with cuRAND's device
+ * generator), else by dd_shuffle here; both give the same permutation. */
+static int order_epoch(dd_backend *b, unsigned long long seed, dd_rng *rng, uint32_t *order, int n,
+                       int epoch, char *err) {
+    if (b->ops->shuffle) return b->ops->shuffle(b, seed, epoch, err);
+    if (dd_shuffle(rng, epoch, order, n, err) != 0) return -1;
+    return b->ops->set_order(b, order, n, err);
+}
+
+/* Where an epoch starts (a resumed run may start inside one) and how far it got. */
+typedef struct {
+    long step;      /* in: the first step to take; out: the steps taken when a signal came */
+    dd_sums sums;   /* in: the sums of the steps before STEP; out: of all steps taken */
+    double seconds; /* in: their training time; out: the epoch's so far */
+    int signal;     /* out: the SIGINT/SIGTERM that stopped the epoch early, or 0 */
+} epoch_pos;
+
+/* Adds the backend's sums to TRAIN; fails when a step's loss was not finite, naming where. */
+static int take(dd_backend *b, dd_sums *train, int epoch, long steps, float lr, char *err) {
+    dd_sums part;
+    if (b->ops->take_sums(b, &part, err) != 0) return -1;
+    long before = train->steps;
+    add_sums(train, &part);
+    if (!part.first_bad_step && isfinite(part.loss_sum)) return 0;
+    char where[64] = "";
+    if (part.first_bad_step)
+        snprintf(where, sizeof where, ", step %ld of %ld", before + part.first_bad_step, steps);
+    snprintf(err, DD_ERR_LEN,
+             "training diverged: the loss became NaN or infinite in epoch %d%s; stopped without "
+             "saving (try a smaller --lr than %g, or a narrower --init)",
+             epoch + 1, where, (double)lr);
+    return -1;
+}
+
+/* One epoch: a fresh order, every batch (the last one partial), then the test set. A signal
+ * stops it after the current step, with POS saying where. */
 static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *layout, dd_rng *rng,
-                     uint32_t *order, int n, int epoch, dd_epoch_stats *st, FILE *out, char *err) {
+                     uint32_t *order, int n, int epoch, epoch_pos *pos, dd_epoch_stats *st,
+                     FILE *out, char *err) {
     const dd_backend_ops *ops = b->ops;
-    if (dd_shuffle(rng, epoch, order, n, err) != 0 || ops->set_order(b, order, n, err) != 0)
-        return -1;
+    if (order_epoch(b, o->seed, rng, order, n, epoch, err) != 0) return -1;
     const long steps = (n + o->batch - 1) / o->batch;
     const int bar = o->verbose == 1 && isatty(fileno(out));
-    dd_sums train = {0}, part, test;
+    dd_sums train = pos->sums, test;
     double t0 = now_seconds(), next_draw = t0;
-    for (long s = 0; s < steps; s++) {
+    for (long s = pos->step; s < steps; s++) {
         int first = (int)(s * o->batch);
         int count = n - first < o->batch ? n - first : o->batch;
         if (ops->train_step(b, first, count, o->lr, err) != 0) return -1;
+        if (dd_stop_signal() && s + 1 < steps) {
+            if (take(b, &train, epoch, steps, o->lr, err) != 0) return -1;
+            pos->signal = dd_stop_signal();
+            pos->step = s + 1;
+            pos->sums = train;
+            pos->seconds += now_seconds() - t0;
+            return 0;
+        }
         if (bar && (s & 255) == 0 && now_seconds() >= next_draw) {
-            if (ops->take_sums(b, &part, err) != 0) return -1;
-            add_sums(&train, &part);
+            if (take(b, &train, epoch, steps, o->lr, err) != 0) return -1;
             progress_bar(out, s + 1, steps, now_seconds() - t0, &train);
             next_draw = now_seconds() + 0.1;
         }
     }
-    if (ops->take_sums(b, &part, err) != 0) return -1;
-    add_sums(&train, &part);
-    st->train_seconds = now_seconds() - t0;
+    if (take(b, &train, epoch, steps, o->lr, err) != 0) return -1;
+    st->train_seconds = pos->seconds + now_seconds() - t0;
     double t1 = now_seconds();
     if (ops->evaluate(b, DD_SPLIT_TEST, &test, NULL, err) != 0) return -1;
     st->eval_seconds = now_seconds() - t1;
@@ -152,6 +200,84 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *
     return 0;
 }
 
+/* What a checkpoint needs from the running driver. */
+typedef struct {
+    const dd_train_options *o;
+    dd_backend *b;
+    float *params;
+    const dd_epoch_stats *history;
+    double mean, std; /* of the standardization */
+} saver;
+
+/* Writes the state after DONE epochs (and POS inside the next, if not NULL) to PATH. */
+static int save(const saver *s, const char *path, int done, const epoch_pos *pos, char *err) {
+    if (s->b->ops->download_params(s->b, s->params, err) != 0) return -1;
+    dd_checkpoint_state st = {.options = *s->o,
+                              .epochs_done = done,
+                              .history = (dd_epoch_stats *)s->history,
+                              .mean = s->mean,
+                              .std = s->std};
+    st.options.history_path = st.options.save_path = NULL;
+    st.options.resume = NULL;
+    if (pos) st.step = pos->step, st.partial = pos->sums, st.partial_seconds = pos->seconds;
+    return dd_checkpoint_save(path, s->params, &st, err);
+}
+
+/* After SIGNAL: saves, and returns the signal's number with the message in ERR. */
+static int save_stopped(const saver *s, int done, const epoch_pos *pos, int signal, char *err) {
+    const char *path = s->o->save_path ? s->o->save_path : DD_INTERRUPTED_CHECKPOINT;
+    if (save(s, path, done, pos, err) != 0) return -1;
+    char where[64] = "";
+    if (pos) snprintf(where, sizeof where, " and %ld steps of epoch %d", pos->step, done + 1);
+    snprintf(err, DD_ERR_LEN, "interrupted by %s after %d epochs%s; checkpoint saved to %.300s",
+             signal == SIGINT ? "SIGINT" : "SIGTERM", done, where, path);
+    return signal;
+}
+
+/* Epoch DONE has finished: a pending signal stops here, else --save-every and the last epoch
+ * write the checkpoint. Returns 0, -1, or the signal. */
+static int after_epoch(const saver *s, int done, char *err) {
+    const dd_train_options *o = s->o;
+    if (dd_stop_signal() && done < o->epochs) return save_stopped(s, done, NULL, dd_stop_signal(), err);
+    if (o->save_path && (done == o->epochs || (o->save_every && done % o->save_every == 0)))
+        return save(s, o->save_path, done, NULL, err);
+    return 0;
+}
+
+/* A resume must continue on the same images, and have epochs left to train. */
+static int check_resume(const dd_train_options *o, long steps, double mean, double std, char *err) {
+    const dd_checkpoint_state *r = o->resume;
+    if (!r) return 0;
+    if (r->epochs_done >= o->epochs) {
+        snprintf(err, DD_ERR_LEN, "the checkpoint has done %d epochs already: give --epochs above %d",
+                 r->epochs_done, r->epochs_done);
+        return -1;
+    }
+    if (r->step >= steps || r->mean != mean || r->std != std) {
+        snprintf(err, DD_ERR_LEN,
+                 "the training images differ from the checkpoint's (pixel mean %.6g, std %.6g; "
+                 "the checkpoint's %.6g, %.6g)", mean, std, r->mean, r->std);
+        return -1;
+    }
+    return 0;
+}
+
+/* A resumed run's earlier epochs (into HISTORY and the history file) and its position in the
+ * next one; returns the first epoch to train. */
+static int resume_at(const dd_train_options *o, dd_epoch_stats *history, FILE *hist,
+                     epoch_pos *pos) {
+    const dd_checkpoint_state *r = o->resume;
+    if (!r || !history) return 0;
+    for (int e = 0; e < r->epochs_done; e++) {
+        history[e] = r->history[e];
+        if (hist) history_row(hist, &history[e]);
+    }
+    pos->step = r->step;
+    pos->sums = r->partial;
+    pos->seconds = r->partial_seconds;
+    return r->epochs_done;
+}
+
 int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
              dd_epoch_stats *history, FILE *out, char *err) {
     int n = o->subset ? o->subset : data->train.count;
@@ -167,26 +293,43 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                               .train_count = n,
                               .test = &data->test,
                               .max_batch = o->batch,
-                              .diagnostics = o->diagnostics};
-    dd_standardize_table(&data->train, n, o->standardize, setup.table, NULL, NULL);
+                              .diagnostics = o->diagnostics,
+                              .tf32 = o->tf32,
+                              .no_graphs = o->no_graphs};
+    saver sv = {.o = o, .params = params};
+    dd_standardize_table(&data->train, n, o->standardize, setup.table, &sv.mean, &sv.std);
+    if (check_resume(o, (n + o->batch - 1) / o->batch, sv.mean, sv.std, err) != 0) return -1;
     dd_backend *b = dd_backend_create(o->device, &setup, err);
     if (!b) return -1;
     dd_rng *rng = dd_rng_create(o->seed, err);
     uint32_t *order = malloc((size_t)n * sizeof *order);
+    dd_epoch_stats *own = history ? NULL : calloc((size_t)o->epochs, sizeof *own);
+    sv.b = b, sv.history = history = history ? history : own;
     FILE *hist = o->history_path
                      ? open_history(o->history_path, o->diagnostics ? layout.n_dense : 0, err)
                      : NULL;
-    int rc = rng && order && (hist || !o->history_path) ? 0 : -1;
-    if (!order) snprintf(err, DD_ERR_LEN, "out of memory");
+    int rc = rng && order && history && (hist || !o->history_path) ? 0 : -1;
+    if (!order || !history) snprintf(err, DD_ERR_LEN, "out of memory");
+    epoch_pos pos = {0};
+    int start = rc == 0 ? resume_at(o, history, hist, &pos) : 0;
     if (rc == 0) rc = b->ops->upload_params(b, params, err);
-    for (int e = 0; e < o->epochs && rc == 0; e++) {
+    if (o->catch_signals) dd_stop_install();
+    for (int e = start; e < o->epochs && rc == 0; e++) {
         dd_epoch_stats st = {0};
-        rc = run_epoch(b, o, &layout, rng, order, n, e, &st, out, err);
-        if (rc == 0 && history) history[e] = st;
+        rc = run_epoch(b, o, &layout, rng, order, n, e, &pos, &st, out, err);
+        if (rc == 0 && pos.signal) {
+            rc = save_stopped(&sv, e, &pos, pos.signal, err);
+            break;
+        }
+        pos = (epoch_pos){0};
+        if (rc == 0) history[e] = st;
         if (rc == 0 && hist) history_row(hist, &st);
+        if (rc == 0) rc = after_epoch(&sv, e + 1, err);
     }
+    if (o->catch_signals) dd_stop_restore();
     if (rc == 0) rc = b->ops->download_params(b, params, err);
     if (hist) fclose(hist);
+    free(own);
     free(order);
     dd_rng_destroy(rng);
     b->ops->destroy(b);

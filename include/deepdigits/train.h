@@ -24,7 +24,20 @@ typedef struct {
     int verbose;              /* 0 silent, 1 progress bar, 2 one line per epoch */
     const char *history_path; /* CSV, or NULL */
     int diagnostics;          /* per-layer gradient RMS and saturation every epoch (default on) */
+    int tf32, no_graphs;      /* GPU only: see dd_backend_setup */
+    /* Checkpoints (checkpoint.h): written to save_path after the last epoch and every
+     * save_every epochs (0: only at the end); never after a non-finite loss. */
+    const char *save_path;
+    int save_every;
+    /* SIGINT/SIGTERM finish the current step, save (to save_path, else
+     * DD_INTERRUPTED_CHECKPOINT) and make dd_train return the signal's number. */
+    int catch_signals;
+    /* Where a checkpointed run stopped (dd_checkpoint_load), or NULL for a fresh start. */
+    const struct dd_checkpoint_state *resume;
 } dd_train_options;
+
+/* Where an interrupted run without --save leaves its checkpoint. */
+#define DD_INTERRUPTED_CHECKPOINT "deepdigits-interrupted.safetensors"
 
 /* Images in the fixed probe batch of the saturation diagnostics (the first training images). */
 #define DD_PROBE_IMAGES 1000
@@ -49,8 +62,15 @@ typedef struct {
 void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mode, float table[256],
                           double *mean, double *std);
 
-/* Trains on DATA from PARAMS (already initialized, n_params floats; updated in place).
- * HISTORY (opts->epochs entries) may be NULL. Messages go to OUT. Returns 0 or -1 with ERR. */
+/* TABLE[p] = (p - mean) / std, or p itself for DD_STANDARDIZE_NONE: the one formula behind
+ * dd_standardize_table and the table a checkpoint's statistics give back. */
+void dd_standardize_apply(dd_standardize mode, double mean, double std, float table[256]);
+
+/* Trains on DATA from PARAMS (already initialized, or the checkpoint's when resuming; n_params
+ * floats, updated in place). HISTORY (opts->epochs entries) may be NULL; when resuming it gets
+ * the checkpoint's epochs too. Messages go to OUT. Returns 0; -1 with ERR (a non-finite loss
+ * included); or SIGINT/SIGTERM's number with catch_signals, after saving, with the checkpoint's
+ * path in ERR. */
 int dd_train(const dd_train_options *opts, const dd_mnist *data, float *params,
              dd_epoch_stats *history, FILE *out, char *err);
 

@@ -1,0 +1,248 @@
+/* JSON of the model configuration, training state and history; see checkpoint_meta.h. Doubles
+ * are written with 17 significant digits and floats with 9, so both read back bit for bit. */
+#include "checkpoint_meta.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "deepdigits/idx.h"
+
+/* ---- writers ---- */
+
+static void double_array(dd_strbuf *sb, const char *key, const double *x, int n) {
+    dd_sb_printf(sb, ",\"%s\":[", key);
+    for (int i = 0; i < n; i++) {
+        if (i) dd_sb_printf(sb, ",");
+        dd_sb_double(sb, x[i]);
+    }
+    dd_sb_printf(sb, "]");
+}
+
+void dd_meta_write_config(dd_strbuf *sb, const dd_model_config *cfg) {
+    dd_sb_printf(sb, "{\"hidden\":[");
+    for (int l = 0; l < cfg->n_hidden; l++) dd_sb_printf(sb, "%s%d", l ? "," : "", cfg->units[l]);
+    dd_sb_printf(sb, "],\"activation\":\"%s\",\"bn\":\"%s\",", dd_activation_name(cfg->activation),
+                 dd_bn_name(cfg->bn));
+    dd_sb_printf(sb, "\"init\":{\"kind\":\"%s\",\"min\":", dd_init_name(cfg->init.kind));
+    dd_sb_float(sb, cfg->init.min);
+    dd_sb_printf(sb, ",\"max\":");
+    dd_sb_float(sb, cfg->init.max);
+    dd_sb_printf(sb, "}}");
+}
+
+static void write_sums(dd_strbuf *sb, const dd_sums *s, double seconds) {
+    dd_sb_printf(sb, "{\"loss_sum\":");
+    dd_sb_double(sb, s->loss_sum);
+    dd_sb_printf(sb, ",\"correct\":%ld,\"samples\":%ld,\"steps\":%ld,\"seconds\":", s->correct,
+                 s->samples, s->steps);
+    dd_sb_double(sb, seconds);
+    double_array(sb, "grad_sq", s->grad_sq, DD_MAX_DENSE);
+    dd_sb_printf(sb, "}");
+}
+
+void dd_meta_write_training(dd_strbuf *sb, const dd_checkpoint_state *st) {
+    const dd_train_options *o = &st->options;
+    dd_sb_printf(sb, "{\"epochs\":%d,\"batch\":%d,\"lr\":", o->epochs, o->batch);
+    dd_sb_float(sb, o->lr);
+    dd_sb_printf(sb, ",\"seed\":%llu,\"subset\":%d,", o->seed, o->subset);
+    dd_sb_printf(sb, "\"standardize\":\"%s\",\"mean\":",
+                 o->standardize == DD_STANDARDIZE_NONE ? "none" : "global");
+    dd_sb_double(sb, st->mean);
+    dd_sb_printf(sb, ",\"std\":");
+    dd_sb_double(sb, st->std);
+    dd_sb_printf(sb, ",\"diagnostics\":%s,\"epochs_done\":%d,\"step\":%ld,\"partial\":",
+                 o->diagnostics ? "true" : "false", st->epochs_done, st->step);
+    write_sums(sb, &st->partial, st->partial_seconds);
+    dd_sb_printf(sb, "}");
+}
+
+void dd_meta_write_history(dd_strbuf *sb, const dd_epoch_stats *h, int n) {
+    dd_sb_printf(sb, "[");
+    for (int i = 0; i < n; i++) {
+        const dd_epoch_stats *e = &h[i];
+        double sat[DD_MAX_DENSE], mean[DD_MAX_DENSE], sd[DD_MAX_DENSE];
+        for (int l = 0; l < e->n_layers; l++) {
+            sat[l] = e->probe[l].saturated;
+            mean[l] = e->probe[l].preact_mean;
+            sd[l] = e->probe[l].preact_std;
+        }
+        dd_sb_printf(sb, "%s{\"epoch\":%d", i ? "," : "", e->epoch);
+        double values[] = {e->loss,    e->acc,           e->val_loss,
+                           e->val_acc, e->train_seconds, e->eval_seconds};
+        const char *names[] = {"loss",    "acc",           "val_loss",
+                               "val_acc", "train_seconds", "eval_seconds"};
+        for (int k = 0; k < 6; k++) {
+            dd_sb_printf(sb, ",\"%s\":", names[k]);
+            dd_sb_double(sb, values[k]);
+        }
+        dd_sb_printf(sb, ",\"steps\":%ld", e->steps);
+        double_array(sb, "grad_rms", e->grad_rms, e->n_layers);
+        double_array(sb, "saturated", sat, e->n_layers);
+        double_array(sb, "preact_mean", mean, e->n_layers);
+        double_array(sb, "preact_std", sd, e->n_layers);
+        dd_sb_printf(sb, "}");
+    }
+    dd_sb_printf(sb, "]");
+}
+
+/* ---- readers ---- */
+
+static int bad(char *why, const char *fmt, const char *key) {
+    snprintf(why, DD_ERR_LEN, fmt, key);
+    return -1;
+}
+
+/* A number; null reads as NaN (the writer's spelling of a non-finite value). */
+static int get_double(const dd_json *obj, const char *key, double *out, char *why) {
+    const dd_json *v = dd_json_get(obj, key);
+    if (v && v->type == DD_JSON_NULL) return *out = NAN, 0;
+    if (!v || v->type != DD_JSON_NUMBER) return bad(why, "\"%s\" missing or not a number", key);
+    *out = v->number;
+    return 0;
+}
+
+static int get_int(const dd_json *obj, const char *key, long long min, long long max,
+                   long long *out, char *why) {
+    const dd_json *v = dd_json_get(obj, key);
+    if (!v || v->type != DD_JSON_NUMBER || !v->is_integer)
+        return bad(why, "\"%s\" missing or not an integer", key);
+    if (v->integer < min || v->integer > max) return bad(why, "\"%s\" out of range", key);
+    *out = v->integer;
+    return 0;
+}
+
+static const char *get_string(const dd_json *obj, const char *key) {
+    const dd_json *v = dd_json_get(obj, key);
+    return v && v->type == DD_JSON_STRING ? v->string : NULL;
+}
+
+/* An array of exactly N numbers (or nulls). */
+static int get_doubles(const dd_json *obj, const char *key, double *out, int n, char *why) {
+    const dd_json *v = dd_json_get(obj, key);
+    if (!v || v->type != DD_JSON_ARRAY || v->count != (size_t)n)
+        return bad(why, "\"%s\" missing or of the wrong length", key);
+    int i = 0;
+    for (const dd_json *x = v->child; x; x = x->next, i++) {
+        if (x->type == DD_JSON_NULL)
+            out[i] = NAN;
+        else if (x->type == DD_JSON_NUMBER)
+            out[i] = x->number;
+        else
+            return bad(why, "\"%s\" holds something other than numbers", key);
+    }
+    return 0;
+}
+
+int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
+    memset(cfg, 0, sizeof *cfg);
+    const dd_json *hidden = dd_json_get(v, "hidden"), *init = dd_json_get(v, "init");
+    if (!hidden || hidden->type != DD_JSON_ARRAY || hidden->count > DD_MAX_HIDDEN)
+        return bad(why, "\"%s\" missing, not an array or too long", "hidden");
+    for (const dd_json *u = hidden->child; u; u = u->next) {
+        if (u->type != DD_JSON_NUMBER || !u->is_integer || u->integer < 1 || u->integer > 4096)
+            return bad(why, "\"%s\" holds a width outside 1..4096", "hidden");
+        cfg->units[cfg->n_hidden++] = (int)u->integer;
+    }
+    const char *act = get_string(v, "activation"), *bn = get_string(v, "bn");
+    const char *kind = get_string(init, "kind");
+    if (!act || dd_activation_parse(act, &cfg->activation) != 0)
+        return bad(why, "\"%s\" missing or unknown", "activation");
+    if (!bn || dd_bn_parse(bn, &cfg->bn) != 0) return bad(why, "\"%s\" missing or unknown", "bn");
+    char err[DD_ERR_LEN];
+    double lo, hi;
+    if (!kind || dd_init_parse(kind, &cfg->init, err) != 0)
+        return bad(why, "\"%s\" missing or unknown", "init");
+    if (get_double(init, "min", &lo, why) || get_double(init, "max", &hi, why)) return -1;
+    if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
+        return bad(why, "\"%s\": min must be below max", "init");
+    cfg->init.min = (float)lo;
+    cfg->init.max = (float)hi;
+    return 0;
+}
+
+static int read_sums(const dd_json *v, dd_checkpoint_state *st, char *why) {
+    long long correct, samples, steps;
+    if (!v || v->type != DD_JSON_OBJECT) return bad(why, "\"%s\" missing", "partial");
+    if (get_double(v, "loss_sum", &st->partial.loss_sum, why) ||
+        get_int(v, "correct", 0, 1LL << 40, &correct, why) ||
+        get_int(v, "samples", 0, 1LL << 40, &samples, why) ||
+        get_int(v, "steps", 0, 1LL << 40, &steps, why) ||
+        get_double(v, "seconds", &st->partial_seconds, why) ||
+        get_doubles(v, "grad_sq", st->partial.grad_sq, DD_MAX_DENSE, why))
+        return -1;
+    st->partial.correct = (long)correct;
+    st->partial.samples = (long)samples;
+    st->partial.steps = (long)steps;
+    return 0;
+}
+
+int dd_meta_read_training(const dd_json *v, dd_checkpoint_state *st, char *why) {
+    dd_train_options *o = &st->options;
+    long long epochs, batch, seed, subset, done, step;
+    double lr;
+    const char *mode = get_string(v, "standardize");
+    const dd_json *diag = dd_json_get(v, "diagnostics");
+    if (get_int(v, "epochs", 1, 100000, &epochs, why) ||
+        get_int(v, "batch", 1, 65536, &batch, why) || get_double(v, "lr", &lr, why) ||
+        get_int(v, "seed", 0, 0x7fffffffffffffffLL, &seed, why) ||
+        get_int(v, "subset", 0, 1LL << 30, &subset, why) ||
+        get_int(v, "epochs_done", 0, epochs, &done, why) ||
+        get_int(v, "step", 0, 1LL << 30, &step, why) || get_double(v, "mean", &st->mean, why) ||
+        get_double(v, "std", &st->std, why) || read_sums(dd_json_get(v, "partial"), st, why))
+        return -1;
+    if (!(lr > 0 && lr <= 1e3)) return bad(why, "\"%s\" out of range", "lr");
+    if (!mode || (strcmp(mode, "global") != 0 && strcmp(mode, "none") != 0))
+        return bad(why, "\"%s\" missing or unknown", "standardize");
+    if (!(st->std > 0) || !isfinite(st->mean) || !isfinite(st->std))
+        return bad(why, "\"%s\": not a positive finite standard deviation", "std");
+    if (!diag || diag->type != DD_JSON_BOOL) return bad(why, "\"%s\" missing", "diagnostics");
+    o->epochs = (int)epochs, o->batch = (int)batch, o->lr = (float)lr;
+    o->seed = (unsigned long long)seed, o->subset = (int)subset;
+    o->standardize = strcmp(mode, "none") == 0 ? DD_STANDARDIZE_NONE : DD_STANDARDIZE_GLOBAL;
+    o->diagnostics = diag->number != 0;
+    st->epochs_done = (int)done;
+    st->step = (long)step;
+    return 0;
+}
+
+/* History entry EPOCH (1-based). */
+static int read_epoch(const dd_json *v, dd_epoch_stats *e, int n_layers, int epoch, char *why) {
+    long long number, steps;
+    double sat[DD_MAX_DENSE], mean[DD_MAX_DENSE], sd[DD_MAX_DENSE];
+    memset(e, 0, sizeof *e);
+    if (v->type != DD_JSON_OBJECT) return bad(why, "%s", "not an object");
+    if (get_int(v, "epoch", epoch, epoch, &number, why) || get_double(v, "loss", &e->loss, why) ||
+        get_double(v, "acc", &e->acc, why) || get_double(v, "val_loss", &e->val_loss, why) ||
+        get_double(v, "val_acc", &e->val_acc, why) ||
+        get_double(v, "train_seconds", &e->train_seconds, why) ||
+        get_double(v, "eval_seconds", &e->eval_seconds, why) ||
+        get_int(v, "steps", 0, 1LL << 40, &steps, why) ||
+        get_doubles(v, "grad_rms", e->grad_rms, n_layers, why) ||
+        get_doubles(v, "saturated", sat, n_layers, why) ||
+        get_doubles(v, "preact_mean", mean, n_layers, why) ||
+        get_doubles(v, "preact_std", sd, n_layers, why))
+        return -1;
+    e->epoch = epoch;
+    e->steps = (long)steps;
+    e->n_layers = n_layers;
+    for (int l = 0; l < n_layers; l++)
+        e->probe[l] =
+            (dd_layer_probe){.saturated = sat[l], .preact_mean = mean[l], .preact_std = sd[l]};
+    return 0;
+}
+
+int dd_meta_read_history(const dd_json *v, dd_epoch_stats *h, int n, int n_layers, char *why) {
+    if (!v || v->type != DD_JSON_ARRAY || v->count != (size_t)n) {
+        snprintf(why, DD_ERR_LEN, "history must list the %d completed epochs", n);
+        return -1;
+    }
+    int i = 0;
+    for (const dd_json *e = v->child; e; e = e->next, i++) {
+        char inner[DD_ERR_LEN];
+        if (read_epoch(e, &h[i], n_layers, i + 1, inner) == 0) continue;
+        snprintf(why, DD_ERR_LEN, "history entry %d: %.400s", i + 1, inner);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,137 @@
+/* deepdigits train's checkpoint flags: --resume merges a checkpoint's configuration with the
+ * flags given, rejecting any that would change the model or the training; --save is checked
+ * before training starts. See cli.h. */
+#include <getopt.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include "cli.h"
+#include "deepdigits/checkpoint.h"
+
+/* Flags that a checkpoint fixes, and flags that cannot go with --resume at all. */
+static const char *const model_flags[] = {"hidden", "activation", "init", "bn"};
+static const char *const training_flags[] = {"batch",  "lr",          "seed",
+                                             "subset", "standardize", "no-diagnostics"};
+static const char *const excluded_flags[] = {"variant", "width", "out", "allow-bn-batch1"};
+
+static int listed(const char *name, const char *const *names, size_t n) {
+    for (size_t i = 0; i < n; i++)
+        if (strcmp(name, names[i]) == 0) return 1;
+    return 0;
+}
+#define LISTED(name, list) listed(name, list, sizeof list / sizeof list[0])
+
+/* Whether the flag NAME leaves O's value different from the checkpoint's CK. */
+static int differs(const char *name, const dd_train_options *o, const dd_train_options *ck) {
+    const dd_model_config *m = &o->model, *c = &ck->model;
+    if (strcmp(name, "hidden") == 0)
+        return m->n_hidden != c->n_hidden ||
+               memcmp(m->units, c->units, (size_t)m->n_hidden * sizeof m->units[0]) != 0;
+    if (strcmp(name, "activation") == 0) return m->activation != c->activation;
+    if (strcmp(name, "bn") == 0) return m->bn != c->bn;
+    if (strcmp(name, "init") == 0)
+        return m->init.kind != c->init.kind ||
+               (m->init.kind == DD_INIT_RANDOM_UNIFORM &&
+                (m->init.min != c->init.min || m->init.max != c->init.max));
+    if (strcmp(name, "batch") == 0) return o->batch != ck->batch;
+    if (strcmp(name, "lr") == 0) return o->lr != ck->lr;
+    if (strcmp(name, "seed") == 0) return o->seed != ck->seed;
+    if (strcmp(name, "subset") == 0) return o->subset != ck->subset;
+    if (strcmp(name, "standardize") == 0) return o->standardize != ck->standardize;
+    return o->diagnostics != ck->diagnostics;
+}
+
+/* Prints the first given flag that conflicts with CK; returns -1 then. */
+static int check_flags(int argc, char **argv, const struct option *table, const char *path,
+                       const dd_train_options *o, const dd_train_options *ck, int *epochs_given) {
+    int opt, index = -1;
+    optind = 0;
+    opterr = 0;
+    *epochs_given = 0;
+    while ((opt = getopt_long(argc, argv, "", table, &index)) != -1) {
+        if (opt == '?' || index < 0) continue;
+        const char *name = table[index].name, *arg = optarg ? optarg : "";
+        index = -1;
+        if (strcmp(name, "epochs") == 0) *epochs_given = 1;
+        if (LISTED(name, excluded_flags)) {
+            fprintf(stderr, "deepdigits: --%s cannot be combined with --resume\n", name);
+            return -1;
+        }
+        if (!LISTED(name, model_flags) && !LISTED(name, training_flags)) continue;
+        if (!differs(name, o, ck)) continue;
+        char model[256];
+        dd_model_describe(&ck->model, model, sizeof model);
+        fprintf(stderr,
+                "deepdigits: --%s %s conflicts with --resume %s (model %s; batch %d, lr %g, seed "
+                "%llu, subset %d)\n",
+                name, arg, path, model, ck->batch, (double)ck->lr, ck->seed, ck->subset);
+        return -1;
+    }
+    optind = 0;
+    return 0;
+}
+
+/* The path given with --resume, or NULL. */
+static const char *resume_path(int argc, char **argv, const struct option *table) {
+    int opt, index = -1;
+    const char *path = NULL;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", table, &index)) != -1) {
+        if (opt != '?' && index >= 0 && strcmp(table[index].name, "resume") == 0) path = optarg;
+        index = -1;
+    }
+    optind = 0;
+    return path;
+}
+
+int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_options *o,
+                    float **params, dd_checkpoint_state *state) {
+    const char *path = resume_path(argc, argv, table);
+    *params = NULL;
+    memset(state, 0, sizeof *state);
+    if (!path) return 0;
+    char err[DD_ERR_LEN];
+    if (dd_checkpoint_load(path, params, state, err) != 0) {
+        fprintf(stderr, "deepdigits: %s\n", err);
+        return -1;
+    }
+    const dd_train_options *ck = &state->options;
+    int epochs_given;
+    if (check_flags(argc, argv, table, path, o, ck, &epochs_given) != 0) {
+        free(*params), free(state->history);
+        *params = NULL, state->history = NULL;
+        return -1;
+    }
+    o->model = ck->model;
+    o->batch = ck->batch, o->lr = ck->lr, o->seed = ck->seed, o->subset = ck->subset;
+    o->standardize = ck->standardize, o->diagnostics = ck->diagnostics;
+    if (!epochs_given) o->epochs = ck->epochs;
+    o->resume = state;
+    return 0;
+}
+
+int dd_check_save_flags(const dd_train_options *o) {
+    if (o->save_every && !o->save_path) {
+        fprintf(stderr, "deepdigits: --save-every needs --save FILE\n");
+        return -1;
+    }
+    if (!o->save_path) return 0;
+    char dir[4096];
+    const char *slash = strrchr(o->save_path, '/');
+    size_t n = slash ? (size_t)(slash - o->save_path) : 1;
+    if (n >= sizeof dir || o->save_path[0] == '\0' || (slash && slash[1] == '\0')) {
+        fprintf(stderr, "deepdigits: --save '%s': not a file name\n", o->save_path);
+        return -1;
+    }
+    memcpy(dir, slash ? o->save_path : ".", n);
+    dir[n ? n : 1] = '\0';
+    if (n == 0) dir[0] = '/';
+    if (access(dir, W_OK) != 0) {
+        fprintf(stderr, "deepdigits: --save %s: cannot write into %s\n", o->save_path, dir);
+        return -1;
+    }
+    return 0;
+}

@@ -1,0 +1,179 @@
+/* PGM and PNG readers for predict; see image.h. */
+#include "image.h"
+
+#include <errno.h>
+#include <png.h>
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#define MAX_IMAGE_FILE (1 << 20) /* a 28x28 image in ASCII PGM is well under this */
+
+static int fail(char *err, const char *name, const char *fmt, ...)
+    __attribute__((format(printf, 3, 4)));
+
+static int fail(char *err, const char *name, const char *fmt, ...) {
+    int n = snprintf(err, DD_ERR_LEN, "%.200s: ", name);
+    if (n < 0 || n >= DD_ERR_LEN) return -1;
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(err + n, DD_ERR_LEN - (size_t)n, fmt, ap);
+    va_end(ap);
+    return -1;
+}
+
+/* ---- PGM ---- */
+
+typedef struct {
+    const uint8_t *s;
+    size_t len, at;
+} cursor;
+
+/* Skips whitespace and # comments (which run to the end of the line). */
+static void skip_blank(cursor *c) {
+    while (c->at < c->len) {
+        uint8_t ch = c->s[c->at];
+        if (ch == '#')
+            while (c->at < c->len && c->s[c->at] != '\n' && c->s[c->at] != '\r') c->at++;
+        else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f')
+            c->at++;
+        else
+            break;
+    }
+}
+
+/* A decimal number of at most 6 digits; -1 when there is none. */
+static long number(cursor *c) {
+    skip_blank(c);
+    long v = 0;
+    int digits = 0;
+    while (c->at < c->len && c->s[c->at] >= '0' && c->s[c->at] <= '9' && digits < 7)
+        v = v * 10 + (c->s[c->at++] - '0'), digits++;
+    return digits == 0 || digits > 6 ? -1 : v;
+}
+
+static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8_t *pixels,
+                      char *err) {
+    if (!ascii) {
+        if (c->at >= c->len || !strchr(" \t\r\n", c->s[c->at]) || c->len - c->at - 1 < 784)
+            return fail(err, name, "PGM data too short: %zu bytes for 784 pixels",
+                        c->at < c->len ? c->len - c->at - 1 : 0);
+        c->at++;
+    }
+    for (int i = 0; i < DD_IMAGE_PIXELS; i++) {
+        long v = ascii ? number(c) : c->s[c->at++];
+        if (v < 0) return fail(err, name, "PGM data ends after %d of 784 pixels", i);
+        if (v > maxval) return fail(err, name, "pixel %d is %ld, above maxval %ld", i, v, maxval);
+        pixels[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);
+    }
+    return 0;
+}
+
+int dd_pgm_parse(const uint8_t *buf, size_t len, const char *name, uint8_t pixels[DD_IMAGE_PIXELS],
+                 char *err) {
+    cursor c = {buf, len, 2};
+    if (len < 2 || buf[0] != 'P' || (buf[1] != '5' && buf[1] != '2'))
+        return fail(err, name, "not a PGM (P5 or P2) or PNG file");
+    long w = number(&c), h = number(&c), maxval = number(&c);
+    if (w < 0 || h < 0 || maxval < 0) return fail(err, name, "bad PGM header");
+    if (w != DD_IMAGE_COLS || h != DD_IMAGE_ROWS)
+        return fail(err, name, "image is %ldx%ld, expected %dx%d", w, h, DD_IMAGE_COLS,
+                    DD_IMAGE_ROWS);
+    if (maxval < 1 || maxval > 255)
+        return fail(err, name, "PGM maxval %ld: only 8-bit images (maxval 1..255) are read",
+                    maxval);
+    return pgm_pixels(&c, buf[1] == '2', maxval, name, pixels, err);
+}
+
+/* ---- PNG ---- */
+
+static const char *color_name(int type) {
+    switch (type) {
+    case PNG_COLOR_TYPE_GRAY:
+        return "grayscale";
+    case PNG_COLOR_TYPE_GRAY_ALPHA:
+        return "grayscale with alpha";
+    case PNG_COLOR_TYPE_PALETTE:
+        return "palette";
+    case PNG_COLOR_TYPE_RGB:
+        return "RGB";
+    case PNG_COLOR_TYPE_RGB_ALPHA:
+        return "RGBA";
+    }
+    return "unknown";
+}
+
+static char png_problem[DD_ERR_LEN];
+
+static void png_on_error(png_structp png, png_const_charp msg) {
+    snprintf(png_problem, sizeof png_problem, "%s", msg);
+    png_longjmp(png, 1);
+}
+
+static void png_on_warning(png_structp png, png_const_charp msg) {
+    (void)png, (void)msg;
+}
+
+static int png_read(FILE *f, const char *name, uint8_t *pixels, char *err) {
+    png_structp png =
+        png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_on_error, png_on_warning);
+    png_infop info = png ? png_create_info_struct(png) : NULL;
+    if (!info) {
+        png_destroy_read_struct(&png, NULL, NULL);
+        return fail(err, name, "out of memory");
+    }
+    volatile int rc = -1;
+    if (setjmp(png_jmpbuf(png))) {
+        fail(err, name, "corrupt PNG: %s", png_problem);
+        goto done;
+    }
+    png_init_io(png, f);
+    png_read_info(png, info);
+    png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
+    int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
+    if (w != DD_IMAGE_COLS || h != DD_IMAGE_ROWS)
+        fail(err, name, "image is %ux%u, expected %dx%d", (unsigned)w, (unsigned)h, DD_IMAGE_COLS,
+             DD_IMAGE_ROWS);
+    else if (type != PNG_COLOR_TYPE_GRAY || depth != 8)
+        fail(err, name, "PNG is %d-bit %s, expected 8-bit grayscale", depth, color_name(type));
+    else if (png_get_interlace_type(png, info) != PNG_INTERLACE_NONE)
+        fail(err, name, "interlaced PNG, expected a plain one");
+    else {
+        for (int r = 0; r < DD_IMAGE_ROWS; r++) png_read_row(png, pixels + r * DD_IMAGE_COLS, NULL);
+        png_read_end(png, NULL);
+        rc = 0;
+    }
+done:
+    png_destroy_read_struct(&png, &info, NULL);
+    return rc;
+}
+
+/* ---- files ---- */
+
+int dd_image_load(const char *path, uint8_t pixels[DD_IMAGE_PIXELS], char *err) {
+    FILE *f = fopen(path, "rb");
+    if (!f) return fail(err, path, "cannot open: %s", strerror(errno));
+    struct stat st;
+    uint8_t sig[8];
+    size_t got = 0;
+    int rc = -1;
+    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+        fail(err, path, "not a regular file");
+    else if (st.st_size > MAX_IMAGE_FILE)
+        fail(err, path, "%lld bytes: too large for a 28x28 image", (long long)st.st_size);
+    else if ((got = fread(sig, 1, 8, f)) == 8 && png_sig_cmp(sig, 0, 8) == 0) {
+        rewind(f);
+        rc = png_read(f, path, pixels, err);
+    } else {
+        uint8_t *buf = malloc((size_t)st.st_size + 1);
+        rewind(f);
+        size_t len = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
+        rc = buf ? dd_pgm_parse(buf, len, path, pixels, err) : fail(err, path, "out of memory");
+        free(buf);
+    }
+    fclose(f);
+    return rc;
+}

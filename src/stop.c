@@ -1,0 +1,33 @@
+/* Recording SIGINT/SIGTERM for a clean stop; see stop.h. */
+#include "stop.h"
+
+#include <signal.h>
+#include <string.h>
+
+static volatile sig_atomic_t received;
+static struct sigaction previous_int, previous_term;
+
+static void on_signal(int sig) {
+    received = sig;
+}
+
+void dd_stop_install(void) {
+    struct sigaction sa;
+    memset(&sa, 0, sizeof sa);
+    sa.sa_handler = on_signal;
+    sigemptyset(&sa.sa_mask);
+    sa.sa_flags = SA_RESTART;
+    received = 0;
+    sigaction(SIGINT, &sa, &previous_int);
+    sigaction(SIGTERM, &sa, &previous_term);
+}
+
+void dd_stop_restore(void) {
+    sigaction(SIGINT, &previous_int, NULL);
+    sigaction(SIGTERM, &previous_term, NULL);
+    received = 0;
+}
+
+int dd_stop_signal(void) {
+    return received;
+}

@@ -1,0 +1,13 @@
+/* SIGINT and SIGTERM during training: the handler only records the signal; the driver looks
+ * after every step, finishes cleanly and saves. Implementation: src/stop.c. */
+#ifndef DD_STOP_H
+#define DD_STOP_H
+
+/* Installs the handlers (remembering the previous ones) and clears any recorded signal. */
+void dd_stop_install(void);
+/* Puts the previous handlers back and forgets the signal. */
+void dd_stop_restore(void);
+/* The signal received since dd_stop_install, or 0. */
+int dd_stop_signal(void);
+
+#endif

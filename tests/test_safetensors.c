@@ -1,0 +1,142 @@
+/* The JSON reader and the safetensors/checkpoint parser on synthetic input: a valid checkpoint of
+ * the lab's model, then one malformed variant per rule of the format (LAB.md), each of which must
+ * fail with one line naming the problem. No MNIST needed. */
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/checkpoint.h"
+#include "json.h"
+#include "testutil.h"
+
+static void json_rules(void) {
+    char err[DD_ERR_LEN];
+    static const char *good[] = {"{}", "[1, -2.5e3, true, false, null, \"a\\u00e9\\n\"]",
+                                 "{\"a\": {\"b\": [[]]}}  ", "\"\\ud83d\\ude00\""};
+    static const char *bad[] = {"",         "{",          "{\"a\":1,}",   "[1 2]",
+                                "{\"a\":1, \"a\":2}", "01",  "1.",          "\"\\x\"",
+                                "\"\\ud800\"", "nul",    "{\"a\" 1}",    "[1] x",
+                                "\"\x01\"", "\"\xc3\x28\"", "-",          "\"\\u0000\""};
+    for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
+        dd_json *v = dd_json_parse(good[i], strlen(good[i]), err);
+        CHECK(v != NULL, "'%s' rejected: %s", good[i], err);
+        dd_json_free(v);
+    }
+    for (size_t i = 0; i < sizeof bad / sizeof *bad; i++) {
+        dd_json *v = dd_json_parse(bad[i], strlen(bad[i]), err);
+        CHECK(v == NULL, "'%s' accepted", bad[i]);
+        dd_json_free(v);
+    }
+    char deep[200];
+    memset(deep, '[', sizeof deep);
+    CHECK(dd_json_parse(deep, sizeof deep, err) == NULL && strstr(err, "deeply"), "%s", err);
+    dd_json *v = dd_json_parse("{\"n\": 9007199254740993}", 23, err);
+    CHECK(v && v->child->is_integer && v->child->integer == 9007199254740993LL, "exact integers");
+    dd_json_free(v);
+}
+
+typedef struct {
+    uint8_t *data;
+    size_t len;
+} blob;
+
+/* A valid checkpoint of the lab's model (initial weights, no epochs done), as bytes. */
+static blob valid_checkpoint(void) {
+    dd_checkpoint_state st = {.options = dd_train_options_lab(), .mean = 33.3, .std = 78.5};
+    dd_layout layout;
+    char err[DD_ERR_LEN], path[512];
+    dd_layout_build(&st.options.model, &layout, err);
+    float *p = malloc(layout.n_params * sizeof *p);
+    dd_model_init(&st.options.model, &layout, 7, p, err);
+    snprintf(path, sizeof path, "%s/lab.safetensors", dd_test_tmpdir());
+    CHECK(dd_checkpoint_save(path, p, &st, err) == 0, "%s", err);
+    free(p);
+    blob b = {0};
+    FILE *f = fopen(path, "rb");
+    if (!f) return b;
+    fseek(f, 0, SEEK_END);
+    b.len = (size_t)ftell(f);
+    rewind(f);
+    b.data = malloc(b.len);
+    CHECK(fread(b.data, 1, b.len, f) == b.len, "short read");
+    fclose(f);
+    return b;
+}
+
+/* A copy of B with the first FROM in its header replaced by TO (same length). */
+static blob edited(blob b, const char *from, const char *to) {
+    blob c = {malloc(b.len), b.len};
+    memcpy(c.data, b.data, b.len);
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | b.data[i];
+    for (size_t i = 8; i + strlen(from) <= 8 + n; i++)
+        if (memcmp(c.data + i, from, strlen(from)) == 0) {
+            memcpy(c.data + i, to, strlen(to));
+            return c;
+        }
+    CHECK(0, "'%s' not in the header", from);
+    return c;
+}
+
+/* Parses B, expecting failure with WANT in the message (or success when WANT is NULL). */
+static void expect(blob b, const char *want, const char *what) {
+    float *p;
+    dd_checkpoint_state st;
+    char err[DD_ERR_LEN] = "";
+    int rc = dd_checkpoint_parse(b.data, b.len, "x.safetensors", &p, &st, err);
+    if (!want) {
+        CHECK(rc == 0, "%s: %s", what, err);
+        free(p), free(st.history);
+        return;
+    }
+    CHECK(rc == -1 && strstr(err, want) && strncmp(err, "x.safetensors: ", 15) == 0 &&
+              !strchr(err, '\n'),
+          "%s: wanted '%s', got rc %d '%s'", what, want, rc, err);
+    if (rc == 0) free(p), free(st.history);
+}
+
+static void malformed_files(void) {
+    blob b = valid_checkpoint();
+    if (!b.data) return;
+    expect(b, NULL, "valid file");
+    expect((blob){b.data, 5}, "too short", "5 bytes");
+    expect((blob){b.data, b.len - 1}, "the tensors cover", "truncated by one byte");
+    blob c = edited(b, "", "");
+    c.data[7] = 0x7f;
+    expect(c, "exceeds the limit", "huge header length");
+    c.data[7] = 0, c.data[3] = 0x01;
+    expect(c, "runs past the end", "header length beyond the file");
+    free(c.data);
+    struct {
+        const char *from, *to, *want;
+    } edits[] = {
+        {"{\"__metadata__\"", "[\"__metadata__\"", "does not start with '{'"},
+        {"\"dtype\":\"F32\"", "\"dtype\":\"I32\"", "dtype I32, expected F32"},
+        {"\"dtype\":\"F32\"", "\"dtype\":\"F16\"", "shape need 39200"},
+        {"\"dtype\":\"F32\"", "\"dtype\":\"X32\"", "unknown dtype"},
+        {"[784,25]", "[25,784]", "shape [25, 784], the model's config needs [784, 25]"},
+        {"[78400,78500]", "[78300,78400]", "overlap"},
+        {"dense_2.bias", "dense_2.bia\"", "invalid JSON"},
+        {"dense_2.bias", "dense_1.bias", "duplicate key"},
+        {"dense_2.bias", "dense_3.bias", "no tensor dense_2.bias"},
+        {"\"format\":\"deepdigits-1\"", "\"format\":\"deepdigits-9\"", "not a deepdigits"},
+        {"\\\"tanh\\\"", "\\\"tang\\\"", "\"activation\" missing or unknown"},
+        {"\\\"hidden\\\":[25]", "\\\"hidden\\\":[26]", "shape [784, 25], the model's config"},
+        {"\\\"epochs_done\\\":0", "\\\"epochs_done\\\":1", "history must list"},
+        {"\"data_offsets\":[0,", "\"data_offsets\":[1,", "hold 78399 bytes"},
+        {"\"shape\":[784,25]", "\"shape\":[784,-5]", "something other than a size"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        c = edited(b, edits[i].from, edits[i].to);
+        expect(c, edits[i].want, edits[i].to);
+        free(c.data);
+    }
+    free(b.data);
+}
+
+int main(void) {
+    json_rules();
+    malformed_files();
+    return dd_test_finish("test_safetensors");
+}
