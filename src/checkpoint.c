@@ -149,8 +149,8 @@ static int check_tensors(const dd_safetensors *st, const dd_st_out *want, int n,
         const dd_st_tensor *t = find_tensor(st, want[i].name);
         char got[128], need[128];
         if (!t) {
-            snprintf(err, DD_ERR_LEN, "%.200s: no tensor %.64s, which the model's config needs", name,
-                     want[i].name);
+            snprintf(err, DD_ERR_LEN, "%.200s: no tensor %.64s, which the model's config needs",
+                     name, want[i].name);
             return -1;
         }
         if (strcmp(t->dtype, "F32") != 0) {

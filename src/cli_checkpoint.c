@@ -43,34 +43,36 @@ static int differs(const char *name, const dd_train_options *o, const dd_train_o
     return o->diagnostics != ck->diagnostics;
 }
 
-/* Prints the first given flag that conflicts with CK; returns -1 then. */
+/* Prints a given flag that conflicts with CK (its last value, the one in effect); returns -1
+ * then. */
 static int check_flags(int argc, char **argv, const struct option *table, const char *path,
                        const dd_train_options *o, const dd_train_options *ck, int *epochs_given) {
     int opt, index = -1;
+    const char *bad = NULL, *bad_arg = NULL;
     optind = 0;
     opterr = 0;
     *epochs_given = 0;
     while ((opt = getopt_long(argc, argv, "", table, &index)) != -1) {
         if (opt == '?' || index < 0) continue;
-        const char *name = table[index].name, *arg = optarg ? optarg : "";
+        const char *name = table[index].name;
         index = -1;
         if (strcmp(name, "epochs") == 0) *epochs_given = 1;
         if (LISTED(name, excluded_flags)) {
             fprintf(stderr, "deepdigits: --%s cannot be combined with --resume\n", name);
             return -1;
         }
-        if (!LISTED(name, model_flags) && !LISTED(name, training_flags)) continue;
-        if (!differs(name, o, ck)) continue;
-        char model[256];
-        dd_model_describe(&ck->model, model, sizeof model);
-        fprintf(stderr,
-                "deepdigits: --%s %s conflicts with --resume %s (model %s; batch %d, lr %g, seed "
-                "%llu, subset %d)\n",
-                name, arg, path, model, ck->batch, (double)ck->lr, ck->seed, ck->subset);
-        return -1;
+        if ((LISTED(name, model_flags) || LISTED(name, training_flags)) && differs(name, o, ck))
+            bad = name, bad_arg = optarg ? optarg : "";
     }
     optind = 0;
-    return 0;
+    if (!bad) return 0;
+    char model[256];
+    dd_model_describe(&ck->model, model, sizeof model);
+    fprintf(stderr,
+            "deepdigits: --%s %s conflicts with --resume %s (model %s; batch %d, lr %g, seed "
+            "%llu, subset %d)\n",
+            bad, bad_arg, path, model, ck->batch, (double)ck->lr, ck->seed, ck->subset);
+    return -1;
 }
 
 /* The path given with --resume, or NULL. */

@@ -238,7 +238,8 @@ static int save_stopped(const saver *s, int done, const epoch_pos *pos, int sign
  * write the checkpoint. Returns 0, -1, or the signal. */
 static int after_epoch(const saver *s, int done, char *err) {
     const dd_train_options *o = s->o;
-    if (dd_stop_signal() && done < o->epochs) return save_stopped(s, done, NULL, dd_stop_signal(), err);
+    if (dd_stop_signal() && done < o->epochs)
+        return save_stopped(s, done, NULL, dd_stop_signal(), err);
     if (o->save_path && (done == o->epochs || (o->save_every && done % o->save_every == 0)))
         return save(s, o->save_path, done, NULL, err);
     return 0;
@@ -249,14 +250,16 @@ static int check_resume(const dd_train_options *o, long steps, double mean, doub
     const dd_checkpoint_state *r = o->resume;
     if (!r) return 0;
     if (r->epochs_done >= o->epochs) {
-        snprintf(err, DD_ERR_LEN, "the checkpoint has done %d epochs already: give --epochs above %d",
+        snprintf(err, DD_ERR_LEN,
+                 "the checkpoint has done %d epochs already: give --epochs above %d",
                  r->epochs_done, r->epochs_done);
         return -1;
     }
     if (r->step >= steps || r->mean != mean || r->std != std) {
         snprintf(err, DD_ERR_LEN,
                  "the training images differ from the checkpoint's (pixel mean %.6g, std %.6g; "
-                 "the checkpoint's %.6g, %.6g)", mean, std, r->mean, r->std);
+                 "the checkpoint's %.6g, %.6g)",
+                 mean, std, r->mean, r->std);
         return -1;
     }
     return 0;

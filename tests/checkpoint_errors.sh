@@ -1,3 +1,109 @@
 #!/usr/bin/env bash
-# Placeholder replaced below.
-exit 0
+# Checkpoints from the command line: eval and predict on a saved model, one line and exit 1 for
+# every malformed safetensors file and conflicting --resume flag, SIGINT/SIGTERM saving and
+# exiting 130/143, and a diverging run that leaves the good checkpoint alone.
+# Usage: checkpoint_errors.sh DEEPDIGITS MNIST_DIR
+set -u
+dd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+mnist=$(cd "$2" && pwd)
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+
+# expect_error WORD ARGS...: exit 1 or 2 with exactly one stderr line containing WORD.
+expect_error() {
+    local word=$1
+    shift
+    "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$? lines
+    lines=$(wc -l <"$tmp/err")
+    if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err"; then
+        fail "deepdigits $* -> exit $rc, $lines stderr line(s), wanted one naming '$word':"
+        sed 's/^/    /' "$tmp/err"
+    fi
+}
+
+good=$tmp/good.safetensors
+train=(train --data "$mnist" --subset 2000 --lr 0.1 --verbose 0 --device cpu)
+"$dd" "${train[@]}" --epochs 2 --save "$good" 2>/dev/null || fail "training with --save"
+
+# eval: the two numbers and a 10x10 matrix whose entries add up to the 10,000 test images.
+"$dd" eval --model "$good" --data "$mnist" >"$tmp/eval" 2>"$tmp/err" || fail "eval: $(cat "$tmp/err")"
+grep -qE '^val_loss: 0\.[0-9]{4} - val_acc: 0\.[0-9]{4}' "$tmp/eval" || fail "eval output: $(cat "$tmp/eval")"
+total=$(tail -10 "$tmp/eval" | awk '{for (i = 2; i <= NF; i++) s += $i} END {print s}')
+[[ $total -eq 10000 ]] || fail "confusion matrix sums to $total"
+
+# predict: the first test image (a 7) as binary and ASCII PGM.
+images=$mnist/t10k-images-idx3-ubyte
+if [[ -f $images ]]; then cat "$images"; else gzip -dc "$images.gz"; fi | tail -c +17 | head -c 784 >"$tmp/raw"
+{ printf 'P5\n# first test image\n28 28\n255\n'; cat "$tmp/raw"; } >"$tmp/seven.pgm"
+{ printf 'P2\n28 28\n255\n'; od -An -tu1 -v "$tmp/raw"; } >"$tmp/seven-ascii.pgm"
+"$dd" predict --model "$good" "$tmp/seven.pgm" "$tmp/seven-ascii.pgm" >"$tmp/pred" 2>"$tmp/err" \
+    || fail "predict: $(cat "$tmp/err")"
+[[ $(grep -cE '\.pgm: 7 ( [01]\.[0-9]{4}){10}$' "$tmp/pred") -eq 2 ]] || fail "predict output: $(cat "$tmp/pred")"
+{ printf 'P5\n28 27\n255\n'; cat "$tmp/raw"; } >"$tmp/small.pgm"
+expect_error "image is 28x27, expected 28x28" predict --model "$good" "$tmp/small.pgm"
+{ printf 'P5\n28 28\n65535\n'; cat "$tmp/raw" "$tmp/raw"; } >"$tmp/deep.pgm"
+expect_error "maxval 65535" predict --model "$good" "$tmp/deep.pgm"
+expect_error "not a PGM" predict --model "$good" "$good"
+expect_error "--model" predict "$tmp/seven.pgm"
+
+# Malformed checkpoints: each edit keeps the header's length, so only the named rule breaks.
+edit() { LC_ALL=C sed -e "0,/$2/s//$3/" "$good" >"$tmp/$1.safetensors"; }
+head -c -1 "$good" >"$tmp/truncated.safetensors"
+{ printf '\xff\xff\xff\x00\x00\x00\x00\x00'; tail -c +9 "$good"; } >"$tmp/long.safetensors"
+{ head -c 9 "$good"; printf 'x'; tail -c +11 "$good"; } >"$tmp/json.safetensors"
+edit overlap '\[78400,78500\]' '[78300,78400]'
+edit dtype '"F32"' '"I32"'
+edit shape '\[784,25\]' '[25,784]'
+: >"$tmp/empty.safetensors"
+for case in "truncated:the tensors cover" "long:runs past the end of the file" \
+            "json:invalid JSON" "overlap:overlap" "dtype:dtype I32, expected F32" \
+            "shape:shape [25, 784], the model's config needs [784, 25]" "empty:too short"; do
+    expect_error "${case#*:}" eval --model "$tmp/${case%%:*}.safetensors" --data "$mnist"
+done
+expect_error "is a directory" eval --model "$tmp" --data "$mnist"
+expect_error "No such file" eval --model "$tmp/missing.safetensors" --data "$mnist"
+
+# Flags: --resume refuses what would change the run; --save is checked before training.
+expect_error "--lr 0.5 conflicts with --resume" "${train[@]}" --resume "$good" --lr 0.5 --epochs 3
+expect_error "--hidden 30 conflicts" "${train[@]}" --resume "$good" --hidden 30 --epochs 3
+expect_error "--variant cannot be combined" "${train[@]}" --resume "$good" --variant 3
+expect_error "give --epochs above 2" "${train[@]}" --resume "$good" --epochs 2
+expect_error "--save-every needs --save" "${train[@]}" --save-every 2
+expect_error "--save-every" "${train[@]}" --save-every 0 --save "$tmp/x.safetensors"
+expect_error "cannot write into /nonexistent" "${train[@]}" --save /nonexistent/x.safetensors
+"$dd" "${train[@]}" --resume "$good" --epochs 3 --history "$tmp/h.csv" 2>/dev/null \
+    || fail "resume to 3 epochs"
+[[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || fail "a resumed history lists every epoch: $(cat "$tmp/h.csv")"
+
+# Signals: finish the step, save, name the checkpoint, exit 128 + the signal.
+interrupt() { # SIGNAL WANT_RC SAVE_ARGS...
+    local sig=$1 want=$2
+    shift 2
+    (cd "$tmp" && exec "$dd" train --data "$mnist" --epochs 20 --verbose 0 --device cpu "$@") \
+        >"$tmp/out" 2>"$tmp/err" &
+    local pid=$!
+    sleep 1
+    kill "-$sig" "$pid"
+    wait "$pid"
+    local rc=$?
+    [[ $rc -eq $want ]] || fail "SIG$sig: exit $rc, wanted $want: $(cat "$tmp/err")"
+}
+interrupt INT 130 --save "$tmp/int.safetensors"
+grep -qF "checkpoint saved to $tmp/int.safetensors" "$tmp/err" || fail "SIGINT message: $(cat "$tmp/err")"
+"$dd" eval --model "$tmp/int.safetensors" --data "$mnist" >/dev/null 2>&1 || fail "the SIGINT checkpoint does not load"
+interrupt TERM 143
+grep -qF "deepdigits-interrupted.safetensors" "$tmp/err" || fail "SIGTERM message: $(cat "$tmp/err")"
+[[ -s $tmp/deepdigits-interrupted.safetensors ]] || fail "no deepdigits-interrupted.safetensors"
+
+# Divergence: one line with the epoch and step, exit 1, the good checkpoint untouched.
+before=$(cksum <"$good")
+expect_error "epoch 1, step 1 of 2000" "${train[@]}" --epochs 2 --init random_uniform:-1e38,1e38 \
+    --save "$good" --save-every 1
+[[ $(cksum <"$good") == "$before" ]] || fail "a diverging run overwrote the checkpoint"
+ls "$tmp" | grep -q '\.tmp\.' && fail "temporary files left behind: $(ls "$tmp")"
+
+echo "checkpoint_errors: $failures failure(s)"
+exit $((failures > 0))
