@@ -26,10 +26,11 @@ typedef struct {
     uint32_t *order;
     int *step_first; /* the device counter: where the next step starts in ORDER */
     double *sums;
-    long steps, samples; /* since the last take_sums, counted on the host */
-    int next_first;      /* what the device counter holds after the queued steps */
+    long steps, samples;   /* since the last take_sums, counted on the host */
+    int next_first;        /* what the device counter holds after the queued steps */
     cudaEvent_t last_mark; /* for elapsed() */
     cudaGraphExec_t graph;
+    int warm; /* a full-batch step ran eagerly, so capturing one is safe */
     int graph_batch;
     float graph_lr;
 } cuda_backend;
@@ -38,6 +39,15 @@ typedef struct {
     do {                                                                                           \
         if ((call) != 0) return -1;                                                                \
     } while (0)
+
+/* A copy in the backend's stream order, finished before it returns. (The stream does not
+ * synchronize with the legacy default stream, so a plain cudaMemcpy could overtake queued work.) */
+static int copy(cuda_backend *b, void *dst, const void *src, size_t bytes,
+                enum cudaMemcpyKind kind) {
+    CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, kind, b->gpu.stream), b->gpu.err);
+    CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), b->gpu.err);
+    return 0;
+}
 
 static float *P(cuda_backend *b, size_t offset) {
     return b->params + offset;
@@ -172,6 +182,10 @@ static int move_counter(cuda_backend *b, int first) {
 static int step(cuda_backend *b, int first, int count, float lr) {
     if (first != b->next_first) TRY(move_counter(b, first));
     if (b->setup.no_graphs || count != b->setup.max_batch) return enqueue_step(b, count, lr);
+    if (!b->warm) { /* the first step runs eagerly: kernels load, cuBLAS picks its algorithms */
+        b->warm = 1;
+        return enqueue_step(b, count, lr);
+    }
     if (!b->graph || b->graph_batch != count || b->graph_lr != lr) TRY(capture_step(b, count, lr));
     CUDA_CHECK(cudaGraphLaunch(b->graph, b->gpu.stream), b->gpu.err);
     return 0;
@@ -199,8 +213,9 @@ static int cuda_set_order(dd_backend *base, const uint32_t *order, int n, char *
                  b->setup.train_count);
         return -1;
     }
-    CUDA_CHECK(cudaMemcpy(b->order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice), err);
-    if (move_counter(b, 0) != 0) return fail(b, err);
+    if (copy(b, b->order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice) != 0 ||
+        move_counter(b, 0) != 0)
+        return fail(b, err);
     return 0;
 }
 
@@ -277,12 +292,9 @@ static int probe(cuda_backend *b, int count, dd_layer_probe *out, float *host) {
     TRY(forward_rows(b, DD_SPLIT_TRAIN, 0, count));
     for (int l = 0; l < b->net.layout.n_dense; l++) {
         size_t n = (size_t)count * b->net.layout.dense[l].units;
-        CUDA_CHECK(cudaMemcpy(host, dd_net_preactivation(&b->net, l), n * sizeof *host,
-                              cudaMemcpyDeviceToHost),
-                   b->gpu.err);
-        CUDA_CHECK(
-            cudaMemcpy(host + n, b->net.acts[l].act_out, n * sizeof *host, cudaMemcpyDeviceToHost),
-            b->gpu.err);
+        TRY(copy(b, host, dd_net_preactivation(&b->net, l), n * sizeof *host,
+                 cudaMemcpyDeviceToHost));
+        TRY(copy(b, host + n, b->net.acts[l].act_out, n * sizeof *host, cudaMemcpyDeviceToHost));
         dd_probe_layer(&out[l], host, host + n, n, dd_layer_activation(&b->net.cfg, l));
     }
     return 0;
@@ -306,18 +318,14 @@ static int cuda_probe(dd_backend *base, int count, dd_layer_probe *out, char *er
 
 static int cuda_upload(dd_backend *base, const float *params, char *err) {
     cuda_backend *b = (cuda_backend *)base;
-    CUDA_CHECK(cudaMemcpy(b->params, params, b->net.layout.n_params * sizeof *params,
-                          cudaMemcpyHostToDevice),
-               err);
-    return 0;
+    size_t bytes = b->net.layout.n_params * sizeof *params;
+    return copy(b, b->params, params, bytes, cudaMemcpyHostToDevice) == 0 ? 0 : fail(b, err);
 }
 
 static int cuda_download(dd_backend *base, float *params, char *err) {
     cuda_backend *b = (cuda_backend *)base;
-    CUDA_CHECK(cudaMemcpy(params, b->params, b->net.layout.n_params * sizeof *params,
-                          cudaMemcpyDeviceToHost),
-               err);
-    return 0;
+    size_t bytes = b->net.layout.n_params * sizeof *params;
+    return copy(b, params, b->params, bytes, cudaMemcpyDeviceToHost) == 0 ? 0 : fail(b, err);
 }
 
 static void cuda_destroy(dd_backend *base) {
