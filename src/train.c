@@ -157,6 +157,7 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *
     if (order_epoch(b, o->seed, rng, order, n, epoch, err) != 0) return -1;
     const long steps = (n + o->batch - 1) / o->batch;
     const int bar = o->verbose == 1 && isatty(fileno(out));
+    if (o->verbose >= 1) fprintf(out, "Epoch %d/%d\n", epoch + 1, o->epochs), fflush(out);
     dd_sums train = pos->sums, test;
     double t0 = now_seconds(), next_draw = t0;
     for (long s = pos->step; s < steps; s++) {
@@ -191,11 +192,9 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *
     if (o->diagnostics && diagnose(b, layout, n, &train, st, err) != 0) return -1;
     if (bar) fputs("\r\033[K", out);
     if (o->verbose >= 1)
-        fprintf(out,
-                "Epoch %d/%d\n%ld/%ld - %.1fs - loss: %.4f - acc: %.4f - val_loss: %.4f - "
-                "val_acc: %.4f\n",
-                epoch + 1, o->epochs, steps, steps, st->train_seconds + st->eval_seconds, st->loss,
-                st->acc, st->val_loss, st->val_acc);
+        fprintf(out, "%ld/%ld - %.1fs - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f\n",
+                steps, steps, st->train_seconds + st->eval_seconds, st->loss, st->acc,
+                st->val_loss, st->val_acc);
     fflush(out);
     return 0;
 }
