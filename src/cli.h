@@ -8,6 +8,7 @@
 #include "deepdigits/idx.h"
 
 int dd_cmd_train(int argc, char **argv);
+int dd_cmd_report(int argc, char **argv);
 int dd_cmd_eval(int argc, char **argv);
 int dd_cmd_predict(int argc, char **argv);
 

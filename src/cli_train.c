@@ -5,7 +5,9 @@
 #include <string.h>
 
 #include "cli.h"
+#include "deepdigits/run.h"
 #include "deepdigits/train.h"
+#include "deepdigits/variants.h"
 
 static const char train_help[] =
     "usage: deepdigits train [options]\n"
@@ -24,6 +26,13 @@ static const char train_help[] =
     "                        glorot_normal, he_normal, he_uniform\n"
     "  --bn PLACE            BatchNormalization on every hidden layer: none (default), before\n"
     "                        or after the activation\n"
+    "the lab's variants (see the README's table):\n"
+    "  --variant N|all       model N of the lab: 0 its network, 1..20 its variants; all trains\n"
+    "                        the 21 models into --out DIR. Other flags override the preset.\n"
+    "  --width W             units of every hidden layer of the preset (default 25)\n"
+    "  --out DIR             write config.json, history.csv, log.txt and model.safetensors to\n"
+    "                        DIR (with --variant all: DIR/baseline, DIR/variant-01, ...)\n"
+    "  --allow-bn-batch1     train BatchNormalization at batch 1 anyway (it cannot learn)\n"
     "training:\n"
     "  --epochs N            (default 20)\n"
     "  --batch N             (default 1)\n"
@@ -61,6 +70,10 @@ enum {
     OPT_HISTORY,
     OPT_VERBOSE,
     OPT_NO_DIAGNOSTICS,
+    OPT_VARIANT,
+    OPT_WIDTH,
+    OPT_OUT,
+    OPT_ALLOW_BN_BATCH1,
     OPT_SAVE,
     OPT_SAVE_EVERY,
     OPT_RESUME,
@@ -84,6 +97,10 @@ static const struct option train_options[] = {
     {"history", required_argument, 0, OPT_HISTORY},
     {"verbose", required_argument, 0, OPT_VERBOSE},
     {"no-diagnostics", no_argument, 0, OPT_NO_DIAGNOSTICS},
+    {"variant", required_argument, 0, OPT_VARIANT},
+    {"width", required_argument, 0, OPT_WIDTH},
+    {"out", required_argument, 0, OPT_OUT},
+    {"allow-bn-batch1", no_argument, 0, OPT_ALLOW_BN_BATCH1},
     {"save", required_argument, 0, OPT_SAVE},
     {"save-every", required_argument, 0, OPT_SAVE_EVERY},
     {"resume", required_argument, 0, OPT_RESUME},
@@ -200,31 +217,126 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
         return 0;
     case OPT_RESUME:
         return 0; /* read by dd_resume_flags */
+    case OPT_VARIANT:
+    case OPT_WIDTH:
+    case OPT_OUT:
+    case OPT_ALLOW_BN_BATCH1:
+        return 0; /* read before the others by scan_run_flags */
     }
     fprintf(stderr, "deepdigits train: option %d has no handler\n", opt);
     return -1;
 }
 
-int dd_cmd_train(int argc, char **argv) {
-    dd_train_options o = dd_train_options_lab();
-    const char *data = NULL, *dataset = NULL;
+/* The flags that choose what to train. They are read first, so that a preset comes before every
+ * explicit flag, wherever the flags stand. */
+typedef struct {
+    int variant; /* 0..20, VARIANT_NONE or VARIANT_ALL */
+    long width;  /* 0: the preset's */
+    const char *out;
+    int allow_bn_batch1;
+} run_flags;
+
+#define VARIANT_NONE (-1)
+#define VARIANT_ALL  (-2)
+#define HELP_SHOWN   (-3)
+
+static int scan_run_flags(int argc, char **argv, run_flags *r) {
+    long n;
     int opt;
+    optind = 0; /* glibc: start over */
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", train_options, NULL)) != -1) {
+        if (opt == OPT_VARIANT && strcmp(optarg, "all") == 0)
+            r->variant = VARIANT_ALL;
+        else if (opt == OPT_VARIANT && dd_parse_int("variant", optarg, 0, DD_VARIANT_COUNT, &n))
+            return -1;
+        else if (opt == OPT_VARIANT)
+            r->variant = (int)n;
+        else if (opt == OPT_WIDTH && dd_parse_int("width", optarg, 1, 4096, &r->width))
+            return -1;
+        else if (opt == OPT_OUT)
+            r->out = optarg;
+        else if (opt == OPT_ALLOW_BN_BATCH1)
+            r->allow_bn_batch1 = 1;
+    }
+    return 0;
+}
+
+/* O = the preset of VARIANT (the lab's program for none), then every other flag. Returns 0,
+ * HELP_SHOWN, or an exit code after printing the problem. */
+static int parse_flags(int argc, char **argv, const run_flags *r, int variant,
+                       dd_train_options *o, const char **data, const char **dataset) {
+    char err[DD_ERR_LEN];
+    *o = dd_train_options_lab();
+    if ((variant >= 0 || r->width) &&
+        dd_variant_options(variant < 0 ? 0 : variant, (int)r->width, o, err) != 0) {
+        fprintf(stderr, "deepdigits: %s\n", err);
+        return 1;
+    }
+    int opt;
+    optind = 0;
     opterr = 0;
     while ((opt = getopt_long(argc, argv, "", train_options, NULL)) != -1) {
         if (opt == OPT_HELP) {
             fputs(train_help, stdout);
-            return 0;
+            return HELP_SHOWN;
         }
         if (opt == '?') {
             fprintf(stderr, "deepdigits train: unknown option or missing value: %s\n",
                     argv[optind - 1]);
             return 2;
         }
-        if (apply_flag(opt, optarg, &o, &data, &dataset) != 0) return 1;
+        if (apply_flag(opt, optarg, o, data, dataset) != 0) return 1;
     }
     if (optind < argc) {
         fprintf(stderr, "deepdigits train: unexpected argument '%s'\n", argv[optind]);
         return 2;
+    }
+    return 0;
+}
+
+typedef struct {
+    int argc;
+    char **argv;
+    const run_flags *run;
+} variant_args;
+
+static int variant_options(int n, dd_train_options *o, void *ctx) {
+    const variant_args *a = ctx;
+    const char *data = NULL, *dataset = NULL;
+    return parse_flags(a->argc, a->argv, a->run, n, o, &data, &dataset);
+}
+
+/* --out DIR: one model into DIR, or with --variant all the 21 into DIR/<name>. */
+static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_train_options *o,
+                           const char *data_dir, const dd_mnist *mnist) {
+    char err[DD_ERR_LEN];
+    variant_args args = {argc, argv, r};
+    int rc = r->variant == VARIANT_ALL
+                 ? dd_run_all(r->out, variant_options, &args, r->allow_bn_batch1, data_dir, mnist,
+                              stdout, err)
+                 : dd_run_model(r->out, r->variant, o, r->allow_bn_batch1, data_dir, mnist, stdout,
+                                NULL, err);
+    if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
+    return rc == 0 ? 0 : 1;
+}
+
+int dd_cmd_train(int argc, char **argv) {
+    run_flags run = {.variant = VARIANT_NONE};
+    if (scan_run_flags(argc, argv, &run) != 0) return 1;
+    dd_train_options o;
+    const char *data = NULL, *dataset = NULL;
+    int first = run.variant == VARIANT_ALL ? 0 : run.variant;
+    int parsed = parse_flags(argc, argv, &run, first, &o, &data, &dataset);
+    if (parsed != 0) return parsed == HELP_SHOWN ? 0 : parsed;
+    char err[DD_ERR_LEN];
+    if (run.variant == VARIANT_ALL && !run.out) {
+        fprintf(stderr, "deepdigits: --variant all needs --out DIR for the 21 run folders\n");
+        return 2;
+    }
+    if (dd_check_bn_batch(&o, run.allow_bn_batch1, err) != 0) {
+        fprintf(stderr, "deepdigits: %s\n", err);
+        return 1;
     }
     dd_checkpoint_state resumed;
     float *params = NULL;
@@ -238,8 +350,12 @@ int dd_cmd_train(int argc, char **argv) {
         free(params), free(resumed.history);
         return 1;
     }
+    if (run.out) {
+        int status = train_into_runs(argc, argv, &run, &o, dir, &mnist);
+        dd_mnist_free(&mnist);
+        return status;
+    }
 
-    char err[DD_ERR_LEN];
     dd_layout layout;
     int rc = dd_layout_build(&o.model, &layout, err);
     if (rc == 0 && !params) {

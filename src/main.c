@@ -9,6 +9,7 @@ static void usage(FILE *out) {
                  "\n"
                  "commands:\n"
                  "  train    train a network (the lab's by default); see deepdigits train --help\n"
+                 "  report   write the lab report (text and plots) of a folder of runs\n"
                  "  eval     a checkpoint's loss, accuracy and confusion matrix on the test set\n"
                  "  predict  a checkpoint's digit and 10 outputs for 28x28 PGM or PNG images\n"
                  "\n"
@@ -22,6 +23,7 @@ int main(int argc, char **argv) {
     }
     const char *cmd = argv[1];
     if (strcmp(cmd, "train") == 0) return dd_cmd_train(argc - 1, argv + 1);
+    if (strcmp(cmd, "report") == 0) return dd_cmd_report(argc - 1, argv + 1);
     if (strcmp(cmd, "eval") == 0) return dd_cmd_eval(argc - 1, argv + 1);
     if (strcmp(cmd, "predict") == 0) return dd_cmd_predict(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0 || strcmp(cmd, "help") == 0) {

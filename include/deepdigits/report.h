@@ -1,0 +1,68 @@
+/* deepdigits report: reads the run folders under a directory (run.h), writes DIR/report.md and
+ * DIR/report.html with the results, every model's configuration and its Keras code, and the
+ * plots under DIR/plots (gnuplot for the charts, libpng for the grid of misclassified digits).
+ * Implementation: src/report.c (gathering), src/report_text.c (md/html), src/plots.c (gnuplot),
+ * src/report_eval.c (test-set evaluation of the best model), src/history_csv.c. */
+#ifndef DEEPDIGITS_REPORT_H
+#define DEEPDIGITS_REPORT_H
+
+#include <stdio.h>
+
+#include "deepdigits/run.h"
+
+/* history.csv as a table of numbers with its header's names. */
+typedef struct {
+    int rows, cols;
+    char (*names)[48]; /* cols names */
+    double *v;         /* rows x cols, row-major */
+} dd_history;
+
+int dd_history_read(const char *path, dd_history *h, char *err);
+void dd_history_free(dd_history *h);
+/* The index of column NAME, or -1. */
+int dd_history_col(const dd_history *h, const char *name);
+/* Row R of column C. */
+double dd_history_at(const dd_history *h, int r, int c);
+
+typedef struct {
+    char dir[DD_RUN_PATH_LEN]; /* the run folder */
+    dd_run_config cfg;
+    dd_history hist;
+    double final_val_acc, best_val_acc, epoch_seconds; /* epoch_seconds: mean, with evaluation */
+    int best_epoch;
+} dd_report_run;
+
+typedef struct {
+    const char *dir; /* the folder the report goes to */
+    dd_report_run *runs;
+    int n_runs;
+    int best; /* index of the run with the highest final val_acc */
+    /* The best run's weights on the test set (have_eval) */
+    int have_eval;
+    char eval_note[DD_ERR_LEN]; /* why there is no evaluation */
+    long confusion[10][10];     /* [true][predicted] */
+    double test_acc;
+    int n_misclassified;
+    /* Plots */
+    int have_gnuplot;
+    int plots_failed;
+} dd_report;
+
+/* Writes the report for the runs under DIR (or DIR itself when it is a run folder). DATA
+ * overrides the MNIST folder recorded in config.json. Progress and notes go to LOG. */
+int dd_report_write(const char *dir, const char *data, FILE *log, char *err);
+
+/* Evaluates the best run's final weights on the test set: fills the confusion matrix and writes
+ * plots/misclassified.png. Returns 0, or -1 with the reason in r->eval_note. */
+int dd_report_evaluate(dd_report *r, const char *data);
+
+/* Runs gnuplot for every chart (PNG and SVG). Returns the number of plots that failed. */
+int dd_report_plots(dd_report *r, FILE *log);
+
+/* report.md and report.html. */
+int dd_report_text(const dd_report *r, char *err);
+
+/* Writes a grayscale PNG (W x H, 8-bit). Returns 0 or -1 with ERR. */
+int dd_png_write_gray(const char *path, const unsigned char *pixels, int w, int h, char *err);
+
+#endif

@@ -1,0 +1,47 @@
+/* deepdigits report DIR: the lab report of the run folders under DIR (report.h). */
+#include <getopt.h>
+#include <stdio.h>
+
+#include "cli.h"
+#include "deepdigits/report.h"
+
+static const char report_help[] =
+    "usage: deepdigits report [--data DIR] RUNS\n"
+    "Writes RUNS/report.md and RUNS/report.html, and the plots under RUNS/plots, for the run\n"
+    "folders under RUNS (as deepdigits train --variant all --out RUNS writes them): the results\n"
+    "table, every model's configuration and Keras code, loss and accuracy curves, gradient RMS\n"
+    "and saturation per layer, and for the best model a confusion matrix and its misclassified\n"
+    "test digits. Plots need gnuplot (PNG and SVG); without it the text is still written.\n"
+    "\n"
+    "  --data DIR   the MNIST folder for the test set (default: the one in config.json)\n"
+    "  --help       this text\n";
+
+int dd_cmd_report(int argc, char **argv) {
+    static const struct option options[] = {
+        {"data", required_argument, 0, 'd'}, {"help", no_argument, 0, 'h'}, {0, 0, 0, 0}};
+    const char *data = NULL;
+    int opt;
+    optind = 0;
+    opterr = 0;
+    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+        if (opt == 'h') {
+            fputs(report_help, stdout);
+            return 0;
+        }
+        if (opt == '?') {
+            fprintf(stderr, "deepdigits report: unknown option or missing value: %s\n",
+                    argv[optind - 1]);
+            return 2;
+        }
+        data = optarg;
+    }
+    if (argc - optind != 1) {
+        fprintf(stderr, "deepdigits report: give one folder of runs (see deepdigits report "
+                        "--help)\n");
+        return 2;
+    }
+    char err[DD_ERR_LEN];
+    if (dd_report_write(argv[optind], data, stdout, err) == 0) return 0;
+    fprintf(stderr, "deepdigits report: %s\n", err);
+    return 1;
+}

@@ -1,0 +1,110 @@
+/* deepdigits report: finds the run folders, reads them, and has the text, the evaluation and the
+ * plots written; see report.h. */
+#include "deepdigits/report.h"
+
+#include <dirent.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+
+static int is_file(const char *path) {
+    struct stat st;
+    return stat(path, &st) == 0 && S_ISREG(st.st_mode);
+}
+
+/* Final and best val_acc and the mean epoch time from the history. */
+static void summarize(dd_report_run *run) {
+    const dd_history *h = &run->hist;
+    int acc = dd_history_col(h, "val_acc"), tr = dd_history_col(h, "train_seconds"),
+        ev = dd_history_col(h, "eval_seconds");
+    double seconds = 0;
+    run->final_val_acc = acc >= 0 ? dd_history_at(h, h->rows - 1, acc) : 0;
+    for (int r = 0; r < h->rows; r++) {
+        double a = acc >= 0 ? dd_history_at(h, r, acc) : 0;
+        if (a > run->best_val_acc) run->best_val_acc = a, run->best_epoch = r + 1;
+        seconds +=
+            (tr >= 0 ? dd_history_at(h, r, tr) : 0) + (ev >= 0 ? dd_history_at(h, r, ev) : 0);
+    }
+    run->epoch_seconds = seconds / h->rows;
+}
+
+static int load_run(const char *dir, dd_report_run *run, char *err) {
+    char path[DD_RUN_PATH_LEN + 32];
+    memset(run, 0, sizeof *run);
+    snprintf(run->dir, sizeof run->dir, "%.1000s", dir);
+    snprintf(path, sizeof path, "%s/config.json", run->dir);
+    if (dd_run_config_read(path, &run->cfg, err) != 0) return -1;
+    snprintf(path, sizeof path, "%s/history.csv", run->dir);
+    if (dd_history_read(path, &run->hist, err) != 0) return -1;
+    summarize(run);
+    return 0;
+}
+
+static int by_name(const void *a, const void *b) {
+    const dd_report_run *x = a, *y = b;
+    int xb = strcmp(x->cfg.name, "baseline") == 0, yb = strcmp(y->cfg.name, "baseline") == 0;
+    if (xb != yb) return yb - xb;
+    return strcmp(x->cfg.name, y->cfg.name);
+}
+
+/* Every subfolder of DIR with a config.json, or DIR itself when it is a run folder. Runs that
+ * cannot be read are named on LOG and left out. */
+static int find_runs(dd_report *r, FILE *log, char *err) {
+    char path[DD_RUN_PATH_LEN + 300];
+    snprintf(path, sizeof path, "%s/config.json", r->dir);
+    int single = is_file(path), cap = 0;
+    DIR *d = single ? NULL : opendir(r->dir);
+    if (!single && !d) {
+        snprintf(err, DD_ERR_LEN, "%.300s: cannot open the folder", r->dir);
+        return -1;
+    }
+    for (struct dirent *e = d ? readdir(d) : NULL; single || e; e = d ? readdir(d) : NULL) {
+        if (!single) snprintf(path, sizeof path, "%s/%s/config.json", r->dir, e->d_name);
+        if (single || (e->d_name[0] != '.' && is_file(path))) {
+            if (r->n_runs == cap) {
+                cap = cap ? 2 * cap : 32;
+                r->runs = realloc(r->runs, (size_t)cap * sizeof *r->runs);
+                if (!r->runs) break;
+            }
+            snprintf(path, sizeof path, "%s%s%s", r->dir, single ? "" : "/",
+                     single ? "" : e->d_name);
+            char why[DD_ERR_LEN];
+            if (load_run(path, &r->runs[r->n_runs], why) == 0)
+                r->n_runs++;
+            else
+                fprintf(log, "deepdigits report: skipping %s: %s\n", path, why);
+        }
+        if (single) break;
+    }
+    if (d) closedir(d);
+    if (r->n_runs == 0) {
+        snprintf(err, DD_ERR_LEN, "%.300s: no run folders (config.json and history.csv) found",
+                 r->dir);
+        return -1;
+    }
+    qsort(r->runs, (size_t)r->n_runs, sizeof *r->runs, by_name);
+    for (int i = 1; i < r->n_runs; i++)
+        if (r->runs[i].final_val_acc > r->runs[r->best].final_val_acc) r->best = i;
+    return 0;
+}
+
+int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
+    dd_report r = {.dir = dir};
+    int rc = find_runs(&r, log, err);
+    char plots[DD_RUN_PATH_LEN + 16];
+    snprintf(plots, sizeof plots, "%s/plots/data", dir);
+    if (rc == 0) rc = dd_mkdirs(plots, err);
+    if (rc == 0) {
+        fprintf(log, "deepdigits report: %d runs; best %s (val_acc %.4f)\n", r.n_runs,
+                r.runs[r.best].cfg.name, r.runs[r.best].final_val_acc);
+        if (dd_report_evaluate(&r, data) != 0)
+            fprintf(log, "deepdigits report: no confusion matrix: %s\n", r.eval_note);
+        r.plots_failed = dd_report_plots(&r, log);
+        rc = dd_report_text(&r, err);
+    }
+    if (rc == 0)
+        fprintf(log, "deepdigits report: wrote %s/report.md and %s/report.html\n", dir, dir);
+    for (int i = 0; i < r.n_runs; i++) dd_history_free(&r.runs[i].hist);
+    free(r.runs);
+    return rc;
+}

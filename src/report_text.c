@@ -1,0 +1,274 @@
+/* report.md and report.html: the same document written twice, through a few calls that emit
+ * each element in both languages; the Keras code of every model comes from its configuration.
+ * See report.h. */
+#include <stdarg.h>
+#include <string.h>
+#include <sys/stat.h>
+
+#include "deepdigits/report.h"
+
+typedef struct {
+    FILE *md, *html;
+    const dd_report *r;
+} doc;
+
+static void html_escaped(FILE *f, const char *s) {
+    for (; *s; s++) {
+        if (*s == '<')
+            fputs("&lt;", f);
+        else if (*s == '>')
+            fputs("&gt;", f);
+        else if (*s == '&')
+            fputs("&amp;", f);
+        else
+            fputc(*s, f);
+    }
+}
+
+static void heading(doc *d, int level, const char *fmt, ...) {
+    char text[512];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fprintf(d->md, "\n%.*s %s\n\n", level, "######", text);
+    fprintf(d->html, "<h%d>", level);
+    html_escaped(d->html, text);
+    fprintf(d->html, "</h%d>\n", level);
+}
+
+static void para(doc *d, const char *fmt, ...) {
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fprintf(d->md, "%s\n\n", text);
+    fputs("<p>", d->html);
+    html_escaped(d->html, text);
+    fputs("</p>\n", d->html);
+}
+
+/* A table row of N cells separated by '|' in CELLS; HEADER also writes markdown's rule. */
+static void row(doc *d, int header, const char *fmt, ...) {
+    char text[2048];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(text, sizeof text, fmt, ap);
+    va_end(ap);
+    fputs("| ", d->md);
+    for (const char *c = text; *c; c++) *c == '|' ? fputs(" | ", d->md) : fputc(*c, d->md);
+    fputs(" |\n", d->md);
+    fprintf(d->html, "%s<tr>", header ? "<table>\n" : "");
+    int cells = 1;
+    for (char *save, *c = strtok_r(text, "|", &save); c; c = strtok_r(NULL, "|", &save), cells++) {
+        fprintf(d->html, header ? "<th>" : "<td>");
+        html_escaped(d->html, c);
+        fprintf(d->html, header ? "</th>" : "</td>");
+    }
+    fprintf(d->html, "</tr>\n");
+    if (header) {
+        fputc('|', d->md);
+        for (int i = 1; i < cells; i++) fputs("---|", d->md);
+        fputc('\n', d->md);
+    }
+}
+
+static void table_end(doc *d) {
+    fputc('\n', d->md);
+    fputs("</table>\n", d->html);
+}
+
+/* An image under plots/ when it was made; nothing otherwise. */
+static void image(doc *d, const char *file, const char *alt) {
+    char path[DD_RUN_PATH_LEN + 128];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/plots/%s", d->r->dir, file);
+    if (stat(path, &st) != 0) return;
+    fprintf(d->md, "![%s](plots/%s)\n\n", alt, file);
+    fprintf(d->html, "<p><img src=\"plots/%s\" alt=\"", file);
+    html_escaped(d->html, alt);
+    fprintf(d->html, "\"></p>\n");
+}
+
+static void code(doc *d, const char *text) {
+    fprintf(d->md, "```python\n%s```\n\n", text);
+    fputs("<pre><code>", d->html);
+    html_escaped(d->html, text);
+    fputs("</code></pre>\n", d->html);
+}
+
+/* Appends to BUF (capacity LEN) at *AT. */
+static void add(char *buf, size_t len, size_t *at, const char *fmt, ...) {
+    va_list ap;
+    va_start(ap, fmt);
+    if (*at < len) *at += (size_t)vsnprintf(buf + *at, len - *at, fmt, ap);
+    va_end(ap);
+}
+
+static void initializer(const dd_init *init, char *buf, size_t len) {
+    if (init->kind != DD_INIT_RANDOM_UNIFORM)
+        snprintf(buf, len, "'%s'", dd_init_name(init->kind));
+    else if (init->min == -0.1f && init->max == 0.1f)
+        snprintf(buf, len, "initializer");
+    else
+        snprintf(buf, len, "keras.initializers.RandomUniform(minval=%g, maxval=%g)", init->min,
+                 init->max);
+}
+
+/* The Keras program's lines that define run C's model and training (fragments 7.1-7.4 and
+ * 7.6/7.7 of the lab), with what differs from the lab's program marked. */
+static void keras_code(const dd_run_config *c, char *buf, size_t len) {
+    const dd_train_options *o = &c->opts, lab = dd_train_options_lab();
+    const dd_model_config *m = &o->model;
+    char init[96];
+    size_t at = 0;
+    initializer(&m->init, init, sizeof init);
+    add(buf, len, &at, "EPOCHS = %d%s\n", o->epochs, o->epochs != lab.epochs ? "  # changed" : "");
+    add(buf, len, &at, "BATCH_SIZE = %d%s\n", o->batch,
+        o->batch == lab.batch ? ""
+        : m->bn != DD_BN_NONE ? "  # changed: BatchNormalization needs batches of several images"
+                              : "  # changed");
+    if (o->standardize == DD_STANDARDIZE_NONE)
+        add(buf, len, &at, "# changed: no standardization of the inputs\n");
+    if (o->seed != lab.seed) add(buf, len, &at, "tf.random.set_seed(%llu)  # changed\n", o->seed);
+    add(buf, len, &at,
+        "model = keras.Sequential([\n    keras.layers.Flatten(input_shape=(28, 28)),\n");
+    const char *act = dd_activation_name(m->activation);
+    for (int l = 0; l < m->n_hidden; l++) {
+        const char *mark = l >= 1 ? "  # added" : "";
+        if (m->bn == DD_BN_BEFORE)
+            add(buf, len, &at,
+                "    keras.layers.Dense(%d, kernel_initializer=%s, bias_initializer='zeros'),%s\n"
+                "    keras.layers.BatchNormalization(),\n    keras.layers.Activation('%s'),\n",
+                m->units[l], init, mark, act);
+        else
+            add(buf, len, &at,
+                "    keras.layers.Dense(%d, activation='%s', kernel_initializer=%s, "
+                "bias_initializer='zeros'),%s\n%s",
+                m->units[l], act, init, mark,
+                m->bn == DD_BN_AFTER ? "    keras.layers.BatchNormalization(),\n" : "");
+    }
+    add(buf, len, &at,
+        "    keras.layers.Dense(10, activation='sigmoid', kernel_initializer=%s, "
+        "bias_initializer='zeros')])\n",
+        init);
+    if (o->lr != lab.lr)
+        add(buf, len, &at, "opt = keras.optimizers.SGD(learning_rate=%g)  # changed\n", o->lr);
+}
+
+static void results(doc *d) {
+    const dd_report *r = d->r;
+    heading(d, 2, "Results");
+    row(d, 1,
+        "model|description|params (trainable)|batch|epochs|final val_acc|best val_acc "
+        "(epoch)|epoch time|device");
+    for (int i = 0; i < r->n_runs; i++) {
+        const dd_report_run *x = &r->runs[i];
+        row(d, 0, "%s|%s|%ld (%ld)|%d|%d|%.4f|%.4f (%d)|%.2f s|%s: %s", x->cfg.name,
+            x->cfg.description, x->cfg.params_total, x->cfg.params_trainable, x->cfg.opts.batch,
+            x->hist.rows, x->final_val_acc, x->best_val_acc, x->best_epoch, x->epoch_seconds,
+            x->cfg.device, x->cfg.device_name);
+    }
+    table_end(d);
+    image(d, "val_acc.png", "val_acc against epoch, every model");
+    image(d, "final_val_acc.png", "final and best val_acc");
+}
+
+static void best_model(doc *d) {
+    const dd_report *r = d->r;
+    const dd_report_run *b = &r->runs[r->best];
+    heading(d, 2, "Best model: %s", b->cfg.name);
+    para(d, "%s reached the highest final val_acc, %.4f (%s).", b->cfg.name, b->final_val_acc,
+         b->cfg.description);
+    if (!r->have_eval) {
+        para(d, "No confusion matrix: %s", r->eval_note);
+        return;
+    }
+    para(d,
+         "Its final weights (model.safetensors) evaluated again on the 10,000 test images: "
+         "accuracy %.4f, %d misclassified. Rows: true digit; columns: predicted.",
+         r->test_acc, r->n_misclassified);
+    row(d, 1, "true \\ predicted|0|1|2|3|4|5|6|7|8|9");
+    for (int t = 0; t < 10; t++) {
+        char cells[256];
+        size_t at = 0;
+        for (int p = 0; p < 10; p++) add(cells, sizeof cells, &at, "|%ld", r->confusion[t][p]);
+        row(d, 0, "%d%s", t, cells);
+    }
+    table_end(d);
+    image(d, "confusion.png", "confusion matrix");
+    para(d, "The first misclassified test digits, each labelled true>predicted:");
+    image(d, "misclassified.png", "misclassified test digits");
+}
+
+static void diagnostics(doc *d) {
+    heading(d, 2, "Saturation and vanishing gradients");
+    para(d, "Every epoch, per Dense layer: the RMS of the kernel gradient over the epoch's steps "
+            "(a layer whose gradient is orders of magnitude below the others barely learns: the "
+            "vanishing-gradient problem), and on a fixed probe of 1,000 training images the "
+            "fraction of saturated units (tanh |a| > 0.99; sigmoid a < 0.01 or a > 0.99), where "
+            "the activation's derivative is near 0. The columns grad_rms_dense_L, "
+            "saturated_dense_L, preact_mean_dense_L and preact_std_dense_L of each history.csv "
+            "hold the numbers.");
+    image(d, "grad_rms.png", "kernel-gradient RMS per layer");
+    image(d, "saturation.png", "saturated fraction per layer");
+}
+
+static void models(doc *d) {
+    const dd_report *r = d->r;
+    heading(d, 2, "Models");
+    for (int i = 0; i < r->n_runs; i++) {
+        const dd_report_run *x = &r->runs[i];
+        const dd_train_options *o = &x->cfg.opts;
+        char text[4096], png[96];
+        heading(d, 3, "%s: %s", x->cfg.name, x->cfg.description);
+        para(d,
+             "Configuration: hidden %d layer(s), activation %s, init %s, BN %s; SGD lr %g, "
+             "batch %d, %d epochs, seed %llu, standardization %s, %d training images; %ld "
+             "params (%ld trainable); device %s (%s); folder %s.",
+             o->model.n_hidden, dd_activation_name(o->model.activation),
+             dd_init_name(o->model.init.kind), dd_bn_name(o->model.bn), o->lr, o->batch, o->epochs,
+             o->seed, o->standardize == DD_STANDARDIZE_NONE ? "none" : "global",
+             x->cfg.train_samples, x->cfg.params_total, x->cfg.params_trainable, x->cfg.device,
+             x->cfg.device_name, x->dir);
+        keras_code(&x->cfg, text, sizeof text);
+        para(d, x->cfg.variant == 0 ? "The lab's program (fragments 7.1-7.4):"
+                                    : "What differs from the lab's program, in Keras:");
+        code(d, text);
+        snprintf(png, sizeof png, "%s-curves.png", x->cfg.name);
+        image(d, png, "loss, accuracy and diagnostics by epoch");
+    }
+}
+
+int dd_report_text(const dd_report *r, char *err) {
+    char md[DD_RUN_PATH_LEN + 16], html[DD_RUN_PATH_LEN + 16];
+    snprintf(md, sizeof md, "%s/report.md", r->dir);
+    snprintf(html, sizeof html, "%s/report.html", r->dir);
+    doc d = {fopen(md, "w"), fopen(html, "w"), r};
+    if (!d.md || !d.html) {
+        snprintf(err, DD_ERR_LEN, "%.300s: cannot write the report", d.md ? html : md);
+        if (d.md) fclose(d.md);
+        if (d.html) fclose(d.html);
+        return -1;
+    }
+    fprintf(d.html, "<!DOCTYPE html>\n<html><head><meta charset=\"utf-8\"><title>deepdigits "
+                    "report</title>\n<style>body{font-family:sans-serif;max-width:70em;margin:auto}"
+                    "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
+                    "img{max-width:100%%}</style></head><body>\n");
+    heading(&d, 1, "deepdigits report: %d models", r->n_runs);
+    para(&d,
+         "MNIST, the lab's Keras program and its variants (../shared/LAB.md), trained by "
+         "deepdigits; folder %s.",
+         r->dir);
+    if (!r->have_gnuplot) para(&d, "No plots: gnuplot was not found when this report was made.");
+    results(&d);
+    best_model(&d);
+    diagnostics(&d);
+    models(&d);
+    fprintf(d.html, "</body></html>\n");
+    int bad = fclose(d.md) != 0;
+    bad |= fclose(d.html) != 0;
+    if (bad) snprintf(err, DD_ERR_LEN, "%.300s: cannot write the report", r->dir);
+    return bad ? -1 : 0;
+}

@@ -1,0 +1,206 @@
+/* Training into run folders: one model (the loop body) and all 21 of the lab; see run.h. */
+#include "deepdigits/run.h"
+
+#include <errno.h>
+#include <limits.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/stat.h>
+#include <time.h>
+
+#include "deepdigits/checkpoint.h"
+#include "deepdigits/variants.h"
+
+int dd_mkdirs(const char *path, char *err) {
+    char buf[DD_RUN_PATH_LEN];
+    if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
+        snprintf(err, DD_ERR_LEN, "%.64s...: path too long", path);
+        return -1;
+    }
+    for (char *p = buf + 1;; p++) {
+        int end = *p == '\0';
+        if (*p != '/' && !end) continue;
+        *p = '\0';
+        if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
+            snprintf(err, DD_ERR_LEN, "%.300s: cannot create the folder: %s", buf, strerror(errno));
+            return -1;
+        }
+        if (end) return 0;
+        *p = '/';
+    }
+}
+
+/* A stream that writes to two others: the console and the run's log.txt. */
+typedef struct {
+    FILE *a, *b;
+} tee_files;
+
+static ssize_t tee_write(void *cookie, const char *data, size_t n) {
+    tee_files *t = cookie;
+    if (t->a) fwrite(data, 1, n, t->a), fflush(t->a);
+    return (ssize_t)fwrite(data, 1, n, t->b);
+}
+
+static int tee_close(void *cookie) {
+    tee_files *t = cookie;
+    int rc = fclose(t->b);
+    free(t);
+    return rc;
+}
+
+/* Opens LOG for writing and returns a stream into it and CONSOLE (which may be NULL). */
+static FILE *tee_open(const char *log, FILE *console, char *err) {
+    tee_files *t = malloc(sizeof *t);
+    FILE *f = t ? fopen(log, "w") : NULL;
+    FILE *out =
+        f ? fopencookie(t, "w", (cookie_io_functions_t){.write = tee_write, .close = tee_close})
+          : NULL;
+    if (out) {
+        *t = (tee_files){console, f};
+        return out;
+    }
+    snprintf(err, DD_ERR_LEN, "%.300s: cannot write the log: %s", log, strerror(errno));
+    if (f) fclose(f);
+    free(t);
+    return NULL;
+}
+
+static double now_seconds(void) {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+}
+
+static void fill_config(dd_run_config *c, const char *dir, int variant,
+                        const dd_train_options *opts, int allow, const char *data_dir,
+                        const dd_mnist *data, const dd_layout *layout) {
+    memset(c, 0, sizeof *c);
+    const char *slash = strrchr(dir, '/');
+    if (variant >= 0)
+        dd_variant_name(variant, c->name, sizeof c->name);
+    else
+        snprintf(c->name, sizeof c->name, "%s", slash && slash[1] ? slash + 1 : dir);
+    c->variant = variant;
+    dd_options_describe_short(opts, c->description, sizeof c->description);
+    c->opts = *opts;
+    c->opts.history_path = NULL;
+    c->allow_bn_batch1 = allow;
+    c->train_samples = opts->subset ? opts->subset : data->train.count;
+    c->params_total = (long)layout->n_params;
+    c->params_trainable = (long)layout->n_trainable;
+    char absolute[PATH_MAX];
+    snprintf(c->data_dir, sizeof c->data_dir, "%.1000s",
+             realpath(data_dir, absolute) ? absolute : data_dir);
+    dd_device_describe(opts->device, c->device, sizeof c->device, c->device_name,
+                       sizeof c->device_name);
+    time_t now = time(NULL);
+    strftime(c->created, sizeof c->created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+}
+
+static void summarize(dd_run_result *res, const dd_run_config *c, const dd_epoch_stats *h,
+                      int epochs, double seconds) {
+    memset(res, 0, sizeof *res);
+    snprintf(res->name, sizeof res->name, "%s", c->name);
+    snprintf(res->description, sizeof res->description, "%s", c->description);
+    res->final_val_acc = h[epochs - 1].val_acc;
+    for (int e = 0; e < epochs; e++)
+        if (h[e].val_acc > res->best_val_acc) {
+            res->best_val_acc = h[e].val_acc;
+            res->best_epoch = h[e].epoch;
+        }
+    res->seconds = seconds;
+}
+
+/* Trains PARAMS with train's usual output (the summary, then the epochs) to OUT. */
+static int train_logged(const char *dir, const dd_run_config *c, const dd_layout *layout,
+                        float *params, dd_epoch_stats *history, const dd_mnist *data, FILE *out,
+                        char *err) {
+    char path[DD_RUN_PATH_LEN + 32];
+    dd_train_options o = c->opts;
+    o.verbose = 2; /* the log gets every line; the console only with --verbose 1 or 2 */
+    snprintf(path, sizeof path, "%s/history.csv", dir);
+    o.history_path = path;
+    fprintf(out, "%s: %s\n", c->name, c->description);
+    dd_model_summary(&o.model, layout, out);
+    fprintf(out, "Train on %d samples, validate on %d samples\n", c->train_samples,
+            data->test.count);
+    return dd_train(&o, data, params, history, out, err);
+}
+
+static int save_weights(const char *dir, const float *params, const dd_run_config *c,
+                        dd_epoch_stats *history, const dd_mnist *data, char *err) {
+    char path[DD_RUN_PATH_LEN + 32];
+    float table[256];
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    dd_checkpoint_state state = {
+        .options = c->opts, .epochs_done = c->opts.epochs, .history = history};
+    dd_standardize_table(&data->train, c->train_samples, c->opts.standardize, table, &state.mean,
+                         &state.std);
+    return dd_checkpoint_save(path, params, &state, err);
+}
+
+int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int allow,
+                 const char *data_dir, const dd_mnist *data, FILE *console, dd_run_result *res,
+                 char *err) {
+    dd_layout layout;
+    dd_run_config c;
+    char path[DD_RUN_PATH_LEN + 32];
+    if (dd_check_bn_batch(opts, allow, err) != 0 || dd_layout_build(&opts->model, &layout, err) ||
+        dd_mkdirs(dir, err) != 0)
+        return -1;
+    fill_config(&c, dir, variant, opts, allow, data_dir, data, &layout);
+    snprintf(path, sizeof path, "%s/config.json", dir);
+    if (dd_run_config_write(path, &c, err) != 0) return -1;
+    float *params = malloc(layout.n_params * sizeof *params);
+    dd_epoch_stats *history = calloc((size_t)opts->epochs, sizeof *history);
+    snprintf(path, sizeof path, "%s/log.txt", dir);
+    FILE *out = params && history ? tee_open(path, opts->verbose > 0 ? console : NULL, err) : NULL;
+    if (!params || !history) snprintf(err, DD_ERR_LEN, "out of memory");
+    int rc = out ? dd_model_init(&opts->model, &layout, opts->seed, params, err) : -1;
+    double t0 = now_seconds();
+    if (rc == 0) rc = train_logged(dir, &c, &layout, params, history, data, out, err);
+    double seconds = now_seconds() - t0;
+    if (rc == 0) rc = save_weights(dir, params, &c, history, data, err);
+    if (rc != 0 && out) fprintf(out, "deepdigits: %s\n", err);
+    if (rc == 0 && res) summarize(res, &c, history, opts->epochs, seconds);
+    if (out) fclose(out);
+    free(history);
+    free(params);
+    return rc;
+}
+
+void dd_run_summary(FILE *out, const dd_run_result *r, int n) {
+    fprintf(out, "\n%-11s  %-46s  %9s  %8s  %10s  %8s\n", "model", "description", "val_acc", "best",
+            "best epoch", "time");
+    for (int i = 0; i < n; i++)
+        fprintf(out, "%-11s  %-46s  %9.4f  %8.4f  %10d  %7.1fs\n", r[i].name, r[i].description,
+                r[i].final_val_acc, r[i].best_val_acc, r[i].best_epoch, r[i].seconds);
+    fflush(out);
+}
+
+int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, int allow,
+               const char *data_dir, const dd_mnist *data, FILE *console, char *err) {
+    enum { MODELS = DD_VARIANT_COUNT + 1 };
+    dd_train_options opts[MODELS];
+    dd_run_result results[MODELS];
+    for (int n = 0; n < MODELS; n++) {
+        if (options_for(n, &opts[n], ctx) != 0) {
+            snprintf(err, DD_ERR_LEN, "the options of variant %d are not valid", n);
+            return -1;
+        }
+        if (dd_check_bn_batch(&opts[n], allow, err) != 0) return -1;
+    }
+    for (int n = 0; n < MODELS; n++) {
+        char dir[DD_RUN_PATH_LEN], name[32];
+        dd_variant_name(n, name, sizeof name);
+        if (snprintf(dir, sizeof dir, "%s/%s", out, name) >= (int)sizeof dir) {
+            snprintf(err, DD_ERR_LEN, "--out %.64s...: path too long", out);
+            return -1;
+        }
+        if (opts[n].verbose > 0) fprintf(console, "\n== %s (%d of %d) ==\n", name, n + 1, MODELS);
+        if (dd_run_model(dir, n, &opts[n], allow, data_dir, data, console, &results[n], err) != 0)
+            return -1;
+    }
+    dd_run_summary(console, results, MODELS);
+    return 0;
+}

@@ -1,0 +1,42 @@
+#!/usr/bin/env bash
+# `deepdigits report` on the runs variants_all.sh wrote: valid PNGs (the 8-byte signature), a
+# report.md and report.html naming all 21 models and the best one's confusion matrix; then,
+# with gnuplot off PATH, the text report all the same and one line naming the missing plots.
+# Usage: report.sh DEEPDIGITS RUNS
+set -u
+dd=$1
+runs=$2
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+png_ok() { [[ $(head -c 8 "$1" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]]; }
+
+rm -rf "$runs/plots" "$runs/report.md" "$runs/report.html"
+"$dd" report "$runs" >"$runs/report.log" 2>&1 || { fail "report exited $?:"; cat "$runs/report.log"; }
+for png in val_acc final_val_acc grad_rms saturation confusion misclassified baseline-curves \
+           variant-20-curves; do
+    png_ok "$runs/plots/$png.png" || fail "plots/$png.png is not a PNG"
+done
+for svg in val_acc final_val_acc confusion; do
+    grep -q '<svg' "$runs/plots/$svg.svg" 2>/dev/null || fail "plots/$svg.svg is not an SVG"
+done
+n=$(find "$runs/plots" -maxdepth 1 -name '*.png' | wc -l)
+[[ $n -eq 27 ]] || fail "$n PNG files, want 27 (21 curves, 5 summaries, misclassified)"
+for doc in report.md report.html; do
+    for run in baseline $(printf 'variant-%02d ' $(seq 1 20)); do
+        grep -q "$run" "$runs/$doc" || fail "$doc does not name $run"
+    done
+done
+grep -q 'keras.layers.BatchNormalization()' "$runs/report.md" || fail "report.md lacks the Keras fragments"
+grep -q 'true \\ predicted' "$runs/report.md" || fail "report.md lacks the confusion matrix"
+! grep -q 'gnuplot' "$runs/report.log" || { fail "gnuplot complained:"; cat "$runs/report.log"; }
+
+# Without gnuplot: the text report, and exactly one line naming what is missing.
+rm -rf "$runs/plots" "$runs/report.md"
+PATH=/nonexistent "$dd" report "$runs" >"$runs/report-nognuplot.log" 2>&1 \
+    || fail "report without gnuplot exited $?"
+[[ $(grep -c 'gnuplot not found' "$runs/report-nognuplot.log") -eq 1 ]] \
+    || { fail "no single line about the missing gnuplot:"; cat "$runs/report-nognuplot.log"; }
+grep -q variant-20 "$runs/report.md" 2>/dev/null || fail "no report.md without gnuplot"
+[[ -z $(find "$runs/plots" -name '*.svg') ]] || fail "SVGs without gnuplot?"
+echo "report: $failures failure(s)"
+exit $((failures > 0))

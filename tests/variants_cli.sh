@@ -1,0 +1,68 @@
+#!/usr/bin/env bash
+# The presets on the command line: parameter counts in the summary, explicit flags overriding a
+# preset wherever they stand, BN at batch 1 refused in one line (and allowed on request), and
+# one model written into a run folder. Usage: variants_cli.sh DEEPDIGITS MNIST_DIR
+set -u
+dd=$1
+mnist=$2
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+small=(--data "$mnist" --subset 300 --epochs 1 --device cpu)
+
+# Parameter counts as Keras's model.summary() prints them.
+expect_params() {
+    local variant=$1 total=$2 trainable=$3
+    "$dd" train "${small[@]}" --variant "$variant" >"$tmp/out" 2>&1 || fail "--variant $variant exited $?"
+    grep -qF "Total params: $total" "$tmp/out" && grep -qF "Trainable params: $trainable" "$tmp/out" \
+        || { fail "--variant $variant: want $total / $trainable:"; grep params "$tmp/out"; }
+}
+expect_params 0 19,885 19,885
+expect_params 7 21,485 21,335
+expect_params 16 22,985 22,735
+
+# BN placement in the summary: an Activation layer after BN for odd variants, none for even.
+"$dd" train "${small[@]}" --variant 3 >"$tmp/odd" 2>&1
+"$dd" train "${small[@]}" --variant 4 >"$tmp/even" 2>&1
+[[ $(grep -c 'activation_[0-9] (Activation)' "$tmp/odd") -eq 2 ]] || fail "variant 3: want 2 Activation layers"
+[[ $(grep -c '(Activation)' "$tmp/even") -eq 0 ]] || fail "variant 4: want no Activation layer"
+
+# BN at batch 1: one line on stderr that says why, a non-zero exit; allowed on request.
+for order in "--variant 5 --batch 1" "--batch 1 --variant 5" "--bn before --init glorot_uniform"; do
+    # shellcheck disable=SC2086
+    "$dd" train "${small[@]}" $order >"$tmp/out" 2>"$tmp/err"
+    rc=$?
+    if [[ $rc -eq 0 || $(wc -l <"$tmp/err") -ne 1 ]] || ! grep -q 'variance.*--batch 32' "$tmp/err"; then
+        fail "BN at batch 1 ($order) not refused in one line (exit $rc):"; cat "$tmp/err"
+    fi
+done
+"$dd" train "${small[@]}" --variant 5 --batch 1 --allow-bn-batch1 >"$tmp/out" 2>"$tmp/err" \
+    || { fail "--allow-bn-batch1 refused:"; cat "$tmp/err"; }
+
+# Explicit flags override the preset on either side of it; one model into a run folder.
+"$dd" train "${small[@]}" --batch 8 --variant 9 --out "$tmp/one" --width 30 --activation relu \
+    >"$tmp/out" 2>"$tmp/err" || { fail "--out run failed:"; cat "$tmp/err"; }
+for f in config.json history.csv log.txt model.safetensors; do
+    [[ -s $tmp/one/$f ]] || fail "--out: no $f"
+done
+cfg=$tmp/one/config.json
+grep -q '"batch": 8,' "$cfg" || fail "--batch 8 before --variant 9 lost"
+grep -q '"hidden": \[30, 30, 30\]' "$cfg" || fail "--width 30 not applied to every hidden layer"
+grep -q '"activation": "relu"' "$cfg" || fail "--activation relu lost"
+grep -q '"bn": "before"' "$cfg" || fail "variant 9's BN placement lost"
+grep -qF 'Epoch 1/1' "$tmp/one/log.txt" || fail "log.txt lacks train's output"
+
+expect_one_line() {
+    local word=$1; shift
+    "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    [[ $rc -ne 0 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -qF -- "$word" "$tmp/err" \
+        || { fail "$* -> exit $rc, wanted one line naming '$word':"; cat "$tmp/err"; }
+}
+expect_one_line "--variant 21" train "${small[@]}" --variant 21
+expect_one_line "--out" train "${small[@]}" --variant all
+expect_one_line "--width" train "${small[@]}" --width 0
+
+echo "variants_cli: $failures failure(s)"
+exit $((failures > 0))
