@@ -2,6 +2,7 @@
 # resume, SIGINT and divergence on a MNIST subset, the CLI's checkpoint errors, and a reader
 # that knows only Python's struct and json modules.
 dd_test(test_safetensors LABELS cpu)
+dd_test(test_image LABELS cpu)
 dd_test(test_checkpoint LABELS "cpu;mnist")
 add_test(NAME checkpoint_errors COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/checkpoint_errors.sh
                                         $<TARGET_FILE:deepdigits> ${DD_MNIST_DIR})

@@ -1,0 +1,78 @@
+/* predict's image readers: 8-bit grayscale PNG and PGM read back exactly; other PNG colour types,
+ * bit depths and sizes, and malformed PGM, are refused with a line saying what they are. */
+#include <png.h>
+#include <stdio.h>
+#include <string.h>
+
+#include "image.h"
+#include "testutil.h"
+
+/* Writes a W x H PNG of colour TYPE and bit DEPTH (pixel values i mod 256) to PATH. */
+static void write_png(const char *path, int w, int h, int type, int depth) {
+    FILE *f = fopen(path, "wb");
+    png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
+    png_infop info = png_create_info_struct(png);
+    if (setjmp(png_jmpbuf(png))) {
+        CHECK(0, "libpng failed writing %s", path);
+        return;
+    }
+    png_init_io(png, f);
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, type, PNG_INTERLACE_NONE,
+                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
+    png_color palette[2] = {{0, 0, 0}, {255, 255, 255}};
+    if (type == PNG_COLOR_TYPE_PALETTE) png_set_PLTE(png, info, palette, 2);
+    png_write_info(png, info);
+    unsigned char row[28 * 8];
+    for (int r = 0; r < h; r++) {
+        for (size_t i = 0; i < sizeof row; i++) row[i] = (unsigned char)((r * w + i) % 2);
+        if (type == PNG_COLOR_TYPE_GRAY && depth == 8)
+            for (int i = 0; i < w; i++) row[i] = (unsigned char)(r * w + i);
+        png_write_row(png, row);
+    }
+    png_write_end(png, NULL);
+    png_destroy_write_struct(&png, &info);
+    fclose(f);
+}
+
+static void expect_png(int w, int h, int type, int depth, const char *want) {
+    char path[512], err[DD_ERR_LEN] = "";
+    uint8_t pixels[DD_IMAGE_PIXELS];
+    snprintf(path, sizeof path, "%s/t.png", dd_test_tmpdir());
+    write_png(path, w, h, type, depth);
+    int rc = dd_image_load(path, pixels, err);
+    if (!want) {
+        CHECK(rc == 0, "%dx%d 8-bit gray refused: %s", w, h, err);
+        for (int i = 0; i < DD_IMAGE_PIXELS && rc == 0; i++)
+            if (pixels[i] != (uint8_t)i) CHECK(0, "pixel %d is %d", i, pixels[i]), rc = -1;
+        return;
+    }
+    CHECK(rc == -1 && strstr(err, want) && !strchr(err, '\n'), "wanted '%s', got '%s'", want, err);
+}
+
+static void expect_pgm(const char *text, size_t len, const char *want) {
+    uint8_t pixels[DD_IMAGE_PIXELS];
+    char err[DD_ERR_LEN] = "";
+    int rc = dd_pgm_parse((const uint8_t *)text, len, "p.pgm", pixels, err);
+    CHECK(rc == -1 && strstr(err, want), "PGM: wanted '%s', got rc %d '%s'", want, rc, err);
+}
+
+int main(void) {
+    expect_png(28, 28, PNG_COLOR_TYPE_GRAY, 8, NULL);
+    expect_png(28, 28, PNG_COLOR_TYPE_GRAY, 16, "PNG is 16-bit grayscale, expected 8-bit");
+    expect_png(28, 28, PNG_COLOR_TYPE_GRAY, 1, "PNG is 1-bit grayscale");
+    expect_png(28, 28, PNG_COLOR_TYPE_RGB, 8, "PNG is 8-bit RGB");
+    expect_png(28, 28, PNG_COLOR_TYPE_PALETTE, 1, "PNG is 1-bit palette");
+    expect_png(27, 28, PNG_COLOR_TYPE_GRAY, 8, "image is 27x28, expected 28x28");
+    expect_pgm("P6\n28 28\n255\n", 14, "not a PGM");
+    expect_pgm("P5\n28 28\n255\nxyz", 17, "PGM data too short");
+    expect_pgm("P2\n28 28\n255\n1 2 3", 19, "ends after 3 of 784");
+    expect_pgm("P2\n28 28\n100\n101", 16, "pixel 0 is 101, above maxval 100");
+    expect_pgm("P2\n28\n", 6, "bad PGM header");
+    char full[64 + 784] = "P5 28 28 255\n";
+    uint8_t pixels[DD_IMAGE_PIXELS];
+    char err[DD_ERR_LEN];
+    for (int i = 0; i < 784; i++) full[13 + i] = (char)i;
+    CHECK(dd_pgm_parse((const uint8_t *)full, 13 + 784, "p.pgm", pixels, err) == 0, "%s", err);
+    CHECK(pixels[783] == (uint8_t)783, "last pixel %d", pixels[783]);
+    return dd_test_finish("test_image");
+}
