@@ -112,7 +112,7 @@ static void exact_resume_at_epoch(const dd_mnist *data) {
 
 static void *send_sigint(void *arg) {
     (void)arg;
-    struct timespec t = {0, 60 * 1000 * 1000};
+    struct timespec t = {0, 30 * 1000 * 1000};
     nanosleep(&t, NULL);
     kill(getpid(), SIGINT);
     return NULL;
@@ -121,7 +121,7 @@ static void *send_sigint(void *arg) {
 /* SIGINT lands somewhere inside the run: the saved state must still resume to the same params.
  * The interrupted epoch's loss is summed in two parts, so it may differ in the last bits. */
 static void resume_after_sigint(const dd_mnist *data) {
-    dd_train_options o = small_run(20000, 3);
+    dd_train_options o = small_run(8000, 3);
     o.save_path = tmp_path("sigint.safetensors");
     o.catch_signals = 1;
     signal(SIGINT, SIG_IGN); /* what dd_stop_restore puts back, should the signal come late */
@@ -139,7 +139,7 @@ static void resume_after_sigint(const dd_mnist *data) {
     }
     printf("stopped: %s\n", err);
     CHECK(strstr(err, o.save_path) != NULL, "message '%s' does not name the checkpoint", err);
-    dd_train_options full = small_run(20000, 3);
+    dd_train_options full = small_run(8000, 3);
     resume_and_compare(data, &full, o.save_path, 1e-12);
 }
 
