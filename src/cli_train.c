@@ -350,6 +350,12 @@ int dd_cmd_train(int argc, char **argv) {
         free(params), free(resumed.history);
         return 1;
     }
+    if (run.out && (params || o.save_path)) {
+        fprintf(stderr, "deepdigits: --save and --resume do not combine with --out (each run "
+                        "folder gets its own model.safetensors)\n");
+        free(params), free(resumed.history), dd_mnist_free(&mnist);
+        return 2;
+    }
     if (run.out) {
         int status = train_into_runs(argc, argv, &run, &o, dir, &mnist);
         dd_mnist_free(&mnist);

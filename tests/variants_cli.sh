@@ -63,6 +63,8 @@ expect_one_line() {
 expect_one_line "--variant 21" train "${small[@]}" --variant 21
 expect_one_line "--out" train "${small[@]}" --variant all
 expect_one_line "--width" train "${small[@]}" --width 0
+expect_one_line "do not combine with --out" train "${small[@]}" --variant all --out "$tmp/all" \
+    --save "$tmp/x.safetensors"
 
 echo "variants_cli: $failures failure(s)"
 exit $((failures > 0))
