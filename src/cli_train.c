@@ -38,7 +38,9 @@ static const char train_help[] =
     "  --batch N             (default 1)\n"
     "  --lr X                SGD learning rate (default 0.01)\n"
     "  --seed N              seed of every random draw (default 7)\n"
-    "  --device NAME         cpu (default); gpu and auto need the CUDA backend\n"
+    "  --device NAME         auto (default: the GPU when there is one, else the CPU), gpu, cpu\n"
+    "  --tf32                GPU: let cuBLAS use TF32 tensor cores (faster, changes the numbers)\n"
+    "  --no-graphs           GPU: launch every op eagerly instead of replaying a CUDA graph\n"
     "checkpoints (safetensors; see the README):\n"
     "  --save FILE           write the weights and the training state after the last epoch\n"
     "  --save-every N        and every N epochs (to the same FILE)\n"
@@ -70,6 +72,8 @@ enum {
     OPT_HISTORY,
     OPT_VERBOSE,
     OPT_NO_DIAGNOSTICS,
+    OPT_TF32,
+    OPT_NO_GRAPHS,
     OPT_VARIANT,
     OPT_WIDTH,
     OPT_OUT,
@@ -97,6 +101,8 @@ static const struct option train_options[] = {
     {"history", required_argument, 0, OPT_HISTORY},
     {"verbose", required_argument, 0, OPT_VERBOSE},
     {"no-diagnostics", no_argument, 0, OPT_NO_DIAGNOSTICS},
+    {"tf32", no_argument, 0, OPT_TF32},
+    {"no-graphs", no_argument, 0, OPT_NO_GRAPHS},
     {"variant", required_argument, 0, OPT_VARIANT},
     {"width", required_argument, 0, OPT_WIDTH},
     {"out", required_argument, 0, OPT_OUT},
@@ -204,6 +210,12 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
     case OPT_NO_DIAGNOSTICS:
         o->diagnostics = 0;
         return 0;
+    case OPT_TF32:
+        o->tf32 = 1;
+        return 0;
+    case OPT_NO_GRAPHS:
+        o->no_graphs = 1;
+        return 0;
     case OPT_VERBOSE:
         if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
         o->verbose = (int)n;
@@ -264,8 +276,8 @@ static int scan_run_flags(int argc, char **argv, run_flags *r) {
 
 /* O = the preset of VARIANT (the lab's program for none), then every other flag. Returns 0,
  * HELP_SHOWN, or an exit code after printing the problem. */
-static int parse_flags(int argc, char **argv, const run_flags *r, int variant,
-                       dd_train_options *o, const char **data, const char **dataset) {
+static int parse_flags(int argc, char **argv, const run_flags *r, int variant, dd_train_options *o,
+                       const char **data, const char **dataset) {
     char err[DD_ERR_LEN];
     *o = dd_train_options_lab();
     if ((variant >= 0 || r->width) &&

@@ -160,20 +160,27 @@ static const char *with_commas(size_t n, char buf[32]) {
     return buf;
 }
 
+/* Column widths of the summary: wide enough for "batch_normalization_16 (BatchNormalization)". */
+enum { LABEL_COLUMN = 46, SHAPE_COLUMN = 16, PARAM_COLUMN = 8 };
+
 static void summary_row(FILE *out, const char *name, const char *type, int width, size_t params) {
     char label[96], shape[32];
     snprintf(label, sizeof label, "%s (%s)", name, type);
     snprintf(shape, sizeof shape, "(None, %d)", width);
-    fprintf(out, " %-28s%-26s%zu\n", label, shape, params);
+    fprintf(out, " %-*s%-*s%zu\n", LABEL_COLUMN, label, SHAPE_COLUMN, shape, params);
+}
+
+static void summary_rule(FILE *out, char c) {
+    for (int i = 0; i < 1 + LABEL_COLUMN + SHAPE_COLUMN + PARAM_COLUMN; i++) fputc(c, out);
+    fputc('\n', out);
 }
 
 void dd_model_summary(const dd_model_config *cfg, const dd_layout *layout, FILE *out) {
-    const char *rule = "_________________________________________________________________";
-    fprintf(out,
-            "Model: \"sequential\"\n%s\n Layer (type)                Output Shape              "
-            "Param #\n"
-            "=================================================================\n",
-            rule);
+    fprintf(out, "Model: \"sequential\"\n");
+    summary_rule(out, '_');
+    fprintf(out, " %-*s%-*s%s\n", LABEL_COLUMN, "Layer (type)", SHAPE_COLUMN, "Output Shape",
+            "Param #");
+    summary_rule(out, '=');
     summary_row(out, "flatten", "Flatten", DD_IMAGE_PIXELS, 0);
     int n_bn = 0, n_act = 0;
     char name[48];
@@ -190,11 +197,11 @@ void dd_model_summary(const dd_model_config *cfg, const dd_layout *layout, FILE 
         }
     }
     char a[32], b[32], c[32];
-    fprintf(out,
-            "=================================================================\n"
-            "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n%s\n",
+    summary_rule(out, '=');
+    fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n",
             with_commas(layout->n_params, a), with_commas(layout->n_trainable, b),
-            with_commas(layout->n_params - layout->n_trainable, c), rule);
+            with_commas(layout->n_params - layout->n_trainable, c));
+    summary_rule(out, '_');
 }
 
 static const char *activation_names[] = {"linear", "tanh", "sigmoid", "relu"};
