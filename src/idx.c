@@ -2,6 +2,7 @@
  * non-gzip file through unchanged. The rule throughout is that memory follows the data, not the
  * header: a raw file's claim is checked against its size on disk before any allocation, and a
  * gzipped body is read into a buffer that grows with what actually decompresses. */
+#include "errors.h"
 #include "deepdigits/idx.h"
 
 #include <errno.h>
@@ -29,20 +30,6 @@ typedef struct {
     size_t claim;     /* bytes of data the header claims */
 } idx_file;
 
-/* Writes "PATH: message" into ERR and returns -1, so callers can `return fail(...)`. */
-static int fail(char *err, const char *path, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, const char *path, const char *fmt, ...) {
-    int n = snprintf(err, DD_ERR_LEN, "%s: ", path);
-    if (n < 0 || n >= DD_ERR_LEN) return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, DD_ERR_LEN - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
-
 static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
@@ -68,8 +55,8 @@ static long long read_upto(idx_file *f, uint8_t *buf, size_t n, char *err) {
         if (r < 0) {
             int errnum;
             const char *msg = gz_problem(f->gz, &errnum);
-            if (errnum == Z_ERRNO) return fail(err, f->path, "read error: %s", msg);
-            return fail(err, f->path, "corrupt gzip data: %s", msg ? msg : "unknown error");
+            if (errnum == Z_ERRNO) return dd_fail(err, f->path, "read error: %s", msg);
+            return dd_fail(err, f->path, "corrupt gzip data: %s", msg ? msg : "unknown error");
         }
         if (r == 0) break;
         got += (size_t)r;
@@ -89,13 +76,13 @@ static const char *gz_cut_note(gzFile gz) {
 static int check_magic(const idx_file *f, const uint8_t *h, int dims, char *err) {
     uint32_t magic = be32(h), want = (uint32_t)IDX_UBYTE << 8 | (uint32_t)dims;
     if (h[0] != 0 || h[1] != 0)
-        return fail(err, f->path, "bad magic 0x%08x, not an IDX file (expected 0x%08x)", magic,
-                    want);
+        return dd_fail(err, f->path, "bad magic 0x%08x, not an IDX file (expected 0x%08x)", magic,
+                       want);
     if (h[2] != IDX_UBYTE)
-        return fail(err, f->path, "element type 0x%02x is not unsigned byte (0x08)", h[2]);
+        return dd_fail(err, f->path, "element type 0x%02x is not unsigned byte (0x08)", h[2]);
     if (h[3] != dims)
-        return fail(err, f->path, "bad magic 0x%08x (%d-D), expected 0x%08x (%d-D %s)", magic, h[3],
-                    want, dims, f->what);
+        return dd_fail(err, f->path, "bad magic 0x%08x (%d-D), expected 0x%08x (%d-D %s)", magic,
+                       h[3], want, dims, f->what);
     return 0;
 }
 
@@ -104,10 +91,10 @@ static int read_header_part(idx_file *f, uint8_t *h, size_t from, size_t to, cha
     long long got = read_upto(f, h + from, to - from, err);
     if (got < 0) return -1;
     if (got == 0 && from == 0)
-        return fail(err, f->path, "empty file (no data after decompression)");
+        return dd_fail(err, f->path, "empty file (no data after decompression)");
     if ((size_t)got < to - from)
-        return fail(err, f->path, "too short for an IDX header: %zu of %zu bytes%s",
-                    from + (size_t)got, to, gz_cut_note(f->gz));
+        return dd_fail(err, f->path, "too short for an IDX header: %zu of %zu bytes%s",
+                       from + (size_t)got, to, gz_cut_note(f->gz));
     return 0;
 }
 
@@ -123,30 +110,31 @@ static int read_header(idx_file *f, int dims, char *err) {
         return -1;
 
     uint32_t count = be32(h + 4);
-    if (count == 0) return fail(err, f->path, "header claims 0 %s", f->what);
-    if (count > INT_MAX) return fail(err, f->path, "header claims %u %s, too many", count, f->what);
+    if (count == 0) return dd_fail(err, f->path, "header claims 0 %s", f->what);
+    if (count > INT_MAX)
+        return dd_fail(err, f->path, "header claims %u %s, too many", count, f->what);
     size_t item = 1;
     if (dims == 3) {
         uint32_t rows = be32(h + 8), cols = be32(h + 12);
         if (rows != DD_IMAGE_ROWS || cols != DD_IMAGE_COLS)
-            return fail(err, f->path, "images are %ux%u, expected %dx%d", rows, cols, DD_IMAGE_ROWS,
-                        DD_IMAGE_COLS);
+            return dd_fail(err, f->path, "images are %ux%u, expected %dx%d", rows, cols,
+                           DD_IMAGE_ROWS, DD_IMAGE_COLS);
         item = DD_IMAGE_PIXELS;
     }
-    if (count > SIZE_MAX / item) return fail(err, f->path, "header claims too many %s", f->what);
+    if (count > SIZE_MAX / item) return dd_fail(err, f->path, "header claims too many %s", f->what);
     f->count = (int)count;
     f->claim = count * item;
 
     if (gzdirect(f->gz)) { /* raw: the file size tells the truth before we allocate */
         unsigned long long body = (unsigned long long)f->disk - hlen;
         if (body < f->claim)
-            return fail(
+            return dd_fail(
                 err, f->path,
                 "header claims %d %s (%zu bytes) but the file holds %llu bytes after the header",
                 f->count, f->what, f->claim, body);
         if (body > f->claim)
-            return fail(err, f->path, "%llu trailing bytes after the %d %s the header claims",
-                        body - f->claim, f->count, f->what);
+            return dd_fail(err, f->path, "%llu trailing bytes after the %d %s the header claims",
+                           body - f->claim, f->count, f->what);
     }
     return 0;
 }
@@ -157,7 +145,7 @@ static int idx_open(idx_file *f, const char *path, int dims, char *err) {
     f->path = path;
     f->what = dims == 3 ? "images" : "labels";
     int fd = open(path, O_RDONLY | O_CLOEXEC);
-    if (fd < 0) return fail(err, path, "cannot open: %s", strerror(errno));
+    if (fd < 0) return dd_fail(err, path, "cannot open: %s", strerror(errno));
     struct stat st;
     const char *bad = NULL;
     if (fstat(fd, &st) != 0)
@@ -170,13 +158,13 @@ static int idx_open(idx_file *f, const char *path, int dims, char *err) {
         bad = "empty file";
     if (bad) {
         close(fd);
-        return fail(err, path, "%s", bad);
+        return dd_fail(err, path, "%s", bad);
     }
     f->disk = (long long)st.st_size;
     f->gz = gzdopen(fd, "rb"); /* from here on gzclose closes fd */
     if (!f->gz) {
         close(fd);
-        return fail(err, path, "cannot open: out of memory");
+        return dd_fail(err, path, "cannot open: out of memory");
     }
     gzbuffer(f->gz, 1u << 17);
     return read_header(f, dims, err);
@@ -196,11 +184,11 @@ static int check_end(idx_file *f, char *err) {
     while ((r = read_upto(f, buf, sizeof buf, err)) > 0) extra += (unsigned long long)r;
     if (r < 0) return -1;
     if (extra)
-        return fail(err, f->path, "%llu trailing bytes after the %d %s the header claims", extra,
-                    f->count, f->what);
+        return dd_fail(err, f->path, "%llu trailing bytes after the %d %s the header claims", extra,
+                       f->count, f->what);
     int errnum;
     if (gz_problem(f->gz, &errnum) && errnum == Z_BUF_ERROR)
-        return fail(err, f->path, "corrupt gzip data: stream ends early (truncated file)");
+        return dd_fail(err, f->path, "corrupt gzip data: stream ends early (truncated file)");
     return 0;
 }
 
@@ -210,7 +198,7 @@ static uint8_t *read_body(idx_file *f, char *err) {
     size_t cap = gzdirect(f->gz) ? f->claim : (f->claim < CHUNK ? f->claim : CHUNK), have = 0;
     uint8_t *buf = malloc(cap);
     if (!buf) {
-        fail(err, f->path, "out of memory for %zu bytes", cap);
+        dd_fail(err, f->path, "out of memory for %zu bytes", cap);
         return NULL;
     }
     for (;;) {
@@ -222,16 +210,16 @@ static uint8_t *read_body(idx_file *f, char *err) {
         size_t next = cap > f->claim / 2 ? f->claim : cap * 2;
         uint8_t *grown = realloc(buf, next);
         if (!grown) {
-            fail(err, f->path, "out of memory for %zu bytes", next);
+            dd_fail(err, f->path, "out of memory for %zu bytes", next);
             goto bad;
         }
         buf = grown;
         cap = next;
     }
     if (have < f->claim) {
-        fail(err, f->path,
-             "header claims %d %s (%zu bytes) but the file holds %zu bytes after the header%s",
-             f->count, f->what, f->claim, have, gz_cut_note(f->gz));
+        dd_fail(err, f->path,
+                "header claims %d %s (%zu bytes) but the file holds %zu bytes after the header%s",
+                f->count, f->what, f->claim, have, gz_cut_note(f->gz));
         goto bad;
     }
     if (check_end(f, err)) goto bad;
@@ -250,14 +238,15 @@ int dd_idx_load_pair(const char *images_path, const char *labels_path, dd_datase
     /* Both headers first: a count mismatch should not cost reading 47 MB of pixels. */
     if (idx_open(&im, images_path, 3, err) || idx_open(&lb, labels_path, 1, err)) goto done;
     if (im.count != lb.count) {
-        fail(err, labels_path, "%d labels but %s holds %d images", lb.count, images_path, im.count);
+        dd_fail(err, labels_path, "%d labels but %s holds %d images", lb.count, images_path,
+                im.count);
         goto done;
     }
     if (!(pixels = read_body(&im, err)) || !(labels = read_body(&lb, err))) goto done;
     for (int i = 0; i < lb.count; i++) {
         if (labels[i] >= DD_CLASSES) {
-            fail(err, labels_path, "label %d at index %d is outside 0..%d", labels[i], i,
-                 DD_CLASSES - 1);
+            dd_fail(err, labels_path, "label %d at index %d is outside 0..%d", labels[i], i,
+                    DD_CLASSES - 1);
             goto done;
         }
     }
@@ -278,11 +267,11 @@ done:
 static int find_file(const char *dir, const char *name, char *path, char *err) {
     struct stat st;
     int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
-    if (n < 0 || n + 4 >= PATH_MAX) return fail(err, dir, "path too long");
+    if (n < 0 || n + 4 >= PATH_MAX) return dd_fail(err, dir, "path too long");
     if (stat(path, &st) == 0) return 0;
     strcat(path, ".gz");
     if (stat(path, &st) == 0) return 0;
-    return fail(err, dir, "no %s or %s.gz (run scripts/fetch-mnist.sh)", name, name);
+    return dd_fail(err, dir, "no %s or %s.gz (run scripts/fetch-mnist.sh)", name, name);
 }
 
 /* Loads one split, e.g. PREFIX "train": PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte. */
@@ -299,9 +288,9 @@ int dd_mnist_load(const char *dir, dd_mnist *out, char *err) {
     memset(out, 0, sizeof *out);
     struct stat st;
     if (stat(dir, &st) != 0)
-        return fail(err, dir, "cannot open directory: %s (run scripts/fetch-mnist.sh)",
-                    strerror(errno));
-    if (!S_ISDIR(st.st_mode)) return fail(err, dir, "not a directory");
+        return dd_fail(err, dir, "cannot open directory: %s (run scripts/fetch-mnist.sh)",
+                       strerror(errno));
+    if (!S_ISDIR(st.st_mode)) return dd_fail(err, dir, "not a directory");
     if (load_split(dir, "train", &out->train, err)) return -1;
     if (load_split(dir, "t10k", &out->test, err)) {
         dd_dataset_free(&out->train);

@@ -1,4 +1,5 @@
 /* PGM and PNG readers for predict; see image.h. */
+#include "errors.h"
 #include "image.h"
 
 #include <errno.h>
@@ -11,19 +12,6 @@
 #include <sys/stat.h>
 
 #define MAX_IMAGE_FILE (1 << 20) /* a 28x28 image in ASCII PGM is well under this */
-
-static int fail(char *err, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, const char *name, const char *fmt, ...) {
-    int n = snprintf(err, DD_ERR_LEN, "%.200s: ", name);
-    if (n < 0 || n >= DD_ERR_LEN) return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, DD_ERR_LEN - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 /* ---- PGM ---- */
 
@@ -59,14 +47,15 @@ static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8
                       char *err) {
     if (!ascii) {
         if (c->at >= c->len || !strchr(" \t\r\n", c->s[c->at]) || c->len - c->at - 1 < 784)
-            return fail(err, name, "PGM data too short: %zu bytes for 784 pixels",
-                        c->at < c->len ? c->len - c->at - 1 : 0);
+            return dd_fail(err, name, "PGM data too short: %zu bytes for 784 pixels",
+                           c->at < c->len ? c->len - c->at - 1 : 0);
         c->at++;
     }
     for (int i = 0; i < DD_IMAGE_PIXELS; i++) {
         long v = ascii ? number(c) : c->s[c->at++];
-        if (v < 0) return fail(err, name, "PGM data ends after %d of 784 pixels", i);
-        if (v > maxval) return fail(err, name, "pixel %d is %ld, above maxval %ld", i, v, maxval);
+        if (v < 0) return dd_fail(err, name, "PGM data ends after %d of 784 pixels", i);
+        if (v > maxval)
+            return dd_fail(err, name, "pixel %d is %ld, above maxval %ld", i, v, maxval);
         pixels[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);
     }
     return 0;
@@ -76,15 +65,15 @@ int dd_pgm_parse(const uint8_t *buf, size_t len, const char *name, uint8_t pixel
                  char *err) {
     cursor c = {buf, len, 2};
     if (len < 2 || buf[0] != 'P' || (buf[1] != '5' && buf[1] != '2'))
-        return fail(err, name, "not a PGM (P5 or P2) or PNG file");
+        return dd_fail(err, name, "not a PGM (P5 or P2) or PNG file");
     long w = number(&c), h = number(&c), maxval = number(&c);
-    if (w < 0 || h < 0 || maxval < 0) return fail(err, name, "bad PGM header");
+    if (w < 0 || h < 0 || maxval < 0) return dd_fail(err, name, "bad PGM header");
     if (w != DD_IMAGE_COLS || h != DD_IMAGE_ROWS)
-        return fail(err, name, "image is %ldx%ld, expected %dx%d", w, h, DD_IMAGE_COLS,
-                    DD_IMAGE_ROWS);
+        return dd_fail(err, name, "image is %ldx%ld, expected %dx%d", w, h, DD_IMAGE_COLS,
+                       DD_IMAGE_ROWS);
     if (maxval < 1 || maxval > 255)
-        return fail(err, name, "PGM maxval %ld: only 8-bit images (maxval 1..255) are read",
-                    maxval);
+        return dd_fail(err, name, "PGM maxval %ld: only 8-bit images (maxval 1..255) are read",
+                       maxval);
     return pgm_pixels(&c, buf[1] == '2', maxval, name, pixels, err);
 }
 
@@ -123,11 +112,11 @@ static int png_read(FILE *f, const char *name, uint8_t *pixels, char *err) {
     png_infop info = png ? png_create_info_struct(png) : NULL;
     if (!info) {
         png_destroy_read_struct(&png, NULL, NULL);
-        return fail(err, name, "out of memory");
+        return dd_fail(err, name, "out of memory");
     }
     volatile int rc = -1;
     if (setjmp(png_jmpbuf(png))) {
-        fail(err, name, "corrupt PNG: %s", png_problem);
+        dd_fail(err, name, "corrupt PNG: %s", png_problem);
         goto done;
     }
     png_init_io(png, f);
@@ -135,12 +124,12 @@ static int png_read(FILE *f, const char *name, uint8_t *pixels, char *err) {
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
     if (w != DD_IMAGE_COLS || h != DD_IMAGE_ROWS)
-        fail(err, name, "image is %ux%u, expected %dx%d", (unsigned)w, (unsigned)h, DD_IMAGE_COLS,
-             DD_IMAGE_ROWS);
+        dd_fail(err, name, "image is %ux%u, expected %dx%d", (unsigned)w, (unsigned)h,
+                DD_IMAGE_COLS, DD_IMAGE_ROWS);
     else if (type != PNG_COLOR_TYPE_GRAY || depth != 8)
-        fail(err, name, "PNG is %d-bit %s, expected 8-bit grayscale", depth, color_name(type));
+        dd_fail(err, name, "PNG is %d-bit %s, expected 8-bit grayscale", depth, color_name(type));
     else if (png_get_interlace_type(png, info) != PNG_INTERLACE_NONE)
-        fail(err, name, "interlaced PNG, expected a plain one");
+        dd_fail(err, name, "interlaced PNG, expected a plain one");
     else {
         for (int r = 0; r < DD_IMAGE_ROWS; r++) png_read_row(png, pixels + r * DD_IMAGE_COLS, NULL);
         png_read_end(png, NULL);
@@ -155,15 +144,15 @@ done:
 
 int dd_image_load(const char *path, uint8_t pixels[DD_IMAGE_PIXELS], char *err) {
     FILE *f = fopen(path, "rb");
-    if (!f) return fail(err, path, "cannot open: %s", strerror(errno));
+    if (!f) return dd_fail(err, path, "cannot open: %s", strerror(errno));
     struct stat st;
     uint8_t sig[8];
     size_t got = 0;
     int rc = -1;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
-        fail(err, path, "not a regular file");
+        dd_fail(err, path, "not a regular file");
     else if (st.st_size > MAX_IMAGE_FILE)
-        fail(err, path, "%lld bytes: too large for a 28x28 image", (long long)st.st_size);
+        dd_fail(err, path, "%lld bytes: too large for a 28x28 image", (long long)st.st_size);
     else if ((got = fread(sig, 1, 8, f)) == 8 && png_sig_cmp(sig, 0, 8) == 0) {
         rewind(f);
         rc = png_read(f, path, pixels, err);
@@ -171,7 +160,7 @@ int dd_image_load(const char *path, uint8_t pixels[DD_IMAGE_PIXELS], char *err) 
         uint8_t *buf = malloc((size_t)st.st_size + 1);
         rewind(f);
         size_t len = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-        rc = buf ? dd_pgm_parse(buf, len, path, pixels, err) : fail(err, path, "out of memory");
+        rc = buf ? dd_pgm_parse(buf, len, path, pixels, err) : dd_fail(err, path, "out of memory");
         free(buf);
     }
     fclose(f);

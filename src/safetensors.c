@@ -1,4 +1,5 @@
 /* The safetensors container: strict reader and atomic F32 writer; see safetensors.h. */
+#include "errors.h"
 #include "safetensors.h"
 
 #include <errno.h>
@@ -10,19 +11,6 @@
 #include <unistd.h>
 
 #include "deepdigits/idx.h"
-
-static int fail(char *err, const char *name, const char *fmt, ...)
-    __attribute__((format(printf, 3, 4)));
-
-static int fail(char *err, const char *name, const char *fmt, ...) {
-    int n = snprintf(err, DD_ERR_LEN, "%s: ", name);
-    if (n < 0 || n >= DD_ERR_LEN) return -1;
-    va_list ap;
-    va_start(ap, fmt);
-    vsnprintf(err + n, DD_ERR_LEN - (size_t)n, fmt, ap);
-    va_end(ap);
-    return -1;
-}
 
 static uint64_t le64(const uint8_t *p) {
     uint64_t v = 0;
@@ -51,57 +39,59 @@ static int get_u64(const dd_json *v, uint64_t *out) {
 }
 
 static int check_metadata(const dd_json *m, const char *name, char *err) {
-    if (m->type != DD_JSON_OBJECT) return fail(err, name, "__metadata__ is not an object");
+    if (m->type != DD_JSON_OBJECT) return dd_fail(err, name, "__metadata__ is not an object");
     for (const dd_json *e = m->child; e; e = e->next)
         if (e->type != DD_JSON_STRING)
-            return fail(err, name, "__metadata__ \"%.80s\" is not a string", e->key);
+            return dd_fail(err, name, "__metadata__ \"%.80s\" is not a string", e->key);
     return 0;
 }
 
 static int read_shape(const dd_json *shape, dd_st_tensor *t, const char *name, char *err) {
     if (!shape || shape->type != DD_JSON_ARRAY)
-        return fail(err, name, "tensor %.80s: shape is not an array", t->name);
+        return dd_fail(err, name, "tensor %.80s: shape is not an array", t->name);
     if (shape->count > DD_ST_MAX_RANK)
-        return fail(err, name, "tensor %.80s: rank %zu (at most %d)", t->name, shape->count,
-                    DD_ST_MAX_RANK);
+        return dd_fail(err, name, "tensor %.80s: rank %zu (at most %d)", t->name, shape->count,
+                       DD_ST_MAX_RANK);
     t->rank = (int)shape->count;
     int i = 0;
     for (const dd_json *d = shape->child; d; d = d->next, i++)
         if (get_u64(d, &t->shape[i]) != 0)
-            return fail(err, name, "tensor %.80s: shape holds something other than a size",
-                        t->name);
+            return dd_fail(err, name, "tensor %.80s: shape holds something other than a size",
+                           t->name);
     return 0;
 }
 
 /* One header entry: exactly dtype, shape and data_offsets, with a consistent size. */
 static int read_entry(const dd_json *e, dd_st_tensor *t, const char *name, char *err) {
     t->name = e->key;
-    if (e->type != DD_JSON_OBJECT) return fail(err, name, "tensor %.80s: not an object", t->name);
+    if (e->type != DD_JSON_OBJECT)
+        return dd_fail(err, name, "tensor %.80s: not an object", t->name);
     const dd_json *dtype = dd_json_get(e, "dtype"), *offsets = dd_json_get(e, "data_offsets");
     if (e->count != 3 || !dtype || !offsets || !dd_json_get(e, "shape"))
-        return fail(err, name, "tensor %.80s: needs exactly dtype, shape and data_offsets",
-                    t->name);
+        return dd_fail(err, name, "tensor %.80s: needs exactly dtype, shape and data_offsets",
+                       t->name);
     if (dtype->type != DD_JSON_STRING || !dtype_size(dtype->string))
-        return fail(err, name, "tensor %.80s: unknown dtype", t->name);
+        return dd_fail(err, name, "tensor %.80s: unknown dtype", t->name);
     t->dtype = dtype->string;
     if (read_shape(dd_json_get(e, "shape"), t, name, err) != 0) return -1;
     if (offsets->type != DD_JSON_ARRAY || offsets->count != 2 ||
         get_u64(offsets->child, &t->begin) || get_u64(offsets->child->next, &t->end) ||
         t->end < t->begin)
-        return fail(err, name, "tensor %.80s: data_offsets must be [BEGIN, END] with BEGIN <= END",
-                    t->name);
+        return dd_fail(err, name,
+                       "tensor %.80s: data_offsets must be [BEGIN, END] with BEGIN <= END",
+                       t->name);
     uint64_t bytes = dtype_size(t->dtype);
     for (int i = 0; i < t->rank; i++) {
         if (t->shape[i] && bytes > UINT64_MAX / t->shape[i])
-            return fail(err, name, "tensor %.80s: shape too large", t->name);
+            return dd_fail(err, name, "tensor %.80s: shape too large", t->name);
         bytes *= t->shape[i];
     }
     if (t->end - t->begin != bytes)
-        return fail(err, name,
-                    "tensor %.80s: data_offsets [%llu, %llu] hold %llu bytes, its dtype and "
-                    "shape need %llu",
-                    t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
-                    (unsigned long long)(t->end - t->begin), (unsigned long long)bytes);
+        return dd_fail(err, name,
+                       "tensor %.80s: data_offsets [%llu, %llu] hold %llu bytes, its dtype and "
+                       "shape need %llu",
+                       t->name, (unsigned long long)t->begin, (unsigned long long)t->end,
+                       (unsigned long long)(t->end - t->begin), (unsigned long long)bytes);
     return 0;
 }
 
@@ -114,7 +104,7 @@ static int by_offset(const void *a, const void *b) {
 /* Entries sorted by offset must tile the data buffer exactly. */
 static int check_tiling(dd_safetensors *st, const char *name, char *err) {
     dd_st_tensor **sorted = malloc(((size_t)st->n_tensors + 1) * sizeof *sorted);
-    if (!sorted) return fail(err, name, "out of memory");
+    if (!sorted) return dd_fail(err, name, "out of memory");
     for (int i = 0; i < st->n_tensors; i++) sorted[i] = &st->tensors[i];
     qsort(sorted, (size_t)st->n_tensors, sizeof *sorted, by_offset);
     uint64_t at = 0;
@@ -122,32 +112,33 @@ static int check_tiling(dd_safetensors *st, const char *name, char *err) {
     for (int i = 0; i < st->n_tensors && rc == 0; i++) {
         const dd_st_tensor *t = sorted[i];
         if (t->begin < at)
-            rc = fail(err, name, "tensors %.80s and %.80s overlap (data_offsets [%llu, %llu])",
-                      sorted[i - 1]->name, t->name, (unsigned long long)t->begin,
-                      (unsigned long long)t->end);
+            rc = dd_fail(err, name, "tensors %.80s and %.80s overlap (data_offsets [%llu, %llu])",
+                         sorted[i - 1]->name, t->name, (unsigned long long)t->begin,
+                         (unsigned long long)t->end);
         else if (t->begin > at)
-            rc = fail(err, name, "%llu unused bytes before tensor %.80s (data_offsets [%llu, ...])",
-                      (unsigned long long)(t->begin - at), t->name, (unsigned long long)t->begin);
+            rc = dd_fail(
+                err, name, "%llu unused bytes before tensor %.80s (data_offsets [%llu, ...])",
+                (unsigned long long)(t->begin - at), t->name, (unsigned long long)t->begin);
         at = t->end;
     }
     free(sorted);
     if (rc == 0 && at != st->data_len)
-        rc = fail(err, name,
-                  "the tensors cover %llu bytes but the data buffer after the header holds %llu",
-                  (unsigned long long)at, (unsigned long long)st->data_len);
+        rc = dd_fail(err, name,
+                     "the tensors cover %llu bytes but the data buffer after the header holds %llu",
+                     (unsigned long long)at, (unsigned long long)st->data_len);
     return rc;
 }
 
 static int read_header(dd_safetensors *st, const char *text, uint64_t n, const char *name,
                        char *err) {
     char why[DD_ERR_LEN];
-    if (n < 2 || text[0] != '{') return fail(err, name, "the header does not start with '{'");
+    if (n < 2 || text[0] != '{') return dd_fail(err, name, "the header does not start with '{'");
     if (!(st->header = dd_json_parse(text, (size_t)n, why)))
-        return fail(err, name, "header: %s", why);
+        return dd_fail(err, name, "header: %s", why);
     if (st->header->type != DD_JSON_OBJECT)
-        return fail(err, name, "the header is not a JSON object");
+        return dd_fail(err, name, "the header is not a JSON object");
     st->tensors = calloc(st->header->count + 1, sizeof *st->tensors);
-    if (!st->tensors) return fail(err, name, "out of memory");
+    if (!st->tensors) return dd_fail(err, name, "out of memory");
     for (const dd_json *e = st->header->child; e; e = e->next) {
         if (strcmp(e->key, "__metadata__") == 0) {
             if (check_metadata(e, name, err) != 0) return -1;
@@ -163,15 +154,15 @@ int dd_safetensors_parse(const uint8_t *buf, size_t len, const char *name, dd_sa
                          char *err) {
     memset(out, 0, sizeof *out);
     if (len < 8)
-        return fail(err, name, "%zu bytes: too short for a safetensors file (8-byte header length)",
-                    len);
+        return dd_fail(err, name,
+                       "%zu bytes: too short for a safetensors file (8-byte header length)", len);
     uint64_t n = le64(buf);
     if (n > DD_ST_MAX_HEADER)
-        return fail(err, name, "header length %llu exceeds the limit of %llu bytes",
-                    (unsigned long long)n, DD_ST_MAX_HEADER);
+        return dd_fail(err, name, "header length %llu exceeds the limit of %llu bytes",
+                       (unsigned long long)n, DD_ST_MAX_HEADER);
     if (n > len - 8)
-        return fail(err, name, "header length %llu runs past the end of the file (%zu bytes)",
-                    (unsigned long long)n, len);
+        return dd_fail(err, name, "header length %llu runs past the end of the file (%zu bytes)",
+                       (unsigned long long)n, len);
     out->data = buf + 8 + n;
     out->data_len = len - 8 - n;
     if (read_header(out, (const char *)buf + 8, n, name, err) != 0 ||
@@ -265,11 +256,11 @@ int dd_safetensors_save(const char *path, const char *metadata, const dd_st_out 
                         char *err) {
     dd_strbuf header = {0};
     build_header(&header, metadata, t, n);
-    if (header.failed) return fail(err, path, "out of memory for the header");
+    if (header.failed) return dd_fail(err, path, "out of memory for the header");
     char tmp[4200];
     if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
         dd_sb_free(&header);
-        return fail(err, path, "path too long");
+        return dd_fail(err, path, "path too long");
     }
     FILE *f = fopen(tmp, "wbx");
     int rc = f ? write_all(f, &header, t, n) : -1;
@@ -279,9 +270,9 @@ int dd_safetensors_save(const char *path, const char *metadata, const dd_st_out 
     dd_sb_free(&header);
     if (rc != 0) {
         if (f) unlink(tmp);
-        return fail(err, path, "cannot write the checkpoint: %s", strerror(saved));
+        return dd_fail(err, path, "cannot write the checkpoint: %s", strerror(saved));
     }
     if (sync_dir(path) != 0)
-        return fail(err, path, "written, but syncing its directory failed: %s", strerror(errno));
+        return dd_fail(err, path, "written, but syncing its directory failed: %s", strerror(errno));
     return 0;
 }
