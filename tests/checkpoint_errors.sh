@@ -3,26 +3,7 @@
 # every malformed safetensors file and conflicting --resume flag, SIGINT/SIGTERM saving and
 # exiting 130/143, and a diverging run that leaves the good checkpoint alone.
 # Usage: checkpoint_errors.sh DEEPDIGITS MNIST_DIR
-set -u
-dd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
-mnist=$(cd "$2" && pwd)
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
-
-# expect_error WORD ARGS...: exit 1 or 2 with exactly one stderr line containing WORD.
-expect_error() {
-    local word=$1
-    shift
-    "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$? lines
-    lines=$(wc -l <"$tmp/err")
-    if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err"; then
-        fail "deepdigits $* -> exit $rc, $lines stderr line(s), wanted one naming '$word':"
-        sed 's/^/    /' "$tmp/err"
-    fi
-}
+source "$(dirname "$0")/cli_lib.sh" "$@"
 
 good=$tmp/good.safetensors
 train=(train --data "$mnist" --subset 2000 --lr 0.1 --verbose 0 --device cpu)
@@ -105,5 +86,4 @@ expect_error "epoch 1, step 1 of 2000" "${train[@]}" --epochs 2 --init random_un
 [[ $(cksum <"$good") == "$before" ]] || fail "a diverging run overwrote the checkpoint"
 ls "$tmp" | grep -q '\.tmp\.' && fail "temporary files left behind: $(ls "$tmp")"
 
-echo "checkpoint_errors: $failures failure(s)"
-exit $((failures > 0))
+finish checkpoint_errors

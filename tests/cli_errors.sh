@@ -1,27 +1,7 @@
 #!/usr/bin/env bash
 # The CLI's contract for bad input: one line on stderr that names the problem, a non-zero exit,
 # never a crash. Usage: cli_errors.sh DEEPDIGITS MNIST_DIR
-set -u
-dd=$1
-mnist=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-
-# expect_error WORD ARGS...: fails unless the command exits 1 or 2 with exactly one stderr line
-# containing WORD.
-expect_error() {
-    local word=$1
-    shift
-    "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
-    local rc=$? lines
-    lines=$(wc -l <"$tmp/err")
-    if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err"; then
-        echo "FAIL: deepdigits $* -> exit $rc, $lines stderr line(s), wanted one naming '$word':"
-        sed 's/^/    /' "$tmp/err"
-        failures=$((failures + 1))
-    fi
-}
+source "$(dirname "$0")/cli_lib.sh" "$@"
 
 train=(train --data "$mnist" --device cpu --subset 100 --epochs 1 --verbose 0)
 expect_error "--epochs" "${train[@]}" --epochs -1
@@ -67,5 +47,4 @@ header=$(head -1 "$tmp/h.csv" 2>/dev/null)
     || { echo "FAIL: history header '$header'"; failures=$((failures + 1)); }
 [[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || { echo "FAIL: history rows"; failures=$((failures + 1)); }
 
-echo "cli_errors: $failures failure(s)"
-exit $((failures > 0))
+finish cli_errors

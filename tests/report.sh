@@ -3,11 +3,8 @@
 # report.md and report.html naming all 21 models and the best one's confusion matrix; then,
 # with gnuplot off PATH, the text report all the same and one line naming the missing plots.
 # Usage: report.sh DEEPDIGITS RUNS
-set -u
-dd=$1
+source "$(dirname "$0")/cli_lib.sh" "$@"
 runs=$2
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 png_ok() { [[ $(head -c 8 "$1" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a ]]; }
 
 rm -rf "$runs/plots" "$runs/report.md" "$runs/report.html"
@@ -38,5 +35,4 @@ PATH=/nonexistent "$dd" report "$runs" >"$runs/report-nognuplot.log" 2>&1 \
     || { fail "no single line about the missing gnuplot:"; cat "$runs/report-nognuplot.log"; }
 grep -q variant-20 "$runs/report.md" 2>/dev/null || fail "no report.md without gnuplot"
 [[ -z $(find "$runs/plots" -name '*.svg') ]] || fail "SVGs without gnuplot?"
-echo "report: $failures failure(s)"
-exit $((failures > 0))
+finish report

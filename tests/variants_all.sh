@@ -2,13 +2,9 @@
 # `train --variant all` on a small subset: 21 run folders, each with its four files, a summary
 # table naming every model, and diagnostic columns that exist and are finite in every history.
 # Usage: variants_all.sh DEEPDIGITS MNIST_DIR OUT
-set -u
-dd=$1
-mnist=$2
+source "$(dirname "$0")/cli_lib.sh" "$@"
 out=$3
 rm -rf "$out"
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
 
 "$dd" train --variant all --data "$mnist" --subset 6000 --epochs 1 --device cpu --verbose 0 \
     --out "$out" >"$out.log" 2>&1 || { fail "train --variant all exited $?:"; tail -5 "$out.log"; }
@@ -30,5 +26,4 @@ for run in "${runs[@]}"; do
     awk -F, 'NR > 1 { for (i = 1; i <= NF; i++) if ($i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/) bad++ }
              END { exit bad > 0 || NR != 2 }' "$h" || fail "$run: history not one row of finite numbers"
 done
-echo "variants_all: $failures failure(s)"
-exit $((failures > 0))
+finish variants_all

@@ -2,13 +2,7 @@
 # The presets on the command line: parameter counts in the summary, explicit flags overriding a
 # preset wherever they stand, BN at batch 1 refused in one line (and allowed on request), and
 # one model written into a run folder. Usage: variants_cli.sh DEEPDIGITS MNIST_DIR
-set -u
-dd=$1
-mnist=$2
-tmp=$(mktemp -d)
-trap 'rm -rf "$tmp"' EXIT
-failures=0
-fail() { echo "FAIL: $*"; failures=$((failures + 1)); }
+source "$(dirname "$0")/cli_lib.sh" "$@"
 small=(--data "$mnist" --subset 300 --epochs 1 --device cpu)
 
 # Parameter counts as Keras's model.summary() prints them.
@@ -66,5 +60,4 @@ expect_one_line "--width" train "${small[@]}" --width 0
 expect_one_line "do not combine with --out" train "${small[@]}" --variant all --out "$tmp/all" \
     --save "$tmp/x.safetensors"
 
-echo "variants_cli: $failures failure(s)"
-exit $((failures > 0))
+finish variants_cli

@@ -1,0 +1,34 @@
+# Shared by the command-line tests (sourced, not run): "$dd" is the deepdigits binary (absolute),
+# "$mnist" the MNIST folder, "$tmp" a scratch folder removed at exit; fail records a failure and
+# finish reports them and exits. Usage in a test: source "$(dirname "$0")/cli_lib.sh" "$@"
+set -u
+dd=$(cd "$(dirname "$1")" && pwd)/$(basename "$1")
+mnist=${2:+$(cd "$2" && pwd)}
+tmp=$(mktemp -d)
+trap 'rm -rf "$tmp"' EXIT
+failures=0
+
+fail() {
+    echo "FAIL: $*"
+    failures=$((failures + 1))
+}
+
+# expect_error WORD ARGS...: deepdigits ARGS must exit 1 or 2 with exactly one stderr line, and
+# that line must contain WORD.
+expect_error() {
+    local word=$1
+    shift
+    "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$? lines
+    lines=$(wc -l <"$tmp/err")
+    if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err"; then
+        fail "deepdigits $* -> exit $rc, $lines stderr line(s), wanted one naming '$word':"
+        sed 's/^/    /' "$tmp/err"
+    fi
+}
+
+# finish NAME: the summary line and the exit status.
+finish() {
+    echo "$1: $failures failure(s)"
+    exit $((failures > 0))
+}
