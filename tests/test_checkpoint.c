@@ -164,17 +164,8 @@ static void divergence_keeps_checkpoint(const dd_mnist *data) {
 }
 
 int main(void) {
-    const char *dir = dd_test_mnist_dir();
-    if (!dir) {
-        fprintf(stderr, "MNIST not found: run scripts/fetch-mnist.sh (or set DD_MNIST_DIR)\n");
-        return 1;
-    }
     dd_mnist data;
-    char err[DD_ERR_LEN];
-    if (dd_mnist_load(dir, &data, err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    dd_test_load_mnist(&data);
     round_trip_with_bn(&data);
     exact_resume_at_epoch(&data);
     resume_after_sigint(&data);

@@ -123,12 +123,7 @@ int main(void) {
     dd_gpu probe;
     gpu_test_open(&probe);
     dd_gpu_close(&probe);
-    const char *dir = dd_test_mnist_dir();
-    char err[DD_ERR_LEN];
-    if (!dir || dd_mnist_load(dir, &data, err) != 0) {
-        fprintf(stderr, "MNIST not found: run scripts/fetch-mnist.sh (or set DD_MNIST_DIR)\n");
-        return 1;
-    }
+    dd_test_load_mnist(&data);
     dd_model_config lab = dd_model_config_lab();
     agree("lab network", &lab, 1);
     dd_model_config before = bn_network(DD_BN_BEFORE, DD_ACT_TANH, DD_INIT_GLOROT_UNIFORM);

@@ -30,24 +30,16 @@ static void lab_first_epoch(const dd_mnist *data) {
 static void standardization_matches_numpy(const dd_mnist *data) {
     float table[256];
     double mean, std;
-    dd_standardize_table(&data->train, data->train.count, DD_STANDARDIZE_GLOBAL, table, &mean, &std);
+    dd_standardize_table(&data->train, data->train.count, DD_STANDARDIZE_GLOBAL, table, &mean,
+                         &std);
     CHECK(dd_close(mean, 33.318421449829934, 1e-9, 0), "mean %.12f", mean);
     CHECK(dd_close(std, 78.56748998339799, 1e-9, 0), "std %.12f", std);
     CHECK(table[0] < -0.42f && table[0] > -0.43f, "pixel 0 -> %f", table[0]);
 }
 
 int main(void) {
-    const char *dir = dd_test_mnist_dir();
-    if (!dir) {
-        fprintf(stderr, "MNIST not found: run scripts/fetch-mnist.sh (or set DD_MNIST_DIR)\n");
-        return 1;
-    }
     dd_mnist data;
-    char err[DD_ERR_LEN];
-    if (dd_mnist_load(dir, &data, err) != 0) {
-        fprintf(stderr, "%s\n", err);
-        return 1;
-    }
+    dd_test_load_mnist(&data);
     standardization_matches_numpy(&data);
     lab_first_epoch(&data);
     dd_mnist_free(&data);

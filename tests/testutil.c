@@ -66,6 +66,19 @@ const char *dd_test_mnist_dir(void) {
     return dir;
 }
 
+void dd_test_load_mnist(dd_mnist *out) {
+    const char *dir = dd_test_mnist_dir();
+    char err[DD_ERR_LEN];
+    if (!dir) {
+        fprintf(stderr, "MNIST not found: run scripts/fetch-mnist.sh (or set DD_MNIST_DIR)\n");
+        exit(1);
+    }
+    if (dd_mnist_load(dir, out, err) != 0) {
+        fprintf(stderr, "%s\n", err);
+        exit(1);
+    }
+}
+
 const char *dd_test_tmpdir(void) {
     static char path[256];
     if (path[0]) return path;

@@ -5,6 +5,8 @@
 
 #include <stddef.h>
 
+#include "deepdigits/idx.h"
+
 #define DD_TEST_SKIP 77 /* CTest's SKIP_RETURN_CODE for every test */
 
 /* Records a failure (printing file:line and the message) when COND is false. */
@@ -23,6 +25,10 @@ double dd_rel_error(const float *a, const float *b, size_t n);
 
 /* The MNIST folder (env DD_MNIST_DIR, else data/mnist); NULL when its files are missing. */
 const char *dd_test_mnist_dir(void);
+/* Loads the real MNIST into OUT, or prints why it cannot and exits 1: the tests that need it fail
+ * (not skip) without it, since .ci/run fetches it first. */
+void dd_test_load_mnist(dd_mnist *out);
+
 /* The path of a fresh temporary directory for this test (removed by the OS, not by us). */
 const char *dd_test_tmpdir(void);
 
