@@ -7,6 +7,7 @@
 
 #include "bench.h"
 #include "deepdigits/gpu.h"
+#include "deepdigits/run.h"
 
 static double now(void) {
     struct timespec t;
@@ -40,7 +41,7 @@ double bench_bandwidth(const bench_machine *m, double bytes) {
     return m->cache_bandwidth > 0 && bytes <= m->cache_bytes ? m->cache_bandwidth : m->bandwidth;
 }
 
-/* Model name, logical CPUs and clock from /proc/cpuinfo; FP32 peak of one core from its vector
+/* Clock and vector width from /proc/cpuinfo; FP32 peak of one core from its vector
  * width: 2 FMA units x (16 lanes with AVX-512, else 8) x 2 FLOPs per cycle. */
 void bench_cpu(bench_machine *m) {
     FILE *f = fopen("/proc/cpuinfo", "r");
@@ -67,8 +68,10 @@ void bench_cpu(bench_machine *m) {
      * 2 x 256 KiB buffers measure that level. */
     m->cache_bytes = 1 << 20;
     m->cache_bandwidth = copy_bandwidth(256u << 10);
-    snprintf(m->name, sizeof m->name, "%s, %d logical CPUs, %.0f MHz, %s; 1 thread used", model,
-             cpus, mhz, avx512 ? "AVX-512" : "AVX2");
+    char name[200];
+    dd_cpu_describe(name, sizeof name);
+    snprintf(m->name, sizeof m->name, "%s, %.0f MHz, %s; 1 thread used", name, mhz,
+             avx512 ? "AVX-512" : "AVX2");
 }
 
 /* FP32 lanes per SM by architecture (CUDA C Programming Guide, arithmetic throughput table). */

@@ -60,6 +60,9 @@ int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, in
 
 void dd_run_summary(FILE *out, const dd_run_result *results, int n);
 
+/* "Intel(R) Xeon(R) Processor (2 logical CPUs)": /proc/cpuinfo's model name and CPU count. */
+void dd_cpu_describe(char *buf, size_t len);
+
 /* DEVICE's name (cpu, gpu; auto resolved by whether a CUDA device exists) and the processor it
  * means: the CPU's model name, or the GPU's. */
 void dd_device_describe(dd_device device, char *name, size_t name_len, char *hw, size_t hw_len);
