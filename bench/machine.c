@@ -45,7 +45,7 @@ double bench_bandwidth(const bench_machine *m, double bytes) {
  * width: 2 FMA units x (16 lanes with AVX-512, else 8) x 2 FLOPs per cycle. */
 void bench_cpu(bench_machine *m) {
     FILE *f = fopen("/proc/cpuinfo", "r");
-    char line[4096], model[200] = "unknown CPU";
+    char line[4096];
     double mhz = 0;
     int cpus = 0, avx512 = 0;
     while (f && fgets(line, sizeof line, f)) {
@@ -53,10 +53,7 @@ void bench_cpu(bench_machine *m) {
         if (!colon) continue;
         if (strncmp(line, "processor", 9) == 0)
             cpus++;
-        else if (strncmp(line, "model name", 10) == 0 && cpus == 1) {
-            snprintf(model, sizeof model, "%s", colon + 2);
-            model[strcspn(model, "\n")] = '\0';
-        } else if (strncmp(line, "cpu MHz", 7) == 0 && cpus == 1)
+        else if (strncmp(line, "cpu MHz", 7) == 0 && cpus == 1)
             mhz = atof(colon + 1);
         else if (strncmp(line, "flags", 5) == 0 && cpus == 1)
             avx512 = strstr(line, " avx512f") != NULL;
