@@ -84,14 +84,9 @@ static int cpu_train_step(dd_backend *base, int first, int count, float lr, char
     double loss = dd_net_loss(&b->net, b->labels, count, &b->sums.correct, 1);
     b->sums.loss_sum += loss;
     if (!isfinite(loss) && !b->sums.first_bad_step) b->sums.first_bad_step = b->sums.steps + 1;
-    dd_net_backward(&b->net, b->params, b->grads, count);
-    if (b->setup.diagnostics)
-        for (int l = 0; l < b->net.layout.n_dense; l++) {
-            const dd_dense_layout *d = &b->net.layout.dense[l];
-            b->sums.grad_sq[l] +=
-                dd_sum_squares(b->grads + d->kernel, (size_t)d->fan_in * d->units);
-        }
-    dd_sgd_update(b->params, b->grads, (long)b->net.layout.n_trainable, lr);
+    /* backward and SGD in one pass, bit-identical to dd_net_backward + dd_sgd_update */
+    dd_net_backward_sgd(&b->net, b->params, b->grads, count, lr,
+                        b->setup.diagnostics ? b->sums.grad_sq : NULL);
     b->sums.samples += count;
     b->sums.steps++;
     return 0;

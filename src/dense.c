@@ -35,14 +35,16 @@ void dd_dense_forward(float *out, const float *inp, const float *kernel, const f
         dense_forward_row(out + (size_t)b * O, inp + (size_t)b * I, kernel, bias, I, O);
 }
 
-void dd_dense_backward(float *restrict dinp, float *restrict dkernel, float *restrict dbias,
-                       const float *restrict dout, const float *restrict inp,
-                       const float *restrict kernel, int B, int I, int O) {
+void dd_dense_backward_bias(float *restrict dbias, const float *restrict dout, int B, int O) {
     memcpy(dbias, dout, (size_t)O * sizeof *dbias);
     for (int b = 1; b < B; b++)
         for (int o = 0; o < O; o++) dbias[o] += dout[(size_t)b * O + o];
+}
 
-    for (int i = 0; i < I; i++) {
+void dd_dense_backward_kernel_rows(float *restrict dkernel, const float *restrict dout,
+                                   const float *restrict inp, int B, int I, int O, int first,
+                                   int rows) {
+    for (int i = first; i < first + rows; i++) {
         float *dw = dkernel + (size_t)i * O;
         const float x0 = inp[i];
         for (int o = 0; o < O; o++) dw[o] = x0 * dout[o];
@@ -52,8 +54,10 @@ void dd_dense_backward(float *restrict dinp, float *restrict dkernel, float *res
             for (int o = 0; o < O; o++) dw[o] += xi * dy[o];
         }
     }
+}
 
-    if (!dinp) return;
+void dd_dense_backward_input(float *restrict dinp, const float *restrict dout,
+                             const float *restrict kernel, int B, int I, int O) {
     for (int b = 0; b < B; b++) {
         const float *dy = dout + (size_t)b * O;
         for (int i = 0; i < I; i++) {
@@ -63,4 +67,11 @@ void dd_dense_backward(float *restrict dinp, float *restrict dkernel, float *res
             dinp[(size_t)b * I + i] = s;
         }
     }
+}
+
+void dd_dense_backward(float *dinp, float *dkernel, float *dbias, const float *dout,
+                       const float *inp, const float *kernel, int B, int I, int O) {
+    dd_dense_backward_bias(dbias, dout, B, O);
+    dd_dense_backward_kernel_rows(dkernel, dout, inp, B, I, O, 0, I);
+    if (dinp) dd_dense_backward_input(dinp, dout, kernel, B, I, O);
 }

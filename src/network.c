@@ -163,28 +163,67 @@ static void swap(float **a, float **b) {
     *b = t;
 }
 
+/* Layer L's backward pass up to its Dense part: from dL/d(layer output) in grad_out to
+ * dL/d(X·W + b) in grad_out, with the BN gradients (if any) in GRADS. */
+static void backward_to_dense(dd_net *net, const float *params, float *grads, int l, int B) {
+    const dd_dense_layout *d = &net->layout.dense[l];
+    const dd_layer_acts *a = &net->acts[l];
+    if (d->has_bn && net->cfg.bn == DD_BN_AFTER) {
+        dd_batchnorm_backward(net->grad_in, grads + d->gamma, grads + d->beta, net->grad_out,
+                              a->bn_xhat, params + d->gamma, a->bn_var, B, d->units);
+        swap(&net->grad_in, &net->grad_out);
+    }
+    dd_activation_backward(net->grad_out, net->grad_out, a->act_out, B * d->units,
+                           layer_activation(net, l));
+    if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
+        dd_batchnorm_backward(net->grad_in, grads + d->gamma, grads + d->beta, net->grad_out,
+                              a->bn_xhat, params + d->gamma, a->bn_var, B, d->units);
+        swap(&net->grad_in, &net->grad_out);
+    }
+}
+
 /* Layer by layer in reverse; on entry to each layer grad_out holds dL/d(layer output), and the
  * layer leaves dL/d(its input) there for the next one down. */
 void dd_net_backward(dd_net *net, const float *params, float *grads, int B) {
     for (int l = net->layout.n_dense - 1; l >= 0; l--) {
         const dd_dense_layout *d = &net->layout.dense[l];
-        const dd_layer_acts *a = &net->acts[l];
-        const int n = B * d->units;
-        const dd_activation act = layer_activation(net, l);
-        if (d->has_bn && net->cfg.bn == DD_BN_AFTER) {
-            dd_batchnorm_backward(net->grad_in, grads + d->gamma, grads + d->beta, net->grad_out,
-                                  a->bn_xhat, params + d->gamma, a->bn_var, B, d->units);
-            swap(&net->grad_in, &net->grad_out);
-        }
-        dd_activation_backward(net->grad_out, net->grad_out, a->act_out, n, act);
-        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
-            dd_batchnorm_backward(net->grad_in, grads + d->gamma, grads + d->beta, net->grad_out,
-                                  a->bn_xhat, params + d->gamma, a->bn_var, B, d->units);
-            swap(&net->grad_in, &net->grad_out);
-        }
+        backward_to_dense(net, params, grads, l, B);
         dd_dense_backward(l > 0 ? net->grad_in : NULL, grads + d->kernel, grads + d->bias,
                           net->grad_out, dd_net_layer_input(net, l), params + d->kernel, B,
                           d->fan_in, d->units);
+        swap(&net->grad_in, &net->grad_out);
+    }
+}
+
+/* Kernel rows per block of the fused update: 64 rows of up to 64 floats stay in L1. */
+#define FUSED_ROWS 64
+
+/* The same arithmetic as dd_net_backward then dd_sgd_update, in another order: a layer's input
+ * gradient is taken with its old kernel first; then its kernel gradient is made and applied
+ * block by block while the block is still in L1, instead of being written out whole and read
+ * back; then the layer's bias and BN parameters are updated. At batch 1 this saves a third of the
+ * step's memory traffic. */
+void dd_net_backward_sgd(dd_net *net, float *params, float *grads, int B, float lr,
+                         double *grad_sq) {
+    for (int l = net->layout.n_dense - 1; l >= 0; l--) {
+        const dd_dense_layout *d = &net->layout.dense[l];
+        const float *inp = dd_net_layer_input(net, l);
+        const int I = d->fan_in, O = d->units;
+        backward_to_dense(net, params, grads, l, B);
+        dd_dense_backward_bias(grads + d->bias, net->grad_out, B, O);
+        if (l > 0)
+            dd_dense_backward_input(net->grad_in, net->grad_out, params + d->kernel, B, I, O);
+        for (int first = 0; first < I; first += FUSED_ROWS) {
+            const int rows = I - first < FUSED_ROWS ? I - first : FUSED_ROWS;
+            const size_t at = d->kernel + (size_t)first * O, n = (size_t)rows * O;
+            dd_dense_backward_kernel_rows(grads + d->kernel, net->grad_out, inp, B, I, O, first,
+                                          rows);
+            if (grad_sq) grad_sq[l] += dd_sum_squares(grads + at, n);
+            dd_sgd_update(params + at, grads + at, (long)n, lr);
+        }
+        /* bias, then gamma and beta when there is BN: contiguous in the layout */
+        const size_t end = d->has_bn ? d->beta + (size_t)O : d->bias + (size_t)O;
+        dd_sgd_update(params + d->bias, grads + d->bias, (long)(end - d->bias), lr);
         swap(&net->grad_in, &net->grad_out);
     }
 }

@@ -119,12 +119,12 @@ static double urand(void) {
 /* STEPS steps of batch BATCH on random data (the same for every call) through 784 -> 32 -> 16
  * -> 10 with BN before tanh, from dd_model_init's seed 7; returns the final parameters, moving
  * statistics included, and the initial ones in INITIAL. */
-static float *train_random(float **initial, size_t *n_params) {
+static float *train_random(float **initial, size_t *n_params, dd_bn_place bn, int fused) {
     dd_model_config cfg = dd_model_config_lab();
     cfg.n_hidden = 2;
     cfg.units[0] = 32;
     cfg.units[1] = 16;
-    cfg.bn = DD_BN_BEFORE;
+    cfg.bn = bn;
     char err[DD_ERR_LEN];
     dd_net net;
     if (dd_net_create(&net, &cfg, BATCH, err) != 0) {
@@ -146,8 +146,12 @@ static float *train_random(float **initial, size_t *n_params) {
         long correct = 0;
         dd_net_forward(&net, params, BATCH, 1);
         dd_net_loss(&net, labels, BATCH, &correct, 1);
-        dd_net_backward(&net, params, grads, BATCH);
-        dd_sgd_update(params, grads, (long)L->n_trainable, 0.1f);
+        if (fused) {
+            dd_net_backward_sgd(&net, params, grads, BATCH, 0.1f, NULL);
+        } else {
+            dd_net_backward(&net, params, grads, BATCH);
+            dd_sgd_update(params, grads, (long)L->n_trainable, 0.1f);
+        }
     }
     free(grads);
     dd_net_destroy(&net);
@@ -158,7 +162,8 @@ static float *train_random(float **initial, size_t *n_params) {
 static void test_determinism(void) {
     float *init_a = NULL, *init_b = NULL;
     size_t n = 0;
-    float *a = train_random(&init_a, &n), *b = train_random(&init_b, &n);
+    float *a = train_random(&init_a, &n, DD_BN_BEFORE, 0);
+    float *b = train_random(&init_b, &n, DD_BN_BEFORE, 0);
     if (a && b) {
         CHECK(memcmp(a, b, n * sizeof *a) == 0, "two identical runs of %d steps differ", STEPS);
         size_t moved = 0, finite = 0;
@@ -169,8 +174,24 @@ static void test_determinism(void) {
     free(a), free(b), free(init_a), free(init_b);
 }
 
+/* The CPU backend's fused backward + update is the reference's backward then update, bit for bit:
+ * the same arithmetic on every element, only in another order. */
+static void test_fused_update_matches(void) {
+    const dd_bn_place places[] = {DD_BN_NONE, DD_BN_BEFORE, DD_BN_AFTER};
+    for (int k = 0; k < 3; k++) {
+        float *init_a = NULL, *init_b = NULL;
+        size_t n = 0;
+        float *a = train_random(&init_a, &n, places[k], 0);
+        float *b = train_random(&init_b, &n, places[k], 1);
+        CHECK(a && b && memcmp(a, b, n * sizeof *a) == 0,
+              "BN %s: fused backward+SGD differs from backward then SGD", dd_bn_name(places[k]));
+        free(a), free(b), free(init_a), free(init_b);
+    }
+}
+
 int main(void) {
     test_update_rule();
+    test_fused_update_matches();
     test_one_step_by_hand();
     test_determinism();
     return dd_test_finish("test_sgd");

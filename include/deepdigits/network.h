@@ -34,8 +34,7 @@ int dd_net_create(dd_net *net, const dd_model_config *cfg, int max_batch, char *
 /* The workspace's size in floats, and carving it out of MEMORY (host or device memory: the CUDA
  * backend keeps the very same layout on the GPU). */
 size_t dd_net_floats(const dd_layout *layout, int max_batch);
-int dd_net_attach(dd_net *net, const dd_model_config *cfg, int max_batch, float *memory,
-                  char *err);
+int dd_net_attach(dd_net *net, const dd_model_config *cfg, int max_batch, float *memory, char *err);
 void dd_net_destroy(dd_net *net);
 
 /* The input and output of layer L for the last forward pass. */
@@ -54,6 +53,13 @@ double dd_net_loss(dd_net *net, const uint8_t *labels, int B, long *correct, int
 
 /* Backward pass from net->grad_out: GRADS (the trainable layout) = dL/dparams. */
 void dd_net_backward(dd_net *net, const float *params, float *grads, int B);
+
+/* dd_net_backward followed by dd_sgd_update(params, grads, n_trainable, LR), bit for bit, in an
+ * order that keeps each block of a kernel's gradient in cache until it is applied (the CPU
+ * backend's training step). GRAD_SQ (per Dense layer; may be NULL) += the squared norm of each
+ * kernel gradient, for the diagnostics. */
+void dd_net_backward_sgd(dd_net *net, float *params, float *grads, int B, float lr,
+                         double *grad_sq);
 
 /* The activation of Dense layer L of a network with configuration CFG. */
 dd_activation dd_layer_activation(const dd_model_config *cfg, int l);

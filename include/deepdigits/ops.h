@@ -21,6 +21,13 @@ void dd_dense_forward(float *out, const float *inp, const float *kernel, const f
  * dkernel (I,O) = Xᵀ·dout; dbias (O) = column sums of dout. */
 void dd_dense_backward(float *dinp, float *dkernel, float *dbias, const float *dout,
                        const float *inp, const float *kernel, int B, int I, int O);
+/* Its three parts, for the CPU backend's fused update (dd_net_backward_sgd): dbias; rows
+ * FIRST..FIRST+ROWS-1 of dkernel; dinp. */
+void dd_dense_backward_bias(float *dbias, const float *dout, int B, int O);
+void dd_dense_backward_kernel_rows(float *dkernel, const float *dout, const float *inp, int B,
+                                   int I, int O, int first, int rows);
+void dd_dense_backward_input(float *dinp, const float *dout, const float *kernel, int B, int I,
+                             int O);
 
 /* activation.c — out = act(inp), elementwise over n values; in place allowed. */
 void dd_activation_forward(float *out, const float *inp, int n, dd_activation act);
