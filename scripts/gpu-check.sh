@@ -33,7 +33,7 @@ say "built in $((SECONDS - start)) s"
 ctest --test-dir $build -j4 --output-on-failure >"$out/ctest.log" 2>&1
 ctest_rc=$?
 summary=$(grep -E 'tests passed' "$out/ctest.log")
-skipped=$(grep -E '\(Skipped\)' "$out/ctest.log" | sed 's/^ *//')
+skipped=$(grep -E '\(Skipped\)' "$out/ctest.log" | sed 's/^[[:space:]]*//' | paste -sd ';' -)
 say "CTest: $summary (exit $ctest_rc)"
 [[ -z $skipped ]] || say "skipped: $skipped"
 gpu_tests=$(ctest --test-dir $build -N -L gpu | grep -c 'Test *#')
