@@ -1,7 +1,9 @@
-/* cuRAND's device generator draws exactly what the host generator draws for the same seed and
- * offset, so the GPU can initialize and shuffle exactly as the CPU reference does. Compared
- * bitwise at the offsets deepdigits uses: layer initialization and epoch shuffles. */
+/* cuRAND's device generator draws what the host generator draws for the same seed and offset, so
+ * the GPU can initialize and shuffle exactly as the CPU reference does. Raw bits and uniforms are
+ * compared bitwise at the offsets deepdigits uses (layer initialization, epoch shuffles), the
+ * device shuffle against dd_shuffle bitwise, normals to 2e-6 (see same_stream). */
 #include <curand.h>
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -39,8 +41,23 @@ static void same_stream(int kind, unsigned long long seed, unsigned long long of
                                : dd_rng_normal(rng, offset, host, n, err);
     CHECK(rc == 0, "%s", err);
     void *dev = device_draw(kind, seed, offset, n);
-    CHECK(memcmp(host, dev, n * 4) == 0, "kind %d, seed %llu, offset %llu: host and device differ",
-          kind, seed, offset);
+    if (kind == NORMAL) {
+        /* Box-Muller runs through log and sincos, whose device and host versions may differ in
+         * the last bit; training never depends on it (both backends initialize from the host
+         * generator), so normals are held to 2e-6 relative and the largest gap is printed. */
+        const float *h = host, *d = dev;
+        double worst = 0;
+        for (size_t i = 0; i < n; i++) {
+            double gap = fabs((double)h[i] - d[i]) / (fabs(h[i]) > 1e-3 ? fabs(h[i]) : 1e-3);
+            if (!(gap <= worst)) worst = gap;
+        }
+        printf("normals at offset %llu: largest relative gap host/device %.3g\n", offset, worst);
+        CHECK(worst <= 2e-6, "normals, seed %llu, offset %llu: host and device differ by %.3g",
+              seed, offset, worst);
+    } else {
+        CHECK(memcmp(host, dev, n * 4) == 0,
+              "kind %d, seed %llu, offset %llu: host and device differ", kind, seed, offset);
+    }
     free(host), free(dev);
     dd_rng_destroy(rng);
 }
@@ -69,6 +86,7 @@ int main(void) {
     dd_gpu_close(&gpu);
     for (int layer = 0; layer < 3; layer++) {
         same_stream(UNIFORM, 7, DD_RNG_INIT_OFFSET(layer), 784 * 25);
+        same_stream(BITS, 7, DD_RNG_INIT_OFFSET(layer), 784 * 25);
         same_stream(NORMAL, 7, DD_RNG_INIT_OFFSET(layer), 784 * 25 + 1304);
     }
     same_stream(BITS, 7, DD_RNG_SHUFFLE_OFFSET(0), 60000);
