@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "deepdigits/gpu.h"
 #include "deepdigits/run.h"
 #include "deepdigits/train.h"
 #include "deepdigits/variants.h"
@@ -356,6 +357,12 @@ int dd_cmd_train(int argc, char **argv) {
         dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0)
         return 1;
     o.catch_signals = 1;
+    if (o.device == DD_DEVICE_GPU && dd_cuda_device_count() == 0) {
+        fprintf(stderr,
+                "deepdigits: --device gpu: no CUDA device found (use --device cpu or auto)\n");
+        free(params), free(resumed.history);
+        return 1;
+    }
     const char *dir = dd_data_dir(data, dataset);
     dd_mnist mnist;
     if (!dir || dd_load_data(dir, &mnist) != 0) {

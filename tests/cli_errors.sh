@@ -28,6 +28,24 @@ expect_error "/nonexistent/h.csv" "${train[@]}" --history /nonexistent/h.csv
 expect_error "unknown option" "${train[@]}" --learning-rate 3
 expect_error "unexpected argument" "${train[@]}" extra
 expect_error "unknown command 'trian'" trian
+if ! nvidia-smi -L >/dev/null 2>&1; then # on a machine without a GPU
+    expect_error "--device gpu: no CUDA device" "${train[@]}" --device gpu
+fi
+
+# The bench takes the same care with its flags.
+bench=("$(dirname "$dd")/bench/deepdigits-bench" --data "$mnist")
+expect_bench_error() {
+    local word=$1
+    shift
+    "${bench[@]}" "$@" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    [[ $rc -eq 1 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -qF -- "$word" "$tmp/err" ||
+        fail "deepdigits-bench $* -> exit $rc: $(cat "$tmp/err")"
+}
+expect_bench_error "--batch 0" --batch 0
+expect_bench_error "--models 21" --models 21
+expect_bench_error "--repeats" --repeats x
+expect_bench_error "unknown option" --bogus
 
 # The defaults are the lab's: its summary, and Keras's verbose=2 line per epoch.
 if ! "$dd" train --data "$mnist" --subset 200 --epochs 2 >"$tmp/out" 2>"$tmp/err"; then
