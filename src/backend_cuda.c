@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "../kernels/kernels.h"
+#include "kernels.h"
 #include "deepdigits/backend.h"
 #include "deepdigits/gpu.h"
 #include "deepdigits/network.h"
