@@ -34,6 +34,8 @@ static const char train_help[] =
     "  --out DIR             write config.json, history.csv, log.txt and model.safetensors to\n"
     "                        DIR (with --variant all: DIR/baseline, DIR/variant-01, ...)\n"
     "  --allow-bn-batch1     train BatchNormalization at batch 1 anyway (it cannot learn)\n"
+    "  --jobs N              with --variant all: train N models at a time (default 1; e.g. the\n"
+    "                        number of cores); each model's results are the same as alone\n"
     "training:\n"
     "  --epochs N            (default 20)\n"
     "  --batch N             (default 1)\n"
@@ -79,6 +81,7 @@ enum {
     OPT_WIDTH,
     OPT_OUT,
     OPT_ALLOW_BN_BATCH1,
+    OPT_JOBS,
     OPT_SAVE,
     OPT_SAVE_EVERY,
     OPT_RESUME,
@@ -108,6 +111,7 @@ static const struct option train_options[] = {
     {"width", required_argument, 0, OPT_WIDTH},
     {"out", required_argument, 0, OPT_OUT},
     {"allow-bn-batch1", no_argument, 0, OPT_ALLOW_BN_BATCH1},
+    {"jobs", required_argument, 0, OPT_JOBS},
     {"save", required_argument, 0, OPT_SAVE},
     {"save-every", required_argument, 0, OPT_SAVE_EVERY},
     {"resume", required_argument, 0, OPT_RESUME},
@@ -234,6 +238,7 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
     case OPT_WIDTH:
     case OPT_OUT:
     case OPT_ALLOW_BN_BATCH1:
+    case OPT_JOBS:
         return 0; /* read before the others by scan_run_flags */
     }
     fprintf(stderr, "deepdigits train: option %d has no handler\n", opt);
@@ -247,6 +252,7 @@ typedef struct {
     long width;  /* 0: the preset's */
     const char *out;
     int allow_bn_batch1;
+    long jobs; /* --variant all: models trained at a time */
 } run_flags;
 
 #define VARIANT_NONE (-1)
@@ -271,6 +277,8 @@ static int scan_run_flags(int argc, char **argv, run_flags *r) {
             r->out = optarg;
         else if (opt == OPT_ALLOW_BN_BATCH1)
             r->allow_bn_batch1 = 1;
+        else if (opt == OPT_JOBS && dd_parse_int("jobs", optarg, 1, 64, &r->jobs))
+            return -1;
     }
     return 0;
 }
@@ -327,7 +335,7 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
     variant_args args = {argc, argv, r};
     int rc = r->variant == VARIANT_ALL
                  ? dd_run_all(r->out, variant_options, &args, r->allow_bn_batch1, data_dir, mnist,
-                              stdout, err)
+                              stdout, (int)r->jobs, err)
                  : dd_run_model(r->out, r->variant, o, r->allow_bn_batch1, data_dir, mnist, stdout,
                                 NULL, err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
@@ -335,7 +343,7 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
 }
 
 int dd_cmd_train(int argc, char **argv) {
-    run_flags run = {.variant = VARIANT_NONE};
+    run_flags run = {.variant = VARIANT_NONE, .jobs = 1};
     if (scan_run_flags(argc, argv, &run) != 0) return 1;
     dd_train_options o;
     const char *data = NULL, *dataset = NULL;
@@ -345,6 +353,11 @@ int dd_cmd_train(int argc, char **argv) {
     char err[DD_ERR_LEN];
     if (run.variant == VARIANT_ALL && !run.out) {
         fprintf(stderr, "deepdigits: --variant all needs --out DIR for the 21 run folders\n");
+        return 2;
+    }
+    if (run.jobs > 1 && run.variant != VARIANT_ALL) {
+        fprintf(stderr,
+                "deepdigits: --jobs trains several models at once: it needs --variant all\n");
         return 2;
     }
     if (dd_check_bn_batch(&o, run.allow_bn_batch1, err) != 0) {

@@ -3,6 +3,7 @@
 
 #include <errno.h>
 #include <limits.h>
+#include <pthread.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -94,7 +95,8 @@ static void fill_config(dd_run_config *c, const char *dir, int variant,
     dd_device_describe(opts->device, c->device, sizeof c->device, c->device_name,
                        sizeof c->device_name);
     time_t now = time(NULL);
-    strftime(c->created, sizeof c->created, "%Y-%m-%dT%H:%M:%SZ", gmtime(&now));
+    struct tm utc;
+    strftime(c->created, sizeof c->created, "%Y-%m-%dT%H:%M:%SZ", gmtime_r(&now, &utc));
 }
 
 static void summarize(dd_run_result *res, const dd_run_config *c, const dd_epoch_stats *h,
@@ -178,29 +180,95 @@ void dd_run_summary(FILE *out, const dd_run_result *r, int n) {
     fflush(out);
 }
 
-int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, int allow,
-               const char *data_dir, const dd_mnist *data, FILE *console, char *err) {
-    enum { MODELS = DD_VARIANT_COUNT + 1 };
+enum { MODELS = DD_VARIANT_COUNT + 1 };
+
+/* The shared state of --variant all: every model's options, where its run goes, its result. */
+typedef struct {
+    const char *out, *data_dir;
+    const dd_mnist *data;
+    int allow;
+    FILE *console;
     dd_train_options opts[MODELS];
     dd_run_result results[MODELS];
-    for (int n = 0; n < MODELS; n++) {
-        if (options_for(n, &opts[n], ctx) != 0) {
+    pthread_mutex_t lock; /* guards the fields below and the console */
+    int next, done, failed;
+    char err[DD_ERR_LEN];
+} lab_runs;
+
+/* Trains model N into OUT/<name>, with the epochs on CONSOLE (NULL: in log.txt only). */
+static int run_one(lab_runs *r, int n, FILE *console, char *err) {
+    char dir[DD_RUN_PATH_LEN], name[32];
+    dd_variant_name(n, name, sizeof name);
+    if (snprintf(dir, sizeof dir, "%s/%s", r->out, name) >= (int)sizeof dir) {
+        snprintf(err, DD_ERR_LEN, "--out %.64s...: path too long", r->out);
+        return -1;
+    }
+    return dd_run_model(dir, n, &r->opts[n], r->allow, r->data_dir, r->data, console,
+                        &r->results[n], err);
+}
+
+/* A worker of --jobs: takes the next model until none is left or one has failed. */
+static void *run_worker(void *arg) {
+    lab_runs *r = arg;
+    char err[DD_ERR_LEN];
+    for (;;) {
+        pthread_mutex_lock(&r->lock);
+        int n = r->failed || r->next == MODELS ? -1 : r->next++;
+        pthread_mutex_unlock(&r->lock);
+        if (n < 0) return NULL;
+        int rc = run_one(r, n, NULL, err);
+        pthread_mutex_lock(&r->lock);
+        if (rc != 0 && !r->failed) r->failed = 1, memcpy(r->err, err, sizeof err);
+        if (rc == 0 && r->opts[n].verbose > 0)
+            fprintf(r->console, "%-11s val_acc %.4f after %d epochs, %.1f s (%d of %d done)\n",
+                    r->results[n].name, r->results[n].final_val_acc, r->opts[n].epochs,
+                    r->results[n].seconds, ++r->done, MODELS),
+                fflush(r->console);
+        pthread_mutex_unlock(&r->lock);
+    }
+}
+
+static int run_parallel(lab_runs *r, int jobs, char *err) {
+    pthread_t threads[MODELS];
+    int started = 0;
+    if (jobs > MODELS) jobs = MODELS;
+    for (int n = 0; n < MODELS; n++) r->opts[n].catch_signals = 0; /* handlers are per process */
+    pthread_mutex_init(&r->lock, NULL);
+    while (started < jobs && pthread_create(&threads[started], NULL, run_worker, r) == 0) started++;
+    for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
+    pthread_mutex_destroy(&r->lock);
+    if (started == 0) snprintf(r->err, DD_ERR_LEN, "cannot start a thread"), r->failed = 1;
+    if (r->failed) memcpy(err, r->err, DD_ERR_LEN);
+    return r->failed ? -1 : 0;
+}
+
+int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, int allow,
+               const char *data_dir, const dd_mnist *data, FILE *console, int jobs, char *err) {
+    lab_runs *r = calloc(1, sizeof *r);
+    if (!r) {
+        snprintf(err, DD_ERR_LEN, "out of memory");
+        return -1;
+    }
+    *r = (lab_runs){
+        .out = out, .data_dir = data_dir, .data = data, .allow = allow, .console = console};
+    int rc = 0;
+    for (int n = 0; n < MODELS && rc == 0; n++) {
+        if (options_for(n, &r->opts[n], ctx) != 0) {
             snprintf(err, DD_ERR_LEN, "the options of variant %d are not valid", n);
-            return -1;
+            rc = -1;
+        } else {
+            rc = dd_check_bn_batch(&r->opts[n], allow, err);
         }
-        if (dd_check_bn_batch(&opts[n], allow, err) != 0) return -1;
     }
-    for (int n = 0; n < MODELS; n++) {
-        char dir[DD_RUN_PATH_LEN], name[32];
+    if (rc == 0 && jobs > 1) rc = run_parallel(r, jobs, err);
+    for (int n = 0; n < MODELS && rc == 0 && jobs <= 1; n++) {
+        char name[32];
         dd_variant_name(n, name, sizeof name);
-        if (snprintf(dir, sizeof dir, "%s/%s", out, name) >= (int)sizeof dir) {
-            snprintf(err, DD_ERR_LEN, "--out %.64s...: path too long", out);
-            return -1;
-        }
-        if (opts[n].verbose > 0) fprintf(console, "\n== %s (%d of %d) ==\n", name, n + 1, MODELS);
-        if (dd_run_model(dir, n, &opts[n], allow, data_dir, data, console, &results[n], err) != 0)
-            return -1;
+        if (r->opts[n].verbose > 0)
+            fprintf(console, "\n== %s (%d of %d) ==\n", name, n + 1, MODELS);
+        rc = run_one(r, n, console, err);
     }
-    dd_run_summary(console, results, MODELS);
-    return 0;
+    if (rc == 0) dd_run_summary(console, r->results, MODELS);
+    free(r);
+    return rc;
 }

@@ -28,6 +28,8 @@ expect_error "/nonexistent/h.csv" "${train[@]}" --history /nonexistent/h.csv
 expect_error "unknown option" "${train[@]}" --learning-rate 3
 expect_error "unexpected argument" "${train[@]}" extra
 expect_error "unknown command 'trian'" trian
+expect_error "--jobs" "${train[@]}" --jobs 2
+expect_error "--jobs" "${train[@]}" --jobs 0
 if ! nvidia-smi -L >/dev/null 2>&1; then # on a machine without a GPU
     expect_error "--device gpu: no CUDA device" "${train[@]}" --device gpu
 fi

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # `train --variant all` on a small subset: 21 run folders, each with its four files, a summary
-# table naming every model, and diagnostic columns that exist and are finite in every history.
+# table naming every model, and diagnostic columns that exist and are finite in every history;
+# with --jobs 3 the same weights and the same loss/accuracy columns, model for model.
 # Usage: variants_all.sh DEEPDIGITS MNIST_DIR OUT
 source "$(dirname "$0")/cli_lib.sh" "$@"
 out=$3
@@ -25,5 +26,15 @@ for run in "${runs[@]}"; do
     # Every field of every row a finite number.
     awk -F, 'NR > 1 { for (i = 1; i <= NF; i++) if ($i !~ /^-?[0-9.]+(e[-+]?[0-9]+)?$/) bad++ }
              END { exit bad > 0 || NR != 2 }' "$h" || fail "$run: history not one row of finite numbers"
+done
+# The tensors of a safetensors file: everything after its 8-byte length and its header.
+tensors() { tail -c +$((9 + $(od -An -t u8 -N8 "$1"))) "$1"; }
+"$dd" train --variant all --data "$mnist" --subset 6000 --epochs 1 --device cpu --verbose 0 \
+    --jobs 3 --out "$tmp/jobs" >"$tmp/jobs.log" 2>&1 || fail "--jobs 3 exited $?: $(tail -2 "$tmp/jobs.log")"
+for run in "${runs[@]}"; do
+    cmp -s <(tensors "$out/$run/model.safetensors") <(tensors "$tmp/jobs/$run/model.safetensors") ||
+        fail "$run: --jobs 3 gives other weights than one model at a time"
+    cmp -s <(cut -d, -f1-5 "$out/$run/history.csv") <(cut -d, -f1-5 "$tmp/jobs/$run/history.csv") ||
+        fail "$run: --jobs 3 gives another history"
 done
 finish variants_all

@@ -54,9 +54,12 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
 typedef int (*dd_variant_options_fn)(int n, dd_train_options *opts, void *ctx);
 
 /* Trains the baseline and variants 1..20 into OUT/baseline, OUT/variant-01 ..., then prints the
- * summary table to CONSOLE. Every model's options are checked before the first one trains. */
+ * summary table to CONSOLE. Every model's options are checked before the first one trains.
+ * JOBS > 1 trains that many models at a time, each in its own thread (and, on the GPU, its own
+ * stream); each model's result is the same as trained alone. The console then gets one line per
+ * finished model instead of the epochs, and SIGINT/SIGTERM stop the process at once. */
 int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, int allow_bn_batch1,
-               const char *data_dir, const dd_mnist *data, FILE *console, char *err);
+               const char *data_dir, const dd_mnist *data, FILE *console, int jobs, char *err);
 
 void dd_run_summary(FILE *out, const dd_run_result *results, int n);
 
