@@ -49,13 +49,20 @@ __global__ static void probe_kernel(int *flag) {
 }
 
 // A launch fails with cudaErrorNoKernelImageForDevice when this binary was built for other GPUs.
+// The probe runs on a stream of its own and waits for that stream only: other threads may be
+// capturing graphs on theirs (train --variant all --jobs).
 static int check_architecture(char *err) {
-    int *flag;
-    CUDA_CHECK(cudaMalloc(&flag, sizeof *flag), err);
-    probe_kernel<<<1, 1>>>(flag);
-    cudaError_t e = cudaGetLastError();
-    if (e == cudaSuccess) e = cudaDeviceSynchronize();
+    int *flag = NULL;
+    cudaStream_t s;
+    CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), err);
+    cudaError_t e = cudaMalloc(&flag, sizeof *flag);
+    if (e == cudaSuccess) {
+        probe_kernel<<<1, 1, 0, s>>>(flag);
+        e = cudaGetLastError();
+    }
+    if (e == cudaSuccess) e = cudaStreamSynchronize(s);
     cudaFree(flag);
+    cudaStreamDestroy(s);
     if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorUnsupportedPtxVersion) {
         cudaDeviceProp p;
         cudaGetDeviceProperties(&p, 0);

@@ -16,52 +16,60 @@ __global__ static void iota_kernel(uint32_t *v, int n) {
     if (i < n) v[i] = (uint32_t)i;
 }
 
-// Keys for (seed, epoch) into KEYS (n rounded up to whole Philox blocks, as the host draws).
-static int draw_keys(uint32_t *keys, size_t padded, unsigned long long seed, int epoch,
-                     dd_gpu *gpu) {
+struct dd_shuffle_work {
+    int n;
+    size_t padded, temp_bytes;
+    uint32_t *keys, *keys_sorted, *index;
+    void *temp;
     curandGenerator_t gen;
-    CURAND_CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), gpu->err);
-    curandStatus_t st = curandSetStream(gen, gpu->stream);
-    if (st == CURAND_STATUS_SUCCESS) st = curandSetPseudoRandomGeneratorSeed(gen, seed);
-    if (st == CURAND_STATUS_SUCCESS)
-        st = curandSetGeneratorOffset(gen, DD_RNG_SHUFFLE_OFFSET(epoch));
-    if (st == CURAND_STATUS_SUCCESS) st = curandGenerate(gen, keys, padded);
-    curandDestroyGenerator(gen);
-    CURAND_CHECK(st, gpu->err);
+};
+
+void dd_shuffle_gpu_close(dd_shuffle_work *w) {
+    if (!w) return;
+    if (w->gen) curandDestroyGenerator(w->gen);
+    cudaFree(w->temp);
+    cudaFree(w->index);
+    cudaFree(w->keys_sorted);
+    cudaFree(w->keys);
+    free(w);
+}
+
+static int open_work(dd_shuffle_work *w, unsigned long long seed, dd_gpu *gpu) {
+    CUDA_CHECK(cudaMalloc(&w->keys, w->padded * 4), gpu->err);
+    CUDA_CHECK(cudaMalloc(&w->keys_sorted, (size_t)w->n * 4), gpu->err);
+    CUDA_CHECK(cudaMalloc(&w->index, (size_t)w->n * 4), gpu->err);
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(NULL, w->temp_bytes, w->keys, w->keys_sorted,
+                                               w->index, w->index, w->n, 0, 32, gpu->stream),
+               gpu->err);
+    CUDA_CHECK(cudaMalloc(&w->temp, w->temp_bytes), gpu->err);
+    CURAND_CHECK(curandCreateGenerator(&w->gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), gpu->err);
+    CURAND_CHECK(curandSetStream(w->gen, gpu->stream), gpu->err);
+    CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(w->gen, seed), gpu->err);
     return 0;
 }
 
-int dd_shuffle_gpu(uint32_t *order, unsigned long long seed, int epoch, int n, dd_gpu *gpu) {
-    const size_t padded = ((size_t)n + 3) & ~(size_t)3;
-    uint32_t *keys = NULL, *keys_sorted = NULL, *index = NULL;
-    void *temp = NULL;
-    size_t temp_bytes = 0;
-    int rc = -1;
-    cudaError_t e = cudaMalloc(&keys, padded * 4);
-    if (e == cudaSuccess) e = cudaMalloc(&keys_sorted, (size_t)n * 4);
-    if (e == cudaSuccess) e = cudaMalloc(&index, (size_t)n * 4);
-    if (e == cudaSuccess)
-        e = cub::DeviceRadixSort::SortPairs(NULL, temp_bytes, keys, keys_sorted, index, order, n, 0,
-                                            32, gpu->stream);
-    if (e == cudaSuccess) e = cudaMalloc(&temp, temp_bytes);
-    if (e == cudaSuccess && draw_keys(keys, padded, seed, epoch, gpu) != 0) goto done;
-    if (e == cudaSuccess) {
-        iota_kernel<<<CEIL_DIV(n, THREADS), THREADS, 0, gpu->stream>>>(index, n);
-        e = cudaGetLastError();
+dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu) {
+    dd_shuffle_work *w = (dd_shuffle_work *)calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(gpu->err, DD_ERR_LEN, "out of memory");
+        return NULL;
     }
-    if (e == cudaSuccess)
-        e = cub::DeviceRadixSort::SortPairs(temp, temp_bytes, keys, keys_sorted, index, order, n, 0,
-                                            32, gpu->stream);
-    if (e == cudaSuccess) e = cudaStreamSynchronize(gpu->stream);
-    if (e != cudaSuccess)
-        snprintf(gpu->err, DD_ERR_LEN, "%s:%d: shuffle of %d samples: %s", __FILE__, __LINE__, n,
-                 cudaGetErrorString(e));
-    else
-        rc = 0;
-done:
-    cudaFree(temp);
-    cudaFree(index);
-    cudaFree(keys_sorted);
-    cudaFree(keys);
-    return rc;
+    w->n = n;
+    w->padded = ((size_t)n + 3) & ~(size_t)3; /* whole Philox blocks, as the host draws */
+    if (open_work(w, seed, gpu) != 0) {
+        dd_shuffle_gpu_close(w);
+        return NULL;
+    }
+    return w;
+}
+
+int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) {
+    CURAND_CHECK(curandSetGeneratorOffset(w->gen, DD_RNG_SHUFFLE_OFFSET(epoch)), gpu->err);
+    CURAND_CHECK(curandGenerate(w->gen, w->keys, w->padded), gpu->err);
+    iota_kernel<<<CEIL_DIV(w->n, THREADS), THREADS, 0, gpu->stream>>>(w->index, w->n);
+    LAUNCH_CHECK("iota_kernel", gpu);
+    CUDA_CHECK(cub::DeviceRadixSort::SortPairs(w->temp, w->temp_bytes, w->keys, w->keys_sorted,
+                                               w->index, order, w->n, 0, 32, gpu->stream),
+               gpu->err);
+    return 0;
 }

@@ -26,9 +26,11 @@ typedef struct {
     uint32_t *order;
     int *step_first; /* the device counter: where the next step starts in ORDER */
     double *sums;
-    long steps, samples;   /* since the last take_sums, counted on the host */
-    int next_first;        /* what the device counter holds after the queued steps */
-    cudaEvent_t last_mark; /* for elapsed() */
+    long steps, samples;      /* since the last take_sums, counted on the host */
+    int next_first;           /* what the device counter holds after the queued steps */
+    cudaEvent_t last_mark;    /* for elapsed() */
+    dd_shuffle_work *shuffle; /* the device shuffle's buffers and generator, for SHUFFLE_SEED */
+    unsigned long long shuffle_seed;
     cudaGraphExec_t graph;
     int warm; /* a full-batch step ran eagerly, so capturing one is safe */
     int graph_batch;
@@ -222,8 +224,13 @@ static int cuda_set_order(dd_backend *base, const uint32_t *order, int n, char *
 /* The epoch's order drawn on the device: the numbers dd_shuffle draws on the host. */
 static int cuda_shuffle(dd_backend *base, unsigned long long seed, int epoch, char *err) {
     cuda_backend *b = (cuda_backend *)base;
-    if (dd_shuffle_gpu(b->order, seed, epoch, b->setup.train_count, &b->gpu) != 0 ||
-        move_counter(b, 0) != 0)
+    if (!b->shuffle || b->shuffle_seed != seed) {
+        dd_shuffle_gpu_close(b->shuffle);
+        b->shuffle = dd_shuffle_gpu_open(b->setup.train_count, seed, &b->gpu);
+        b->shuffle_seed = seed;
+        if (!b->shuffle) return fail(b, err);
+    }
+    if (dd_shuffle_gpu(b->order, epoch, b->shuffle, &b->gpu) != 0 || move_counter(b, 0) != 0)
         return fail(b, err);
     return 0;
 }
@@ -333,6 +340,7 @@ static void cuda_destroy(dd_backend *base) {
     if (!b) return;
     if (b->graph) cudaGraphExecDestroy(b->graph);
     if (b->last_mark) cudaEventDestroy(b->last_mark);
+    dd_shuffle_gpu_close(b->shuffle);
     void *buffers[] = {b->train_pixels, b->train_labels, b->test_pixels, b->test_labels,
                        b->batch_labels, b->predictions,  b->table,       b->params,
                        b->grads,        b->order,        b->step_first,  b->sums,

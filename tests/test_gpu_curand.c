@@ -70,8 +70,11 @@ static void same_shuffle(unsigned long long seed, int epoch, int n) {
     uint32_t *host = malloc((size_t)n * 4), *dev, *back = malloc((size_t)n * 4);
     cudaMalloc((void **)&dev, (size_t)n * 4);
     CHECK(dd_shuffle(rng, epoch, host, n, err) == 0, "%s", err);
-    CHECK(dd_shuffle_gpu(dev, seed, epoch, n, &gpu) == 0, "%s", gpu.err);
+    dd_shuffle_work *work = dd_shuffle_gpu_open(n, seed, &gpu);
+    CHECK(work && dd_shuffle_gpu(dev, epoch, work, &gpu) == 0, "%s", gpu.err);
+    cudaStreamSynchronize(gpu.stream);
     cudaMemcpy(back, dev, (size_t)n * 4, cudaMemcpyDeviceToHost);
+    dd_shuffle_gpu_close(work);
     CHECK(memcmp(host, back, (size_t)n * 4) == 0, "shuffle seed %llu epoch %d n %d differs", seed,
           epoch, n);
     free(host), free(back);

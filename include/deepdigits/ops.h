@@ -97,8 +97,13 @@ int dd_gather_standardize_gpu(float *out, const uint8_t *pixels, const uint32_t 
 /* ACC[0] += sum of squares of X (n floats), in double. */
 int dd_sum_squares_gpu(double *acc, const float *x, long n, struct dd_gpu *gpu);
 /* ORDER (device, n) = the permutation dd_shuffle draws for (SEED, EPOCH), drawn with cuRAND's
- * device generator and sorted by cub's stable radix sort. */
-int dd_shuffle_gpu(uint32_t *order, unsigned long long seed, int epoch, int n, struct dd_gpu *gpu);
+ * device generator and sorted by cub's stable radix sort. Its device buffers and generator are
+ * made once by dd_shuffle_gpu_open (no allocation, and so no implicit device-wide sync, per
+ * epoch: other threads may be capturing graphs meanwhile). */
+typedef struct dd_shuffle_work dd_shuffle_work;
+dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, struct dd_gpu *gpu);
+void dd_shuffle_gpu_close(dd_shuffle_work *w);
+int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, struct dd_gpu *gpu);
 
 #ifdef __cplusplus
 }
