@@ -3,17 +3,10 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench.h"
 #include "deepdigits/gpu.h"
 #include "deepdigits/run.h"
-
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
 
 /* Copy bandwidth (read + write) as one thread sees it for two buffers of BYTES, copied until
  * about 256 MiB have moved; the best of three tries. */
@@ -24,12 +17,12 @@ static double copy_bandwidth(size_t bytes) {
     if (!a || !b) goto done;
     memset(a, 1, bytes), memset(b, 2, bytes);
     for (int r = 0; r < 3; r++) {
-        double t0 = now();
+        double t0 = dd_seconds();
         for (int k = 0; k < rounds; k++) {
             memcpy(b, a, bytes);
             a[k % bytes]++; /* keep the copies from being merged */
         }
-        double rate = 2.0 * (double)bytes * rounds / (now() - t0);
+        double rate = 2.0 * (double)bytes * rounds / (dd_seconds() - t0);
         if (rate > best) best = rate;
     }
 done:

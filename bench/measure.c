@@ -3,7 +3,6 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "bench.h"
 #include "deepdigits/rng.h"
@@ -98,15 +97,9 @@ int bench_measure(const dd_train_options *o, dd_device device, const dd_mnist *d
     return rc;
 }
 
-static double now(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 int bench_lab(dd_device device, const dd_mnist *data, int epochs, double *seconds, char *err) {
     FILE *quiet = fopen("/dev/null", "w");
-    double t0 = now();
+    double t0 = dd_seconds();
     int rc = quiet ? 0 : -1;
     for (int n = 0; n <= DD_VARIANT_COUNT && rc == 0; n++) {
         dd_train_options o;
@@ -121,7 +114,7 @@ int bench_lab(dd_device device, const dd_mnist *data, int epochs, double *second
         if (rc == 0) rc = dd_train(&o, data, params, NULL, quiet, err);
         free(params);
     }
-    *seconds = now() - t0;
+    *seconds = dd_seconds() - t0;
     if (quiet) fclose(quiet);
     return rc;
 }

@@ -4,7 +4,6 @@
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
-#include <time.h>
 
 #include "deepdigits/formulas.h"
 #include "deepdigits/network.h"
@@ -140,10 +139,8 @@ static int cpu_probe(dd_backend *base, int count, dd_layer_probe *out, char *err
 
 static int cpu_elapsed(dd_backend *base, double *seconds, char *err) {
     cpu_backend *b = (cpu_backend *)base;
-    struct timespec t;
     (void)err;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    double now = (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
+    double now = dd_seconds();
     *seconds = b->last_mark > 0 ? now - b->last_mark : 0;
     b->last_mark = now;
     return 0;

@@ -66,12 +66,6 @@ static FILE *tee_open(const char *log, FILE *console, char *err) {
     return NULL;
 }
 
-static double now_seconds(void) {
-    struct timespec t;
-    clock_gettime(CLOCK_MONOTONIC, &t);
-    return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
-}
-
 static void fill_config(dd_run_config *c, const char *dir, int variant,
                         const dd_train_options *opts, int allow, const char *data_dir,
                         const dd_mnist *data, const dd_layout *layout) {
@@ -159,9 +153,9 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     FILE *out = params && history ? tee_open(path, opts->verbose > 0 ? console : NULL, err) : NULL;
     if (!params || !history) snprintf(err, DD_ERR_LEN, "out of memory");
     int rc = out ? dd_model_init(&opts->model, &layout, opts->seed, params, err) : -1;
-    double t0 = now_seconds();
+    double t0 = dd_seconds();
     if (rc == 0) rc = train_logged(dir, &c, &layout, params, history, data, out, err);
-    double seconds = now_seconds() - t0;
+    double seconds = dd_seconds() - t0;
     if (rc == 0) rc = save_weights(dir, params, &c, history, data, err);
     if (rc != 0 && out) fprintf(out, "deepdigits: %s\n", err);
     if (rc == 0 && res) summarize(res, &c, history, opts->epochs, seconds);

@@ -50,7 +50,7 @@ void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mod
     if (std_out) *std_out = std;
 }
 
-static double now_seconds(void) {
+double dd_seconds(void) {
     struct timespec t;
     clock_gettime(CLOCK_MONOTONIC, &t);
     return (double)t.tv_sec + 1e-9 * (double)t.tv_nsec;
@@ -159,7 +159,7 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *
     const int bar = o->verbose == 1 && isatty(fileno(out));
     if (o->verbose >= 1) fprintf(out, "Epoch %d/%d\n", epoch + 1, o->epochs), fflush(out);
     dd_sums train = pos->sums, test;
-    double t0 = now_seconds(), next_draw = t0;
+    double t0 = dd_seconds(), next_draw = t0;
     for (long s = pos->step; s < steps; s++) {
         int first = (int)(s * o->batch);
         int count = n - first < o->batch ? n - first : o->batch;
@@ -169,20 +169,20 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *
             pos->signal = dd_stop_signal();
             pos->step = s + 1;
             pos->sums = train;
-            pos->seconds += now_seconds() - t0;
+            pos->seconds += dd_seconds() - t0;
             return 0;
         }
-        if (bar && (s & 255) == 0 && now_seconds() >= next_draw) {
+        if (bar && (s & 255) == 0 && dd_seconds() >= next_draw) {
             if (take(b, &train, epoch, steps, o->lr, err) != 0) return -1;
-            progress_bar(out, s + 1, steps, now_seconds() - t0, &train);
-            next_draw = now_seconds() + 0.1;
+            progress_bar(out, s + 1, steps, dd_seconds() - t0, &train);
+            next_draw = dd_seconds() + 0.1;
         }
     }
     if (take(b, &train, epoch, steps, o->lr, err) != 0) return -1;
-    st->train_seconds = pos->seconds + now_seconds() - t0;
-    double t1 = now_seconds();
+    st->train_seconds = pos->seconds + dd_seconds() - t0;
+    double t1 = dd_seconds();
     if (ops->evaluate(b, DD_SPLIT_TEST, &test, NULL, err) != 0) return -1;
-    st->eval_seconds = now_seconds() - t1;
+    st->eval_seconds = dd_seconds() - t1;
     st->epoch = epoch + 1;
     st->steps = train.steps;
     st->loss = train.loss_sum / (double)train.samples;

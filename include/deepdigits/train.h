@@ -42,6 +42,9 @@ typedef struct {
 /* Images in the fixed probe batch of the saturation diagnostics (the first training images). */
 #define DD_PROBE_IMAGES 1000
 
+/* Seconds on the monotonic clock: every timing of the trainer and the bench. */
+double dd_seconds(void);
+
 /* The lab's program: every default above. */
 dd_train_options dd_train_options_lab(void);
 
