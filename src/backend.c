@@ -25,3 +25,19 @@ dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, c
     }
     return dd_backend_cpu_create(setup, err);
 }
+
+int dd_backend_check_step(const dd_backend_setup *setup, int first, int count, char *err) {
+    if (count >= 1 && count <= setup->max_batch && first >= 0 &&
+        first + count <= setup->train_count)
+        return 0;
+    snprintf(err, DD_ERR_LEN, "bad step: samples %d..%d of %d, batch limit %d", first,
+             first + count, setup->train_count, setup->max_batch);
+    return -1;
+}
+
+int dd_backend_check_order(const dd_backend_setup *setup, int n, char *err) {
+    if (n >= 0 && n <= setup->train_count) return 0;
+    snprintf(err, DD_ERR_LEN, "order of %d samples for a training set of %d", n,
+             setup->train_count);
+    return -1;
+}

@@ -59,23 +59,14 @@ static int cpu_download(dd_backend *base, float *params, char *err) {
 
 static int cpu_set_order(dd_backend *base, const uint32_t *order, int n, char *err) {
     cpu_backend *b = (cpu_backend *)base;
-    if (n > b->setup.train_count) {
-        snprintf(err, DD_ERR_LEN, "order of %d samples for a training set of %d", n,
-                 b->setup.train_count);
-        return -1;
-    }
+    if (dd_backend_check_order(&b->setup, n, err) != 0) return -1;
     memcpy(b->order, order, (size_t)n * sizeof *order);
     return 0;
 }
 
 static int cpu_train_step(dd_backend *base, int first, int count, float lr, char *err) {
     cpu_backend *b = (cpu_backend *)base;
-    if (count < 1 || count > b->net.max_batch || first < 0 ||
-        first + count > b->setup.train_count) {
-        snprintf(err, DD_ERR_LEN, "bad step: samples %d..%d of %d, batch limit %d", first,
-                 first + count, b->setup.train_count, b->net.max_batch);
-        return -1;
-    }
+    if (dd_backend_check_step(&b->setup, first, count, err) != 0) return -1;
     const dd_dataset *train = b->setup.train;
     dd_gather_standardize(b->net.input, train->pixels, b->order, first, b->setup.table, count);
     for (int i = 0; i < count; i++) b->labels[i] = train->labels[b->order[first + i]];

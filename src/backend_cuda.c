@@ -195,12 +195,7 @@ static int step(cuda_backend *b, int first, int count, float lr) {
 
 static int cuda_train_step(dd_backend *base, int first, int count, float lr, char *err) {
     cuda_backend *b = (cuda_backend *)base;
-    if (count < 1 || count > b->setup.max_batch || first < 0 ||
-        first + count > b->setup.train_count) {
-        snprintf(err, DD_ERR_LEN, "bad step: samples %d..%d of %d, batch limit %d", first,
-                 first + count, b->setup.train_count, b->setup.max_batch);
-        return -1;
-    }
+    if (dd_backend_check_step(&b->setup, first, count, err) != 0) return -1;
     if (step(b, first, count, lr) != 0) return fail(b, err);
     b->next_first = first + count;
     b->steps++;
@@ -210,11 +205,7 @@ static int cuda_train_step(dd_backend *base, int first, int count, float lr, cha
 
 static int cuda_set_order(dd_backend *base, const uint32_t *order, int n, char *err) {
     cuda_backend *b = (cuda_backend *)base;
-    if (n > b->setup.train_count) {
-        snprintf(err, DD_ERR_LEN, "order of %d samples for a training set of %d", n,
-                 b->setup.train_count);
-        return -1;
-    }
+    if (dd_backend_check_order(&b->setup, n, err) != 0) return -1;
     if (copy(b, b->order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice) != 0 ||
         move_counter(b, 0) != 0)
         return fail(b, err);

@@ -83,6 +83,11 @@ struct dd_backend {
 dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err);
 dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err);
 
+/* What every backend checks of its caller: a step of 1..max_batch samples inside the training
+ * set, an order no longer than the set. Return 0, or -1 with one line in ERR. */
+int dd_backend_check_step(const dd_backend_setup *setup, int first, int count, char *err);
+int dd_backend_check_order(const dd_backend_setup *setup, int n, char *err);
+
 /* The backend for DEVICE; auto falls back to the CPU with a one-line notice on stderr. */
 dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err);
 
