@@ -60,6 +60,10 @@ else
 fi
 say "compute-sanitizer memcheck (test_gpu_curand, test_gpu_ops): $memcheck"
 
+# The lab's program end to end on the GPU, two epochs, as a user would see it.
+timeout 90 $build/deepdigits train --device gpu --epochs 2 >"$out/train.txt" 2>&1
+say "train --device gpu --epochs 2: exit $? ($(tail -1 "$out/train.txt"))"
+
 timeout 150 $build/bench/deepdigits-bench --json "$out/bench.json" >"$out/bench.txt" 2>&1
 bench_rc=$?
 say "bench: exit $bench_rc after $((SECONDS - start)) s"
@@ -79,6 +83,12 @@ fi
     [[ -z $skipped ]] || echo "- skipped: $skipped"
     echo "- compute-sanitizer memcheck: $memcheck"
     echo "- wall time of this check: $((SECONDS - start)) s"
+    echo
+    echo "## The lab's network on the GPU, two epochs"
+    echo
+    echo '```'
+    tail -4 "$out/train.txt"
+    echo '```'
     echo
     echo "## deepdigits-bench"
     echo
