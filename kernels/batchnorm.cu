@@ -49,11 +49,11 @@ __global__ static void bn_backward_kernel(float *dinp, float *dgamma, float *dbe
     }
     sum_dy = block_sum<THREADS>(sum_dy);
     sum_dy_xhat = block_sum<THREADS>(sum_dy_xhat);
-    const float scale = gamma[c] * dd_bn_inv_std(var[c]) / (float)B;
+    const float scale = dd_bn_dx_scale(gamma[c], var[c], B);
     const float sum_dy_f = (float)sum_dy, sum_dy_xhat_f = (float)sum_dy_xhat;
     for (int b = threadIdx.x; b < B; b += blockDim.x) {
         size_t k = (size_t)b * C + c;
-        dinp[k] = scale * ((float)B * dout[k] - sum_dy_f - xhat[k] * sum_dy_xhat_f);
+        dinp[k] = dd_bn_dx(scale, B, dout[k], xhat[k], sum_dy_f, sum_dy_xhat_f);
     }
     if (threadIdx.x == 0) dgamma[c] = sum_dy_xhat_f, dbeta[c] = sum_dy_f;
 }

@@ -8,24 +8,13 @@
 
 static const int THREADS = 256;
 
-// The same per-sample arithmetic as dd_mse_forward_backward; returns the sample's loss.
-__device__ static float mse_sample(float *dout, const float *y, int label, float scale) {
-    float sq = 0.0f;
-    for (int k = 0; k < DD_CLASSES; k++) {
-        const float diff = y[k] - (k == label ? 1.0f : 0.0f);
-        sq += diff * diff;
-        if (dout) dout[k] = diff * scale;
-    }
-    return sq / DD_CLASSES;
-}
-
 __global__ static void mse_kernel(float *dout, double *sums, const float *out,
                                   const uint8_t *labels, int B) {
     const float scale = dd_mse_grad_scale(B);
     double loss = 0, correct = 0;
     for (int b = threadIdx.x; b < B; b += blockDim.x) {
         const float *y = out + (size_t)b * DD_CLASSES;
-        loss += mse_sample(dout ? dout + (size_t)b * DD_CLASSES : NULL, y, labels[b], scale);
+        loss += dd_mse_sample(dout ? dout + (size_t)b * DD_CLASSES : NULL, y, labels[b], scale);
         correct += dd_argmax(y, DD_CLASSES) == labels[b];
     }
     loss = block_sum<THREADS>(loss);

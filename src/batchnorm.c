@@ -49,11 +49,11 @@ void dd_batchnorm_backward(float *dinp, float *dgamma, float *dbeta, const float
         }
         dgamma[c] = (float)sum_dy_xhat;
         dbeta[c] = (float)sum_dy;
-        const float scale = gamma[c] * dd_bn_inv_std(var[c]) / (float)B;
+        const float scale = dd_bn_dx_scale(gamma[c], var[c], B);
         const float sum_dy_f = (float)sum_dy, sum_dy_xhat_f = (float)sum_dy_xhat;
         for (int b = 0; b < B; b++) {
             size_t k = (size_t)b * C + c;
-            dinp[k] = scale * ((float)B * dout[k] - sum_dy_f - xhat[k] * sum_dy_xhat_f);
+            dinp[k] = dd_bn_dx(scale, B, dout[k], xhat[k], sum_dy_f, sum_dy_xhat_f);
         }
     }
 }

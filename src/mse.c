@@ -9,13 +9,7 @@ double dd_mse_forward_backward(float *dout, long *correct, const float *out, con
     double loss = 0;
     for (int b = 0; b < B; b++) {
         const float *y = out + (size_t)b * DD_CLASSES;
-        float sq = 0.0f;
-        for (int k = 0; k < DD_CLASSES; k++) {
-            const float diff = y[k] - (k == labels[b] ? 1.0f : 0.0f);
-            sq += diff * diff;
-            if (dout) dout[(size_t)b * DD_CLASSES + k] = diff * scale;
-        }
-        loss += sq / DD_CLASSES;
+        loss += dd_mse_sample(dout ? dout + (size_t)b * DD_CLASSES : NULL, y, labels[b], scale);
         *correct += dd_argmax(y, DD_CLASSES) == labels[b];
     }
     return loss;

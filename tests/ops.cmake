@@ -3,3 +3,5 @@
 dd_test(test_gradcheck LABELS cpu)
 dd_test(test_init LABELS cpu)
 dd_test(test_sgd LABELS cpu)
+# The fused engine's kernel body run on the host by its emulator, against the CPU reference.
+dd_test(test_fused_emulated LABELS "cpu;mnist")

@@ -7,6 +7,7 @@
 
 #include <math.h>
 
+#include "deepdigits/idx.h" /* DD_CLASSES */
 #include "deepdigits/model.h"
 
 #ifdef __CUDACC__
@@ -87,10 +88,37 @@ DD_HD float dd_bn_moving_update(float moving, float batch) {
     return moving * DD_BN_MOMENTUM + batch * DD_BN_ONE_MINUS_MOMENTUM;
 }
 
+/* BN backward: with xhat = (x - mean) * inv_std and y = gamma*xhat + beta over a batch of B,
+ * dx = gamma*inv_std/B * (B*dy - sum(dy) - xhat*sum(dy*xhat)); the first factor is the channel's
+ * scale, the rest is per element. */
+DD_HD float dd_bn_dx_scale(float gamma, float var, int B) {
+    return gamma * dd_bn_inv_std(var) / (float)B;
+}
+DD_HD float dd_bn_dx(float scale, int B, float dy, float xhat, float sum_dy, float sum_dy_xhat) {
+    return scale * ((float)B * dy - sum_dy - xhat * sum_dy_xhat);
+}
+
+/* Plain SGD on one parameter: p - lr * g. */
+DD_HD float dd_sgd_step(float p, float g, float lr) {
+    return p - lr * g;
+}
+
 /* The MSE loss is the mean of (y - t)^2 over the 10 outputs and then over the batch, so
  * dL/dy = (y - t) * 2 / (10 * batch). */
 DD_HD float dd_mse_grad_scale(int batch) {
     return 2.0f / (10.0f * (float)batch);
+}
+
+/* One sample's MSE loss against the one-hot LABEL over the DD_CLASSES outputs Y, with dL/dy (times
+ * SCALE, dd_mse_grad_scale of the batch) in DOUT when it is not NULL. */
+DD_HD float dd_mse_sample(float *dout, const float *y, int label, float scale) {
+    float sq = 0.0f;
+    for (int k = 0; k < DD_CLASSES; k++) {
+        const float diff = y[k] - (k == label ? 1.0f : 0.0f);
+        sq += diff * diff;
+        if (dout) dout[k] = diff * scale;
+    }
+    return sq / DD_CLASSES;
 }
 
 #endif

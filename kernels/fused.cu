@@ -1,0 +1,34 @@
+// The fused engine on the GPU: one block runs a whole span of SGD steps (fused_body.cuh).
+#include "fused_body.cuh"
+#include "gpu_check.h"
+
+// The plan and the run stay in kernel-parameter space (__grid_constant__): the body takes their
+// addresses, and an ordinary parameter would be copied to every thread's local memory for that.
+template <int HMAX, int PIX, int THREADS>
+__global__ void __launch_bounds__(THREADS, 1)
+    fused_kernel(const __grid_constant__ dd_fused_plan plan, const __grid_constant__ dd_fused_run run) {
+    extern __shared__ __align__(16) char shared[];
+    fused_ctx c = {};
+    c.p = &plan;
+    c.r = &run;
+    fused_body<HMAX, PIX>(c, shared);
+}
+
+template <int HMAX, int PIX, int THREADS>
+static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
+                  char *err) {
+    auto kernel = fused_kernel<HMAX, PIX, THREADS>;
+    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                    (int)plan->shared_bytes),
+               err);
+    kernel<<<1, plan->threads, plan->shared_bytes, stream>>>(*plan, *run);
+    CUDA_CHECK(cudaGetLastError(), err);
+    return 0;
+}
+
+extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
+                                  char *err) {
+    cudaStream_t s = (cudaStream_t)stream;
+    if (plan->hmax == 32) return launch<32, 1, DD_FUSED_THREADS_32>(plan, run, s, err);
+    return launch<64, 2, DD_FUSED_THREADS_64>(plan, run, s, err);
+}

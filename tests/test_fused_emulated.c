@@ -1,0 +1,159 @@
+/* The fused engine's kernel body (kernels/fused_body.cuh), run on the host by the emulator, trains
+ * exactly as the CPU reference does: the same initial parameters and sample order, a few SGD steps
+ * on real MNIST, then every parameter, the loss and hit sums and the per-layer gradient norms
+ * compared. The engine changes only the order of some float sums (and applies a batch's first
+ * kernel update one sample at a time), so after a few steps the parameters agree to ~1e-7; the
+ * limit 1e-5 still catches any wrong index or formula, which moves them by 1e-3 in one step.
+ * Plus the planner's refusals. The same body on a real GPU: test_gpu_fused. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/backend.h"
+#include "deepdigits/rng.h"
+#include "deepdigits/train.h"
+#include "fused.h"
+#include "kernels.h"
+#include "testutil.h"
+
+#define TRAIN_IMAGES 2000
+#define H100_SHARED  (227 * 1024) /* an H100's shared memory per block, opt-in maximum */
+
+static dd_mnist data;
+static float table[256];
+
+static float *initial_params(const dd_model_config *cfg, const dd_layout *layout) {
+    char err[DD_ERR_LEN];
+    float *params = malloc(layout->n_params * sizeof *params);
+    CHECK(dd_model_init(cfg, layout, 7, params, err) == 0, "%s", err);
+    return params;
+}
+
+/* The reference: STEPS steps of BATCH (the last one COUNT - (STEPS-1)*BATCH) on the CPU. */
+static void reference(const dd_model_config *cfg, float *params, const uint32_t *order, int count,
+                      int batch, dd_sums *sums) {
+    char err[DD_ERR_LEN];
+    dd_backend_setup setup = {.cfg = *cfg,
+                              .train = &data.train,
+                              .train_count = TRAIN_IMAGES,
+                              .test = &data.test,
+                              .max_batch = batch,
+                              .diagnostics = 1};
+    memcpy(setup.table, table, sizeof table);
+    dd_backend *b = dd_backend_cpu_create(&setup, err);
+    CHECK(b != NULL, "%s", err);
+    if (!b) return;
+    CHECK(b->ops->upload_params(b, params, err) == 0, "%s", err);
+    CHECK(b->ops->set_order(b, order, TRAIN_IMAGES, err) == 0, "%s", err);
+    for (int first = 0; first < count; first += batch) {
+        int n = count - first < batch ? count - first : batch;
+        CHECK(b->ops->train_step(b, first, n, 0.01f, err) == 0, "%s", err);
+    }
+    CHECK(b->ops->take_sums(b, sums, err) == 0, "%s", err);
+    CHECK(b->ops->download_params(b, params, err) == 0, "%s", err);
+    b->ops->destroy(b);
+}
+
+/* The same steps by the emulated fused kernel, planned with SHARED_LIMIT bytes of shared memory
+ * (small limits push the parameters and activations out to global memory). */
+static void fused(const dd_fused_plan *plan, float *params, const uint32_t *order, int count,
+                  int batch, double *sums) {
+    char err[DD_ERR_LEN];
+    float *scratch = plan->acts_shared ? NULL : malloc((size_t)plan->acts_floats * sizeof *scratch);
+    dd_fused_run run = {.params = params,
+                        .pixels = data.train.pixels,
+                        .labels = data.train.labels,
+                        .order = order,
+                        .table = table,
+                        .first = 0,
+                        .count = count,
+                        .batch = batch,
+                        .lr = 0.01f,
+                        .diagnostics = 1,
+                        .sums = sums,
+                        .scratch = scratch};
+    CHECK(dd_fused_train_emulated(plan, &run, err) == 0, "%s", err);
+    free(scratch);
+}
+
+static void agree(const char *name, const dd_model_config *cfg, int count, int batch,
+                  size_t shared_limit) {
+    char err[DD_ERR_LEN];
+    dd_layout layout;
+    dd_fused_plan plan;
+    CHECK(dd_layout_build(cfg, &layout, err) == 0, "%s", err);
+    if (dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, shared_limit, &plan, err) != 0) {
+        CHECK(0, "%s: %s", name, err);
+        return;
+    }
+    uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
+    dd_rng *rng = dd_rng_create(7, err);
+    CHECK(dd_shuffle(rng, 0, order, TRAIN_IMAGES, err) == 0, "%s", err);
+    float *ref = initial_params(cfg, &layout), *got = initial_params(cfg, &layout);
+    dd_sums rs;
+    double sums[DD_N_SUMS] = {0};
+    reference(cfg, ref, order, count, batch, &rs);
+    fused(&plan, got, order, count, batch, sums);
+
+    const double rel = dd_rel_error(got, ref, layout.n_params);
+    printf("%s: %d samples at batch %d (%d threads, parameters %s, activations %s): "
+           "parameters differ by %.3g relative\n",
+           name, count, batch, plan.threads, plan.rest_shared ? "shared" : "global",
+           plan.acts_shared ? "shared" : "global", rel);
+    CHECK(rel <= 1e-5, "%s: parameters differ by %.3g relative (limit 1e-5)", name, rel);
+    CHECK(dd_close(sums[DD_SUM_LOSS], rs.loss_sum, 0, 1e-5), "%s: loss sum %.9g vs %.9g", name,
+          sums[DD_SUM_LOSS], rs.loss_sum);
+    CHECK((long)sums[DD_SUM_CORRECT] == rs.correct, "%s: hits %ld vs %ld", name,
+          (long)sums[DD_SUM_CORRECT], rs.correct);
+    CHECK((long)sums[DD_SUM_STEPS] == rs.steps, "%s: steps %ld vs %ld", name,
+          (long)sums[DD_SUM_STEPS], rs.steps);
+    CHECK(sums[DD_SUM_BAD_STEP] == 0, "%s: a finite run reported a bad step", name);
+    for (int l = 0; l < layout.n_dense; l++)
+        CHECK(dd_close(sums[DD_SUM_GRAD_SQ + l], rs.grad_sq[l], 0, 1e-4),
+              "%s: gradient norm of layer %d: %.9g vs %.9g", name, l + 1,
+              sums[DD_SUM_GRAD_SQ + l], rs.grad_sq[l]);
+    free(ref), free(got), free(order);
+    dd_rng_destroy(rng);
+}
+
+static dd_model_config network(int hidden, int width, dd_activation act, dd_bn_place bn,
+                               dd_init_kind init) {
+    dd_model_config cfg = dd_model_config_lab();
+    cfg.n_hidden = hidden;
+    for (int l = 0; l < hidden; l++) cfg.units[l] = width;
+    cfg.activation = act;
+    cfg.bn = bn;
+    cfg.init.kind = init;
+    return cfg;
+}
+
+static void refuses(const char *name, const dd_model_config *cfg, int batch, const char *why) {
+    char err[DD_ERR_LEN] = "";
+    dd_fused_plan plan;
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, &plan, err) != 0,
+          "%s: planned", name);
+    CHECK(strstr(err, why) != NULL, "%s: the message '%s' does not say '%s'", name, err, why);
+}
+
+int main(void) {
+    dd_test_load_mnist(&data);
+    dd_standardize_table(&data.train, TRAIN_IMAGES, DD_STANDARDIZE_GLOBAL, table, NULL, NULL);
+
+    dd_model_config lab = dd_model_config_lab();
+    agree("lab network", &lab, 24, 1, H100_SHARED);
+    dd_model_config before = network(3, 25, DD_ACT_TANH, DD_BN_BEFORE, DD_INIT_GLOROT_UNIFORM);
+    agree("3 x 25, BN before tanh, last batch partial", &before, 2 * 32 + 7, 32, H100_SHARED);
+    dd_model_config after = network(5, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL);
+    agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, H100_SHARED);
+    dd_model_config wide = network(2, 64, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
+    agree("2 x 64 relu (two pixels a thread)", &wide, 3 * 8, 8, H100_SHARED);
+    dd_model_config odd = network(2, 7, DD_ACT_LINEAR, DD_BN_AFTER, DD_INIT_GLOROT_NORMAL);
+    agree("2 x 7 linear, BN after, everything in global memory", &odd, 3 * 5, 5, 27000);
+
+    dd_model_config too_wide = network(1, 65, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
+    refuses("width 65", &too_wide, 1, "up to 64 units");
+    refuses("batch 2000", &lab, 2000, "batches of 1..1024");
+    dd_model_config none = network(0, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
+    refuses("no hidden layer", &none, 1, "at least one hidden layer");
+    dd_mnist_free(&data);
+    return dd_test_finish("test_fused_emulated");
+}
