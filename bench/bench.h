@@ -40,7 +40,9 @@ typedef struct {
 int bench_measure(const dd_train_options *opts, dd_device device, const dd_mnist *data,
                   const bench_plan *plan, bench_result *out, char *err);
 
-/* The whole lab (21 models x 20 epochs, evaluation included) on DEVICE: seconds. */
-int bench_lab(dd_device device, const dd_mnist *data, int epochs, double *seconds, char *err);
+/* The whole lab (21 models x EPOCHS epochs, evaluation included) on DEVICE, JOBS models at a
+ * time (each in its own thread, and on the GPU its own stream): seconds. */
+int bench_lab(dd_device device, const dd_mnist *data, int epochs, int jobs, double *seconds,
+              char *err);
 
 #endif

@@ -15,7 +15,8 @@
 
 static const char help[] =
     "usage: deepdigits-bench [options]\n"
-    "Times training steps for a matrix of models x batch sizes x backends.\n"
+    "Times training steps for a matrix of models x batch sizes x backends: cpu (the reference),\n"
+    "cuda (the layers engine: cuBLAS and one kernel per op) and cuda-fused (the fused engine).\n"
     "  --models LIST     lab models: 0 (baseline) .. 20 (default 0,1,10,20)\n"
     "  --batch LIST      batch sizes (default 1,32,256,1024)\n"
     "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"
@@ -24,13 +25,14 @@ static const char help[] =
     "  --quick           20 steps x 3 runs: a smoke test\n"
     "  --lab             also time the whole lab: 21 models x 20 epochs, evaluation included\n"
     "  --lab-epochs N    epochs per model for --lab (default 20)\n"
+    "  --lab-jobs N      models at a time for --lab (default: all 21 on the GPU, 1 on the CPU)\n"
     "  --json FILE       write the results as JSON\n"
     "  --data DIR, --dataset mnist|fashion, --seed N, --tf32, --no-graphs  as in deepdigits train\n"
     "  --help            this text\n";
 
 typedef struct {
     int models[MAX_LIST], n_models, batches[MAX_LIST], n_batches;
-    int steps, repeats, quick, lab, lab_epochs, tf32, no_graphs;
+    int steps, repeats, quick, lab, lab_epochs, lab_jobs, tf32, no_graphs;
     unsigned long long seed;
     dd_device device;
     const char *json, *data, *dataset;
@@ -59,6 +61,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         QUICK,
         LAB,
         LAB_EPOCHS,
+        LAB_JOBS,
         JSON,
         DATA,
         DATASET,
@@ -67,15 +70,23 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         NO_GRAPHS,
         HELP
     };
-    static const struct option opts[] = {
-        {"models", 1, 0, MODELS},   {"batch", 1, 0, BATCH},
-        {"device", 1, 0, DEVICE},   {"steps", 1, 0, STEPS},
-        {"repeats", 1, 0, REPEATS}, {"quick", 0, 0, QUICK},
-        {"lab", 0, 0, LAB},         {"lab-epochs", 1, 0, LAB_EPOCHS},
-        {"json", 1, 0, JSON},       {"data", 1, 0, DATA},
-        {"dataset", 1, 0, DATASET}, {"seed", 1, 0, SEED},
-        {"tf32", 0, 0, TF32},       {"no-graphs", 0, 0, NO_GRAPHS},
-        {"help", 0, 0, HELP},       {0, 0, 0, 0}};
+    static const struct option opts[] = {{"models", 1, 0, MODELS},
+                                         {"batch", 1, 0, BATCH},
+                                         {"device", 1, 0, DEVICE},
+                                         {"steps", 1, 0, STEPS},
+                                         {"repeats", 1, 0, REPEATS},
+                                         {"quick", 0, 0, QUICK},
+                                         {"lab", 0, 0, LAB},
+                                         {"lab-epochs", 1, 0, LAB_EPOCHS},
+                                         {"lab-jobs", 1, 0, LAB_JOBS},
+                                         {"json", 1, 0, JSON},
+                                         {"data", 1, 0, DATA},
+                                         {"dataset", 1, 0, DATASET},
+                                         {"seed", 1, 0, SEED},
+                                         {"tf32", 0, 0, TF32},
+                                         {"no-graphs", 0, 0, NO_GRAPHS},
+                                         {"help", 0, 0, HELP},
+                                         {0, 0, 0, 0}};
     int o;
     long v;
     opterr = 0;
@@ -105,6 +116,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             break;
         case LAB_EPOCHS:
             rc = dd_parse_int("lab-epochs", optarg, 1, 1000, &v), a->lab_epochs = (int)v;
+            break;
+        case LAB_JOBS:
+            rc = dd_parse_int("lab-jobs", optarg, 1, 64, &v), a->lab_jobs = (int)v;
             break;
         case JSON:
             a->json = optarg;
@@ -142,10 +156,15 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     return 0;
 }
 
+/* The backends of the matrix: the CPU reference and the two GPU engines. */
+typedef enum { ON_CPU, ON_CUDA, ON_FUSED, N_BACKENDS } backend;
+static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused"};
+
 /* One row of the matrix, for the table and the JSON. */
 typedef struct {
-    int model, batch, gpu, skipped;
-    const char *why;
+    int model, batch, skipped;
+    backend on;
+    char why[DD_ERR_LEN];
     bench_result r;
     double floor_us, speedup;
 } row;
@@ -153,7 +172,7 @@ typedef struct {
 static void print_row(const row *w) {
     char model[32];
     dd_variant_name(w->model, model, sizeof model);
-    printf("%-11s %6d  %-4s ", model, w->batch, w->gpu ? "cuda" : "cpu");
+    printf("%-11s %6d  %-10s ", model, w->batch, backend_names[w->on]);
     if (w->skipped) {
         printf(" skipped: %s\n", w->why);
         return;
@@ -170,7 +189,7 @@ static void json_row(FILE *f, const row *w, int first) {
     char model[32];
     dd_variant_name(w->model, model, sizeof model);
     fprintf(f, "%s\n    {\"model\": \"%s\", \"batch\": %d, \"backend\": \"%s\"", first ? "" : ",",
-            model, w->batch, w->gpu ? "cuda" : "cpu");
+            model, w->batch, backend_names[w->on]);
     if (w->skipped) {
         fprintf(f, ", \"skipped\": \"%s\"}", w->why);
         return;
@@ -194,9 +213,10 @@ static bench_plan plan_for(const bench_args *a, int batch) {
     return p;
 }
 
-/* Measures one (model, batch, backend) cell; CPU_US is that cell's CPU figure for the speedup. */
-static int measure(const bench_args *a, const dd_mnist *data, const bench_machine *m, int gpu,
-                   double cpu_us, row *w) {
+/* Measures one (model, batch, backend) cell; CPU_US is that cell's CPU figure for the speedup.
+ * A network the fused engine does not take is a skipped row with the engine's reason. */
+static int measure(const bench_args *a, const dd_mnist *data, const bench_machine *m, double cpu_us,
+                   row *w) {
     char err[DD_ERR_LEN];
     dd_train_options o;
     if (dd_variant_options(w->model, 0, &o, err) != 0) {
@@ -204,18 +224,22 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
         return -1;
     }
     o.batch = w->batch, o.seed = a->seed, o.tf32 = a->tf32, o.no_graphs = a->no_graphs;
-    w->gpu = gpu;
+    o.engine = w->on == ON_FUSED ? DD_ENGINE_FUSED : DD_ENGINE_LAYERS;
+    const int gpu = w->on != ON_CPU;
     if (dd_check_bn_batch(&o, 0, err) != 0) {
-        w->skipped = 1, w->why = "BN needs batch >= 2";
+        w->skipped = 1, snprintf(w->why, sizeof w->why, "BN needs batch >= 2");
         return 0;
     }
     bench_plan p = plan_for(a, w->batch);
     if (bench_measure(&o, gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, &p, &w->r, err) != 0) {
+        if (w->on == ON_FUSED && strncmp(err, "--engine fused: ", 16) == 0) {
+            w->skipped = 1, snprintf(w->why, sizeof w->why, "%s", err + 16);
+            return 0;
+        }
         fprintf(stderr, "deepdigits-bench: %s\n", err);
         return -1;
     }
-    double compute = w->r.flops / m->flops,
-           memory = w->r.bytes / bench_bandwidth(m, w->r.bytes);
+    double compute = w->r.flops / m->flops, memory = w->r.bytes / bench_bandwidth(m, w->r.bytes);
     w->floor_us = 1e6 * (compute > memory ? compute : memory);
     w->speedup = gpu && cpu_us > 0 ? cpu_us / w->r.us_median : 0;
     return 0;
@@ -224,24 +248,24 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
 static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_machine *cpu,
                       const bench_machine *gpu, int have_gpu, FILE *json) {
     int first = 1;
-    printf("%-11s %6s  %-4s %10s  %-17s %12s %9s %8s %9s %8s\n", "model", "batch", "on", "us/step",
+    printf("%-11s %6s  %-10s %10s  %-17s %12s %9s %8s %9s %8s\n", "model", "batch", "on", "us/step",
            "spread (min-max)", "samples/s", "epoch s", "vs cpu", "floor us", "x floor");
     for (int i = 0; i < a->n_models; i++)
         for (int j = 0; j < a->n_batches; j++) {
-            row c = {.model = a->models[i], .batch = a->batches[j]}, g = c;
-            g.gpu = 1;
-            if (a->device != DD_DEVICE_GPU) {
-                if (measure(a, data, cpu, 0, 0, &c) != 0) return -1;
-                print_row(&c);
-                if (json) json_row(json, &c, first), first = 0;
+            double cpu_us = 0;
+            for (backend on = ON_CPU; on < N_BACKENDS; on++) {
+                row w = {.model = a->models[i], .batch = a->batches[j], .on = on};
+                if ((on == ON_CPU && a->device == DD_DEVICE_GPU) ||
+                    (on != ON_CPU && a->device == DD_DEVICE_CPU))
+                    continue;
+                if (on != ON_CPU && !have_gpu)
+                    w.skipped = 1, snprintf(w.why, sizeof w.why, "no CUDA device");
+                else if (measure(a, data, on == ON_CPU ? cpu : gpu, cpu_us, &w) != 0)
+                    return -1;
+                if (on == ON_CPU && !w.skipped) cpu_us = w.r.us_median;
+                print_row(&w);
+                if (json) json_row(json, &w, first), first = 0;
             }
-            if (a->device == DD_DEVICE_CPU) continue;
-            if (!have_gpu)
-                g.skipped = 1, g.why = "no CUDA device";
-            else if (measure(a, data, gpu, 1, c.skipped ? 0 : c.r.us_median, &g) != 0)
-                return -1;
-            print_row(&g);
-            if (json) json_row(json, &g, first), first = 0;
         }
     return 0;
 }
@@ -250,19 +274,21 @@ static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE
     char err[DD_ERR_LEN];
     int gpu = a->device == DD_DEVICE_GPU || (a->device == DD_DEVICE_AUTO && have_gpu);
     double seconds;
-    printf("\nthe whole lab (21 models x %d epochs, evaluation included) on the %s: ",
-           a->lab_epochs, gpu ? "GPU" : "CPU");
+    const int jobs = a->lab_jobs ? a->lab_jobs : gpu ? DD_VARIANT_COUNT + 1 : 1;
+    printf("\nthe whole lab (21 models x %d epochs, evaluation included) on the %s, %d at a time: ",
+           a->lab_epochs, gpu ? "GPU" : "CPU", jobs);
     fflush(stdout);
-    if (bench_lab(gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, a->lab_epochs, &seconds, err) != 0) {
+    if (bench_lab(gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, a->lab_epochs, jobs, &seconds, err) !=
+        0) {
         fprintf(stderr, "\ndeepdigits-bench: %s\n", err);
         return -1;
     }
     printf("%.1f s\n", seconds);
     if (json)
-        fprintf(
-            json,
-            ",\n    {\"model\": \"lab\", \"backend\": \"%s\", \"epochs\": %d, \"seconds\": %.3f}",
-            gpu ? "cuda" : "cpu", a->lab_epochs, seconds);
+        fprintf(json,
+                ",\n    {\"model\": \"lab\", \"backend\": \"%s\", \"epochs\": %d, \"jobs\": %d, "
+                "\"seconds\": %.3f}",
+                gpu ? "cuda-auto" : "cpu", a->lab_epochs, jobs, seconds);
     return 0;
 }
 

@@ -1,5 +1,6 @@
 /* Timing one configuration: warm-up steps, then repeated runs of M steps timed by the backend's
  * own clock (CUDA events on the GPU), and the work each step must do. */
+#include <pthread.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -58,7 +59,8 @@ static dd_backend *start(const dd_train_options *o, dd_device device, const dd_m
                               .test = &data->test,
                               .max_batch = o->batch,
                               .tf32 = o->tf32,
-                              .no_graphs = o->no_graphs};
+                              .no_graphs = o->no_graphs,
+                              .engine = o->engine};
     dd_standardize_table(&data->train, data->train.count, o->standardize, setup.table, NULL, NULL);
     dd_backend *b = dd_backend_create(device, &setup, err);
     float *params = malloc(layout->n_params * sizeof *params);
@@ -97,24 +99,68 @@ int bench_measure(const dd_train_options *o, dd_device device, const dd_mnist *d
     return rc;
 }
 
-int bench_lab(dd_device device, const dd_mnist *data, int epochs, double *seconds, char *err) {
-    FILE *quiet = fopen("/dev/null", "w");
-    double t0 = dd_seconds();
-    int rc = quiet ? 0 : -1;
-    for (int n = 0; n <= DD_VARIANT_COUNT && rc == 0; n++) {
-        dd_train_options o;
-        dd_layout layout;
-        if (dd_variant_options(n, 0, &o, err) != 0 || dd_layout_build(&o.model, &layout, err) != 0)
-            rc = -1;
-        o.epochs = epochs;
-        o.device = device;
-        o.verbose = 0;
-        float *params = rc == 0 ? malloc(layout.n_params * sizeof *params) : NULL;
-        if (rc == 0) rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
-        if (rc == 0) rc = dd_train(&o, data, params, NULL, quiet, err);
-        free(params);
-    }
-    *seconds = dd_seconds() - t0;
-    if (quiet) fclose(quiet);
+/* The lab's models, handed out to JOBS threads; the first failure stops the rest. */
+typedef struct {
+    dd_device device;
+    const dd_mnist *data;
+    int epochs, next, failed;
+    FILE *quiet;
+    pthread_mutex_t lock;
+    char err[DD_ERR_LEN];
+} lab_work;
+
+static int train_variant(lab_work *w, int n, char *err) {
+    dd_train_options o;
+    dd_layout layout;
+    if (dd_variant_options(n, 0, &o, err) != 0 || dd_layout_build(&o.model, &layout, err) != 0)
+        return -1;
+    o.epochs = w->epochs;
+    o.device = w->device;
+    o.verbose = 0;
+    float *params = malloc(layout.n_params * sizeof *params);
+    int rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
+    if (!params) snprintf(err, DD_ERR_LEN, "out of memory");
+    if (rc == 0) rc = dd_train(&o, w->data, params, NULL, w->quiet, err);
+    free(params);
     return rc;
+}
+
+static void *lab_worker(void *arg) {
+    lab_work *w = arg;
+    char err[DD_ERR_LEN];
+    for (;;) {
+        pthread_mutex_lock(&w->lock);
+        int n = w->failed || w->next > DD_VARIANT_COUNT ? -1 : w->next++;
+        pthread_mutex_unlock(&w->lock);
+        if (n < 0) return NULL;
+        if (train_variant(w, n, err) == 0) continue;
+        pthread_mutex_lock(&w->lock);
+        if (!w->failed) w->failed = 1, memcpy(w->err, err, sizeof err);
+        pthread_mutex_unlock(&w->lock);
+    }
+}
+
+int bench_lab(dd_device device, const dd_mnist *data, int epochs, int jobs, double *seconds,
+              char *err) {
+    enum { MODELS = DD_VARIANT_COUNT + 1 };
+    lab_work w = {.device = device, .data = data, .epochs = epochs};
+    pthread_t threads[MODELS];
+    int started = 0;
+    if (!(w.quiet = fopen("/dev/null", "w"))) {
+        snprintf(err, DD_ERR_LEN, "cannot open /dev/null");
+        return -1;
+    }
+    pthread_mutex_init(&w.lock, NULL);
+    double t0 = dd_seconds();
+    if (jobs > MODELS) jobs = MODELS;
+    while (started < (jobs > 1 ? jobs : 1) &&
+           pthread_create(&threads[started], NULL, lab_worker, &w) == 0)
+        started++;
+    for (int t = 0; t < started; t++) pthread_join(threads[t], NULL);
+    *seconds = dd_seconds() - t0;
+    pthread_mutex_destroy(&w.lock);
+    fclose(w.quiet);
+    if (started == 0) snprintf(w.err, DD_ERR_LEN, "cannot start a thread"), w.failed = 1;
+    if (w.failed) memcpy(err, w.err, DD_ERR_LEN);
+    return w.failed ? -1 : 0;
 }

@@ -6,7 +6,8 @@
 // addresses, and an ordinary parameter would be copied to every thread's local memory for that.
 template <int HMAX, int PIX, int THREADS>
 __global__ void __launch_bounds__(THREADS, 1)
-    fused_kernel(const __grid_constant__ dd_fused_plan plan, const __grid_constant__ dd_fused_run run) {
+    fused_kernel(const __grid_constant__ dd_fused_plan plan,
+                 const __grid_constant__ dd_fused_run run) {
     extern __shared__ __align__(16) char shared[];
     fused_ctx c = {};
     c.p = &plan;
@@ -23,6 +24,15 @@ static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream
                err);
     kernel<<<1, plan->threads, plan->shared_bytes, stream>>>(*plan, *run);
     CUDA_CHECK(cudaGetLastError(), err);
+    return 0;
+}
+
+extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
+    int device, limit;
+    CUDA_CHECK(cudaGetDevice(&device), err);
+    CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
+               err);
+    *bytes = (size_t)limit;
     return 0;
 }
 

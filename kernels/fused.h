@@ -55,7 +55,7 @@ typedef struct {
      * sums (2 x CHUNK x warps x hmax), the batch's rows and labels (2B ints), per-sample losses and
      * hits (B floats, B ints), a per-warp reduction slot (warps doubles). */
     int sm_table, sm_partial, sm_rows, sm_labels, sm_loss, sm_hits, sm_red;
-    int sm_end; /* floats of that fixed part; the parameters and activations follow it */
+    int sm_end;          /* floats of that fixed part; the parameters and activations follow it */
     size_t shared_bytes; /* the whole dynamic shared allocation */
 } dd_fused_plan;
 
@@ -81,9 +81,11 @@ typedef struct {
     float *scratch;
 } dd_fused_run;
 
+/* The largest dynamic shared memory a block of this GPU may have (the opt-in limit). */
+int dd_fused_shared_limit(size_t *bytes, char *err);
+
 /* The run on the GPU, in STREAM (a cudaStream_t), one block. Returns 0, or -1 with ERR. */
-int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
-                       char *err);
+int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream, char *err);
 
 /* The same body on the host, every thread of the block a host thread (slow: for tests). All
  * pointers in RUN are host memory. Returns 0, or -1 with ERR. */

@@ -44,7 +44,7 @@ DD_SIMT_FN float *layer_output(const fused_ctx &c, int l) {
 // The standardized pixels this thread owns of training image ROW (0 past the image's end).
 template <int PIX> DD_SIMT_FN void load_pixels(const fused_ctx &c, int row, float (&x)[PIX]) {
     const uint8_t *image = c.r->pixels + (size_t)row * c.p->inputs;
-DD_UNROLL
+    DD_UNROLL
     for (int q = 0; q < PIX; q++) {
         const int i = c.tid + q * c.p->threads;
         x[q] = i < c.p->inputs ? c.table[image[i]] : 0.0f;
@@ -60,20 +60,20 @@ DD_SIMT_FN float warp_unit_sums(int lane, const float (&w)[PIX][HMAX], const flo
                                 int g) {
     float v[16];
     const bool upper16 = lane & 16;
-DD_UNROLL
+    DD_UNROLL
     for (int k = 0; k < 16; k++) {
         float lo = 0.0f, hi = 0.0f;
-DD_UNROLL
+        DD_UNROLL
         for (int q = 0; q < PIX; q++) {
             lo += x[q] * w[q][g * 32 + k];
             hi += x[q] * w[q][g * 32 + k + 16];
         }
         v[k] = (upper16 ? hi : lo) + simt_shfl_xor(upper16 ? lo : hi, 16);
     }
-DD_UNROLL
+    DD_UNROLL
     for (int o = 8; o >= 1; o /= 2) {
         const bool upper = lane & o;
-DD_UNROLL
+        DD_UNROLL
         for (int k = 0; k < o; k++)
             v[k] = (upper ? v[k + o] : v[k]) + simt_shfl_xor(upper ? v[k] : v[k + o], o);
     }
@@ -95,7 +95,7 @@ DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[PIX][HM
         for (int s = 0; s < n; s++) {
             float x[PIX];
             load_pixels<PIX>(c, c.rows[first + s], x);
-DD_UNROLL
+            DD_UNROLL
             for (int g = 0; g < HMAX / 32; g++)
                 buf[(s * p.warps + c.warp) * HMAX + g * 32 + c.lane] =
                     warp_unit_sums<HMAX, PIX>(c.lane, w, x, g);
@@ -294,19 +294,19 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[PIX][HMAX], 
             for (int b = 0; b < B; b++) {
                 float x[PIX];
                 load_pixels<PIX>(c, c.rows[b], x);
-DD_UNROLL
+                DD_UNROLL
                 for (int q = 0; q < PIX; q++) gw[q] += x[q] * d[b * u + j];
             }
-DD_UNROLL
+            DD_UNROLL
             for (int q = 0; q < PIX; q++) sq += (double)gw[q] * gw[q];
         }
     for (int b = 0; b < B; b++) {
         float x[PIX];
         load_pixels<PIX>(c, c.rows[b], x);
-DD_UNROLL
+        DD_UNROLL
         for (int j = 0; j < HMAX; j++) {
             const float dj = j < u ? d[b * u + j] : 0.0f;
-DD_UNROLL
+            DD_UNROLL
             for (int q = 0; q < PIX; q++) w[q][j] = dd_sgd_step(w[q][j], x[q] * dj, lr);
         }
     }
@@ -401,10 +401,10 @@ template <int HMAX, int PIX> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
         for (int k = c.tid; k < rest_n; k += p.threads) c.rest[k] = r.params[p.rest + k];
     const int u = p.units[0];
     float w[PIX][HMAX];
-DD_UNROLL
+    DD_UNROLL
     for (int q = 0; q < PIX; q++) {
         const int i = c.tid + q * p.threads;
-DD_UNROLL
+        DD_UNROLL
         for (int j = 0; j < HMAX; j++) w[q][j] = i < p.inputs && j < u ? r.params[i * u + j] : 0.0f;
     }
     fused_totals tot = {0, 0, 0, 0};
@@ -418,10 +418,10 @@ DD_UNROLL
         train_step<HMAX, PIX>(c, w, r.first + done, B, tot);
     }
 
-DD_UNROLL
+    DD_UNROLL
     for (int q = 0; q < PIX; q++) {
         const int i = c.tid + q * p.threads;
-DD_UNROLL
+        DD_UNROLL
         for (int j = 0; j < HMAX; j++)
             if (i < p.inputs && j < u) r.params[i * u + j] = w[q][j];
     }

@@ -60,9 +60,29 @@ else
 fi
 say "compute-sanitizer memcheck (test_gpu_curand, test_gpu_ops): $memcheck"
 
-# The lab's program end to end on the GPU, two epochs, as a user would see it.
-timeout 90 $build/deepdigits train --device gpu --epochs 2 >"$out/train.txt" 2>&1
-say "train --device gpu --epochs 2: exit $? ($(tail -1 "$out/train.txt"))"
+# The fused engine's kernel keeps everything in shared memory and registers: racecheck for
+# hazards between its barriers, memcheck for out-of-bounds, on a few hundred steps of the lab's
+# network (batch 1) and of variant 20 (batch 32, BN after the activation).
+fused_run() {
+    timeout 150 $sanitizer --tool "$1" --error-exitcode 9 $build/deepdigits train --device gpu \
+        --engine fused --epochs 1 --verbose 0 --subset "$2" --variant "$3" >>"$out/fused-sanitizer.log" 2>&1
+}
+if [[ -x $sanitizer ]]; then
+    : >"$out/fused-sanitizer.log"
+    fused_run racecheck 200 0 && fused_run racecheck 640 20 && fused_run memcheck 200 0 &&
+        fused_run memcheck 640 20
+    fused_check="exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/fused-sanitizer.log" | tr '\n' ' '))"
+else
+    fused_check="compute-sanitizer not found"
+fi
+say "compute-sanitizer racecheck + memcheck of the fused engine: $fused_check"
+
+# The lab's program end to end on the GPU, two epochs, as a user would see it, on each engine.
+for engine in fused layers; do
+    timeout 90 $build/deepdigits train --device gpu --engine $engine --epochs 2 \
+        >"$out/train-$engine.txt" 2>&1
+    say "train --device gpu --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
+done
 
 timeout 150 $build/bench/deepdigits-bench --json "$out/bench.json" >"$out/bench.txt" 2>&1
 bench_rc=$?
@@ -82,13 +102,17 @@ fi
     echo "- CTest: $summary (exit $ctest_rc)"
     [[ -z $skipped ]] || echo "- skipped: $skipped"
     echo "- compute-sanitizer memcheck: $memcheck"
+    echo "- compute-sanitizer on the fused engine: $fused_check"
     echo "- wall time of this check: $((SECONDS - start)) s"
     echo
-    echo "## The lab's network on the GPU, two epochs"
-    echo
-    echo '```'
-    tail -4 "$out/train.txt"
-    echo '```'
+    for engine in fused layers; do
+        echo "## The lab's network on the GPU, two epochs, --engine $engine"
+        echo
+        echo '```'
+        tail -4 "$out/train-$engine.txt"
+        echo '```'
+        echo
+    done
     echo
     echo "## deepdigits-bench"
     echo

@@ -2,7 +2,9 @@
  * the ops, on buffers carved in the same layout. The datasets are uploaded once as uint8; the
  * loss and accuracy sums stay on the device until take_sums. A training step of the full batch
  * size is captured once as a CUDA graph and replayed; the step reads its position in the epoch's
- * order from a device counter that it advances itself, so every replay takes the next batch. */
+ * order from a device counter that it advances itself, so every replay takes the next batch.
+ * With the fused engine (kernels/fused.h) training steps are queued instead and run as one
+ * launch when anything needs their results; everything else is shared. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -12,9 +14,17 @@
 #include "deepdigits/network.h"
 #include "deepdigits/ops.h"
 #include "deepdigits/train.h"
+#include "fused.h"
 #include "gpu_check.h"
 
 #define EVAL_BATCH 1000 /* rows per evaluation chunk; also the probe batch */
+
+/* Fused steps waiting for a launch: COUNT samples from FIRST in the order, in batches of BATCH,
+ * CLOSED once a partial batch has ended them. */
+typedef struct {
+    int first, count, batch, closed;
+    float lr;
+} fused_queue;
 
 typedef struct {
     dd_backend base;
@@ -35,6 +45,11 @@ typedef struct {
     int warm; /* a full-batch step ran eagerly, so capturing one is safe */
     int graph_batch;
     float graph_lr;
+    /* The fused engine: its plan, its global scratch (when the activations are not in shared
+     * memory), and the steps queued for its next launch. */
+    dd_fused_plan plan;
+    float *fused_scratch;
+    fused_queue queued;
 } cuda_backend;
 
 #define TRY(call)                                                                                  \
@@ -193,6 +208,44 @@ static int step(cuda_backend *b, int first, int count, float lr) {
     return 0;
 }
 
+/* Launches the queued fused steps, if any. */
+static int flush(cuda_backend *b) {
+    if (b->queued.count == 0) return 0;
+    dd_fused_run run = {.params = b->params,
+                        .pixels = b->train_pixels,
+                        .labels = b->train_labels,
+                        .order = b->order,
+                        .table = b->table,
+                        .first = b->queued.first,
+                        .count = b->queued.count,
+                        .batch = b->queued.batch,
+                        .lr = b->queued.lr,
+                        .diagnostics = b->setup.diagnostics,
+                        .sums = b->sums,
+                        .scratch = b->fused_scratch};
+    b->queued.count = 0;
+    return dd_fused_train_gpu(&b->plan, &run, b->gpu.stream, b->gpu.err);
+}
+
+/* A fused step joins the queue when it continues it (next in the order, same rate, a full batch
+ * or the partial one that ends it); otherwise the queue is launched and starts again. */
+static int fused_train_step(dd_backend *base, int first, int count, float lr, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    if (dd_backend_check_step(&b->setup, first, count, err) != 0) return -1;
+    fused_queue *q = &b->queued;
+    const int continues = q->count > 0 && !q->closed && first == q->first + q->count &&
+                          lr == q->lr && count <= q->batch;
+    if (!continues) {
+        if (flush(b) != 0) return fail(b, err);
+        q->first = first, q->count = 0, q->batch = count, q->lr = lr, q->closed = 0;
+    }
+    q->count += count;
+    q->closed = count < q->batch;
+    b->samples += count;
+    b->steps++;
+    return 0;
+}
+
 static int cuda_train_step(dd_backend *base, int first, int count, float lr, char *err) {
     cuda_backend *b = (cuda_backend *)base;
     if (dd_backend_check_step(&b->setup, first, count, err) != 0) return -1;
@@ -205,6 +258,7 @@ static int cuda_train_step(dd_backend *base, int first, int count, float lr, cha
 
 static int cuda_set_order(dd_backend *base, const uint32_t *order, int n, char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     if (dd_backend_check_order(&b->setup, n, err) != 0) return -1;
     if (copy(b, b->order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice) != 0 ||
         move_counter(b, 0) != 0)
@@ -215,6 +269,7 @@ static int cuda_set_order(dd_backend *base, const uint32_t *order, int n, char *
 /* The epoch's order drawn on the device: the numbers dd_shuffle draws on the host. */
 static int cuda_shuffle(dd_backend *base, unsigned long long seed, int epoch, char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     if (!b->shuffle || b->shuffle_seed != seed) {
         dd_shuffle_gpu_close(b->shuffle);
         b->shuffle = dd_shuffle_gpu_open(b->setup.train_count, seed, &b->gpu);
@@ -228,6 +283,7 @@ static int cuda_shuffle(dd_backend *base, unsigned long long seed, int epoch, ch
 
 static int cuda_take_sums(dd_backend *base, dd_sums *out, char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     double sums[DD_N_SUMS];
     CUDA_CHECK(cudaMemcpyAsync(sums, b->sums, sizeof sums, cudaMemcpyDeviceToHost, b->gpu.stream),
                err);
@@ -282,6 +338,7 @@ static int evaluate(cuda_backend *b, dd_split split, dd_sums *out, uint8_t *pred
 static int cuda_evaluate(dd_backend *base, dd_split split, dd_sums *out, uint8_t *predictions,
                          char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     return evaluate(b, split, out, predictions) == 0 ? 0 : fail(b, err);
 }
 
@@ -300,6 +357,7 @@ static int probe(cuda_backend *b, int count, dd_layer_probe *out, float *host) {
 
 static int cuda_probe(dd_backend *base, int count, dd_layer_probe *out, char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     if (count < 1 || count > EVAL_BATCH || count > b->setup.train_count) {
         snprintf(err, DD_ERR_LEN, "probe of %d images: must be 1..%d", count, EVAL_BATCH);
         return -1;
@@ -316,12 +374,14 @@ static int cuda_probe(dd_backend *base, int count, dd_layer_probe *out, char *er
 
 static int cuda_upload(dd_backend *base, const float *params, char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     size_t bytes = b->net.layout.n_params * sizeof *params;
     return copy(b, b->params, params, bytes, cudaMemcpyHostToDevice) == 0 ? 0 : fail(b, err);
 }
 
 static int cuda_download(dd_backend *base, float *params, char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     size_t bytes = b->net.layout.n_params * sizeof *params;
     return copy(b, params, b->params, bytes, cudaMemcpyDeviceToHost) == 0 ? 0 : fail(b, err);
 }
@@ -335,7 +395,7 @@ static void cuda_destroy(dd_backend *base) {
     void *buffers[] = {b->train_pixels, b->train_labels, b->test_pixels, b->test_labels,
                        b->batch_labels, b->predictions,  b->table,       b->params,
                        b->grads,        b->order,        b->step_first,  b->sums,
-                       b->net.memory};
+                       b->net.memory,   b->fused_scratch};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) cudaFree(buffers[i]);
     dd_gpu_close(&b->gpu);
     free(b);
@@ -343,6 +403,7 @@ static void cuda_destroy(dd_backend *base) {
 
 static int cuda_elapsed(dd_backend *base, double *seconds, char *err) {
     cuda_backend *b = (cuda_backend *)base;
+    if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     cudaEvent_t now;
     float ms = 0;
     CUDA_CHECK(cudaEventCreate(&now), err);
@@ -368,6 +429,19 @@ static const dd_backend_ops cuda_ops = {.name = "gpu",
                                         .evaluate = cuda_evaluate,
                                         .probe = cuda_probe,
                                         .elapsed = cuda_elapsed};
+
+/* The same backend with the fused engine's training step. */
+static const dd_backend_ops fused_ops = {.name = "gpu-fused",
+                                         .destroy = cuda_destroy,
+                                         .upload_params = cuda_upload,
+                                         .download_params = cuda_download,
+                                         .set_order = cuda_set_order,
+                                         .shuffle = cuda_shuffle,
+                                         .train_step = fused_train_step,
+                                         .take_sums = cuda_take_sums,
+                                         .evaluate = cuda_evaluate,
+                                         .probe = cuda_probe,
+                                         .elapsed = cuda_elapsed};
 
 /* cudaMalloc + copy of BYTES from HOST (when given). */
 static int upload(void **dst, const void *host, size_t bytes, char *err) {
@@ -399,6 +473,29 @@ static int allocate(cuda_backend *b, char *err) {
     return dd_net_attach(&b->net, &s->cfg, rows, memory, err);
 }
 
+/* --engine: fused when asked (or the plan's one-line reason why it cannot be), layers when asked;
+ * auto takes the fused engine where it plans and the batch is small (README, bench/NOTES.md). */
+static int choose_engine(cuda_backend *b, char *err) {
+    const dd_backend_setup *s = &b->setup;
+    if (s->engine == DD_ENGINE_LAYERS) return 0;
+    size_t limit;
+    char why[DD_ERR_LEN];
+    if (dd_fused_shared_limit(&limit, err) != 0) return -1;
+    const int fits =
+        dd_fused_plan_build(&s->cfg, DD_IMAGE_PIXELS, s->max_batch, limit, &b->plan, why) == 0;
+    if (s->engine == DD_ENGINE_FUSED && !fits) {
+        snprintf(err, DD_ERR_LEN, "--engine fused: %.480s", why);
+        return -1;
+    }
+    if (!fits || (s->engine == DD_ENGINE_AUTO && s->max_batch > DD_FUSED_AUTO_MAX_BATCH)) return 0;
+    b->base.ops = &fused_ops;
+    if (!b->plan.acts_shared)
+        CUDA_CHECK(
+            cudaMalloc((void **)&b->fused_scratch, (size_t)b->plan.acts_floats * sizeof(float)),
+            err);
+    return 0;
+}
+
 dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err) {
     cuda_backend *b = calloc(1, sizeof *b);
     if (!b) {
@@ -411,7 +508,8 @@ dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err) {
         free(b);
         return NULL;
     }
-    if (dd_layout_build(&setup->cfg, &b->net.layout, err) != 0 || allocate(b, err) != 0) {
+    if (dd_layout_build(&setup->cfg, &b->net.layout, err) != 0 || allocate(b, err) != 0 ||
+        choose_engine(b, err) != 0) {
         cuda_destroy(&b->base);
         return NULL;
     }

@@ -27,6 +27,8 @@ int dd_parse_int(const char *name, const char *value, long min, long max, long *
 int dd_parse_float(const char *name, const char *value, double min_exclusive, double max,
                    double *out);
 int dd_parse_device(const char *value, dd_device *out);
+/* --engine auto|fused|layers; prints the error. */
+int dd_parse_engine(const char *value, dd_engine *out);
 
 /* The data folder for --data/--dataset: DIR, or the dataset's usual place. Prints and returns
  * NULL on an unknown dataset. */

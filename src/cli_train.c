@@ -34,8 +34,9 @@ static const char train_help[] =
     "  --out DIR             write config.json, history.csv, log.txt and model.safetensors to\n"
     "                        DIR (with --variant all: DIR/baseline, DIR/variant-01, ...)\n"
     "  --allow-bn-batch1     train BatchNormalization at batch 1 anyway (it cannot learn)\n"
-    "  --jobs N              with --variant all: train N models at a time (default 1; e.g. the\n"
-    "                        number of cores); each model's results are the same as alone\n"
+    "  --jobs N              with --variant all: train N models at a time (default: all 21 on\n"
+    "                        a GPU, each on its own stream; 1 on the CPU, where the number of\n"
+    "                        cores is a good choice); each model's results are the same as alone\n"
     "training:\n"
     "  --epochs N            (default 20)\n"
     "  --batch N             (default 1)\n"
@@ -44,6 +45,9 @@ static const char train_help[] =
     "  --device NAME         auto (default: the GPU when there is one, else the CPU), gpu, cpu\n"
     "  --tf32                GPU: let cuBLAS use TF32 tensor cores (faster, changes the numbers)\n"
     "  --no-graphs           GPU: launch every op eagerly instead of replaying a CUDA graph\n"
+    "  --engine NAME         GPU: auto (default), fused (whole epochs in one thread block, for\n"
+    "                        networks up to 64 units wide and batches up to 1024), layers\n"
+    "                        (cuBLAS and one kernel per op); auto is fused up to batch 64\n"
     "checkpoints (safetensors; see the README):\n"
     "  --save FILE           write the weights and the training state after the last epoch\n"
     "  --save-every N        and every N epochs (to the same FILE)\n"
@@ -77,6 +81,7 @@ enum {
     OPT_NO_DIAGNOSTICS,
     OPT_TF32,
     OPT_NO_GRAPHS,
+    OPT_ENGINE,
     OPT_VARIANT,
     OPT_WIDTH,
     OPT_OUT,
@@ -107,6 +112,7 @@ static const struct option train_options[] = {
     {"no-diagnostics", no_argument, 0, OPT_NO_DIAGNOSTICS},
     {"tf32", no_argument, 0, OPT_TF32},
     {"no-graphs", no_argument, 0, OPT_NO_GRAPHS},
+    {"engine", required_argument, 0, OPT_ENGINE},
     {"variant", required_argument, 0, OPT_VARIANT},
     {"width", required_argument, 0, OPT_WIDTH},
     {"out", required_argument, 0, OPT_OUT},
@@ -221,6 +227,8 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
     case OPT_NO_GRAPHS:
         o->no_graphs = 1;
         return 0;
+    case OPT_ENGINE:
+        return dd_parse_engine(arg, &o->engine);
     case OPT_VERBOSE:
         if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
         o->verbose = (int)n;
@@ -252,7 +260,7 @@ typedef struct {
     long width;  /* 0: the preset's */
     const char *out;
     int allow_bn_batch1;
-    long jobs; /* --variant all: models trained at a time */
+    long jobs; /* --variant all: models trained at a time; 0 = the device's default */
 } run_flags;
 
 #define VARIANT_NONE (-1)
@@ -333,9 +341,11 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
                            const char *data_dir, const dd_mnist *mnist) {
     char err[DD_ERR_LEN];
     variant_args args = {argc, argv, r};
+    const int on_gpu = o->device != DD_DEVICE_CPU && dd_cuda_device_count() > 0;
+    const int jobs = r->jobs ? (int)r->jobs : on_gpu ? DD_VARIANT_COUNT + 1 : 1;
     int rc = r->variant == VARIANT_ALL
                  ? dd_run_all(r->out, variant_options, &args, r->allow_bn_batch1, data_dir, mnist,
-                              stdout, (int)r->jobs, err)
+                              stdout, jobs, err)
                  : dd_run_model(r->out, r->variant, o, r->allow_bn_batch1, data_dir, mnist, stdout,
                                 NULL, err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
@@ -343,7 +353,7 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
 }
 
 int dd_cmd_train(int argc, char **argv) {
-    run_flags run = {.variant = VARIANT_NONE, .jobs = 1};
+    run_flags run = {.variant = VARIANT_NONE, .jobs = 0};
     if (scan_run_flags(argc, argv, &run) != 0) return 1;
     dd_train_options o;
     const char *data = NULL, *dataset = NULL;
@@ -370,6 +380,12 @@ int dd_cmd_train(int argc, char **argv) {
         dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0)
         return 1;
     o.catch_signals = 1;
+    if (o.engine == DD_ENGINE_FUSED && o.device == DD_DEVICE_CPU) {
+        fprintf(stderr, "deepdigits: --engine fused runs on the GPU: it needs --device gpu or "
+                        "auto\n");
+        free(params), free(resumed.history);
+        return 2;
+    }
     if (o.device == DD_DEVICE_GPU && dd_cuda_device_count() == 0) {
         fprintf(stderr,
                 "deepdigits: --device gpu: no CUDA device found (use --device cpu or auto)\n");

@@ -95,8 +95,10 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     launch_shape(p, cfg->units[0]);
     const int bound = p->hmax == 32 ? DD_FUSED_THREADS_32 : DD_FUSED_THREADS_64;
     if (p->threads > bound) {
-        snprintf(err, DD_ERR_LEN, "the fused engine takes images of up to %d pixels at this width, "
-                 "not %d", bound * p->pix, inputs);
+        snprintf(err, DD_ERR_LEN,
+                 "the fused engine takes images of up to %d pixels at this width, "
+                 "not %d",
+                 bound * p->pix, inputs);
         return -1;
     }
 
@@ -119,8 +121,10 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     p->acts_floats = plan_acts(p, &L, max_batch);
     const size_t acts_bytes = (size_t)p->acts_floats * sizeof(float);
     if (fixed > shared_limit) {
-        snprintf(err, DD_ERR_LEN, "the fused engine needs %zu bytes of shared memory at batch %d; "
-                 "this GPU has %zu", fixed, max_batch, shared_limit);
+        snprintf(err, DD_ERR_LEN,
+                 "the fused engine needs %zu bytes of shared memory at batch %d; "
+                 "this GPU has %zu",
+                 fixed, max_batch, shared_limit);
         return -1;
     }
     p->rest_shared = fixed + rest_bytes <= shared_limit;

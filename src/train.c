@@ -297,7 +297,8 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                               .max_batch = o->batch,
                               .diagnostics = o->diagnostics,
                               .tf32 = o->tf32,
-                              .no_graphs = o->no_graphs};
+                              .no_graphs = o->no_graphs,
+                              .engine = o->engine};
     saver sv = {.o = o, .params = params};
     dd_standardize_table(&data->train, n, o->standardize, setup.table, &sv.mean, &sv.std);
     if (check_resume(o, (n + o->batch - 1) / o->batch, sv.mean, sv.std, err) != 0) return -1;

@@ -109,8 +109,8 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
     CHECK(sums[DD_SUM_BAD_STEP] == 0, "%s: a finite run reported a bad step", name);
     for (int l = 0; l < layout.n_dense; l++)
         CHECK(dd_close(sums[DD_SUM_GRAD_SQ + l], rs.grad_sq[l], 0, 1e-4),
-              "%s: gradient norm of layer %d: %.9g vs %.9g", name, l + 1,
-              sums[DD_SUM_GRAD_SQ + l], rs.grad_sq[l]);
+              "%s: gradient norm of layer %d: %.9g vs %.9g", name, l + 1, sums[DD_SUM_GRAD_SQ + l],
+              rs.grad_sq[l]);
     free(ref), free(got), free(order);
     dd_rng_destroy(rng);
 }

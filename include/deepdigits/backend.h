@@ -12,6 +12,13 @@
 
 typedef enum { DD_DEVICE_CPU, DD_DEVICE_GPU, DD_DEVICE_AUTO } dd_device;
 
+/* How the GPU trains: LAYERS launches each op (cuBLAS GEMMs, custom kernels, CUDA graphs); FUSED
+ * runs whole spans of steps in one thread block (kernels/fused.h), for networks that fit on
+ * chip; AUTO takes the fused engine where it fits and the batch is at most
+ * DD_FUSED_AUTO_MAX_BATCH, else the layers (see README). */
+typedef enum { DD_ENGINE_AUTO, DD_ENGINE_FUSED, DD_ENGINE_LAYERS } dd_engine;
+#define DD_FUSED_AUTO_MAX_BATCH 64
+
 /* Everything a backend needs to start: the model, the data (held by the caller for the
  * backend's lifetime), the standardization table and the largest batch it will see. */
 typedef struct {
@@ -21,9 +28,10 @@ typedef struct {
     const dd_dataset *test;
     float table[256]; /* pixel value -> standardized input */
     int max_batch;
-    int diagnostics; /* accumulate per-layer gradient sums of squares (costs a pass over dW) */
-    int tf32;        /* GPU: let cuBLAS use TF32 tensor cores (changes the numbers) */
-    int no_graphs;   /* GPU: launch every op eagerly instead of replaying a captured step */
+    int diagnostics;  /* accumulate per-layer gradient sums of squares (costs a pass over dW) */
+    int tf32;         /* GPU: let cuBLAS use TF32 tensor cores (changes the numbers) */
+    int no_graphs;    /* GPU: launch every op eagerly instead of replaying a captured step */
+    dd_engine engine; /* GPU only */
 } dd_backend_setup;
 
 /* Sums over the samples seen since the last take (training) or over a whole set (evaluation). */

@@ -1,0 +1,108 @@
+/* The fused engine on a real GPU against the CPU reference: the same initialization and sample
+ * order, one full epoch, then every parameter compared (||gpu - cpu|| / ||cpu|| <= 1e-4), for the
+ * lab's network at batch 1 and variants 1, 2, 19 and 20 at batch 32 (issue 6). The engine differs
+ * from the reference only in the order of some float sums, which SGD at lr 0.01 keeps near 1e-6
+ * over an epoch; a wrong index or formula moves the parameters by 1e-2. Also: the loss and hit
+ * sums and the gradient norms agree, and two runs give bit-identical parameters (no race decides
+ * anything). Skipped without a CUDA device. */
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/backend.h"
+#include "deepdigits/rng.h"
+#include "deepdigits/train.h"
+#include "deepdigits/variants.h"
+#include "gputest.h"
+#include "testutil.h"
+
+static dd_mnist data;
+
+static dd_backend *backend(dd_device device, const dd_model_config *cfg, int batch) {
+    char err[DD_ERR_LEN];
+    dd_backend_setup setup = {.cfg = *cfg,
+                              .train = &data.train,
+                              .train_count = data.train.count,
+                              .test = &data.test,
+                              .max_batch = batch,
+                              .diagnostics = 1,
+                              .engine = DD_ENGINE_FUSED};
+    dd_standardize_table(&data.train, data.train.count, DD_STANDARDIZE_GLOBAL, setup.table, NULL,
+                         NULL);
+    dd_backend *b = dd_backend_create(device, &setup, err);
+    if (!b) {
+        fprintf(stderr, "cannot create the %s backend: %s\n",
+                device == DD_DEVICE_GPU ? "gpu" : "cpu", err);
+        exit(1);
+    }
+    return b;
+}
+
+/* One epoch from the seed-7 initialization and epoch-0 order; returns the parameters. */
+static float *one_epoch(dd_device device, const dd_model_config *cfg, int batch, dd_sums *sums) {
+    char err[DD_ERR_LEN];
+    dd_layout layout;
+    dd_layout_build(cfg, &layout, err);
+    dd_backend *b = backend(device, cfg, batch);
+    const int n = data.train.count;
+    float *params = malloc(layout.n_params * sizeof *params);
+    uint32_t *order = malloc((size_t)n * sizeof *order);
+    dd_rng *rng = dd_rng_create(7, err);
+    CHECK(dd_model_init(cfg, &layout, 7, params, err) == 0, "%s", err);
+    CHECK(dd_shuffle(rng, 0, order, n, err) == 0, "%s", err);
+    CHECK(b->ops->upload_params(b, params, err) == 0, "%s", err);
+    CHECK(b->ops->set_order(b, order, n, err) == 0, "%s", err);
+    for (int first = 0; first < n; first += batch) {
+        const int count = n - first < batch ? n - first : batch;
+        if (b->ops->train_step(b, first, count, 0.01f, err) != 0) {
+            CHECK(0, "step at %d on %s: %s", first, b->ops->name, err);
+            break;
+        }
+    }
+    CHECK(b->ops->take_sums(b, sums, err) == 0, "%s", err);
+    CHECK(b->ops->download_params(b, params, err) == 0, "%s", err);
+    if (device == DD_DEVICE_GPU)
+        CHECK(strcmp(b->ops->name, "gpu-fused") == 0, "--engine fused gave the %s backend",
+              b->ops->name);
+    dd_rng_destroy(rng);
+    free(order);
+    b->ops->destroy(b);
+    return params;
+}
+
+static void agree(int variant) {
+    char err[DD_ERR_LEN], name[32];
+    dd_train_options o;
+    dd_layout layout;
+    dd_variant_name(variant, name, sizeof name);
+    CHECK(dd_variant_options(variant, 0, &o, err) == 0, "%s", err);
+    dd_layout_build(&o.model, &layout, err);
+    dd_sums cs, gs, again;
+    float *pc = one_epoch(DD_DEVICE_CPU, &o.model, o.batch, &cs);
+    float *pg = one_epoch(DD_DEVICE_GPU, &o.model, o.batch, &gs);
+    float *pa = one_epoch(DD_DEVICE_GPU, &o.model, o.batch, &again);
+    const double rel = dd_rel_error(pg, pc, layout.n_params);
+    printf("%s: one epoch at batch %d, fused vs CPU parameters differ by %.3g relative\n", name,
+           o.batch, rel);
+    CHECK(rel <= 1e-4, "%s: parameters differ by %.3g relative (limit 1e-4)", name, rel);
+    CHECK(dd_close(gs.loss_sum, cs.loss_sum, 0, 1e-4), "%s: loss sums %.9g vs %.9g", name,
+          gs.loss_sum, cs.loss_sum);
+    CHECK(labs(gs.correct - cs.correct) <= 30, "%s: hits %ld vs %ld", name, gs.correct, cs.correct);
+    CHECK(gs.steps == cs.steps && gs.samples == cs.samples, "%s: step counts differ", name);
+    for (int l = 0; l < layout.n_dense; l++)
+        CHECK(dd_close(gs.grad_sq[l], cs.grad_sq[l], 0, 1e-3), "%s: gradient norm of layer %d",
+              name, l + 1);
+    CHECK(memcmp(pg, pa, layout.n_params * sizeof *pg) == 0 && gs.loss_sum == again.loss_sum,
+          "%s: two fused runs differ", name);
+    free(pc), free(pg), free(pa);
+}
+
+int main(void) {
+    dd_gpu probe;
+    gpu_test_open(&probe);
+    dd_gpu_close(&probe);
+    dd_test_load_mnist(&data);
+    const int variants[] = {0, 1, 2, 19, 20};
+    for (size_t k = 0; k < sizeof variants / sizeof variants[0]; k++) agree(variants[k]);
+    dd_mnist_free(&data);
+    return dd_test_finish("test_gpu_fused");
+}
