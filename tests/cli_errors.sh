@@ -17,6 +17,8 @@ expect_error "--bn 'sideways'" "${train[@]}" --bn sideways
 expect_error "--hidden" "${train[@]}" --hidden 25,x
 expect_error "--hidden" "${train[@]}" --hidden 25,0
 expect_error "--device 'tpu'" "${train[@]}" --device tpu
+expect_error "--engine 'turbo'" "${train[@]}" --engine turbo
+expect_error "--engine fused runs on the GPU" "${train[@]}" --engine fused
 expect_error "--standardize" "${train[@]}" --standardize minmax
 expect_error "--subset 70000" train --data "$mnist" --subset 70000 --epochs 1 --verbose 0
 expect_error "--verbose" "${train[@]}" --verbose 3
@@ -48,6 +50,7 @@ expect_bench_error "--batch 0" --batch 0
 expect_bench_error "--models 21" --models 21
 expect_bench_error "--repeats" --repeats x
 expect_bench_error "unknown option" --bogus
+expect_bench_error "--lab-jobs" --lab-jobs 0
 
 # The defaults are the lab's: its summary, and Keras's verbose=2 line per epoch.
 if ! "$dd" train --data "$mnist" --subset 200 --epochs 2 >"$tmp/out" 2>"$tmp/err"; then
