@@ -39,6 +39,6 @@ extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
 extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
                                   char *err) {
     cudaStream_t s = (cudaStream_t)stream;
-    if (plan->hmax == 32) return launch<32, 1, DD_FUSED_THREADS_32>(plan, run, s, err);
-    return launch<64, 2, DD_FUSED_THREADS_64>(plan, run, s, err);
+    if (plan->hmax == 32) return launch<32, DD_FUSED_PIX, DD_FUSED_THREADS>(plan, run, s, err);
+    return launch<64, DD_FUSED_PIX, DD_FUSED_THREADS>(plan, run, s, err);
 }

@@ -3,10 +3,10 @@
  * (kernels/fused_body.cuh) is also compiled for the host and run there by an emulator of the
  * block's threads (kernels/fused_emulate.cu), so the CPU tests check the very code the GPU runs.
  *
- * How a step is laid out: thread t owns input pixels t, t+T, ... (PIX of them) and keeps those
- * rows of the first kernel in registers; the first layer's dot products are added up across the
- * block by warp shuffles and one pass through shared memory; the later, small layers, BN and the
- * loss run in shared memory, one thread per element; the first kernel's update is a rank-1
+ * How a step is laid out: thread t owns input pixels t and t+T (DD_FUSED_PIX of them) and keeps
+ * those rows of the first kernel in registers; the first layer's dot products are added up across
+ * the block by warp shuffles and one pass through shared memory; the later, small layers, BN and
+ * the loss run in shared memory, one thread per element; the first kernel's update is a rank-1
  * update of each thread's own registers. See bench/NOTES.md for the numbers. */
 #ifndef DD_FUSED_H
 #define DD_FUSED_H
@@ -23,10 +23,12 @@ extern "C" {
 #define DD_FUSED_MAX_UNITS 64   /* widest hidden layer the engine takes */
 #define DD_FUSED_MAX_BATCH 1024 /* largest batch */
 #define DD_FUSED_CHUNK     4    /* samples per reduction round of the first layer */
-/* The kernels' launch bounds (threads per block) for first layers of up to 32 and 64 units: 784
- * pixels need 800 threads at one pixel a thread, 416 at two. */
-#define DD_FUSED_THREADS_32 800
-#define DD_FUSED_THREADS_64 416
+/* Pixels per thread and the kernels' launch bound: 784 pixels take 416 threads (13 warps). An SM
+ * gives each of its four sub-partitions 16K registers, so 13 warps (4 on a sub-partition) may
+ * use 128 registers a thread: the 2 x 32 first-kernel weights fit beside the rest (at one pixel
+ * a thread, 800 threads, ptxas allows 72 and spills). */
+#define DD_FUSED_PIX     2
+#define DD_FUSED_THREADS 416
 
 /* Where everything lives, computed once on the host (dd_fused_plan_build). Offsets are in floats;
  * params offsets index the flat parameter buffer (model.h's layout). */

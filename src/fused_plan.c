@@ -8,12 +8,12 @@
 
 #define ROUND_UP(n, m) (((n) + (m)-1) / (m) * (m))
 
-/* Registers per SM (64K of them) must hold the first kernel: at a width of up to 32 one pixel per
- * thread leaves a thread 80 registers beside its 32 weights; at 64, two pixels a thread (128
- * weights in 157 registers) is the only split that fits. */
+/* The first layer's width rounded up to the kernel's HMAX (32 or 64: the transposing butterfly
+ * works on groups of 32 units) and DD_FUSED_PIX pixels a thread, in whole warps. At 64 units the
+ * 128 weights a thread fill its register budget and ptxas spills some: correct, but slower. */
 static void launch_shape(dd_fused_plan *p, int first_width) {
     p->hmax = first_width <= 32 ? 32 : 64;
-    p->pix = p->hmax == 32 ? 1 : 2;
+    p->pix = DD_FUSED_PIX;
     p->threads = ROUND_UP((p->inputs + p->pix - 1) / p->pix, 32);
     p->warps = p->threads / 32;
 }
@@ -93,11 +93,9 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     }
     p->n_params = (int)L.n_params;
     launch_shape(p, cfg->units[0]);
-    const int bound = p->hmax == 32 ? DD_FUSED_THREADS_32 : DD_FUSED_THREADS_64;
+    const int bound = DD_FUSED_THREADS;
     if (p->threads > bound) {
-        snprintf(err, DD_ERR_LEN,
-                 "the fused engine takes images of up to %d pixels at this width, "
-                 "not %d",
+        snprintf(err, DD_ERR_LEN, "the fused engine takes images of up to %d pixels, not %d",
                  bound * p->pix, inputs);
         return -1;
     }
