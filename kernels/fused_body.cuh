@@ -35,6 +35,18 @@ DD_SIMT_FN dd_activation activation(const dd_fused_plan &p, int l) {
     return l < p.n_dense - 1 ? (dd_activation)p.activation : DD_ACT_SIGMOID;
 }
 
+// Barriers set a step's time at small batches, so elementwise work rides along with the phase
+// before it where nothing else needs that phase's result first: a layer without BN activates
+// each output as soon as it is computed, and dL/d(activation output) is multiplied by the
+// activation's derivative by whoever produces it (the loss, or the layer above's input
+// gradient) unless BN comes after the activation and must be undone first. Same arithmetic.
+DD_SIMT_FN int activates_in_place(const dd_fused_plan &p, int l) {
+    return !has_bn(p, l);
+}
+DD_SIMT_FN int grad_arrives_activated(const dd_fused_plan &p, int l) {
+    return !(has_bn(p, l) && p.bn == DD_BN_AFTER);
+}
+
 // What layer L hands to the next one (dd_net_layer_output's rule).
 DD_SIMT_FN float *layer_output(const fused_ctx &c, int l) {
     const dd_fused_plan &p = *c.p;
@@ -87,8 +99,10 @@ template <int HMAX, int PIX>
 DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[PIX][HMAX], int B) {
     const dd_fused_plan &p = *c.p;
     const int u = p.units[0], round_floats = DD_FUSED_CHUNK * p.warps * HMAX;
-    float *z = c.acts + p.z[0];
+    float *z = c.acts + p.z[0], *act = c.acts + p.act[0];
     const float *bias = param(c, p.bias[0]);
+    const int activate = activates_in_place(p, 0);
+    const dd_activation a = activation(p, 0);
     for (int first = 0, round = 0; first < B; first += DD_FUSED_CHUNK, round++) {
         const int n = B - first < DD_FUSED_CHUNK ? B - first : DD_FUSED_CHUNK;
         float *buf = c.partial + (round & 1) * round_floats;
@@ -105,7 +119,9 @@ DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[PIX][HM
             const int s = t / u, j = t % u;
             float sum = 0.0f;
             for (int k = 0; k < p.warps; k++) sum += buf[(s * p.warps + k) * HMAX + j];
-            z[(first + s) * u + j] = sum + bias[j];
+            const int at = (first + s) * u + j;
+            z[at] = sum + bias[j];
+            if (activate) act[at] = dd_activate(a, z[at]);
         }
     }
     simt_sync();
@@ -116,12 +132,15 @@ DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B) {
     const dd_fused_plan &p = *c.p;
     const int I = p.fan_in[l], u = p.units[l];
     const float *in = layer_output(c, l - 1), *W = param(c, p.kernel[l]), *b = param(c, p.bias[l]);
-    float *z = c.acts + p.z[l];
+    float *z = c.acts + p.z[l], *act = c.acts + p.act[l];
+    const int activate = activates_in_place(p, l);
+    const dd_activation a = activation(p, l);
     for (int t = c.tid; t < B * u; t += p.threads) {
         const int row = t / u, j = t % u;
         float sum = 0.0f;
         for (int k = 0; k < I; k++) sum += in[row * I + k] * W[k * u + j];
         z[t] = sum + b[j];
+        if (activate) act[t] = dd_activate(a, z[t]);
     }
     simt_sync();
 }
@@ -173,13 +192,11 @@ DD_SIMT_FN void layer_finish_forward(const fused_ctx &c, int l, int B) {
     } else if (has_bn(p, l)) {
         activation_forward(c, l, z, B);
         batchnorm_forward(c, l, c.acts + p.act[l], B);
-    } else {
-        activation_forward(c, l, z, B);
-    }
+    } // else the Dense phase has activated already
 }
 
-// MSE of the output against the labels: per-sample loss and hit in shared memory, dL/dy in
-// gradient buffer 0.
+// MSE of the output against the labels: per-sample loss and hit in shared memory, dL/dz of the
+// output layer (dL/dy through the sigmoid) in gradient buffer 0.
 DD_SIMT_FN void loss_forward_backward(const fused_ctx &c, int B) {
     const dd_fused_plan &p = *c.p;
     const float *y = c.acts + p.act[p.n_dense - 1];
@@ -189,6 +206,8 @@ DD_SIMT_FN void loss_forward_backward(const fused_ctx &c, int B) {
         const float *yb = y + b * DD_CLASSES;
         c.loss[b] = dd_mse_sample(dy + b * DD_CLASSES, yb, c.labels[b], scale);
         c.hits[b] = dd_argmax(yb, DD_CLASSES) == c.labels[b];
+        for (int k = 0; k < DD_CLASSES; k++) // the output layer has no BN
+            dy[b * DD_CLASSES + k] *= dd_activate_grad(DD_ACT_SIGMOID, yb[k]);
     }
     simt_sync();
 }
@@ -240,19 +259,23 @@ DD_SIMT_FN void activation_backward(const fused_ctx &c, int l, float *g, int B) 
     simt_sync();
 }
 
-// From dL/dz (D, B x u) of layer L: dL/d(input) into DIN with the old kernel (L > 0), then SGD on
-// the bias and, one thread per weight, on the kernel; returns this thread's share of the kernel
-// gradient's squared norm.
+// From dL/dz (D, B x u) of layer L: dL/d(input) into DIN with the old kernel (L > 0; already
+// through the lower layer's activation where grad_arrives_activated), then SGD on the bias and,
+// one thread per weight, on the kernel; returns this thread's share of the kernel gradient's
+// squared norm.
 DD_SIMT_FN double dense_backward_update(const fused_ctx &c, int l, float *din, const float *d,
                                         int B, float lr) {
     const dd_fused_plan &p = *c.p;
     const int I = p.fan_in[l], u = p.units[l];
     float *W = param(c, p.kernel[l]), *bias = param(c, p.bias[l]);
+    const int activated = grad_arrives_activated(p, l - 1);
+    const float *below = c.acts + p.act[l - 1];
+    const dd_activation a = activation(p, l - 1);
     for (int t = c.tid; t < B * I; t += p.threads) {
         const int row = t / I, k = t % I;
         float sum = 0.0f;
         for (int j = 0; j < u; j++) sum += d[row * u + j] * W[k * u + j];
-        din[t] = sum;
+        din[t] = activated ? sum * dd_activate_grad(a, below[t]) : sum;
     }
     for (int j = c.tid; j < u; j += p.threads) {
         float db = 0.0f;
@@ -332,7 +355,7 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[PIX][HMAX], int B
             float *t = g;
             g = other, other = t, cur ^= 1;
         }
-        activation_backward(c, l, g, B);
+        if (!grad_arrives_activated(p, l)) activation_backward(c, l, g, B);
         if (has_bn(p, l) && p.bn == DD_BN_BEFORE) {
             batchnorm_backward(c, l, other, g, B, r.lr);
             float *t = g;
