@@ -54,7 +54,8 @@ typedef struct {
     int grad[2]; /* (B, widest layer) each: the backward pass's two gradient buffers */
     int acts_floats, acts_shared;
     /* Always in shared memory: the standardization table (256), two rounds of first-layer partial
-     * sums (2 x CHUNK x warps x hmax), the batch's rows and labels (2B ints), per-sample losses and
+     * sums (2 x CHUNK x warps x hmax), this batch's and the next one's rows and labels (4B ints),
+     * per-sample losses and
      * hits (B floats, B ints), a per-warp reduction slot (warps doubles). */
     int sm_table, sm_partial, sm_rows, sm_labels, sm_loss, sm_hits, sm_red;
     int sm_end;          /* floats of that fixed part; the parameters and activations follow it */

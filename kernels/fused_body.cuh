@@ -18,7 +18,8 @@ struct fused_ctx {
     float *rest; // params[p->rest ..]: a shared copy, or the global parameters themselves
     float *acts; // activation buffers (plan offsets)
     float *table, *partial, *loss;
-    int *rows, *labels, *hits;
+    int *rows, *labels, *hits; // this step's batch
+    int *next_rows, *next_labels;
     double *red;
     int tid, lane, warp;
 };
@@ -193,6 +194,15 @@ DD_SIMT_FN void layer_finish_forward(const fused_ctx &c, int l, int B) {
         activation_forward(c, l, z, B);
         batchnorm_forward(c, l, c.acts + p.act[l], B);
     } // else the Dense phase has activated already
+}
+
+// The rows and labels of the B samples at order[first ..).
+DD_SIMT_FN void load_batch(const fused_ctx &c, int *rows, int *labels, int first, int B) {
+    for (int b = c.tid; b < B; b += c.p->threads) {
+        const int row = (int)c.r->order[first + b];
+        rows[b] = row;
+        labels[b] = c.r->labels[row];
+    }
 }
 
 // MSE of the output against the labels: per-sample loss and hit in shared memory, dL/dz of the
@@ -371,24 +381,20 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[PIX][HMAX], int B
     }
 }
 
-// One SGD step on the B samples at order[first ..).
+// One SGD step on the B samples whose rows and labels C holds; meanwhile the NEXT_B rows at
+// order[NEXT ..) are loaded into the other buffers (the loss phase has room for it), so no step
+// needs a barrier of its own for that.
 template <int HMAX, int PIX>
-DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[PIX][HMAX], int first, int B,
+DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[PIX][HMAX], int B, int next, int next_B,
                            fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
-    const dd_fused_run &r = *c.r;
-    for (int b = c.tid; b < B; b += p.threads) {
-        const int row = (int)r.order[first + b];
-        c.rows[b] = row;
-        c.labels[b] = r.labels[row];
-    }
-    simt_sync();
     first_layer_forward<HMAX, PIX>(c, w, B);
     layer_finish_forward(c, 0, B);
     for (int l = 1; l < p.n_dense; l++) {
         dense_forward(c, l, B);
         layer_finish_forward(c, l, B);
     }
+    load_batch(c, c.next_rows, c.next_labels, next, next_B);
     loss_forward_backward(c, B);
     if (c.tid == 0) { // the reference's order: a batch's losses summed, then added to the total
         double loss = 0;
@@ -409,8 +415,7 @@ template <int HMAX, int PIX> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
     c.red = (double *)(sf + p.sm_red);
     c.table = sf + p.sm_table;
     c.partial = sf + p.sm_partial;
-    c.rows = (int *)(sf + p.sm_rows);
-    c.labels = (int *)(sf + p.sm_labels);
+    int *rows = (int *)(sf + p.sm_rows), *labels = (int *)(sf + p.sm_labels);
     c.loss = sf + p.sm_loss;
     c.hits = (int *)(sf + p.sm_hits);
     float *after = sf + p.sm_end;
@@ -430,15 +435,20 @@ template <int HMAX, int PIX> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
         DD_UNROLL
         for (int j = 0; j < HMAX; j++) w[q][j] = i < p.inputs && j < u ? r.params[i * u + j] : 0.0f;
     }
+    load_batch(c, rows, labels, r.first, r.count < r.batch ? r.count : r.batch);
     fused_totals tot = {0, 0, 0, 0};
     if (c.tid == 0)
         tot = {r.sums[DD_SUM_LOSS], r.sums[DD_SUM_CORRECT], r.sums[DD_SUM_STEPS],
                r.sums[DD_SUM_BAD_STEP]};
     simt_sync();
 
-    for (int done = 0; done < r.count; done += r.batch) {
+    for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
         const int B = r.count - done < r.batch ? r.count - done : r.batch;
-        train_step<HMAX, PIX>(c, w, r.first + done, B, tot);
+        const int next = done + B, left = r.count - next;
+        const int now = (step & 1) * p.max_batch, then = p.max_batch - now;
+        c.rows = rows + now, c.labels = labels + now;
+        c.next_rows = rows + then, c.next_labels = labels + then;
+        train_step<HMAX, PIX>(c, w, B, r.first + next, left < r.batch ? left : r.batch, tot);
     }
 
     DD_UNROLL

@@ -105,8 +105,8 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     p->sm_red = take(&at, 2 * p->warps);
     p->sm_table = take(&at, 256);
     p->sm_partial = take(&at, 2 * DD_FUSED_CHUNK * p->warps * p->hmax);
-    p->sm_rows = take(&at, max_batch);
-    p->sm_labels = take(&at, max_batch);
+    p->sm_rows = take(&at, 2 * max_batch); /* this step's and the next one's */
+    p->sm_labels = take(&at, 2 * max_batch);
     p->sm_loss = take(&at, max_batch);
     p->sm_hits = take(&at, max_batch);
     p->sm_end = at;

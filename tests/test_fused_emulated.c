@@ -4,7 +4,8 @@
  * compared. The engine changes only the order of some float sums (and applies a batch's first
  * kernel update one sample at a time), so after a few steps the parameters agree to ~1e-7; the
  * limit 1e-5 still catches any wrong index or formula, which moves them by 1e-3 in one step.
- * Plus the planner's refusals. The same body on a real GPU: test_gpu_fused. */
+ * Also: two launches over consecutive spans give exactly what one launch gives, and the planner
+ * refuses what the engine cannot take. The same body on a real GPU: test_gpu_fused. */
 #include <stdlib.h>
 #include <string.h>
 
@@ -57,8 +58,8 @@ static void reference(const dd_model_config *cfg, float *params, const uint32_t 
 /* The same steps by the emulated fused kernel, planned with SHARED_LIMIT bytes of shared memory
  * (ONLY_FIXED: just the plan's fixed part, so the parameters and activations go to global
  * memory). */
-static void fused(const dd_fused_plan *plan, float *params, const uint32_t *order, int count,
-                  int batch, double *sums) {
+static void fused_span(const dd_fused_plan *plan, float *params, const uint32_t *order, int first,
+                       int count, int batch, double *sums) {
     char err[DD_ERR_LEN];
     float *scratch = plan->acts_shared ? NULL : malloc((size_t)plan->acts_floats * sizeof *scratch);
     dd_fused_run run = {.params = params,
@@ -66,7 +67,7 @@ static void fused(const dd_fused_plan *plan, float *params, const uint32_t *orde
                         .labels = data.train.labels,
                         .order = order,
                         .table = table,
-                        .first = 0,
+                        .first = first,
                         .count = count,
                         .batch = batch,
                         .lr = 0.01f,
@@ -75,6 +76,35 @@ static void fused(const dd_fused_plan *plan, float *params, const uint32_t *orde
                         .scratch = scratch};
     CHECK(dd_fused_train_emulated(plan, &run, err) == 0, "%s", err);
     free(scratch);
+}
+
+static void fused(const dd_fused_plan *plan, float *params, const uint32_t *order, int count,
+                  int batch, double *sums) {
+    fused_span(plan, params, order, 0, count, batch, sums);
+}
+
+/* The CUDA backend launches a queue of steps whenever something needs their results (a progress
+ * bar, a checkpoint): two launches must give exactly what one gives, sums included. */
+static void spans_add_up(const dd_model_config *cfg, int count, int split, int batch) {
+    char err[DD_ERR_LEN];
+    dd_layout layout;
+    dd_fused_plan plan;
+    dd_layout_build(cfg, &layout, err);
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, &plan, err) == 0, "%s",
+          err);
+    uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
+    dd_rng *rng = dd_rng_create(7, err);
+    CHECK(dd_shuffle(rng, 0, order, TRAIN_IMAGES, err) == 0, "%s", err);
+    float *one = initial_params(cfg, &layout), *two = initial_params(cfg, &layout);
+    double s1[DD_N_SUMS] = {0}, s2[DD_N_SUMS] = {0};
+    fused_span(&plan, one, order, 0, count, batch, s1);
+    fused_span(&plan, two, order, 0, split, batch, s2);
+    fused_span(&plan, two, order, split, count - split, batch, s2);
+    CHECK(memcmp(one, two, layout.n_params * sizeof *one) == 0,
+          "two launches give other parameters than one");
+    CHECK(memcmp(s1, s2, sizeof s1) == 0, "two launches give other sums than one");
+    free(one), free(two), free(order);
+    dd_rng_destroy(rng);
 }
 
 static void agree(const char *name, const dd_model_config *cfg, int count, int batch,
@@ -155,6 +185,8 @@ int main(void) {
     agree("2 x 64 relu (the 64-unit kernel)", &wide, 3 * 8, 8, H100_SHARED);
     dd_model_config odd = network(2, 7, DD_ACT_LINEAR, DD_BN_AFTER, DD_INIT_GLOROT_NORMAL);
     agree("2 x 7 linear, BN after, everything in global memory", &odd, 3 * 5, 5, ONLY_FIXED);
+
+    spans_add_up(&before, 2 * 32 + 7, 32, 32);
 
     dd_model_config too_wide = network(1, 65, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
     refuses("width 65", &too_wide, 1, "up to 64 units");
