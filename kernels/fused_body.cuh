@@ -64,6 +64,16 @@ template <int PIX> DD_SIMT_FN void load_pixels(const fused_ctx &c, int row, floa
     }
 }
 
+// One round of the butterfly below: lanes with bit O set keep values O..2O-1, the others 0..O-1,
+// each adding its partner's copy. O is a template argument so that every index is a constant and
+// V stays in registers (a loop over O left it in local memory).
+template <int O> DD_SIMT_FN void butterfly_round(float (&v)[16], int lane) {
+    const bool upper = lane & O;
+    DD_UNROLL
+    for (int k = 0; k < O; k++)
+        v[k] = (upper ? v[k + O] : v[k]) + simt_shfl_xor(upper ? v[k] : v[k + O], O);
+}
+
 // The warp's sums of this thread's products x·w for the 32 first-layer units of group G, by a
 // transposing butterfly: at each of five rounds a lane keeps half of its values and adds its
 // partner's copy of that half, so lane l ends with unit G*32+l's sum after 16+8+4+2+1 = 31
@@ -83,13 +93,10 @@ DD_SIMT_FN float warp_unit_sums(int lane, const float (&w)[PIX][HMAX], const flo
         }
         v[k] = (upper16 ? hi : lo) + simt_shfl_xor(upper16 ? lo : hi, 16);
     }
-    DD_UNROLL
-    for (int o = 8; o >= 1; o /= 2) {
-        const bool upper = lane & o;
-        DD_UNROLL
-        for (int k = 0; k < o; k++)
-            v[k] = (upper ? v[k + o] : v[k]) + simt_shfl_xor(upper ? v[k] : v[k + o], o);
-    }
+    butterfly_round<8>(v, lane);
+    butterfly_round<4>(v, lane);
+    butterfly_round<2>(v, lane);
+    butterfly_round<1>(v, lane);
     return v[0];
 }
 
