@@ -34,16 +34,8 @@ static float *initial_params(const dd_model_config *cfg, const dd_layout *layout
 static void reference(const dd_model_config *cfg, float *params, const uint32_t *order, int count,
                       int batch, dd_sums *sums) {
     char err[DD_ERR_LEN];
-    dd_backend_setup setup = {.cfg = *cfg,
-                              .train = &data.train,
-                              .train_count = TRAIN_IMAGES,
-                              .test = &data.test,
-                              .max_batch = batch,
-                              .diagnostics = 1};
-    memcpy(setup.table, table, sizeof table);
-    dd_backend *b = dd_backend_cpu_create(&setup, err);
-    CHECK(b != NULL, "%s", err);
-    if (!b) return;
+    dd_backend *b =
+        dd_test_backend(DD_DEVICE_CPU, cfg, &data, TRAIN_IMAGES, batch, DD_ENGINE_LAYERS, 0);
     CHECK(b->ops->upload_params(b, params, err) == 0, "%s", err);
     CHECK(b->ops->set_order(b, order, TRAIN_IMAGES, err) == 0, "%s", err);
     for (int first = 0; first < count; first += batch) {

@@ -17,32 +17,13 @@
 
 static dd_mnist data;
 
-static dd_backend *backend(dd_device device, const dd_model_config *cfg, int batch) {
-    char err[DD_ERR_LEN];
-    dd_backend_setup setup = {.cfg = *cfg,
-                              .train = &data.train,
-                              .train_count = data.train.count,
-                              .test = &data.test,
-                              .max_batch = batch,
-                              .diagnostics = 1,
-                              .engine = DD_ENGINE_FUSED};
-    dd_standardize_table(&data.train, data.train.count, DD_STANDARDIZE_GLOBAL, setup.table, NULL,
-                         NULL);
-    dd_backend *b = dd_backend_create(device, &setup, err);
-    if (!b) {
-        fprintf(stderr, "cannot create the %s backend: %s\n",
-                device == DD_DEVICE_GPU ? "gpu" : "cpu", err);
-        exit(1);
-    }
-    return b;
-}
-
 /* One epoch from the seed-7 initialization and epoch-0 order; returns the parameters. */
 static float *one_epoch(dd_device device, const dd_model_config *cfg, int batch, dd_sums *sums) {
     char err[DD_ERR_LEN];
     dd_layout layout;
     dd_layout_build(cfg, &layout, err);
-    dd_backend *b = backend(device, cfg, batch);
+    dd_backend *b =
+        dd_test_backend(device, cfg, &data, data.train.count, batch, DD_ENGINE_FUSED, 0);
     const int n = data.train.count;
     float *params = malloc(layout.n_params * sizeof *params);
     uint32_t *order = malloc((size_t)n * sizeof *order);

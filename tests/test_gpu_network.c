@@ -43,23 +43,9 @@ static float *train_steps(dd_backend *b, const dd_model_config *cfg, int batch, 
     return params;
 }
 
+/* The layers engine (cuBLAS and one kernel per op), with graphs unless NO_GRAPHS. */
 static dd_backend *backend(dd_device device, const dd_model_config *cfg, int batch, int no_graphs) {
-    char err[DD_ERR_LEN];
-    dd_backend_setup setup = {.cfg = *cfg,
-                              .train = &data.train,
-                              .train_count = TRAIN_IMAGES,
-                              .test = &data.test,
-                              .max_batch = batch,
-                              .diagnostics = 1,
-                              .no_graphs = no_graphs};
-    dd_standardize_table(&data.train, TRAIN_IMAGES, DD_STANDARDIZE_GLOBAL, setup.table, NULL, NULL);
-    dd_backend *b = dd_backend_create(device, &setup, err);
-    if (!b) {
-        fprintf(stderr, "cannot create the %s backend: %s\n",
-                device == DD_DEVICE_GPU ? "gpu" : "cpu", err);
-        exit(1);
-    }
-    return b;
+    return dd_test_backend(device, cfg, &data, TRAIN_IMAGES, batch, DD_ENGINE_LAYERS, no_graphs);
 }
 
 static void agree(const char *name, const dd_model_config *cfg, int batch) {

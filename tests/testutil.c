@@ -9,6 +9,8 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+#include "deepdigits/train.h"
+
 static int failures;
 
 void dd_check(int ok, const char *file, int line, const char *expr, const char *fmt, ...) {
@@ -89,4 +91,25 @@ const char *dd_test_tmpdir(void) {
         exit(1);
     }
     return path;
+}
+
+dd_backend *dd_test_backend(dd_device device, const dd_model_config *cfg, const dd_mnist *data,
+                            int train_count, int batch, dd_engine engine, int no_graphs) {
+    char err[DD_ERR_LEN];
+    dd_backend_setup setup = {.cfg = *cfg,
+                              .train = &data->train,
+                              .train_count = train_count,
+                              .test = &data->test,
+                              .max_batch = batch,
+                              .diagnostics = 1,
+                              .no_graphs = no_graphs,
+                              .engine = engine};
+    dd_standardize_table(&data->train, train_count, DD_STANDARDIZE_GLOBAL, setup.table, NULL, NULL);
+    dd_backend *b = dd_backend_create(device, &setup, err);
+    if (!b) {
+        fprintf(stderr, "cannot create the %s backend: %s\n",
+                device == DD_DEVICE_GPU ? "gpu" : "cpu", err);
+        exit(1);
+    }
+    return b;
 }

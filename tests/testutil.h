@@ -5,6 +5,7 @@
 
 #include <stddef.h>
 
+#include "deepdigits/backend.h"
 #include "deepdigits/idx.h"
 
 #define DD_TEST_SKIP 77 /* CTest's SKIP_RETURN_CODE for every test */
@@ -28,6 +29,11 @@ const char *dd_test_mnist_dir(void);
 /* Loads the real MNIST into OUT, or prints why it cannot and exits 1: the tests that need it fail
  * (not skip) without it, since .ci/run fetches it first. */
 void dd_test_load_mnist(dd_mnist *out);
+
+/* A backend on DEVICE for CFG, on the first TRAIN_COUNT images of DATA (standardized by their own
+ * mean and std), batches up to BATCH, diagnostics on; exits 1 saying why if it cannot start. */
+dd_backend *dd_test_backend(dd_device device, const dd_model_config *cfg, const dd_mnist *data,
+                            int train_count, int batch, dd_engine engine, int no_graphs);
 
 /* The path of a fresh temporary directory for this test (removed by the OS, not by us). */
 const char *dd_test_tmpdir(void);
