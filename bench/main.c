@@ -245,9 +245,33 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
     return 0;
 }
 
+/* The measurement behind --engine auto: per model, which GPU engine was faster at each batch. */
+static void engine_verdicts(const bench_args *a, double us[][MAX_LIST][N_BACKENDS]) {
+    int any = 0;
+    for (int i = 0; i < a->n_models; i++)
+        for (int j = 0; j < a->n_batches; j++)
+            any |= us[i][j][ON_CUDA] > 0 && us[i][j][ON_FUSED] > 0;
+    if (!any) return;
+    printf("\nfaster GPU engine (for --engine auto, now fused up to batch %d):\n",
+           DD_FUSED_AUTO_MAX_BATCH);
+    for (int i = 0; i < a->n_models; i++) {
+        char model[32];
+        dd_variant_name(a->models[i], model, sizeof model);
+        printf("  %-11s", model);
+        for (int j = 0; j < a->n_batches; j++) {
+            const double layers = us[i][j][ON_CUDA], fused = us[i][j][ON_FUSED];
+            if (layers > 0 && fused > 0)
+                printf("  batch %d: %s (%.2fx)", a->batches[j], fused < layers ? "fused" : "layers",
+                       fused < layers ? layers / fused : fused / layers);
+        }
+        printf("\n");
+    }
+}
+
 static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_machine *cpu,
                       const bench_machine *gpu, int have_gpu, FILE *json) {
     int first = 1;
+    double us[MAX_LIST][MAX_LIST][N_BACKENDS] = {{{0}}}; /* medians, 0 where not measured */
     printf("%-11s %6s  %-10s %10s  %-17s %12s %9s %8s %9s %8s\n", "model", "batch", "on", "us/step",
            "spread (min-max)", "samples/s", "epoch s", "vs cpu", "floor us", "x floor");
     for (int i = 0; i < a->n_models; i++)
@@ -263,10 +287,12 @@ static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_mac
                 else if (measure(a, data, on == ON_CPU ? cpu : gpu, cpu_us, &w) != 0)
                     return -1;
                 if (on == ON_CPU && !w.skipped) cpu_us = w.r.us_median;
+                us[i][j][on] = w.skipped ? 0 : w.r.us_median;
                 print_row(&w);
                 if (json) json_row(json, &w, first), first = 0;
             }
         }
+    engine_verdicts(a, us);
     return 0;
 }
 
