@@ -15,24 +15,28 @@ __global__ void __launch_bounds__(THREADS, 1)
     fused_body<HMAX, PIX>(c, shared);
 }
 
-template <int HMAX, int PIX, int THREADS>
-static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
-                  char *err) {
-    auto kernel = fused_kernel<HMAX, PIX, THREADS>;
-    CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                    (int)plan->shared_bytes),
-               err);
-    kernel<<<1, plan->threads, plan->shared_bytes, stream>>>(*plan, *run);
-    CUDA_CHECK(cudaGetLastError(), err);
-    return 0;
-}
-
 extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
     int device, limit;
     CUDA_CHECK(cudaGetDevice(&device), err);
     CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, device),
                err);
     *bytes = (size_t)limit;
+    return 0;
+}
+
+// The kernel's dynamic shared memory limit is one setting per process: models trained in
+// several threads would race if each set its own plan's size, so every launch sets the same
+// value, the device's opt-in maximum (no plan asks for more).
+template <int HMAX, int PIX, int THREADS>
+static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
+                  char *err) {
+    auto kernel = fused_kernel<HMAX, PIX, THREADS>;
+    size_t limit;
+    if (dd_fused_shared_limit(&limit, err) != 0) return -1;
+    CUDA_CHECK(
+        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)limit), err);
+    kernel<<<1, plan->threads, plan->shared_bytes, stream>>>(*plan, *run);
+    CUDA_CHECK(cudaGetLastError(), err);
     return 0;
 }
 

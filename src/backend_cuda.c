@@ -169,13 +169,15 @@ static int capture_step(cuda_backend *b, int B, float lr) {
         b->graph = NULL;
     }
     CUDA_CHECK(cudaStreamBeginCapture(b->gpu.stream, cudaStreamCaptureModeThreadLocal), b->gpu.err);
+    graph = NULL;
     int rc = enqueue_step(b, B, lr);
     cudaError_t e = cudaStreamEndCapture(b->gpu.stream, &graph);
+    cudaGraphExec_t exec = NULL;
+    if (rc == 0 && e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
     if (rc != 0) return -1;
     CUDA_CHECK(e, b->gpu.err);
-    e = cudaGraphInstantiate(&b->graph, graph, 0);
-    cudaGraphDestroy(graph);
-    CUDA_CHECK(e, b->gpu.err);
+    b->graph = exec;
     b->graph_batch = B;
     b->graph_lr = lr;
     return 0;
@@ -444,9 +446,11 @@ static const dd_backend_ops fused_ops = {.name = "gpu-fused",
                                          .elapsed = cuda_elapsed};
 
 /* cudaMalloc + copy of BYTES from HOST (when given). */
-static int upload(void **dst, const void *host, size_t bytes, char *err) {
+static int upload(cuda_backend *b, void **dst, const void *host, size_t bytes, char *err) {
     CUDA_CHECK(cudaMalloc(dst, bytes ? bytes : 1), err);
-    if (host) CUDA_CHECK(cudaMemcpy(*dst, host, bytes, cudaMemcpyHostToDevice), err);
+    /* In the backend's stream, not the legacy one (which that stream does not wait for). */
+    if (host)
+        CUDA_CHECK(cudaMemcpyAsync(*dst, host, bytes, cudaMemcpyHostToDevice, b->gpu.stream), err);
     return 0;
 }
 
@@ -456,20 +460,21 @@ static int allocate(cuda_backend *b, char *err) {
     const size_t train = (size_t)s->train_count, test = (size_t)s->test->count;
     const int rows = s->max_batch > EVAL_BATCH ? s->max_batch : EVAL_BATCH;
     float *memory;
-    TRY(upload((void **)&b->train_pixels, s->train->pixels, train * DD_IMAGE_PIXELS, err));
-    TRY(upload((void **)&b->train_labels, s->train->labels, train, err));
-    TRY(upload((void **)&b->test_pixels, s->test->pixels, test * DD_IMAGE_PIXELS, err));
-    TRY(upload((void **)&b->test_labels, s->test->labels, test, err));
-    TRY(upload((void **)&b->table, s->table, sizeof s->table, err));
-    TRY(upload((void **)&b->batch_labels, NULL, (size_t)rows, err));
-    TRY(upload((void **)&b->predictions, NULL, train > test ? train : test, err));
-    TRY(upload((void **)&b->params, NULL, L->n_params * sizeof(float), err));
-    TRY(upload((void **)&b->grads, NULL, L->n_trainable * sizeof(float), err));
-    TRY(upload((void **)&b->order, NULL, train * sizeof(uint32_t), err));
-    TRY(upload((void **)&b->step_first, NULL, sizeof(int), err));
-    TRY(upload((void **)&b->sums, NULL, DD_N_SUMS * sizeof(double), err));
-    CUDA_CHECK(cudaMemset(b->sums, 0, DD_N_SUMS * sizeof(double)), err);
-    TRY(upload((void **)&memory, NULL, dd_net_floats(L, rows) * sizeof(float), err));
+    TRY(upload(b, (void **)&b->train_pixels, s->train->pixels, train * DD_IMAGE_PIXELS, err));
+    TRY(upload(b, (void **)&b->train_labels, s->train->labels, train, err));
+    TRY(upload(b, (void **)&b->test_pixels, s->test->pixels, test * DD_IMAGE_PIXELS, err));
+    TRY(upload(b, (void **)&b->test_labels, s->test->labels, test, err));
+    TRY(upload(b, (void **)&b->table, s->table, sizeof s->table, err));
+    TRY(upload(b, (void **)&b->batch_labels, NULL, (size_t)rows, err));
+    TRY(upload(b, (void **)&b->predictions, NULL, train > test ? train : test, err));
+    TRY(upload(b, (void **)&b->params, NULL, L->n_params * sizeof(float), err));
+    TRY(upload(b, (void **)&b->grads, NULL, L->n_trainable * sizeof(float), err));
+    TRY(upload(b, (void **)&b->order, NULL, train * sizeof(uint32_t), err));
+    TRY(upload(b, (void **)&b->step_first, NULL, sizeof(int), err));
+    TRY(upload(b, (void **)&b->sums, NULL, DD_N_SUMS * sizeof(double), err));
+    CUDA_CHECK(cudaMemsetAsync(b->sums, 0, DD_N_SUMS * sizeof(double), b->gpu.stream), err);
+    TRY(upload(b, (void **)&memory, NULL, dd_net_floats(L, rows) * sizeof(float), err));
+    CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), err); /* the host's copies may go now */
     return dd_net_attach(&b->net, &s->cfg, rows, memory, err);
 }
 

@@ -28,21 +28,36 @@ static void *dev_alloc(size_t bytes) {
     return p;
 }
 
+/* The copies and sets below run in the legacy stream, which the ops' own stream does not wait
+ * for: each helper waits for the device before it returns. */
+static void settled(cudaError_t e) {
+    if (e != cudaSuccess || cudaDeviceSynchronize() != cudaSuccess) {
+        fprintf(stderr, "device setup failed: %s\n", cudaGetErrorString(e));
+        exit(1);
+    }
+}
+
 float *dev_floats(const float *host, size_t n) {
     float *d = dev_alloc(n * sizeof *d);
-    if (cudaMemcpy(d, host, n * sizeof *d, cudaMemcpyHostToDevice) != cudaSuccess) exit(1);
+    settled(cudaMemcpy(d, host, n * sizeof *d, cudaMemcpyHostToDevice));
+    return d;
+}
+
+double *dev_doubles(const double *host, size_t n) {
+    double *d = dev_alloc(n * sizeof *d);
+    settled(cudaMemcpy(d, host, n * sizeof *d, cudaMemcpyHostToDevice));
     return d;
 }
 
 uint8_t *dev_bytes(const void *host, size_t n) {
     uint8_t *d = dev_alloc(n);
-    if (cudaMemcpy(d, host, n, cudaMemcpyHostToDevice) != cudaSuccess) exit(1);
+    settled(cudaMemcpy(d, host, n, cudaMemcpyHostToDevice));
     return d;
 }
 
 float *dev_nan(size_t n) {
     float *d = dev_alloc(n * sizeof *d);
-    if (cudaMemset(d, 0xff, n * sizeof *d) != cudaSuccess) exit(1); /* 0xffffffff is a NaN */
+    settled(cudaMemset(d, 0xff, n * sizeof *d)); /* 0xffffffff is a NaN */
     return d;
 }
 

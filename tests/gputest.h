@@ -16,6 +16,7 @@ void gpu_test_open(dd_gpu *gpu);
 float *dev_floats(const float *host, size_t n);
 uint8_t *dev_bytes(const void *host, size_t n);
 float *dev_nan(size_t n);
+double *dev_doubles(const double *host, size_t n);
 /* Copies N floats back into a fresh host buffer (free it). Synchronizes. */
 float *host_floats(const float *dev, size_t n);
 

@@ -17,16 +17,17 @@ enum { BITS, UNIFORM, NORMAL };
 static void *device_draw(int kind, unsigned long long seed, unsigned long long offset, size_t n) {
     curandGenerator_t gen;
     void *d = NULL, *h = malloc(n * 4);
-    cudaMalloc(&d, n * 4);
+    CHECK(cudaMalloc(&d, n * 4) == cudaSuccess, "cudaMalloc");
     CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10) == CURAND_STATUS_SUCCESS,
           "device generator");
-    curandSetPseudoRandomGeneratorSeed(gen, seed);
-    curandSetGeneratorOffset(gen, offset);
+    CHECK(curandSetPseudoRandomGeneratorSeed(gen, seed) == CURAND_STATUS_SUCCESS &&
+              curandSetGeneratorOffset(gen, offset) == CURAND_STATUS_SUCCESS,
+          "seed and offset");
     curandStatus_t st = kind == BITS      ? curandGenerate(gen, d, n)
                         : kind == UNIFORM ? curandGenerateUniform(gen, d, n)
                                           : curandGenerateNormal(gen, d, n, 0.0f, 1.0f);
     CHECK(st == CURAND_STATUS_SUCCESS, "device draw of kind %d: status %d", kind, (int)st);
-    cudaMemcpy(h, d, n * 4, cudaMemcpyDeviceToHost);
+    CHECK(cudaMemcpy(h, d, n * 4, cudaMemcpyDeviceToHost) == cudaSuccess, "copy back");
     cudaFree(d);
     curandDestroyGenerator(gen);
     return h;
@@ -68,12 +69,13 @@ static void same_shuffle(unsigned long long seed, int epoch, int n) {
     gpu_test_open(&gpu);
     dd_rng *rng = dd_rng_create(seed, err);
     uint32_t *host = malloc((size_t)n * 4), *dev, *back = malloc((size_t)n * 4);
-    cudaMalloc((void **)&dev, (size_t)n * 4);
+    CHECK(cudaMalloc((void **)&dev, (size_t)n * 4) == cudaSuccess, "cudaMalloc");
     CHECK(dd_shuffle(rng, epoch, host, n, err) == 0, "%s", err);
     dd_shuffle_work *work = dd_shuffle_gpu_open(n, seed, &gpu);
     CHECK(work && dd_shuffle_gpu(dev, epoch, work, &gpu) == 0, "%s", gpu.err);
-    cudaStreamSynchronize(gpu.stream);
-    cudaMemcpy(back, dev, (size_t)n * 4, cudaMemcpyDeviceToHost);
+    CHECK(cudaStreamSynchronize(gpu.stream) == cudaSuccess &&
+              cudaMemcpy(back, dev, (size_t)n * 4, cudaMemcpyDeviceToHost) == cudaSuccess,
+          "copy back");
     dd_shuffle_gpu_close(work);
     CHECK(memcmp(host, back, (size_t)n * 4) == 0, "shuffle seed %llu epoch %d n %d differs", seed,
           epoch, n);

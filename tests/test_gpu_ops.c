@@ -136,12 +136,12 @@ static void check_mse(int B) {
     double loss = dd_mse_forward_backward(dy, &correct, y, labels, B);
     float *d_y = dev_floats(y, (size_t)B * 10), *d_dy = dev_nan((size_t)B * 10);
     uint8_t *d_labels = dev_bytes(labels, B);
-    double *d_sums, sums[2] = {0.5, 3}; /* the kernel adds to what is there */
-    cudaMalloc((void **)&d_sums, sizeof sums);
-    cudaMemcpy(d_sums, sums, sizeof sums, cudaMemcpyHostToDevice);
+    double sums[2] = {0.5, 3}; /* the kernel adds to what is there */
+    double *d_sums = dev_doubles(sums, 2);
     CHECK(dd_mse_forward_backward_gpu(d_dy, d_sums, d_y, d_labels, B, &gpu) == 0, "%s", gpu.err);
     float *g_dy = host_floats(d_dy, (size_t)B * 10);
-    cudaMemcpy(sums, d_sums, sizeof sums, cudaMemcpyDeviceToHost);
+    CHECK(cudaMemcpy(sums, d_sums, sizeof sums, cudaMemcpyDeviceToHost) == cudaSuccess,
+          "copy back");
     snprintf(name, sizeof name, "mse gradient B=%d", B);
     check_rel(name, g_dy, dy, (size_t)B * 10, TOL);
     CHECK(dd_close(sums[0] - 0.5, loss, 0, TOL), "mse loss B=%d: gpu %.9g cpu %.9g", B,
@@ -154,15 +154,13 @@ static void check_mse(int B) {
 static void check_sgd_and_squares(long n) {
     float *p = random_floats(n, -1, 1), *g = random_floats(n, -1, 1);
     float *d_p = dev_floats(p, n), *d_g = dev_floats(g, n);
-    double *d_acc, acc = 0;
-    cudaMalloc((void **)&d_acc, sizeof acc);
-    cudaMemset(d_acc, 0, sizeof acc);
+    double acc = 0, *d_acc = dev_doubles(&acc, 1);
     double ref = dd_sum_squares(g, n);
     dd_sgd_update(p, g, n, 0.01f);
     CHECK(dd_sgd_update_gpu(d_p, d_g, n, 0.01f, &gpu) == 0, "%s", gpu.err);
     CHECK(dd_sum_squares_gpu(d_acc, d_g, n, &gpu) == 0, "%s", gpu.err);
     float *g_p = host_floats(d_p, n);
-    cudaMemcpy(&acc, d_acc, sizeof acc, cudaMemcpyDeviceToHost);
+    CHECK(cudaMemcpy(&acc, d_acc, sizeof acc, cudaMemcpyDeviceToHost) == cudaSuccess, "copy back");
     check_rel("sgd update", g_p, p, n, TOL);
     CHECK(dd_close(acc, ref, 0, TOL), "sum of squares: gpu %.9g cpu %.9g", acc, ref);
     free(p), free(g), free(g_p);
