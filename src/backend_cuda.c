@@ -161,7 +161,10 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
     return dd_end_step_gpu(b->step_first, B, b->sums, &b->gpu);
 }
 
-/* Captures one full-batch step as a graph (once per batch size and learning rate). */
+/* Captures one full-batch step as a graph (once per batch size and learning rate). Returns 1, or
+ * 0 when the capture was invalidated from outside (with --jobs another thread's device-wide call,
+ * such as a cudaFree, can do that): nothing of the step has run, and the caller runs it eagerly
+ * and tries again at the next step. -1 on an error. */
 static int capture_step(cuda_backend *b, int B, float lr) {
     cudaGraph_t graph;
     if (b->graph) {
@@ -175,12 +178,16 @@ static int capture_step(cuda_backend *b, int B, float lr) {
     cudaGraphExec_t exec = NULL;
     if (rc == 0 && e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
     if (graph) cudaGraphDestroy(graph);
+    if (e == cudaErrorStreamCaptureInvalidated) {
+        (void)cudaGetLastError(); /* the launches into the dead capture failed the same way */
+        return 0;
+    }
     if (rc != 0) return -1;
     CUDA_CHECK(e, b->gpu.err);
     b->graph = exec;
     b->graph_batch = B;
     b->graph_lr = lr;
-    return 0;
+    return 1;
 }
 
 /* Hands the GPU's error line to the caller's buffer. */
@@ -205,7 +212,11 @@ static int step(cuda_backend *b, int first, int count, float lr) {
         b->warm = 1;
         return enqueue_step(b, count, lr);
     }
-    if (!b->graph || b->graph_batch != count || b->graph_lr != lr) TRY(capture_step(b, count, lr));
+    if (!b->graph || b->graph_batch != count || b->graph_lr != lr) {
+        const int captured = capture_step(b, count, lr);
+        if (captured < 0) return -1;
+        if (!captured) return enqueue_step(b, count, lr);
+    }
     CUDA_CHECK(cudaGraphLaunch(b->graph, b->gpu.stream), b->gpu.err);
     return 0;
 }
