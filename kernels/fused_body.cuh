@@ -160,32 +160,44 @@ DD_SIMT_FN void activation_forward(const fused_ctx &c, int l, const float *in, i
     simt_sync();
 }
 
-// Training-mode BN of layer L on IN (B, u), one thread per channel, sums in double as in
-// src/batchnorm.c; then Keras's moving-statistics update.
+// The sum of V over the warp's 32 lanes, in every lane: a butterfly, the same tree every time.
+DD_SIMT_FN double warp_total(double v) {
+    v += simt_shfl_xor(v, 16);
+    v += simt_shfl_xor(v, 8);
+    v += simt_shfl_xor(v, 4);
+    v += simt_shfl_xor(v, 2);
+    return v + simt_shfl_xor(v, 1);
+}
+
+// Training-mode BN of layer L on IN (B, u): one warp per channel, its lanes over the batch, sums
+// in double as in src/batchnorm.c (a thread per channel would walk the batch alone, three
+// times); then Keras's moving-statistics update by lane 0.
 DD_SIMT_FN void batchnorm_forward(const fused_ctx &c, int l, const float *in, int B) {
     const dd_fused_plan &p = *c.p;
     const int u = p.units[l];
     float *out = c.acts + p.bn_out[l], *xhat = c.acts + p.xhat[l];
     float *gamma = param(c, p.gamma[l]), *beta = param(c, p.beta[l]);
     float *moving_mean = param(c, p.moving_mean[l]), *moving_var = param(c, p.moving_var[l]);
-    for (int ch = c.tid; ch < u; ch += p.threads) {
+    for (int ch = c.warp; ch < u; ch += p.warps) { // the same CH in every lane: shuffles are safe
         double sum = 0, sq = 0;
-        for (int b = 0; b < B; b++) sum += in[b * u + ch];
-        const float m = (float)(sum / B);
-        for (int b = 0; b < B; b++) {
+        for (int b = c.lane; b < B; b += 32) sum += in[b * u + ch];
+        const float m = (float)(warp_total(sum) / B);
+        for (int b = c.lane; b < B; b += 32) {
             const double d = (double)in[b * u + ch] - m;
             sq += d * d;
         }
-        const float v = (float)(sq / B), inv_std = dd_bn_inv_std(v);
-        for (int b = 0; b < B; b++) {
+        const float v = (float)(warp_total(sq) / B), inv_std = dd_bn_inv_std(v);
+        for (int b = c.lane; b < B; b += 32) {
             const int k = b * u + ch;
             xhat[k] = (in[k] - m) * inv_std;
             out[k] = gamma[ch] * xhat[k] + beta[ch];
         }
-        c.acts[p.mean[l] + ch] = m;
-        c.acts[p.var[l] + ch] = v;
-        moving_mean[ch] = dd_bn_moving_update(moving_mean[ch], m);
-        moving_var[ch] = dd_bn_moving_update(moving_var[ch], v);
+        if (c.lane == 0) {
+            c.acts[p.mean[l] + ch] = m;
+            c.acts[p.var[l] + ch] = v;
+            moving_mean[ch] = dd_bn_moving_update(moving_mean[ch], m);
+            moving_var[ch] = dd_bn_moving_update(moving_var[ch], v);
+        }
     }
     simt_sync();
 }
@@ -232,7 +244,7 @@ DD_SIMT_FN void loss_forward_backward(const fused_ctx &c, int B) {
 // Block-wide sum in double with a fixed tree (so it never depends on timing); the total is valid
 // in thread 0. Every thread must call it.
 DD_SIMT_FN double block_total(const fused_ctx &c, double v) {
-    for (int o = 16; o >= 1; o /= 2) v += simt_shfl_xor(v, o);
+    v = warp_total(v);
     if (c.lane == 0) c.red[c.warp] = v;
     simt_sync();
     double total = 0;
@@ -242,28 +254,31 @@ DD_SIMT_FN double block_total(const fused_ctx &c, double v) {
     return total;
 }
 
-// BN backward of layer L from DOUT to DIN, then SGD on gamma and beta (each channel's thread
-// has used its old gamma for DIN before it updates it).
+// BN backward of layer L from DOUT to DIN, one warp per channel, then SGD on gamma and beta by
+// lane 0. Every lane reads the old gamma before the warp's first shuffle, and lane 0 writes it
+// after the last, so no lane can see the new one.
 DD_SIMT_FN void batchnorm_backward(const fused_ctx &c, int l, float *din, const float *dout, int B,
                                    float lr) {
     const dd_fused_plan &p = *c.p;
     const int u = p.units[l];
     const float *xhat = c.acts + p.xhat[l], *var = c.acts + p.var[l];
     float *gamma = param(c, p.gamma[l]), *beta = param(c, p.beta[l]);
-    for (int ch = c.tid; ch < u; ch += p.threads) {
+    for (int ch = c.warp; ch < u; ch += p.warps) {
+        const float scale = dd_bn_dx_scale(gamma[ch], var[ch], B);
         double sum_dy = 0, sum_dy_xhat = 0;
-        for (int b = 0; b < B; b++) {
+        for (int b = c.lane; b < B; b += 32) {
             sum_dy += dout[b * u + ch];
             sum_dy_xhat += (double)dout[b * u + ch] * xhat[b * u + ch];
         }
-        const float dbeta = (float)sum_dy, dgamma = (float)sum_dy_xhat;
-        const float scale = dd_bn_dx_scale(gamma[ch], var[ch], B);
-        for (int b = 0; b < B; b++) {
+        const float dbeta = (float)warp_total(sum_dy), dgamma = (float)warp_total(sum_dy_xhat);
+        for (int b = c.lane; b < B; b += 32) {
             const int k = b * u + ch;
             din[k] = dd_bn_dx(scale, B, dout[k], xhat[k], dbeta, dgamma);
         }
-        gamma[ch] = dd_sgd_step(gamma[ch], dgamma, lr);
-        beta[ch] = dd_sgd_step(beta[ch], dbeta, lr);
+        if (c.lane == 0) {
+            gamma[ch] = dd_sgd_step(gamma[ch], dgamma, lr);
+            beta[ch] = dd_sgd_step(beta[ch], dbeta, lr);
+        }
     }
     simt_sync();
 }
@@ -314,7 +329,9 @@ DD_SIMT_FN double dense_backward_update(const fused_ctx &c, int l, float *din, c
 }
 
 // The first layer's bias and kernel: the kernel rows live in this thread's registers and get one
-// rank-1 update per sample. With DIAGNOSTICS, the squared norm of this thread's rows of the
+// rank-1 update per sample, w += (-lr x) d: the SGD step with its factors grouped so that each
+// weight costs one fused multiply-add (the reference rounds x d first; they differ in the last
+// bit). With DIAGNOSTICS, the squared norm of this thread's rows of the
 // batch's gradient (summed over the batch first, as the reference's gradient is).
 template <int HMAX, int PIX>
 DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[PIX][HMAX], const float *d,
@@ -341,13 +358,15 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[PIX][HMAX], 
             for (int q = 0; q < PIX; q++) sq += (double)gw[q] * gw[q];
         }
     for (int b = 0; b < B; b++) {
-        float x[PIX];
+        float x[PIX], step[PIX]; // -lr * x: one fused multiply-add per weight and sample
         load_pixels<PIX>(c, c.rows[b], x);
+        DD_UNROLL
+        for (int q = 0; q < PIX; q++) step[q] = -lr * x[q];
         DD_UNROLL
         for (int j = 0; j < HMAX; j++) {
             const float dj = j < u ? d[b * u + j] : 0.0f;
             DD_UNROLL
-            for (int q = 0; q < PIX; q++) w[q][j] = dd_sgd_step(w[q][j], x[q] * dj, lr);
+            for (int q = 0; q < PIX; q++) w[q][j] = fmaf(step[q], dj, w[q][j]);
         }
     }
     simt_sync();

@@ -173,6 +173,9 @@ int main(void) {
     agree("3 x 25, BN before tanh, last batch partial", &before, 2 * 32 + 7, 32, H100_SHARED);
     dd_model_config after = network(5, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL);
     agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, H100_SHARED);
+    dd_model_config relu_bn = network(2, 25, DD_ACT_RELU, DD_BN_BEFORE, DD_INIT_HE_NORMAL);
+    agree("2 x 25 relu, BN before, batch 48 (lanes walk past 32)", &relu_bn, 48 + 13, 48,
+          H100_SHARED);
     dd_model_config wide = network(2, 64, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
     agree("2 x 64 relu (the 64-unit kernel)", &wide, 3 * 8, 8, H100_SHARED);
     dd_model_config odd = network(2, 7, DD_ACT_LINEAR, DD_BN_AFTER, DD_INIT_GLOROT_NORMAL);
