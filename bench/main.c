@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "../src/cli.h"
+#include "../src/json.h"
 #include "bench.h"
 #include "deepdigits/gpu.h"
 #include "deepdigits/variants.h"
@@ -180,9 +181,13 @@ static void print_row(const row *w) {
     const bench_result *r = &w->r;
     char speedup[16] = "-";
     if (w->speedup > 0) snprintf(speedup, sizeof speedup, "%.2fx", w->speedup);
-    printf("%10.2f  %8.2f-%-8.2f %11.0f %9.3f %8s %9.3f %8.1fx\n", r->us_median, r->us_min,
-           r->us_max, w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6,
-           speedup, w->floor_us, r->us_median / w->floor_us);
+    char floor[2][16] = {"-", "-"}; /* unknown when the device would not tell its peaks */
+    if (w->floor_us > 0)
+        snprintf(floor[0], 16, "%.3f", w->floor_us),
+            snprintf(floor[1], 16, "%.1fx", r->us_median / w->floor_us);
+    printf("%10.2f  %8.2f-%-8.2f %11.0f %9.3f %8s %9s %9s\n", r->us_median, r->us_min, r->us_max,
+           w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6, speedup,
+           floor[0], floor[1]);
 }
 
 static void json_row(FILE *f, const row *w, int first) {
@@ -191,7 +196,10 @@ static void json_row(FILE *f, const row *w, int first) {
     fprintf(f, "%s\n    {\"model\": \"%s\", \"batch\": %d, \"backend\": \"%s\"", first ? "" : ",",
             model, w->batch, backend_names[w->on]);
     if (w->skipped) {
-        fprintf(f, ", \"skipped\": \"%s\"}", w->why);
+        dd_strbuf why = {0};
+        dd_sb_string(&why, w->why);
+        fprintf(f, ", \"skipped\": %s}", why.data ? why.data : "null");
+        dd_sb_free(&why);
         return;
     }
     const bench_result *r = &w->r;
@@ -202,7 +210,7 @@ static void json_row(FILE *f, const row *w, int first) {
             "\"times_floor\": %.2f}",
             r->us_median, r->us_min, r->us_max, (r->us_max - r->us_min) / r->us_median,
             w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6, w->speedup,
-            r->flops, r->bytes, w->floor_us, r->us_median / w->floor_us);
+            r->flops, r->bytes, w->floor_us, w->floor_us > 0 ? r->us_median / w->floor_us : 0);
 }
 
 static bench_plan plan_for(const bench_args *a, int batch) {
@@ -239,8 +247,11 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
         fprintf(stderr, "deepdigits-bench: %s\n", err);
         return -1;
     }
-    double compute = w->r.flops / m->flops, memory = w->r.bytes / bench_bandwidth(m, w->r.bytes);
-    w->floor_us = 1e6 * (compute > memory ? compute : memory);
+    const double bandwidth = bench_bandwidth(m, w->r.bytes);
+    if (m->flops > 0 && bandwidth > 0) {
+        double compute = w->r.flops / m->flops, memory = w->r.bytes / bandwidth;
+        w->floor_us = 1e6 * (compute > memory ? compute : memory);
+    }
     w->speedup = gpu && cpu_us > 0 ? cpu_us / w->r.us_median : 0;
     return 0;
 }
