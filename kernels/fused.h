@@ -20,9 +20,10 @@
 extern "C" {
 #endif
 
-#define DD_FUSED_MAX_UNITS 64   /* widest hidden layer the engine takes */
-#define DD_FUSED_MAX_BATCH 1024 /* largest batch */
-#define DD_FUSED_CHUNK     8    /* samples per reduction round of the first layer */
+#define DD_FUSED_MAX_UNITS       64   /* widest hidden layer the engine takes */
+#define DD_FUSED_MAX_BATCH       1024 /* largest batch */
+#define DD_FUSED_CHUNK           8    /* samples per reduction round of the first layer */
+#define DD_FUSED_ROW_OWNER_BATCH 4 /* up to this batch a thread owns a later layer's kernel row */
 /* Pixels per thread and the kernels' launch bound: 784 pixels take 416 threads (13 warps). An SM
  * gives each of its four sub-partitions 16K registers, so 13 warps (4 on a sub-partition) may
  * use 128 registers a thread: the 2 x 32 first-kernel weights fit beside the rest (at one pixel

@@ -291,36 +291,58 @@ DD_SIMT_FN void activation_backward(const fused_ctx &c, int l, float *g, int B) 
     simt_sync();
 }
 
-// From dL/dz (D, B x u) of layer L: dL/d(input) into DIN with the old kernel (L > 0; already
-// through the lower layer's activation where grad_arrives_activated), then SGD on the bias and,
-// one thread per weight, on the kernel; returns this thread's share of the kernel gradient's
-// squared norm.
+// dL/d(input) of layer L at (row B, column K) from dL/dz D with the kernel as it is now, and
+// through the lower layer's activation where grad_arrives_activated.
+DD_SIMT_FN float input_grad(const fused_ctx &c, int l, const float *d, const float *W, int b,
+                            int k) {
+    const dd_fused_plan &p = *c.p;
+    const int I = p.fan_in[l], u = p.units[l];
+    float sum = 0.0f;
+    for (int j = 0; j < u; j++) sum += d[b * u + j] * W[k * u + j];
+    if (!grad_arrives_activated(p, l - 1)) return sum;
+    return sum * dd_activate_grad(activation(p, l - 1), c.acts[p.act[l - 1] + b * I + k]);
+}
+
+// The kernel gradient at (K, J) of layer L: sum over the batch of input times D.
+DD_SIMT_FN float kernel_grad(const float *in, const float *d, int B, int I, int u, int k, int j) {
+    float gw = 0.0f;
+    for (int b = 0; b < B; b++) gw += in[b * I + k] * d[b * u + j];
+    return gw;
+}
+
+// From dL/dz (D, B x u) of layer L > 0: dL/d(input) into DIN with the old kernel, then SGD on
+// the bias and the kernel; returns this thread's share of the kernel gradient's squared norm.
+// Batches up to DD_FUSED_ROW_OWNER_BATCH give each thread a kernel row, whose input gradients
+// it takes before it updates the row: one barrier instead of two. Larger ones take the input
+// gradients one thread per element, then, after a barrier, the weights one thread each.
 DD_SIMT_FN double dense_backward_update(const fused_ctx &c, int l, float *din, const float *d,
                                         int B, float lr) {
     const dd_fused_plan &p = *c.p;
     const int I = p.fan_in[l], u = p.units[l];
     float *W = param(c, p.kernel[l]), *bias = param(c, p.bias[l]);
-    const int activated = grad_arrives_activated(p, l - 1);
-    const float *below = c.acts + p.act[l - 1];
-    const dd_activation a = activation(p, l - 1);
-    for (int t = c.tid; t < B * I; t += p.threads) {
-        const int row = t / I, k = t % I;
-        float sum = 0.0f;
-        for (int j = 0; j < u; j++) sum += d[row * u + j] * W[k * u + j];
-        din[t] = activated ? sum * dd_activate_grad(a, below[t]) : sum;
-    }
+    const float *in = layer_output(c, l - 1);
+    double sq = 0;
     for (int j = c.tid; j < u; j += p.threads) {
         float db = 0.0f;
         for (int b = 0; b < B; b++) db += d[b * u + j];
         bias[j] = dd_sgd_step(bias[j], db, lr);
     }
+    if (B <= DD_FUSED_ROW_OWNER_BATCH) {
+        for (int k = c.tid; k < I; k += p.threads) {
+            for (int b = 0; b < B; b++) din[b * I + k] = input_grad(c, l, d, W, b, k);
+            for (int j = 0; j < u; j++) {
+                const float gw = kernel_grad(in, d, B, I, u, k, j);
+                sq += (double)gw * gw;
+                W[k * u + j] = dd_sgd_step(W[k * u + j], gw, lr);
+            }
+        }
+        simt_sync();
+        return sq;
+    }
+    for (int t = c.tid; t < B * I; t += p.threads) din[t] = input_grad(c, l, d, W, t / I, t % I);
     simt_sync();
-    const float *in = layer_output(c, l - 1);
-    double sq = 0;
     for (int t = c.tid; t < I * u; t += p.threads) {
-        const int k = t / u, j = t % u;
-        float gw = 0.0f;
-        for (int b = 0; b < B; b++) gw += in[b * I + k] * d[b * u + j];
+        const float gw = kernel_grad(in, d, B, I, u, t / u, t % u);
         sq += (double)gw * gw;
         W[t] = dd_sgd_step(W[t], gw, lr);
     }

@@ -173,6 +173,8 @@ int main(void) {
     agree("3 x 25, BN before tanh, last batch partial", &before, 2 * 32 + 7, 32, H100_SHARED);
     dd_model_config after = network(5, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL);
     agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, H100_SHARED);
+    dd_model_config two = network(2, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
+    agree("2 x 25 tanh at batch 3 (a thread per kernel row)", &two, 3 * 8 + 2, 3, H100_SHARED);
     dd_model_config relu_bn = network(2, 25, DD_ACT_RELU, DD_BN_BEFORE, DD_INIT_HE_NORMAL);
     agree("2 x 25 relu, BN before, batch 48 (lanes walk past 32)", &relu_bn, 48 + 13, 48,
           H100_SHARED);
