@@ -38,9 +38,10 @@ DD_SIMT_FN dd_activation activation(const dd_fused_plan &p, int l) {
 
 // Barriers set a step's time at small batches, so elementwise work rides along with the phase
 // before it where nothing else needs that phase's result first: a layer without BN activates
-// each output as soon as it is computed, and dL/d(activation output) is multiplied by the
-// activation's derivative by whoever produces it (the loss, or the layer above's input
-// gradient) unless BN comes after the activation and must be undone first. Same arithmetic.
+// each output as soon as it is computed (the output layer also takes the loss's gradient
+// there), and dL/d(activation output) is multiplied by the activation's derivative by whoever
+// produces it (the loss, or the layer above's input gradient) unless BN comes after the
+// activation and must be undone first. Same arithmetic.
 DD_SIMT_FN int activates_in_place(const dd_fused_plan &p, int l) {
     return !has_bn(p, l);
 }
@@ -141,14 +142,18 @@ DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B) {
     const int I = p.fan_in[l], u = p.units[l];
     const float *in = layer_output(c, l - 1), *W = param(c, p.kernel[l]), *b = param(c, p.bias[l]);
     float *z = c.acts + p.z[l], *act = c.acts + p.act[l];
-    const int activate = activates_in_place(p, l);
+    const int activate = activates_in_place(p, l), output = l == p.n_dense - 1;
     const dd_activation a = activation(p, l);
+    float *dz = c.acts + p.grad[0]; /* the output layer's dL/dz, for the backward pass */
+    const float scale = dd_mse_grad_scale(B);
     for (int t = c.tid; t < B * u; t += p.threads) {
         const int row = t / u, j = t % u;
         float sum = 0.0f;
         for (int k = 0; k < I; k++) sum += in[row * I + k] * W[k * u + j];
         z[t] = sum + b[j];
         if (activate) act[t] = dd_activate(a, z[t]);
+        if (output) // the MSE's dL/dy, through the sigmoid (no BN on the output layer)
+            dz[t] = dd_mse_diff(act[t], j, c.labels[row]) * scale * dd_activate_grad(a, act[t]);
     }
     simt_sync();
 }
@@ -224,21 +229,16 @@ DD_SIMT_FN void load_batch(const fused_ctx &c, int *rows, int *labels, int first
     }
 }
 
-// MSE of the output against the labels: per-sample loss and hit in shared memory, dL/dz of the
-// output layer (dL/dy through the sigmoid) in gradient buffer 0.
-DD_SIMT_FN void loss_forward_backward(const fused_ctx &c, int B) {
+// Each sample's MSE loss and hit, into shared memory for thread 0's running sums. The gradient
+// is not taken here: the output layer's forward phase has done it (dense_forward).
+DD_SIMT_FN void sample_losses(const fused_ctx &c, int B) {
     const dd_fused_plan &p = *c.p;
     const float *y = c.acts + p.act[p.n_dense - 1];
-    float *dy = c.acts + p.grad[0];
-    const float scale = dd_mse_grad_scale(B);
     for (int b = c.tid; b < B; b += p.threads) {
         const float *yb = y + b * DD_CLASSES;
-        c.loss[b] = dd_mse_sample(dy + b * DD_CLASSES, yb, c.labels[b], scale);
+        c.loss[b] = dd_mse_sample(NULL, yb, c.labels[b], 0.0f);
         c.hits[b] = dd_argmax(yb, DD_CLASSES) == c.labels[b];
-        for (int k = 0; k < DD_CLASSES; k++) // the output layer has no BN
-            dy[b * DD_CLASSES + k] *= dd_activate_grad(DD_ACT_SIGMOID, yb[k]);
     }
-    simt_sync();
 }
 
 // Block-wide sum in double with a fixed tree (so it never depends on timing); the total is valid
@@ -400,11 +400,13 @@ struct fused_totals {
     double loss, correct, steps, bad_step;
 };
 
-// Backward through every layer from dL/dy in gradient buffer 0, updating as it goes.
+// Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
+// it goes; the samples' losses are taken alongside the first phase.
 template <int HMAX, int PIX>
 DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[PIX][HMAX], int B) {
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
+    sample_losses(c, B);
     int cur = 0; // the gradient buffer holding dL/d(this layer's output)
     for (int l = p.n_dense - 1; l >= 0; l--) {
         float *g = c.acts + p.grad[cur], *other = c.acts + p.grad[cur ^ 1];
@@ -430,8 +432,8 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[PIX][HMAX], int B
 }
 
 // One SGD step on the B samples whose rows and labels C holds; meanwhile the NEXT_B rows at
-// order[NEXT ..) are loaded into the other buffers (the loss phase has room for it), so no step
-// needs a barrier of its own for that.
+// order[NEXT ..) are loaded into the other buffers (alongside the backward pass's first phase),
+// so no step needs a barrier of its own for that.
 template <int HMAX, int PIX>
 DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[PIX][HMAX], int B, int next, int next_B,
                            fused_totals &tot) {
@@ -443,7 +445,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[PIX][HMAX], int B, int
         layer_finish_forward(c, l, B);
     }
     load_batch(c, c.next_rows, c.next_labels, next, next_B);
-    loss_forward_backward(c, B);
+    backward_update<HMAX, PIX>(c, w, B);
     if (c.tid == 0) { // the reference's order: a batch's losses summed, then added to the total
         double loss = 0;
         for (int b = 0; b < B; b++) loss += c.loss[b], tot.correct += c.hits[b];
@@ -451,7 +453,6 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[PIX][HMAX], int B, int
         tot.steps += 1;
         if (!isfinite(tot.loss) && tot.bad_step == 0) tot.bad_step = tot.steps;
     }
-    backward_update<HMAX, PIX>(c, w, B);
 }
 
 // The whole launch: carve shared memory, bring the parameters on chip, run the steps, write back.

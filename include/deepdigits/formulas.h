@@ -109,12 +109,17 @@ DD_HD float dd_mse_grad_scale(int batch) {
     return 2.0f / (10.0f * (float)batch);
 }
 
+/* Output K's difference from the one-hot target of LABEL: dL/dy is this times the scale. */
+DD_HD float dd_mse_diff(float y, int k, int label) {
+    return y - (k == label ? 1.0f : 0.0f);
+}
+
 /* One sample's MSE loss against the one-hot LABEL over the DD_CLASSES outputs Y, with dL/dy (times
  * SCALE, dd_mse_grad_scale of the batch) in DOUT when it is not NULL. */
 DD_HD float dd_mse_sample(float *dout, const float *y, int label, float scale) {
     float sq = 0.0f;
     for (int k = 0; k < DD_CLASSES; k++) {
-        const float diff = y[k] - (k == label ? 1.0f : 0.0f);
+        const float diff = dd_mse_diff(y[k], k, label);
         sq += diff * diff;
         if (dout) dout[k] = diff * scale;
     }
