@@ -4,15 +4,15 @@
 
 // The plan and the run stay in kernel-parameter space (__grid_constant__): the body takes their
 // addresses, and an ordinary parameter would be copied to every thread's local memory for that.
-template <int HMAX, int PIX, int THREADS>
-__global__ void __launch_bounds__(THREADS, 1)
+template <int UPL>
+__global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_kernel(const __grid_constant__ dd_fused_plan plan,
                  const __grid_constant__ dd_fused_run run) {
     extern __shared__ __align__(16) char shared[];
     fused_ctx c = {};
     c.p = &plan;
     c.r = &run;
-    fused_body<HMAX, PIX>(c, shared);
+    fused_body<UPL>(c, shared);
 }
 
 extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
@@ -27,10 +27,10 @@ extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
 // The kernel's dynamic shared memory limit is one setting per process: models trained in
 // several threads would race if each set its own plan's size, so every launch sets the same
 // value, the device's opt-in maximum (no plan asks for more).
-template <int HMAX, int PIX, int THREADS>
+template <int UPL>
 static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
                   char *err) {
-    auto kernel = fused_kernel<HMAX, PIX, THREADS>;
+    auto kernel = fused_kernel<UPL>;
     size_t limit;
     if (dd_fused_shared_limit(&limit, err) != 0) return -1;
     CUDA_CHECK(
@@ -43,6 +43,6 @@ static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream
 extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
                                   char *err) {
     cudaStream_t s = (cudaStream_t)stream;
-    if (plan->hmax == 32) return launch<32, DD_FUSED_PIX, DD_FUSED_THREADS>(plan, run, s, err);
-    return launch<64, DD_FUSED_PIX, DD_FUSED_THREADS>(plan, run, s, err);
+    if (plan->upl == 1) return launch<1>(plan, run, s, err);
+    return launch<2>(plan, run, s, err);
 }

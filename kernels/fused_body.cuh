@@ -6,135 +6,8 @@
 #ifndef DD_FUSED_BODY_CUH
 #define DD_FUSED_BODY_CUH
 
-#include "deepdigits/formulas.h"
-#include "fused.h"
-#include "kernels.h"
-#include "simt.cuh"
-
-// One block's view of a launch: the plan, the run, and where each buffer is.
-struct fused_ctx {
-    const dd_fused_plan *p;
-    const dd_fused_run *r;
-    float *rest; // params[p->rest ..]: a shared copy, or the global parameters themselves
-    float *acts; // activation buffers (plan offsets)
-    float *table, *partial, *loss;
-    int *rows, *labels, *hits; // this step's batch
-    int *next_rows, *next_labels;
-    double *red;
-    int tid, lane, warp;
-};
-
-DD_SIMT_FN float *param(const fused_ctx &c, int offset) {
-    return c.rest + (offset - c.p->rest);
-}
-
-DD_SIMT_FN int has_bn(const dd_fused_plan &p, int l) {
-    return p.bn != DD_BN_NONE && l < p.n_dense - 1;
-}
-
-DD_SIMT_FN dd_activation activation(const dd_fused_plan &p, int l) {
-    return l < p.n_dense - 1 ? (dd_activation)p.activation : DD_ACT_SIGMOID;
-}
-
-// Barriers set a step's time at small batches, so elementwise work rides along with the phase
-// before it where nothing else needs that phase's result first: a layer without BN activates
-// each output as soon as it is computed (the output layer also takes the loss's gradient
-// there), and dL/d(activation output) is multiplied by the activation's derivative by whoever
-// produces it (the loss, or the layer above's input gradient) unless BN comes after the
-// activation and must be undone first. Same arithmetic.
-DD_SIMT_FN int activates_in_place(const dd_fused_plan &p, int l) {
-    return !has_bn(p, l);
-}
-DD_SIMT_FN int grad_arrives_activated(const dd_fused_plan &p, int l) {
-    return !(has_bn(p, l) && p.bn == DD_BN_AFTER);
-}
-
-// What layer L hands to the next one (dd_net_layer_output's rule).
-DD_SIMT_FN float *layer_output(const fused_ctx &c, int l) {
-    const dd_fused_plan &p = *c.p;
-    return c.acts + (has_bn(p, l) && p.bn == DD_BN_AFTER ? p.bn_out[l] : p.act[l]);
-}
-
-// The standardized pixels this thread owns of training image ROW (0 past the image's end).
-template <int PIX> DD_SIMT_FN void load_pixels(const fused_ctx &c, int row, float (&x)[PIX]) {
-    const uint8_t *image = c.r->pixels + (size_t)row * c.p->inputs;
-    DD_UNROLL
-    for (int q = 0; q < PIX; q++) {
-        const int i = c.tid + q * c.p->threads;
-        x[q] = i < c.p->inputs ? c.table[image[i]] : 0.0f;
-    }
-}
-
-// One round of the butterfly below: lanes with bit O set keep values O..2O-1, the others 0..O-1,
-// each adding its partner's copy. O is a template argument so that every index is a constant and
-// V stays in registers (a loop over O left it in local memory).
-template <int O> DD_SIMT_FN void butterfly_round(float (&v)[16], int lane) {
-    const bool upper = lane & O;
-    DD_UNROLL
-    for (int k = 0; k < O; k++)
-        v[k] = (upper ? v[k + O] : v[k]) + simt_shfl_xor(upper ? v[k] : v[k + O], O);
-}
-
-// The warp's sums of this thread's products x·w for the 32 first-layer units of group G, by a
-// transposing butterfly: at each of five rounds a lane keeps half of its values and adds its
-// partner's copy of that half, so lane l ends with unit G*32+l's sum after 16+8+4+2+1 = 31
-// shuffles (a plain reduction per unit would take 32*5).
-template <int HMAX, int PIX>
-DD_SIMT_FN float warp_unit_sums(int lane, const float (&w)[PIX][HMAX], const float (&x)[PIX],
-                                int g) {
-    float v[16];
-    const bool upper16 = lane & 16;
-    DD_UNROLL
-    for (int k = 0; k < 16; k++) {
-        float lo = 0.0f, hi = 0.0f;
-        DD_UNROLL
-        for (int q = 0; q < PIX; q++) {
-            lo += x[q] * w[q][g * 32 + k];
-            hi += x[q] * w[q][g * 32 + k + 16];
-        }
-        v[k] = (upper16 ? hi : lo) + simt_shfl_xor(upper16 ? lo : hi, 16);
-    }
-    butterfly_round<8>(v, lane);
-    butterfly_round<4>(v, lane);
-    butterfly_round<2>(v, lane);
-    butterfly_round<1>(v, lane);
-    return v[0];
-}
-
-// z0 (B, u) = X·W0 + b0 for the batch's rows. Rounds of CHUNK samples: each warp leaves its sums
-// in shared memory, then one thread per (sample, unit) adds up the warps. Two buffers alternate,
-// so a round's writes never meet the previous round's reads and one barrier a round suffices.
-template <int HMAX, int PIX>
-DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[PIX][HMAX], int B) {
-    const dd_fused_plan &p = *c.p;
-    const int u = p.units[0], round_floats = DD_FUSED_CHUNK * p.warps * HMAX;
-    float *z = c.acts + p.z[0], *act = c.acts + p.act[0];
-    const float *bias = param(c, p.bias[0]);
-    const int activate = activates_in_place(p, 0);
-    const dd_activation a = activation(p, 0);
-    for (int first = 0, round = 0; first < B; first += DD_FUSED_CHUNK, round++) {
-        const int n = B - first < DD_FUSED_CHUNK ? B - first : DD_FUSED_CHUNK;
-        float *buf = c.partial + (round & 1) * round_floats;
-        for (int s = 0; s < n; s++) {
-            float x[PIX];
-            load_pixels<PIX>(c, c.rows[first + s], x);
-            DD_UNROLL
-            for (int g = 0; g < HMAX / 32; g++)
-                buf[(s * p.warps + c.warp) * HMAX + g * 32 + c.lane] =
-                    warp_unit_sums<HMAX, PIX>(c.lane, w, x, g);
-        }
-        simt_sync();
-        for (int t = c.tid; t < n * u; t += p.threads) {
-            const int s = t / u, j = t % u;
-            float sum = 0.0f;
-            for (int k = 0; k < p.warps; k++) sum += buf[(s * p.warps + k) * HMAX + j];
-            const int at = (first + s) * u + j;
-            z[at] = sum + bias[j];
-            if (activate) act[at] = dd_activate(a, z[at]);
-        }
-    }
-    simt_sync();
-}
+#include "fused_ctx.cuh"
+#include "fused_first_layer.cuh"
 
 // z (B, u) = in · W + b for a layer after the first, one thread per output.
 DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B) {
@@ -220,13 +93,9 @@ DD_SIMT_FN void layer_finish_forward(const fused_ctx &c, int l, int B) {
     } // else the Dense phase has activated already
 }
 
-// The rows and labels of the B samples at order[first ..).
-DD_SIMT_FN void load_batch(const fused_ctx &c, int *rows, int *labels, int first, int B) {
-    for (int b = c.tid; b < B; b += c.p->threads) {
-        const int row = (int)c.r->order[first + b];
-        rows[b] = row;
-        labels[b] = c.r->labels[row];
-    }
+// The labels of the B samples at order[FIRST ..).
+DD_SIMT_FN void load_labels(const fused_ctx &c, int *labels, int first, int B) {
+    for (int b = c.tid; b < B; b += c.p->threads) labels[b] = c.r->labels[c.r->order[first + b]];
 }
 
 // Each sample's MSE loss and hit, into shared memory for thread 0's running sums. The gradient
@@ -350,60 +219,17 @@ DD_SIMT_FN double dense_backward_update(const fused_ctx &c, int l, float *din, c
     return sq;
 }
 
-// The first layer's bias and kernel: the kernel rows live in this thread's registers and get one
-// rank-1 update per sample, w += (-lr x) d: the SGD step with its factors grouped so that each
-// weight costs one fused multiply-add (the reference rounds x d first; they differ in the last
-// bit). With DIAGNOSTICS, the squared norm of this thread's rows of the
-// batch's gradient (summed over the batch first, as the reference's gradient is).
-template <int HMAX, int PIX>
-DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[PIX][HMAX], const float *d,
-                                     int B, float lr, int diagnostics) {
-    const dd_fused_plan &p = *c.p;
-    const int u = p.units[0];
-    float *bias = param(c, p.bias[0]);
-    for (int j = c.tid; j < u; j += p.threads) {
-        float db = 0.0f;
-        for (int b = 0; b < B; b++) db += d[b * u + j];
-        bias[j] = dd_sgd_step(bias[j], db, lr);
-    }
-    double sq = 0;
-    if (diagnostics)
-        for (int j = 0; j < u; j++) {
-            float gw[PIX] = {};
-            for (int b = 0; b < B; b++) {
-                float x[PIX];
-                load_pixels<PIX>(c, c.rows[b], x);
-                DD_UNROLL
-                for (int q = 0; q < PIX; q++) gw[q] += x[q] * d[b * u + j];
-            }
-            DD_UNROLL
-            for (int q = 0; q < PIX; q++) sq += (double)gw[q] * gw[q];
-        }
-    for (int b = 0; b < B; b++) {
-        float x[PIX], step[PIX]; // -lr * x: one fused multiply-add per weight and sample
-        load_pixels<PIX>(c, c.rows[b], x);
-        DD_UNROLL
-        for (int q = 0; q < PIX; q++) step[q] = -lr * x[q];
-        DD_UNROLL
-        for (int j = 0; j < HMAX; j++) {
-            const float dj = j < u ? d[b * u + j] : 0.0f;
-            DD_UNROLL
-            for (int q = 0; q < PIX; q++) w[q][j] = fmaf(step[q], dj, w[q][j]);
-        }
-    }
-    simt_sync();
-    return sq;
-}
-
 // Per-thread running totals that only thread 0 keeps: the backend's DD_SUM_* accumulators.
 struct fused_totals {
     double loss, correct, steps, bad_step;
 };
 
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
-// it goes; the samples' losses are taken alongside the first phase.
-template <int HMAX, int PIX>
-DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[PIX][HMAX], int B) {
+// it goes; the samples' losses are taken alongside the first phase. The batch is the B samples
+// at order[FIRST ..).
+template <int UPL>
+DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], int first,
+                                int B, const prefetch *next, int next_B) {
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
     sample_losses(c, B);
@@ -421,8 +247,9 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[PIX][HMAX], int B
             float *t = g;
             g = other, other = t, cur ^= 1;
         }
-        const double sq = l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
-                                : first_layer_update<HMAX, PIX>(c, w, g, B, r.lr, r.diagnostics);
+        const double sq =
+            l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
+                  : first_layer_update<UPL>(c, w, g, first, B, r.lr, r.diagnostics, next, next_B);
         if (r.diagnostics) {
             const double total = block_total(c, sq);
             if (c.tid == 0) r.sums[DD_SUM_GRAD_SQ + l] += total;
@@ -431,21 +258,28 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[PIX][HMAX], int B
     }
 }
 
-// One SGD step on the B samples whose rows and labels C holds; meanwhile the NEXT_B rows at
-// order[NEXT ..) are loaded into the other buffers (alongside the backward pass's first phase),
-// so no step needs a barrier of its own for that.
-template <int HMAX, int PIX>
-DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[PIX][HMAX], int B, int next, int next_B,
-                           fused_totals &tot) {
+// One SGD step on the B samples at order[FIRST ..), whose labels C holds; meanwhile the NEXT_B
+// samples' labels (and, with x_double, images) at order[NEXT ..) go into the other buffers:
+// prefetched into registers now and stored at the step's end when they are few, else loaded
+// alongside the backward pass's first phase. No step needs a barrier of its own for that.
+template <int UPL>
+DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], int first, int B,
+                           int next, int next_B, fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
-    first_layer_forward<HMAX, PIX>(c, w, B);
+    prefetch ahead;
+    const int early = prefetchable(p, next_B);
+    if (early) prefetch_load(c, ahead, next, next_B);
+    first_layer_forward<UPL>(c, w, first, B);
     layer_finish_forward(c, 0, B);
     for (int l = 1; l < p.n_dense; l++) {
         dense_forward(c, l, B);
         layer_finish_forward(c, l, B);
     }
-    load_batch(c, c.next_rows, c.next_labels, next, next_B);
-    backward_update<HMAX, PIX>(c, w, B);
+    if (!early) {
+        load_labels(c, c.next_labels, next, next_B);
+        if (p.x_double) stage_images(c, c.x_next, next, next_B);
+    }
+    backward_update<UPL>(c, w, first, B, early ? &ahead : NULL, next_B);
     if (c.tid == 0) { // the reference's order: a batch's losses summed, then added to the total
         double loss = 0;
         for (int b = 0; b < B; b++) loss += c.loss[b], tot.correct += c.hits[b];
@@ -456,7 +290,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[PIX][HMAX], int B, int
 }
 
 // The whole launch: carve shared memory, bring the parameters on chip, run the steps, write back.
-template <int HMAX, int PIX> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
+template <int UPL> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     fused_ctx c = c0;
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
@@ -464,27 +298,25 @@ template <int HMAX, int PIX> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
     c.red = (double *)(sf + p.sm_red);
     c.table = sf + p.sm_table;
     c.partial = sf + p.sm_partial;
-    int *rows = (int *)(sf + p.sm_rows), *labels = (int *)(sf + p.sm_labels);
+    int *labels = (int *)(sf + p.sm_labels);
     c.loss = sf + p.sm_loss;
     c.hits = (int *)(sf + p.sm_hits);
-    float *after = sf + p.sm_end;
+    float *x = sf + p.sm_x;
+    const int x_floats = p.x_samples * DD_IMAGE_PIXELS * (p.x_double ? 2 : 1);
     const int rest_n = p.n_params - p.rest;
-    c.rest = p.rest_shared ? after : r.params + p.rest;
-    c.acts = p.acts_shared ? after + (p.rest_shared ? rest_n : 0) : r.scratch;
+    c.rest = p.rest_shared ? x + x_floats : r.params + p.rest;
+    c.acts = p.acts_shared ? x + x_floats + rest_n : r.scratch;
     c.tid = simt_tid(), c.lane = c.tid % 32, c.warp = c.tid / 32;
 
     for (int k = c.tid; k < 256; k += p.threads) c.table[k] = r.table[k];
     if (p.rest_shared)
         for (int k = c.tid; k < rest_n; k += p.threads) c.rest[k] = r.params[p.rest + k];
-    const int u = p.units[0];
-    float w[PIX][HMAX];
-    DD_UNROLL
-    for (int q = 0; q < PIX; q++) {
-        const int i = c.tid + q * p.threads;
-        DD_UNROLL
-        for (int j = 0; j < HMAX; j++) w[q][j] = i < p.inputs && j < u ? r.params[i * u + j] : 0.0f;
-    }
-    load_batch(c, rows, labels, r.first, r.count < r.batch ? r.count : r.batch);
+    float w[UPL][DD_FUSED_SPAN];
+    first_kernel_load<UPL>(c, w, r.params);
+    const int B0 = r.count < r.batch ? r.count : r.batch;
+    load_labels(c, labels, r.first, B0);
+    simt_sync(); // the table, before the images go through it
+    if (p.x_double) stage_images(c, x, r.first, B0);
     fused_totals tot = {0, 0, 0, 0};
     if (c.tid == 0)
         tot = {r.sums[DD_SUM_LOSS], r.sums[DD_SUM_CORRECT], r.sums[DD_SUM_STEPS],
@@ -493,20 +325,16 @@ template <int HMAX, int PIX> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
 
     for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
         const int B = r.count - done < r.batch ? r.count - done : r.batch;
-        const int next = done + B, left = r.count - next;
-        const int now = (step & 1) * p.max_batch, then = p.max_batch - now;
-        c.rows = rows + now, c.labels = labels + now;
-        c.next_rows = rows + then, c.next_labels = labels + then;
-        train_step<HMAX, PIX>(c, w, B, r.first + next, left < r.batch ? left : r.batch, tot);
+        const int next = done + B, left = r.count - next, odd = step & 1;
+        c.labels = labels + odd * p.max_batch, c.next_labels = labels + (1 - odd) * p.max_batch;
+        const int image_floats = p.max_batch * DD_IMAGE_PIXELS;
+        c.x = x + (p.x_double && odd ? image_floats : 0);
+        c.x_next = x + (p.x_double && !odd ? image_floats : 0);
+        train_step<UPL>(c, w, r.first + done, B, r.first + next, left < r.batch ? left : r.batch,
+                        tot);
     }
 
-    DD_UNROLL
-    for (int q = 0; q < PIX; q++) {
-        const int i = c.tid + q * p.threads;
-        DD_UNROLL
-        for (int j = 0; j < HMAX; j++)
-            if (i < p.inputs && j < u) r.params[i * u + j] = w[q][j];
-    }
+    first_kernel_store<UPL>(c, w, r.params);
     if (p.rest_shared)
         for (int k = c.tid; k < rest_n; k += p.threads) r.params[p.rest + k] = c.rest[k];
     if (c.tid == 0) {

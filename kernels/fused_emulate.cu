@@ -41,10 +41,10 @@ void *run_thread(void *arg) {
     if (!go) return NULL;
     simt_current = t->block;
     simt_thread = t->tid;
-    if (t->ctx->p->hmax == 32)
-        fused_body<32, DD_FUSED_PIX>(*t->ctx, t->shared);
+    if (t->ctx->p->upl == 1)
+        fused_body<1>(*t->ctx, t->shared);
     else
-        fused_body<64, DD_FUSED_PIX>(*t->ctx, t->shared);
+        fused_body<2>(*t->ctx, t->shared);
     return NULL;
 }
 

@@ -505,10 +505,11 @@ static int choose_engine(cuda_backend *b, char *err) {
     }
     if (!fits || (s->engine == DD_ENGINE_AUTO && s->max_batch > DD_FUSED_AUTO_MAX_BATCH)) return 0;
     b->base.ops = &fused_ops;
-    if (!b->plan.acts_shared)
-        CUDA_CHECK(
-            cudaMalloc((void **)&b->fused_scratch, (size_t)b->plan.acts_floats * sizeof(float)),
-            err);
+    const size_t scratch = (size_t)b->plan.scratch_floats * sizeof(float);
+    if (scratch) {
+        CUDA_CHECK(cudaMalloc((void **)&b->fused_scratch, scratch), err);
+        CUDA_CHECK(cudaMemsetAsync(b->fused_scratch, 0, scratch, b->gpu.stream), err);
+    }
     return 0;
 }
 

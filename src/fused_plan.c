@@ -6,18 +6,6 @@
 #include "deepdigits/idx.h"
 #include "fused.h"
 
-#define ROUND_UP(n, m) (((n) + (m)-1) / (m) * (m))
-
-/* The first layer's width rounded up to the kernel's HMAX (32 or 64: the transposing butterfly
- * works on groups of 32 units) and DD_FUSED_PIX pixels a thread, in whole warps. At 64 units the
- * 128 weights a thread fill its register budget and ptxas spills some: correct, but slower. */
-static void launch_shape(dd_fused_plan *p, int first_width) {
-    p->hmax = first_width <= 32 ? 32 : 64;
-    p->pix = DD_FUSED_PIX;
-    p->threads = ROUND_UP((p->inputs + p->pix - 1) / p->pix, 32);
-    p->warps = p->threads / 32;
-}
-
 static int check_fits(const dd_model_config *cfg, int inputs, int max_batch, char *err) {
     if (max_batch < 1 || max_batch > DD_FUSED_MAX_BATCH) {
         snprintf(err, DD_ERR_LEN, "the fused engine takes batches of 1..%d, not %d",
@@ -35,8 +23,9 @@ static int check_fits(const dd_model_config *cfg, int inputs, int max_batch, cha
                      DD_FUSED_MAX_UNITS, l + 1, cfg->units[l]);
             return -1;
         }
-    if (inputs < 1) {
-        snprintf(err, DD_ERR_LEN, "the fused engine needs images of at least one pixel");
+    if (inputs != DD_IMAGE_PIXELS) {
+        snprintf(err, DD_ERR_LEN, "the fused engine takes 28x28 images (%d pixels), not %d",
+                 DD_IMAGE_PIXELS, inputs);
         return -1;
     }
     return 0;
@@ -68,13 +57,47 @@ static int plan_acts(dd_fused_plan *p, const dd_layout *L, int B) {
     return at;
 }
 
+/* Where the batch's images, the later layers' parameters and the activations go: all in shared
+ * memory if they fit, preferring (in this order) the images twice over (the next batch staged
+ * during this one), then once, then the parameters, then the activations; the rest goes to
+ * global memory. When not even one batch of images fits, they go through in blocks. */
+static int place(dd_fused_plan *p, size_t fixed, size_t rest, size_t acts, size_t limit,
+                 char *err) {
+    const size_t image = DD_IMAGE_PIXELS * sizeof(float), batch = image * (size_t)p->max_batch;
+    static const struct {
+        int twice, rest, acts;
+    } tries[] = {{1, 1, 1}, {0, 1, 1}, {0, 1, 0}, {0, 0, 0}};
+    for (size_t k = 0; k < sizeof tries / sizeof tries[0]; k++) {
+        const size_t need = fixed + batch * (tries[k].twice ? 2 : 1) + (tries[k].rest ? rest : 0) +
+                            (tries[k].acts ? acts : 0);
+        if (need > limit) continue;
+        p->x_samples = p->max_batch, p->x_double = tries[k].twice;
+        p->rest_shared = tries[k].rest, p->acts_shared = tries[k].acts;
+        p->shared_bytes = need;
+        return 0;
+    }
+    p->x_double = p->acts_shared = 0;
+    p->rest_shared = fixed + DD_FUSED_CHUNK * image + rest <= limit;
+    const size_t left = limit > fixed + (p->rest_shared ? rest : 0)
+                            ? limit - fixed - (p->rest_shared ? rest : 0)
+                            : 0;
+    p->x_samples = (int)(left / image);
+    if (p->x_samples < 1) {
+        snprintf(err, DD_ERR_LEN,
+                 "the fused engine needs %zu bytes of shared memory at batch %d; this GPU has %zu",
+                 fixed + image, p->max_batch, limit);
+        return -1;
+    }
+    p->shared_bytes = fixed + image * (size_t)p->x_samples + (p->rest_shared ? rest : 0);
+    return 0;
+}
+
 int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, size_t shared_limit,
                         dd_fused_plan *p, char *err) {
     dd_layout L;
     memset(p, 0, sizeof *p);
     if (check_fits(cfg, inputs, max_batch, err) != 0) return -1;
     if (dd_layout_build(cfg, &L, err) != 0) return -1;
-    p->inputs = inputs;
     p->n_dense = L.n_dense;
     p->activation = (int)cfg->activation;
     p->bn = (int)cfg->bn;
@@ -82,7 +105,7 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     for (int l = 0; l < L.n_dense; l++) {
         const dd_dense_layout *d = &L.dense[l];
         p->units[l] = d->units;
-        p->fan_in[l] = l == 0 ? inputs : d->fan_in;
+        p->fan_in[l] = d->fan_in;
         p->kernel[l] = (int)d->kernel, p->bias[l] = (int)d->bias;
         p->gamma[l] = (int)d->gamma, p->beta[l] = (int)d->beta;
         p->moving_mean[l] = (int)d->moving_mean, p->moving_var[l] = (int)d->moving_var;
@@ -92,42 +115,29 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
         return -1;
     }
     p->n_params = (int)L.n_params;
-    launch_shape(p, cfg->units[0]);
-    const int bound = DD_FUSED_THREADS;
-    if (p->threads > bound) {
-        snprintf(err, DD_ERR_LEN, "the fused engine takes images of up to %d pixels, not %d",
-                 bound * p->pix, inputs);
-        return -1;
-    }
+    p->upl = cfg->units[0] <= 32 ? 1 : 2;
+    p->warps = DD_FUSED_WARPS;
+    p->threads = DD_FUSED_THREADS;
 
-    /* The fixed shared part, in 8-byte units' worth of floats so the doubles stay aligned. */
+    /* The fixed shared part, in floats; the doubles first so that they stay aligned, and the
+     * images after it on a 16-byte boundary (they are read four floats at a time). */
     int at = 0;
     p->sm_red = take(&at, 2 * p->warps);
     p->sm_table = take(&at, 256);
-    p->sm_partial = take(&at, 2 * DD_FUSED_CHUNK * p->warps * p->hmax);
-    p->sm_rows = take(&at, 2 * max_batch); /* this step's and the next one's */
-    p->sm_labels = take(&at, 2 * max_batch);
+    p->sm_partial = take(&at, 2 * DD_FUSED_CHUNK * p->warps * 32 * p->upl);
+    p->sm_labels = take(&at, 2 * max_batch); /* this step's and the next one's */
     p->sm_loss = take(&at, max_batch);
     p->sm_hits = take(&at, max_batch);
-    p->sm_end = at;
-    const size_t fixed = (size_t)at * sizeof(float);
+    p->sm_x = (at + 3) / 4 * 4;
+    const size_t fixed = (size_t)p->sm_x * sizeof(float);
 
-    /* Then the later layers' parameters and the activations, each in shared memory if it still
-     * fits, parameters first: they are read by every sample. */
-    p->rest = inputs * cfg->units[0];
-    const size_t rest_bytes = (size_t)(p->n_params - p->rest) * sizeof(float);
+    p->rest = DD_IMAGE_PIXELS * cfg->units[0];
     p->acts_floats = plan_acts(p, &L, max_batch);
-    const size_t acts_bytes = (size_t)p->acts_floats * sizeof(float);
-    if (fixed > shared_limit) {
-        snprintf(err, DD_ERR_LEN,
-                 "the fused engine needs %zu bytes of shared memory at batch %d; "
-                 "this GPU has %zu",
-                 fixed, max_batch, shared_limit);
+    const size_t rest_bytes = (size_t)(p->n_params - p->rest) * sizeof(float);
+    if (place(p, fixed, rest_bytes, (size_t)p->acts_floats * sizeof(float), shared_limit, err) != 0)
         return -1;
-    }
-    p->rest_shared = fixed + rest_bytes <= shared_limit;
-    size_t used = fixed + (p->rest_shared ? rest_bytes : 0);
-    p->acts_shared = used + acts_bytes <= shared_limit;
-    p->shared_bytes = used + (p->acts_shared ? acts_bytes : 0);
+    p->g_grad = p->acts_shared ? 0 : p->acts_floats;
+    p->scratch_floats =
+        p->g_grad + (p->x_samples < max_batch ? DD_IMAGE_PIXELS * cfg->units[0] : 0);
     return 0;
 }

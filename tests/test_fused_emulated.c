@@ -18,7 +18,7 @@
 
 #define TRAIN_IMAGES 2000
 #define H100_SHARED  (227 * 1024) /* an H100's shared memory per block, opt-in maximum */
-#define ONLY_FIXED   0
+#define TIGHT        0
 
 static dd_mnist data;
 static float table[256];
@@ -48,12 +48,13 @@ static void reference(const dd_model_config *cfg, float *params, const uint32_t 
 }
 
 /* The same steps by the emulated fused kernel, planned with SHARED_LIMIT bytes of shared memory
- * (ONLY_FIXED: just the plan's fixed part, so the parameters and activations go to global
- * memory). */
+ * (TIGHT: the plan's fixed part and two images, so the parameters and activations go to global
+ * memory and the batch's images through shared memory two at a time). */
 static void fused_span(const dd_fused_plan *plan, float *params, const uint32_t *order, int first,
                        int count, int batch, double *sums) {
     char err[DD_ERR_LEN];
-    float *scratch = plan->acts_shared ? NULL : malloc((size_t)plan->acts_floats * sizeof *scratch);
+    float *scratch =
+        plan->scratch_floats ? calloc((size_t)plan->scratch_floats, sizeof *scratch) : NULL;
     dd_fused_run run = {.params = params,
                         .pixels = data.train.pixels,
                         .labels = data.train.labels,
@@ -105,15 +106,16 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
     dd_layout layout;
     dd_fused_plan plan;
     CHECK(dd_layout_build(cfg, &layout, err) == 0, "%s", err);
-    if (shared_limit == ONLY_FIXED &&
-        dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, &plan, err) == 0)
-        shared_limit = (size_t)plan.sm_end * sizeof(float);
+    const int tight = shared_limit == TIGHT;
+    if (tight && dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, &plan, err) == 0)
+        shared_limit = (size_t)(plan.sm_x + 2 * DD_IMAGE_PIXELS) * sizeof(float);
     if (dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, shared_limit, &plan, err) != 0) {
         CHECK(0, "%s: %s", name, err);
         return;
     }
-    if (shared_limit == (size_t)plan.sm_end * sizeof(float))
-        CHECK(!plan.rest_shared && !plan.acts_shared, "%s: not all in global memory", name);
+    if (tight)
+        CHECK(!plan.rest_shared && !plan.acts_shared && plan.x_samples == 2,
+              "%s: not the tight plan", name);
     uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
     CHECK(dd_shuffle(rng, 0, order, TRAIN_IMAGES, err) == 0, "%s", err);
@@ -124,10 +126,10 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
     fused(&plan, got, order, count, batch, sums);
 
     const double rel = dd_rel_error(got, ref, layout.n_params);
-    printf("%s: %d samples at batch %d (%d threads, parameters %s, activations %s): "
+    printf("%s: %d samples at batch %d (images %d at a time%s, parameters %s, activations %s): "
            "parameters differ by %.3g relative\n",
-           name, count, batch, plan.threads, plan.rest_shared ? "shared" : "global",
-           plan.acts_shared ? "shared" : "global", rel);
+           name, count, batch, plan.x_samples, plan.x_double ? ", twice" : "",
+           plan.rest_shared ? "shared" : "global", plan.acts_shared ? "shared" : "global", rel);
     CHECK(rel <= 1e-5, "%s: parameters differ by %.3g relative (limit 1e-5)", name, rel);
     CHECK(dd_close(sums[DD_SUM_LOSS], rs.loss_sum, 0, 1e-5), "%s: loss sum %.9g vs %.9g", name,
           sums[DD_SUM_LOSS], rs.loss_sum);
@@ -181,7 +183,8 @@ int main(void) {
     dd_model_config wide = network(2, 64, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
     agree("2 x 64 relu (the 64-unit kernel)", &wide, 3 * 8, 8, H100_SHARED);
     dd_model_config odd = network(2, 7, DD_ACT_LINEAR, DD_BN_AFTER, DD_INIT_GLOROT_NORMAL);
-    agree("2 x 7 linear, BN after, everything in global memory", &odd, 3 * 5, 5, ONLY_FIXED);
+    agree("2 x 7 linear, BN after, everything in global memory", &odd, 3 * 5, 5, TIGHT);
+    agree("lab network at batch 5, images in blocks", &lab, 2 * 5 + 3, 5, TIGHT);
 
     spans_add_up(&before, 2 * 32 + 7, 32, 32);
 

@@ -1,0 +1,55 @@
+// What every part of the fused engine's body shares: one block's view of a launch and the rules
+// that say what each layer does. See fused_body.cuh.
+#ifndef DD_FUSED_CTX_CUH
+#define DD_FUSED_CTX_CUH
+
+#include "deepdigits/formulas.h"
+#include "fused.h"
+#include "kernels.h"
+#include "simt.cuh"
+
+// One block's view of a launch: the plan, the run, and where each buffer is.
+struct fused_ctx {
+    const dd_fused_plan *p;
+    const dd_fused_run *r;
+    float *rest; // params[p->rest ..]: a shared copy, or the global parameters themselves
+    float *acts; // activation buffers (plan offsets)
+    float *table, *partial, *loss;
+    float *x, *x_next; // this batch's standardized images, and the next batch's (x_double)
+    int *labels, *hits, *next_labels;
+    double *red;
+    int tid, lane, warp;
+};
+
+DD_SIMT_FN float *param(const fused_ctx &c, int offset) {
+    return c.rest + (offset - c.p->rest);
+}
+
+DD_SIMT_FN int has_bn(const dd_fused_plan &p, int l) {
+    return p.bn != DD_BN_NONE && l < p.n_dense - 1;
+}
+
+DD_SIMT_FN dd_activation activation(const dd_fused_plan &p, int l) {
+    return l < p.n_dense - 1 ? (dd_activation)p.activation : DD_ACT_SIGMOID;
+}
+
+// Barriers set a step's time at small batches, so elementwise work rides along with the phase
+// before it where nothing else needs that phase's result first: a layer without BN activates
+// each output as soon as it is computed (the output layer also takes the loss's gradient
+// there), and dL/d(activation output) is multiplied by the activation's derivative by whoever
+// produces it (the loss, or the layer above's input gradient) unless BN comes after the
+// activation and must be undone first. Same arithmetic.
+DD_SIMT_FN int activates_in_place(const dd_fused_plan &p, int l) {
+    return !has_bn(p, l);
+}
+DD_SIMT_FN int grad_arrives_activated(const dd_fused_plan &p, int l) {
+    return !(has_bn(p, l) && p.bn == DD_BN_AFTER);
+}
+
+// What layer L hands to the next one (dd_net_layer_output's rule).
+DD_SIMT_FN float *layer_output(const fused_ctx &c, int l) {
+    const dd_fused_plan &p = *c.p;
+    return c.acts + (has_bn(p, l) && p.bn == DD_BN_AFTER ? p.bn_out[l] : p.act[l]);
+}
+
+#endif

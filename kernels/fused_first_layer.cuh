@@ -1,0 +1,259 @@
+// The fused engine's first layer, whose kernel lives in registers: warp w owns the DD_FUSED_SPAN
+// pixels [w*SPAN, (w+1)*SPAN) and lane l the units l and l + 32 (UPL of them), so a thread keeps
+// the UPL x SPAN weights W0[i][j] of its pixels and units. The batch's images are standardized
+// into shared memory first; the lanes of a warp read the same pixels (a broadcast, four at a
+// time), so a lane's dot product is its own and the warps' partial sums meet once in shared
+// memory. The update is a rank-1 update per sample of each lane's own weights.
+#ifndef DD_FUSED_FIRST_LAYER_CUH
+#define DD_FUSED_FIRST_LAYER_CUH
+
+#include "fused_ctx.cuh"
+
+#define SPAN DD_FUSED_SPAN
+
+// The standardized images of the N samples at order[FIRST ..) into X (N x 784 floats), four
+// pixels a thread at a time.
+DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, int first, int n) {
+    const int quads = DD_IMAGE_PIXELS / 4;
+    for (int t = c.tid; t < n * quads; t += c.p->threads) {
+        const int s = t / quads, q = t % quads;
+        const size_t row = c.r->order[first + s];
+        const uchar4 px = *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * q);
+        *(float4 *)(x + s * DD_IMAGE_PIXELS + 4 * q) =
+            make_float4(c.table[px.x], c.table[px.y], c.table[px.z], c.table[px.w]);
+    }
+}
+
+// The next batch, read from global memory at the start of a step into registers and written to
+// shared memory at its end, so that the reads' latency (the order, then the pixels and labels it
+// points to: two trips to L2 or DRAM) hides behind the step's work instead of stalling a phase.
+// For batches whose images fit DD_FUSED_PREFETCH quads a thread (up to 4 at 448 threads).
+#define DD_FUSED_PREFETCH 2
+struct prefetch {
+    uchar4 quad[DD_FUSED_PREFETCH];
+    int label;
+};
+
+DD_SIMT_FN int prefetchable(const dd_fused_plan &p, int n) {
+    return p.x_double && n * (DD_IMAGE_PIXELS / 4) <= p.threads * DD_FUSED_PREFETCH &&
+           n <= p.threads;
+}
+
+// The N samples at order[FIRST ..) into F (prefetchable(N) must hold).
+DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch &f, int first, int n) {
+    const int quads = DD_IMAGE_PIXELS / 4;
+    DD_UNROLL
+    for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
+        const int t = c.tid + k * c.p->threads;
+        if (t >= n * quads) continue;
+        const size_t row = c.r->order[first + t / quads];
+        f.quad[k] = *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * (t % quads));
+    }
+    if (c.tid < n) f.label = c.r->labels[c.r->order[first + c.tid]];
+}
+
+// F's images, standardized, into c.x_next and its labels into c.next_labels.
+DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n) {
+    const int quads = DD_IMAGE_PIXELS / 4;
+    DD_UNROLL
+    for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
+        const int t = c.tid + k * c.p->threads;
+        if (t >= n * quads) continue;
+        const uchar4 px = f.quad[k];
+        *(float4 *)(c.x_next + 4 * t) =
+            make_float4(c.table[px.x], c.table[px.y], c.table[px.z], c.table[px.w]);
+    }
+    if (c.tid < n) c.next_labels[c.tid] = f.label;
+}
+
+// This lane's dot products of IMAGE's pixels in its warp's span with its UPL columns of W0, in two
+// interleaved sums (two chains of dependent adds instead of one).
+template <int UPL>
+DD_SIMT_FN void span_products(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *image,
+                              float (&out)[UPL]) {
+    const float4 *x4 = (const float4 *)(image + c.warp * SPAN);
+    float even[UPL], odd[UPL];
+    DD_UNROLL
+    for (int k = 0; k < UPL; k++) even[k] = odd[k] = 0.0f;
+    DD_UNROLL
+    for (int q = 0; q < SPAN / 4; q++) {
+        const float4 v = x4[q];
+        DD_UNROLL
+        for (int k = 0; k < UPL; k++) {
+            even[k] += v.x * w[k][4 * q] + v.z * w[k][4 * q + 2];
+            odd[k] += v.y * w[k][4 * q + 1] + v.w * w[k][4 * q + 3];
+        }
+    }
+    DD_UNROLL
+    for (int k = 0; k < UPL; k++) out[k] = even[k] + odd[k];
+}
+
+// z0 (and its activation, without BN) for the N staged images X, samples B0.. of the batch.
+// Rounds of CHUNK samples: each warp leaves its partial sums in shared memory, then one thread per
+// (sample, unit) adds up the warps. Two buffers alternate (ROUND counts on across calls), so a
+// round's writes never meet the previous round's reads and one barrier a round suffices.
+template <int UPL>
+DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *x,
+                                   int b0, int n, int &round) {
+    const dd_fused_plan &p = *c.p;
+    const int u = p.units[0], width = 32 * UPL, round_floats = DD_FUSED_CHUNK * p.warps * width;
+    float *z = c.acts + p.z[0], *act = c.acts + p.act[0];
+    const float *bias = param(c, p.bias[0]);
+    const int activate = activates_in_place(p, 0);
+    const dd_activation a = activation(p, 0);
+    for (int first = 0; first < n; first += DD_FUSED_CHUNK, round++) {
+        const int m = n - first < DD_FUSED_CHUNK ? n - first : DD_FUSED_CHUNK;
+        float *buf = c.partial + (round & 1) * round_floats;
+        for (int s = 0; s < m; s++) {
+            float sums[UPL];
+            span_products<UPL>(c, w, x + (first + s) * DD_IMAGE_PIXELS, sums);
+            DD_UNROLL
+            for (int k = 0; k < UPL; k++)
+                buf[(s * p.warps + c.warp) * width + 32 * k + c.lane] = sums[k];
+        }
+        simt_sync();
+        for (int t = c.tid; t < m * u; t += p.threads) {
+            const int s = t / u, j = t % u, at = (b0 + first + s) * u + j;
+            float sum = 0.0f;
+            for (int k = 0; k < p.warps; k++) sum += buf[(s * p.warps + k) * width + j];
+            z[at] = sum + bias[j];
+            if (activate) act[at] = dd_activate(a, z[at]);
+        }
+    }
+}
+
+// The first layer's forward pass over the B samples at order[FIRST ..): their images are staged
+// already (x_double), or now, whole or in blocks of x_samples.
+template <int UPL>
+DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[UPL][SPAN], int first,
+                                    int B) {
+    const dd_fused_plan &p = *c.p;
+    int round = 0;
+    for (int b0 = 0; b0 < B; b0 += p.x_samples) {
+        const int n = B - b0 < p.x_samples ? B - b0 : p.x_samples;
+        if (!p.x_double) {
+            stage_images(c, c.x, first + b0, n);
+            simt_sync();
+        }
+        first_layer_rounds<UPL>(c, w, c.x, b0, n, round);
+    }
+    simt_sync();
+}
+
+// The rank-1 updates of the N staged images X (samples B0..), w += (-lr d) x: the SGD step with
+// its factors grouped so that each weight costs one fused multiply-add (the reference rounds x d
+// first; they differ in the last bit). With DIAGNOSTICS, this block's share of the batch's
+// kernel gradient (summed over the batch first, as the reference's is): its squared norm when
+// the block is the whole batch, else added to the global G (784 x u) for the caller.
+template <int UPL>
+DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][SPAN],
+                                           const float *x, const float *d, int b0, int n, float lr,
+                                           int diagnostics, float *G) {
+    const int u = c.p->units[0];
+    double sq = 0;
+    for (int k = 0; k < UPL && diagnostics; k++) {
+        const int j = 32 * k + c.lane;
+        if (j >= u) continue;
+        for (int r = 0; r < SPAN; r++) {
+            const int i = c.warp * SPAN + r;
+            float g = 0.0f;
+            for (int s = 0; s < n; s++) g += x[s * DD_IMAGE_PIXELS + i] * d[(b0 + s) * u + j];
+            if (G)
+                G[i * u + j] += g;
+            else
+                sq += (double)g * g;
+        }
+    }
+    for (int s = 0; s < n; s++) {
+        float step[UPL];
+        DD_UNROLL
+        for (int k = 0; k < UPL; k++) {
+            const int j = 32 * k + c.lane;
+            step[k] = j < u ? -lr * d[(b0 + s) * u + j] : 0.0f;
+        }
+        const float4 *x4 = (const float4 *)(x + s * DD_IMAGE_PIXELS + c.warp * SPAN);
+        DD_UNROLL
+        for (int q = 0; q < SPAN / 4; q++) {
+            const float4 v = x4[q];
+            DD_UNROLL
+            for (int k = 0; k < UPL; k++) {
+                w[k][4 * q] = fmaf(step[k], v.x, w[k][4 * q]);
+                w[k][4 * q + 1] = fmaf(step[k], v.y, w[k][4 * q + 1]);
+                w[k][4 * q + 2] = fmaf(step[k], v.z, w[k][4 * q + 2]);
+                w[k][4 * q + 3] = fmaf(step[k], v.w, w[k][4 * q + 3]);
+            }
+        }
+    }
+    return sq;
+}
+
+// The first layer's bias and kernel from dL/dz0 D for the B samples at order[FIRST ..): the
+// images still staged (whole batch), or staged again block by block. Returns this thread's share
+// of the kernel gradient's squared norm (with DIAGNOSTICS). NEXT (may be NULL) is the prefetched
+// next batch of NEXT_B samples, written to shared memory before the closing barrier.
+template <int UPL>
+DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], const float *d,
+                                     int first, int B, float lr, int diagnostics,
+                                     const prefetch *next, int next_B) {
+    const dd_fused_plan &p = *c.p;
+    const int u = p.units[0];
+    float *bias = param(c, p.bias[0]);
+    for (int j = c.tid; j < u; j += p.threads) {
+        float db = 0.0f;
+        for (int b = 0; b < B; b++) db += d[b * u + j];
+        bias[j] = dd_sgd_step(bias[j], db, lr);
+    }
+    if (p.x_samples >= B) {
+        const double sq = first_layer_block_update<UPL>(c, w, c.x, d, 0, B, lr, diagnostics, NULL);
+        if (next) prefetch_store(c, *next, next_B);
+        simt_sync();
+        return sq;
+    }
+    float *G = c.r->scratch + p.g_grad; // blocks: the gradient adds up in global memory
+    for (int b0 = 0; b0 < B; b0 += p.x_samples) {
+        const int n = B - b0 < p.x_samples ? B - b0 : p.x_samples;
+        stage_images(c, c.x, first + b0, n);
+        simt_sync();
+        first_layer_block_update<UPL>(c, w, c.x, d, b0, n, lr, diagnostics, G);
+        simt_sync();
+    }
+    double sq = 0; // each thread reads back and clears only the entries it wrote
+    for (int k = 0; k < UPL && diagnostics; k++) {
+        const int j = 32 * k + c.lane;
+        if (j >= u) continue;
+        for (int r = 0; r < SPAN; r++) {
+            float *g = G + (c.warp * SPAN + r) * u + j;
+            sq += (double)*g * *g;
+            *g = 0.0f;
+        }
+    }
+    return sq;
+}
+
+// The first kernel between global memory (PARAMS, 784 x u row-major) and this thread's registers.
+template <int UPL>
+DD_SIMT_FN void first_kernel_load(const fused_ctx &c, float (&w)[UPL][SPAN], const float *params) {
+    const int u = c.p->units[0];
+    DD_UNROLL
+    for (int k = 0; k < UPL; k++) {
+        const int j = 32 * k + c.lane;
+        DD_UNROLL
+        for (int r = 0; r < SPAN; r++) w[k][r] = j < u ? params[(c.warp * SPAN + r) * u + j] : 0.0f;
+    }
+}
+
+template <int UPL>
+DD_SIMT_FN void first_kernel_store(const fused_ctx &c, const float (&w)[UPL][SPAN], float *params) {
+    const int u = c.p->units[0];
+    DD_UNROLL
+    for (int k = 0; k < UPL; k++) {
+        const int j = 32 * k + c.lane;
+        if (j >= u) continue;
+        DD_UNROLL
+        for (int r = 0; r < SPAN; r++) params[(c.warp * SPAN + r) * u + j] = w[k][r];
+    }
+}
+
+#undef SPAN
+
+#endif
