@@ -229,7 +229,7 @@ struct fused_totals {
 // at order[FIRST ..).
 template <int UPL>
 DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], int first,
-                                int B, const prefetch *next, int next_B) {
+                                int B, const prefetch &next, int have_next, int next_B) {
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
     sample_losses(c, B);
@@ -247,9 +247,9 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPA
             float *t = g;
             g = other, other = t, cur ^= 1;
         }
-        const double sq =
-            l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
-                  : first_layer_update<UPL>(c, w, g, first, B, r.lr, r.diagnostics, next, next_B);
+        const double sq = l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
+                                : first_layer_update<UPL>(c, w, g, first, B, r.lr, r.diagnostics,
+                                                          next, have_next, next_B);
         if (r.diagnostics) {
             const double total = block_total(c, sq);
             if (c.tid == 0) r.sums[DD_SUM_GRAD_SQ + l] += total;
@@ -266,7 +266,7 @@ template <int UPL>
 DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], int first, int B,
                            int next, int next_B, fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
-    prefetch ahead;
+    prefetch ahead = {};
     const int early = prefetchable(p, next_B);
     if (early) prefetch_load(c, ahead, next, next_B);
     first_layer_forward<UPL>(c, w, first, B);
@@ -279,7 +279,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], i
         load_labels(c, c.next_labels, next, next_B);
         if (p.x_double) stage_images(c, c.x_next, next, next_B);
     }
-    backward_update<UPL>(c, w, first, B, early ? &ahead : NULL, next_B);
+    backward_update<UPL>(c, w, first, B, ahead, early, next_B);
     if (c.tid == 0) { // the reference's order: a batch's losses summed, then added to the total
         double loss = 0;
         for (int b = 0; b < B; b++) loss += c.loss[b], tot.correct += c.hits[b];

@@ -189,12 +189,13 @@ DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][S
 
 // The first layer's bias and kernel from dL/dz0 D for the B samples at order[FIRST ..): the
 // images still staged (whole batch), or staged again block by block. Returns this thread's share
-// of the kernel gradient's squared norm (with DIAGNOSTICS). NEXT (may be NULL) is the prefetched
-// next batch of NEXT_B samples, written to shared memory before the closing barrier.
+// of the kernel gradient's squared norm (with DIAGNOSTICS). With HAVE_NEXT, NEXT is the
+// prefetched next batch of NEXT_B samples, written to shared memory before the closing barrier
+// (a reference and a flag, not a pointer: a pointer would move NEXT to local memory).
 template <int UPL>
 DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], const float *d,
                                      int first, int B, float lr, int diagnostics,
-                                     const prefetch *next, int next_B) {
+                                     const prefetch &next, int have_next, int next_B) {
     const dd_fused_plan &p = *c.p;
     const int u = p.units[0];
     float *bias = param(c, p.bias[0]);
@@ -205,7 +206,7 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
     }
     if (p.x_samples >= B) {
         const double sq = first_layer_block_update<UPL>(c, w, c.x, d, 0, B, lr, diagnostics, NULL);
-        if (next) prefetch_store(c, *next, next_B);
+        if (have_next) prefetch_store(c, next, next_B);
         simt_sync();
         return sq;
     }
