@@ -31,13 +31,6 @@ DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B) {
     simt_sync();
 }
 
-DD_SIMT_FN void activation_forward(const fused_ctx &c, int l, const float *in, int B) {
-    float *out = c.acts + c.p->act[l];
-    const dd_activation a = activation(*c.p, l);
-    for (int t = c.tid; t < B * c.p->units[l]; t += c.p->threads) out[t] = dd_activate(a, in[t]);
-    simt_sync();
-}
-
 // The sum of V over the warp's 32 lanes, in every lane: a butterfly, the same tree every time.
 DD_SIMT_FN double warp_total(double v) {
     v += simt_shfl_xor(v, 16);
@@ -47,18 +40,25 @@ DD_SIMT_FN double warp_total(double v) {
     return v + simt_shfl_xor(v, 1);
 }
 
-// Training-mode BN of layer L on IN (B, u): one warp per channel, its lanes over the batch, sums
-// in double as in src/batchnorm.c (a thread per channel would walk the batch alone, three
-// times); then Keras's moving-statistics update by lane 0.
-DD_SIMT_FN void batchnorm_forward(const fused_ctx &c, int l, const float *in, int B) {
+// Layer L's BN in training mode and its activation, in the configured order, from z: one warp
+// per channel, its lanes over the batch (a thread per channel would walk the batch alone, three
+// times), sums in double as in src/batchnorm.c; then Keras's moving-statistics update by lane 0.
+// The activation needs only its own element, so it rides in the same phase: BN after it
+// normalizes the activations the lane has just computed, BN before it is activated as it goes.
+DD_SIMT_FN void batchnorm_layer_forward(const fused_ctx &c, int l, int B) {
     const dd_fused_plan &p = *c.p;
-    const int u = p.units[l];
-    float *out = c.acts + p.bn_out[l], *xhat = c.acts + p.xhat[l];
+    const int u = p.units[l], before = p.bn == DD_BN_BEFORE;
+    const dd_activation a = activation(p, l);
+    float *act = c.acts + p.act[l], *out = c.acts + p.bn_out[l], *xhat = c.acts + p.xhat[l];
+    const float *in = before ? c.acts + p.z[l] : act, *z = c.acts + p.z[l];
     float *gamma = param(c, p.gamma[l]), *beta = param(c, p.beta[l]);
     float *moving_mean = param(c, p.moving_mean[l]), *moving_var = param(c, p.moving_var[l]);
     for (int ch = c.warp; ch < u; ch += p.warps) { // the same CH in every lane: shuffles are safe
         double sum = 0, sq = 0;
-        for (int b = c.lane; b < B; b += 32) sum += in[b * u + ch];
+        for (int b = c.lane; b < B; b += 32) {
+            if (!before) act[b * u + ch] = dd_activate(a, z[b * u + ch]);
+            sum += in[b * u + ch];
+        }
         const float m = (float)(warp_total(sum) / B);
         for (int b = c.lane; b < B; b += 32) {
             const double d = (double)in[b * u + ch] - m;
@@ -69,6 +69,7 @@ DD_SIMT_FN void batchnorm_forward(const fused_ctx &c, int l, const float *in, in
             const int k = b * u + ch;
             xhat[k] = (in[k] - m) * inv_std;
             out[k] = gamma[ch] * xhat[k] + beta[ch];
+            if (before) act[k] = dd_activate(a, out[k]);
         }
         if (c.lane == 0) {
             c.acts[p.mean[l] + ch] = m;
@@ -80,17 +81,10 @@ DD_SIMT_FN void batchnorm_forward(const fused_ctx &c, int l, const float *in, in
     simt_sync();
 }
 
-// Layer L after its Dense part (z computed): BN and the activation in the configured order.
+// Layer L after its Dense part (z computed): BN and the activation, when it has BN (without, the
+// Dense phase has activated already).
 DD_SIMT_FN void layer_finish_forward(const fused_ctx &c, int l, int B) {
-    const dd_fused_plan &p = *c.p;
-    const float *z = c.acts + p.z[l];
-    if (has_bn(p, l) && p.bn == DD_BN_BEFORE) {
-        batchnorm_forward(c, l, z, B);
-        activation_forward(c, l, c.acts + p.bn_out[l], B);
-    } else if (has_bn(p, l)) {
-        activation_forward(c, l, z, B);
-        batchnorm_forward(c, l, c.acts + p.act[l], B);
-    } // else the Dense phase has activated already
+    if (has_bn(*c.p, l)) batchnorm_layer_forward(c, l, B);
 }
 
 // The labels of the B samples at order[FIRST ..).
@@ -125,11 +119,14 @@ DD_SIMT_FN double block_total(const fused_ctx &c, double v) {
 
 // BN backward of layer L from DOUT to DIN, one warp per channel, then SGD on gamma and beta by
 // lane 0. Every lane reads the old gamma before the warp's first shuffle, and lane 0 writes it
-// after the last, so no lane can see the new one.
+// after the last, so no lane can see the new one. BN after the activation: DIN goes on through
+// the activation's derivative in the same phase (DIN is then dL/dz).
 DD_SIMT_FN void batchnorm_backward(const fused_ctx &c, int l, float *din, const float *dout, int B,
                                    float lr) {
     const dd_fused_plan &p = *c.p;
-    const int u = p.units[l];
+    const int u = p.units[l], through = p.bn == DD_BN_AFTER;
+    const dd_activation a = activation(p, l);
+    const float *act = c.acts + p.act[l];
     const float *xhat = c.acts + p.xhat[l], *var = c.acts + p.var[l];
     float *gamma = param(c, p.gamma[l]), *beta = param(c, p.beta[l]);
     for (int ch = c.warp; ch < u; ch += p.warps) {
@@ -142,21 +139,14 @@ DD_SIMT_FN void batchnorm_backward(const fused_ctx &c, int l, float *din, const 
         const float dbeta = (float)warp_total(sum_dy), dgamma = (float)warp_total(sum_dy_xhat);
         for (int b = c.lane; b < B; b += 32) {
             const int k = b * u + ch;
-            din[k] = dd_bn_dx(scale, B, dout[k], xhat[k], dbeta, dgamma);
+            const float dx = dd_bn_dx(scale, B, dout[k], xhat[k], dbeta, dgamma);
+            din[k] = through ? dx * dd_activate_grad(a, act[k]) : dx;
         }
         if (c.lane == 0) {
             gamma[ch] = dd_sgd_step(gamma[ch], dgamma, lr);
             beta[ch] = dd_sgd_step(beta[ch], dbeta, lr);
         }
     }
-    simt_sync();
-}
-
-// G (B, u) *= the activation's derivative at layer L's outputs.
-DD_SIMT_FN void activation_backward(const fused_ctx &c, int l, float *g, int B) {
-    const float *y = c.acts + c.p->act[l];
-    const dd_activation a = activation(*c.p, l);
-    for (int t = c.tid; t < B * c.p->units[l]; t += c.p->threads) g[t] *= dd_activate_grad(a, y[t]);
     simt_sync();
 }
 
@@ -241,7 +231,6 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPA
             float *t = g;
             g = other, other = t, cur ^= 1;
         }
-        if (!grad_arrives_activated(p, l)) activation_backward(c, l, g, B);
         if (has_bn(p, l) && p.bn == DD_BN_BEFORE) {
             batchnorm_backward(c, l, other, g, B, r.lr);
             float *t = g;

@@ -36,9 +36,10 @@ DD_SIMT_FN dd_activation activation(const dd_fused_plan &p, int l) {
 // Barriers set a step's time at small batches, so elementwise work rides along with the phase
 // before it where nothing else needs that phase's result first: a layer without BN activates
 // each output as soon as it is computed (the output layer also takes the loss's gradient
-// there), and dL/d(activation output) is multiplied by the activation's derivative by whoever
-// produces it (the loss, or the layer above's input gradient) unless BN comes after the
-// activation and must be undone first. Same arithmetic.
+// there), a layer with BN activates in BN's phase; dL/d(activation output) is multiplied by the
+// activation's derivative by whoever produces it (the loss, or the layer above's input
+// gradient), or, when BN comes after the activation and must be undone first, by BN's backward
+// phase. Same arithmetic.
 DD_SIMT_FN int activates_in_place(const dd_fused_plan &p, int l) {
     return !has_bn(p, l);
 }
