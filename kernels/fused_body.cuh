@@ -209,9 +209,13 @@ DD_SIMT_FN double dense_backward_update(const fused_ctx &c, int l, float *din, c
     return sq;
 }
 
-// Per-thread running totals that only thread 0 keeps: the backend's DD_SUM_* accumulators.
+// Running totals of a launch: the backend's DD_SUM_* accumulators, kept by thread 0, and each
+// thread's share of every kernel gradient's squared norm (the diagnostics), added up across the
+// block once per launch rather than once per step (two barriers a layer saved per step; the
+// price: how the steps were split into launches moves the norms in their last bits, ~1e-16).
 struct fused_totals {
     double loss, correct, steps, bad_step;
+    double grad_sq[DD_MAX_DENSE];
 };
 
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
@@ -219,7 +223,8 @@ struct fused_totals {
 // at order[FIRST ..).
 template <int UPL>
 DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], int first,
-                                int B, const prefetch &next, int have_next, int next_B) {
+                                int B, const prefetch &next, int have_next, int next_B,
+                                fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
     sample_losses(c, B);
@@ -239,10 +244,7 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPA
         const double sq = l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
                                 : first_layer_update<UPL>(c, w, g, first, B, r.lr, r.diagnostics,
                                                           next, have_next, next_B);
-        if (r.diagnostics) {
-            const double total = block_total(c, sq);
-            if (c.tid == 0) r.sums[DD_SUM_GRAD_SQ + l] += total;
-        }
+        tot.grad_sq[l] += sq;
         cur ^= 1; // dL/d(input of this layer) = dL/d(output of the one below)
     }
 }
@@ -268,7 +270,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], i
         load_labels(c, c.next_labels, next, next_B);
         if (p.x_double) stage_images(c, c.x_next, next, next_B);
     }
-    backward_update<UPL>(c, w, first, B, ahead, early, next_B);
+    backward_update<UPL>(c, w, first, B, ahead, early, next_B, tot);
     if (c.tid == 0) { // the reference's order: a batch's losses summed, then added to the total
         double loss = 0;
         for (int b = 0; b < B; b++) loss += c.loss[b], tot.correct += c.hits[b];
@@ -306,10 +308,11 @@ template <int UPL> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared)
     load_labels(c, labels, r.first, B0);
     simt_sync(); // the table, before the images go through it
     if (p.x_double) stage_images(c, x, r.first, B0);
-    fused_totals tot = {0, 0, 0, 0};
-    if (c.tid == 0)
-        tot = {r.sums[DD_SUM_LOSS], r.sums[DD_SUM_CORRECT], r.sums[DD_SUM_STEPS],
-               r.sums[DD_SUM_BAD_STEP]};
+    fused_totals tot = {};
+    if (c.tid == 0) {
+        tot.loss = r.sums[DD_SUM_LOSS], tot.correct = r.sums[DD_SUM_CORRECT];
+        tot.steps = r.sums[DD_SUM_STEPS], tot.bad_step = r.sums[DD_SUM_BAD_STEP];
+    }
     simt_sync();
 
     for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
@@ -326,6 +329,10 @@ template <int UPL> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared)
     first_kernel_store<UPL>(c, w, r.params);
     if (p.rest_shared)
         for (int k = c.tid; k < rest_n; k += p.threads) r.params[p.rest + k] = c.rest[k];
+    for (int l = 0; l < p.n_dense && r.diagnostics; l++) {
+        const double total = block_total(c, tot.grad_sq[l]);
+        if (c.tid == 0) r.sums[DD_SUM_GRAD_SQ + l] += total;
+    }
     if (c.tid == 0) {
         r.sums[DD_SUM_LOSS] = tot.loss;
         r.sums[DD_SUM_CORRECT] = tot.correct;
