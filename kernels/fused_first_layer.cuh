@@ -12,15 +12,29 @@
 #define SPAN DD_FUSED_SPAN
 
 // The standardized images of the N samples at order[FIRST ..) into X (N x 784 floats), four
-// pixels a thread at a time.
+// pixels a thread at a time. The reads (an order entry, then the pixels it points to) go out
+// STAGE_READS at a time before any of them is stored: the compiler cannot move a global read
+// above a store through a generic pointer, so a plain loop would wait out a trip to memory per
+// four pixels.
+#define DD_FUSED_STAGE_READS 8
 DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, int first, int n) {
-    const int quads = DD_IMAGE_PIXELS / 4;
-    for (int t = c.tid; t < n * quads; t += c.p->threads) {
-        const int s = t / quads, q = t % quads;
-        const size_t row = c.r->order[first + s];
-        const uchar4 px = *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * q);
-        *(float4 *)(x + s * DD_IMAGE_PIXELS + 4 * q) =
-            make_float4(c.table[px.x], c.table[px.y], c.table[px.z], c.table[px.w]);
+    const int quads = DD_IMAGE_PIXELS / 4, total = n * quads, T = c.p->threads;
+    for (int t0 = c.tid; t0 < total; t0 += DD_FUSED_STAGE_READS * T) {
+        uchar4 px[DD_FUSED_STAGE_READS];
+        DD_UNROLL
+        for (int k = 0; k < DD_FUSED_STAGE_READS; k++) {
+            const int t = t0 + k * T;
+            if (t >= total) continue;
+            const size_t row = c.r->order[first + t / quads];
+            px[k] = *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * (t % quads));
+        }
+        DD_UNROLL
+        for (int k = 0; k < DD_FUSED_STAGE_READS; k++) {
+            const int t = t0 + k * T;
+            if (t >= total) continue;
+            *(float4 *)(x + 4 * t) =
+                make_float4(c.table[px[k].x], c.table[px[k].y], c.table[px[k].z], c.table[px[k].w]);
+        }
     }
 }
 
