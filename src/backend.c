@@ -3,6 +3,7 @@
 #include "deepdigits/backend.h"
 
 #include <stdio.h>
+#include <string.h>
 
 #include "deepdigits/gpu.h"
 
@@ -24,6 +25,19 @@ dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, c
         fprintf(stderr, "deepdigits: no CUDA device; training on the CPU\n");
     }
     return dd_backend_cpu_create(setup, err);
+}
+
+const char *dd_engine_name(dd_engine e) {
+    return e == DD_ENGINE_FUSED ? "fused" : e == DD_ENGINE_LAYERS ? "layers" : "auto";
+}
+
+int dd_engine_parse(const char *s, dd_engine *out) {
+    for (dd_engine e = DD_ENGINE_AUTO; e <= DD_ENGINE_LAYERS; e++)
+        if (strcmp(s, dd_engine_name(e)) == 0) {
+            *out = e;
+            return 0;
+        }
+    return -1;
 }
 
 int dd_backend_check_step(const dd_backend_setup *setup, int first, int count, char *err) {

@@ -56,17 +56,9 @@ int dd_parse_device(const char *value, dd_device *out) {
 }
 
 int dd_parse_engine(const char *value, dd_engine *out) {
-    if (strcmp(value, "auto") == 0)
-        *out = DD_ENGINE_AUTO;
-    else if (strcmp(value, "fused") == 0)
-        *out = DD_ENGINE_FUSED;
-    else if (strcmp(value, "layers") == 0)
-        *out = DD_ENGINE_LAYERS;
-    else {
-        fprintf(stderr, "deepdigits: --engine '%s': must be auto, fused or layers\n", value);
-        return -1;
-    }
-    return 0;
+    if (dd_engine_parse(value, out) == 0) return 0;
+    fprintf(stderr, "deepdigits: --engine '%s': must be auto, fused or layers\n", value);
+    return -1;
 }
 
 #define FASHION_DIR "/usr/share/datasets/fashion-mnist"

@@ -70,6 +70,7 @@ int dd_run_config_write(const char *path, const dd_run_config *c, char *err) {
     put_number(f, "params_trainable", (double)c->params_trainable);
     put_string(f, "device", c->device, 0);
     put_string(f, "device_name", c->device_name, 0);
+    put_string(f, "engine", dd_engine_name(o->engine), 0);
     put_string(f, "data", c->data_dir, 0);
     put_string(f, "created", c->created, 1);
     fprintf(f, "}\n");
@@ -153,6 +154,7 @@ static void store(dd_run_config *c, const char *key, const char *s, const double
     if (!strcmp(key, "created")) snprintf(c->created, sizeof c->created, "%s", s);
     if (!strcmp(key, "activation")) dd_activation_parse(s, &m->activation);
     if (!strcmp(key, "bn")) dd_bn_parse(s, &m->bn);
+    if (!strcmp(key, "engine")) dd_engine_parse(s, &o->engine);
     if (!strcmp(key, "standardize"))
         o->standardize = strcmp(s, "none") ? DD_STANDARDIZE_GLOBAL : DD_STANDARDIZE_NONE;
     if (!strcmp(key, "init")) {

@@ -15,6 +15,7 @@ static void config_round_trip(void) {
     c.opts.lr = 0.05f;
     c.opts.seed = 123456789;
     c.opts.subset = 6000;
+    c.opts.engine = DD_ENGINE_FUSED;
     c.opts.model.init = (dd_init){DD_INIT_RANDOM_UNIFORM, -0.25f, 0.5f};
     snprintf(c.name, sizeof c.name, "variant-12");
     c.variant = 12;
@@ -43,6 +44,7 @@ static void config_round_trip(void) {
     CHECK(back.opts.subset == 6000 && back.train_samples == 6000, "subset");
     CHECK(back.params_total == 22235 && back.params_trainable == 22035, "params");
     CHECK(back.allow_bn_batch1 == 1, "allow_bn_batch1");
+    CHECK(back.opts.engine == DD_ENGINE_FUSED, "engine %s", dd_engine_name(back.opts.engine));
     snprintf(path, sizeof path, "%s/torn.json", dd_test_tmpdir());
     FILE *f = fopen(path, "w");
     fputs("{\"name\": \"x\", \"hidden\": [25,", f);

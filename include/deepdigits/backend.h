@@ -19,6 +19,10 @@ typedef enum { DD_DEVICE_CPU, DD_DEVICE_GPU, DD_DEVICE_AUTO } dd_device;
 typedef enum { DD_ENGINE_AUTO, DD_ENGINE_FUSED, DD_ENGINE_LAYERS } dd_engine;
 #define DD_FUSED_AUTO_MAX_BATCH 64
 
+/* "auto", "fused", "layers"; the parser returns -1 on any other name. */
+const char *dd_engine_name(dd_engine e);
+int dd_engine_parse(const char *s, dd_engine *out);
+
 /* Everything a backend needs to start: the model, the data (held by the caller for the
  * backend's lifetime), the standardization table and the largest batch it will see. */
 typedef struct {
