@@ -63,7 +63,8 @@ typedef struct {
     int acts_floats, acts_shared;
     /* Global scratch: the activations when not shared, then (when the batch goes in blocks) the
      * first kernel's gradient, 784 x units[0] floats at g_grad, for the diagnostics. Zeroed by
-     * whoever allocates it; the kernel leaves it zeroed. */
+     * whoever allocates it; the kernel leaves the gradient zeroed (the activations it leaves as
+     * they are: every launch writes them before reading them). */
     int g_grad, scratch_floats;
     /* Always in shared memory: a per-warp reduction slot (warps doubles), the standardization
      * table (256), two rounds of first-layer partial sums (2 x CHUNK x warps x 32 upl), this

@@ -118,9 +118,9 @@ DD_SIMT_FN double block_total(const fused_ctx &c, double v) {
 }
 
 // BN backward of layer L from DOUT to DIN, one warp per channel, then SGD on gamma and beta by
-// lane 0. Every lane reads the old gamma before the warp's first shuffle, and lane 0 writes it
-// after the last, so no lane can see the new one. BN after the activation: DIN goes on through
-// the activation's derivative in the same phase (DIN is then dL/dz).
+// lane 0. Every lane reads the old gamma first; a warp barrier (not just the shuffles, which
+// order no memory accesses) separates those reads from lane 0's write. BN after the activation:
+// DIN goes on through the activation's derivative in the same phase (DIN is then dL/dz).
 DD_SIMT_FN void batchnorm_backward(const fused_ctx &c, int l, float *din, const float *dout, int B,
                                    float lr) {
     const dd_fused_plan &p = *c.p;
@@ -142,6 +142,7 @@ DD_SIMT_FN void batchnorm_backward(const fused_ctx &c, int l, float *din, const 
             const float dx = dd_bn_dx(scale, B, dout[k], xhat[k], dbeta, dgamma);
             din[k] = through ? dx * dd_activate_grad(a, act[k]) : dx;
         }
+        simt_syncwarp();
         if (c.lane == 0) {
             gamma[ch] = dd_sgd_step(gamma[ch], dgamma, lr);
             beta[ch] = dd_sgd_step(beta[ch], dbeta, lr);

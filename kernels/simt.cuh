@@ -1,7 +1,7 @@
 // The few thread-block primitives the fused engine's body uses, for the GPU and for the host
 // emulator that runs the same body in CPU tests (define DD_SIMT_HOST before including this).
-// The body may use only these: its thread's index, a block-wide barrier, and butterfly shuffles
-// within a warp of 32, always with every lane of the warp taking part.
+// The body may use only these: its thread's index, a block-wide barrier, a warp barrier, and
+// butterfly shuffles within a warp of 32, always with every lane of the warp taking part.
 #ifndef DD_SIMT_CUH
 #define DD_SIMT_CUH
 
@@ -18,6 +18,11 @@ DD_SIMT_FN void simt_sync() {
 }
 DD_SIMT_FN float simt_shfl_xor(float v, int mask) {
     return __shfl_xor_sync(0xffffffffu, v, mask);
+}
+// Orders the warp's memory accesses (a shuffle synchronizes the lanes but, by the PTX memory
+// model, not their loads and stores).
+DD_SIMT_FN void simt_syncwarp() {
+    __syncwarp();
 }
 DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
     return __shfl_xor_sync(0xffffffffu, v, mask);
@@ -58,6 +63,9 @@ DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
 }
 DD_SIMT_FN float simt_shfl_xor(float v, int mask) {
     return (float)simt_shfl_xor((double)v, mask);
+}
+DD_SIMT_FN void simt_syncwarp() {
+    pthread_barrier_wait(&simt_current->warp[simt_thread / 32]);
 }
 
 #endif

@@ -61,7 +61,7 @@ fi
 say "compute-sanitizer memcheck (test_gpu_curand, test_gpu_ops): $memcheck"
 
 # The fused engine's kernel keeps everything in shared memory and registers: racecheck for
-# hazards between its barriers, memcheck for out-of-bounds, on 100 steps of the lab's network
+# hazards between its barriers, memcheck for out-of-bounds, synccheck for barriers misused, on 100 steps of the lab's network
 # (batch 1) and 10 of variant 20 (batch 32, BN after the activation). Only the fused kernel is
 # instrumented (--kernel-name), the rest of the run goes at full speed.
 fused_run() {
@@ -72,12 +72,12 @@ fused_run() {
 if [[ -x $sanitizer ]]; then
     : >"$out/fused-sanitizer.log"
     fused_run racecheck 100 0 && fused_run racecheck 320 20 && fused_run memcheck 100 0 &&
-        fused_run memcheck 320 20
+        fused_run memcheck 320 20 && fused_run synccheck 320 20
     fused_check="exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/fused-sanitizer.log" | tr '\n' ' '))"
 else
     fused_check="compute-sanitizer not found"
 fi
-say "compute-sanitizer racecheck + memcheck of the fused engine: $fused_check"
+say "compute-sanitizer racecheck, memcheck, synccheck of the fused engine: $fused_check"
 
 # The lab's program end to end on the GPU, two epochs, as a user would see it, on each engine.
 for engine in fused layers; do
