@@ -92,19 +92,20 @@ extern "C" int dd_fused_train_emulated(const dd_fused_plan *plan, const dd_fused
         return -1;
     }
     simt_block *block = new simt_block;
-    char *shared = (char *)calloc(plan->shared_bytes, 1);
+    char *shared = (char *)malloc(plan->shared_bytes ? plan->shared_bytes : 1);
+    if (shared) memset(shared, 0xff, plan->shared_bytes); /* NaN, and -1: read before written? */
     if (!shared) {
         delete block;
         return fail(err, "shared memory", ENOMEM);
     }
-    pthread_barrier_init(&block->all, NULL, (unsigned)plan->threads);
-    for (int w = 0; w < plan->warps; w++) pthread_barrier_init(&block->warp[w], NULL, 32);
+    simt_barrier_init(&block->all, plan->threads);
+    for (int w = 0; w < plan->warps; w++) simt_barrier_init(&block->warp[w], 32);
     fused_ctx c = {};
     c.p = plan;
     c.r = run;
     const int rc = run_block(&c, block, shared, err);
-    pthread_barrier_destroy(&block->all);
-    for (int w = 0; w < plan->warps; w++) pthread_barrier_destroy(&block->warp[w]);
+    simt_barrier_destroy(&block->all);
+    for (int w = 0; w < plan->warps; w++) simt_barrier_destroy(&block->warp[w]);
     free(shared);
     delete block;
     return rc;

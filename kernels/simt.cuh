@@ -32,13 +32,63 @@ DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
 
 #include <pthread.h>
 
+#include <atomic>
+
 #define DD_SIMT_FN static inline
 #define DD_UNROLL
 
+#ifndef DD_SIMT_TSAN
+// Plain pthread barriers: every wait orders all memory, so races may go unnoticed, but this is
+// the fast way to run the body.
+typedef pthread_barrier_t simt_barrier;
+static inline void simt_barrier_init(simt_barrier *b, int n) {
+    pthread_barrier_init(b, NULL, (unsigned)n);
+}
+static inline void simt_barrier_destroy(simt_barrier *b) {
+    pthread_barrier_destroy(b);
+}
+static inline void simt_barrier_wait(simt_barrier *b, int orders_memory) {
+    (void)orders_memory;
+    pthread_barrier_wait(b);
+}
+#else
+// For ThreadSanitizer (cmake -DDD_TSAN=ON): a spinning barrier on relaxed atomics, which TSan
+// sees as no ordering at all, plus an explicit release/acquire on a token per generation when
+// the barrier is to order memory. TSan then knows exactly the order __syncthreads and
+// __syncwarp give, and no more: a shuffle synchronizes the lanes but, by the PTX memory model,
+// orders none of their loads and stores, so its barriers pass ORDERS_MEMORY 0 and any shared
+// data that the body exchanges without a real barrier is reported as a race.
+#include <sanitizer/tsan_interface.h>
+#include <sched.h>
+struct simt_barrier {
+    std::atomic<int> arrived{0}, generation{0};
+    char token[2];
+    int n;
+};
+static inline void simt_barrier_init(simt_barrier *b, int n) {
+    b->n = n;
+}
+static inline void simt_barrier_destroy(simt_barrier *) {}
+static inline void simt_barrier_wait(simt_barrier *b, int orders_memory) {
+    const int g = b->generation.load(std::memory_order_relaxed);
+    char *token = &b->token[g & 1];
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+    if (orders_memory) __tsan_release(token);
+    if (b->arrived.fetch_add(1, std::memory_order_relaxed) + 1 == b->n) {
+        b->arrived.store(0, std::memory_order_relaxed);
+        b->generation.store(g + 1, std::memory_order_relaxed);
+    } else {
+        while (b->generation.load(std::memory_order_relaxed) == g) sched_yield();
+    }
+    if (orders_memory) __tsan_acquire(token);
+    std::atomic_signal_fence(std::memory_order_seq_cst);
+}
+#endif
+
 struct simt_block {
-    pthread_barrier_t all;      // __syncthreads
-    pthread_barrier_t warp[32]; // the lanes of one warp, around a shuffle's exchange
-    double lanes[1024];         // what each thread offers to its warp's shuffle
+    simt_barrier all;                // __syncthreads
+    simt_barrier warp[32];           // the lanes of one warp: __syncwarp, and around a shuffle
+    std::atomic<double> lanes[1024]; // what each thread offers to its warp's shuffle
 };
 
 extern thread_local simt_block *simt_current;
@@ -48,24 +98,24 @@ DD_SIMT_FN int simt_tid() {
     return simt_thread;
 }
 DD_SIMT_FN void simt_sync() {
-    pthread_barrier_wait(&simt_current->all);
+    simt_barrier_wait(&simt_current->all, 1);
+}
+DD_SIMT_FN void simt_syncwarp() {
+    simt_barrier_wait(&simt_current->warp[simt_thread / 32], 1);
 }
 // Everyone writes, the warp meets, everyone reads its partner, the warp meets again (so that no
 // lane overwrites its slot before its partner has read it).
 DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
     simt_block *b = simt_current;
-    pthread_barrier_t *warp = &b->warp[simt_thread / 32];
-    b->lanes[simt_thread] = v;
-    pthread_barrier_wait(warp);
-    const double got = b->lanes[simt_thread ^ mask];
-    pthread_barrier_wait(warp);
+    simt_barrier *warp = &b->warp[simt_thread / 32];
+    b->lanes[simt_thread].store(v, std::memory_order_relaxed);
+    simt_barrier_wait(warp, 0);
+    const double got = b->lanes[simt_thread ^ mask].load(std::memory_order_relaxed);
+    simt_barrier_wait(warp, 0);
     return got;
 }
 DD_SIMT_FN float simt_shfl_xor(float v, int mask) {
     return (float)simt_shfl_xor((double)v, mask);
-}
-DD_SIMT_FN void simt_syncwarp() {
-    pthread_barrier_wait(&simt_current->warp[simt_thread / 32]);
 }
 
 #endif

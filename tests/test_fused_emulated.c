@@ -6,6 +6,7 @@
  * limit 1e-5 still catches any wrong index or formula, which moves them by 1e-3 in one step.
  * Also: two launches over consecutive spans give exactly what one launch gives, and the planner
  * refuses what the engine cannot take. The same body on a real GPU: test_gpu_fused. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -55,6 +56,7 @@ static void fused_span(const dd_fused_plan *plan, float *params, const uint32_t 
     char err[DD_ERR_LEN];
     float *scratch =
         plan->scratch_floats ? calloc((size_t)plan->scratch_floats, sizeof *scratch) : NULL;
+    for (int k = 0; scratch && k < plan->g_grad; k++) scratch[k] = NAN; /* read before written? */
     dd_fused_run run = {.params = params,
                         .pixels = data.train.pixels,
                         .labels = data.train.labels,
