@@ -22,8 +22,8 @@ __global__ static void bn_forward_train_kernel(float *out, float *xhat, float *m
     const float inv_std = dd_bn_inv_std(v);
     for (int b = threadIdx.x; b < B; b += blockDim.x) {
         size_t k = (size_t)b * C + c;
-        xhat[k] = (inp[k] - m) * inv_std;
-        out[k] = gamma[c] * xhat[k] + beta[c];
+        xhat[k] = dd_bn_xhat(inp[k], m, inv_std);
+        out[k] = dd_bn_affine(xhat[k], gamma[c], beta[c]);
     }
     if (threadIdx.x == 0) mean[c] = m, var[c] = v;
 }
@@ -34,7 +34,8 @@ __global__ static void bn_forward_eval_kernel(float *out, const float *inp, cons
     int k = blockIdx.x * blockDim.x + threadIdx.x;
     if (k >= B * C) return;
     int c = k % C;
-    out[k] = gamma[c] * ((inp[k] - moving_mean[c]) * dd_bn_inv_std(moving_var[c])) + beta[c];
+    out[k] = dd_bn_affine(dd_bn_xhat(inp[k], moving_mean[c], dd_bn_inv_std(moving_var[c])),
+                          gamma[c], beta[c]);
 }
 
 __global__ static void bn_backward_kernel(float *dinp, float *dgamma, float *dbeta,

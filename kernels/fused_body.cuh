@@ -67,8 +67,8 @@ DD_SIMT_FN void batchnorm_layer_forward(const fused_ctx &c, int l, int B) {
         const float v = (float)(warp_total(sq) / B), inv_std = dd_bn_inv_std(v);
         for (int b = c.lane; b < B; b += 32) {
             const int k = b * u + ch;
-            xhat[k] = (in[k] - m) * inv_std;
-            out[k] = gamma[ch] * xhat[k] + beta[ch];
+            xhat[k] = dd_bn_xhat(in[k], m, inv_std);
+            out[k] = dd_bn_affine(xhat[k], gamma[ch], beta[ch]);
             if (before) act[k] = dd_activate(a, out[k]);
         }
         if (c.lane == 0) {

@@ -17,8 +17,8 @@ void dd_batchnorm_forward_train(float *out, float *xhat, float *mean, float *var
         const float inv_std = dd_bn_inv_std(v);
         for (int b = 0; b < B; b++) {
             size_t k = (size_t)b * C + c;
-            xhat[k] = (inp[k] - m) * inv_std;
-            out[k] = gamma[c] * xhat[k] + beta[c];
+            xhat[k] = dd_bn_xhat(inp[k], m, inv_std);
+            out[k] = dd_bn_affine(xhat[k], gamma[c], beta[c]);
         }
         mean[c] = m;
         var[c] = v;
@@ -31,7 +31,7 @@ void dd_batchnorm_forward_eval(float *out, const float *inp, const float *gamma,
         const float inv_std = dd_bn_inv_std(moving_var[c]);
         for (int b = 0; b < B; b++) {
             size_t k = (size_t)b * C + c;
-            out[k] = gamma[c] * ((inp[k] - moving_mean[c]) * inv_std) + beta[c];
+            out[k] = dd_bn_affine(dd_bn_xhat(inp[k], moving_mean[c], inv_std), gamma[c], beta[c]);
         }
     }
 }

@@ -83,6 +83,14 @@ DD_HD float dd_bn_inv_std(float var) {
     return 1.0f / sqrtf(var + DD_BN_EPSILON);
 }
 
+/* BN of one element: xhat = (x - mean) * inv_std, then y = gamma * xhat + beta. */
+DD_HD float dd_bn_xhat(float x, float mean, float inv_std) {
+    return (x - mean) * inv_std;
+}
+DD_HD float dd_bn_affine(float xhat, float gamma, float beta) {
+    return gamma * xhat + beta;
+}
+
 /* moving <- moving * momentum + batch * (1 - momentum), Keras's update of both statistics. */
 DD_HD float dd_bn_moving_update(float moving, float batch) {
     return moving * DD_BN_MOMENTUM + batch * DD_BN_ONE_MINUS_MOMENTUM;
