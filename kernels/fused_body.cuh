@@ -182,11 +182,7 @@ DD_SIMT_FN double dense_backward_update(const fused_ctx &c, int l, float *din, c
     float *W = param(c, p.kernel[l]), *bias = param(c, p.bias[l]);
     const float *in = layer_output(c, l - 1);
     double sq = 0;
-    for (int j = c.tid; j < u; j += p.threads) {
-        float db = 0.0f;
-        for (int b = 0; b < B; b++) db += d[b * u + j];
-        bias[j] = dd_sgd_step(bias[j], db, lr);
-    }
+    bias_update(c, bias, d, B, u, lr);
     if (B <= DD_FUSED_ROW_OWNER_BATCH) {
         for (int k = c.tid; k < I; k += p.threads) {
             for (int b = 0; b < B; b++) din[b * I + k] = input_grad(c, l, d, W, b, k);
@@ -232,12 +228,7 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPA
     int cur = 0; // the gradient buffer holding dL/d(this layer's output)
     for (int l = p.n_dense - 1; l >= 0; l--) {
         float *g = c.acts + p.grad[cur], *other = c.acts + p.grad[cur ^ 1];
-        if (has_bn(p, l) && p.bn == DD_BN_AFTER) {
-            batchnorm_backward(c, l, other, g, B, r.lr);
-            float *t = g;
-            g = other, other = t, cur ^= 1;
-        }
-        if (has_bn(p, l) && p.bn == DD_BN_BEFORE) {
+        if (has_bn(p, l)) { // before or after the activation: batchnorm_backward knows which
             batchnorm_backward(c, l, other, g, B, r.lr);
             float *t = g;
             g = other, other = t, cur ^= 1;

@@ -47,6 +47,17 @@ DD_SIMT_FN int grad_arrives_activated(const dd_fused_plan &p, int l) {
     return !(has_bn(p, l) && p.bn == DD_BN_AFTER);
 }
 
+// SGD on a bias of U units from dL/dz D (B x u): the column sums, in row order as the reference
+// adds them, one thread per unit.
+DD_SIMT_FN void bias_update(const fused_ctx &c, float *bias, const float *d, int B, int u,
+                            float lr) {
+    for (int j = c.tid; j < u; j += c.p->threads) {
+        float db = 0.0f;
+        for (int b = 0; b < B; b++) db += d[b * u + j];
+        bias[j] = dd_sgd_step(bias[j], db, lr);
+    }
+}
+
 // What layer L hands to the next one (dd_net_layer_output's rule).
 DD_SIMT_FN float *layer_output(const fused_ctx &c, int l) {
     const dd_fused_plan &p = *c.p;

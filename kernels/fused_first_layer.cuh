@@ -11,6 +11,18 @@
 
 #define SPAN DD_FUSED_SPAN
 
+// Quad T (four pixels) of the images of the samples at order[FIRST ..), as stored in global
+// memory, and the same quad standardized into X (images of 784 floats, back to back).
+DD_SIMT_FN uchar4 read_quad(const fused_ctx &c, int first, int t) {
+    const int quads = DD_IMAGE_PIXELS / 4;
+    const size_t row = c.r->order[first + t / quads];
+    return *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * (t % quads));
+}
+DD_SIMT_FN void write_quad(const fused_ctx &c, float *x, int t, uchar4 px) {
+    *(float4 *)(x + 4 * t) =
+        make_float4(c.table[px.x], c.table[px.y], c.table[px.z], c.table[px.w]);
+}
+
 // The standardized images of the N samples at order[FIRST ..) into X (N x 784 floats), four
 // pixels a thread at a time. The reads (an order entry, then the pixels it points to) go out
 // STAGE_READS at a time before any of them is stored: the compiler cannot move a global read
@@ -18,23 +30,15 @@
 // four pixels.
 #define DD_FUSED_STAGE_READS 8
 DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, int first, int n) {
-    const int quads = DD_IMAGE_PIXELS / 4, total = n * quads, T = c.p->threads;
+    const int total = n * (DD_IMAGE_PIXELS / 4), T = c.p->threads;
     for (int t0 = c.tid; t0 < total; t0 += DD_FUSED_STAGE_READS * T) {
         uchar4 px[DD_FUSED_STAGE_READS];
         DD_UNROLL
-        for (int k = 0; k < DD_FUSED_STAGE_READS; k++) {
-            const int t = t0 + k * T;
-            if (t >= total) continue;
-            const size_t row = c.r->order[first + t / quads];
-            px[k] = *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * (t % quads));
-        }
+        for (int k = 0; k < DD_FUSED_STAGE_READS; k++)
+            if (t0 + k * T < total) px[k] = read_quad(c, first, t0 + k * T);
         DD_UNROLL
-        for (int k = 0; k < DD_FUSED_STAGE_READS; k++) {
-            const int t = t0 + k * T;
-            if (t >= total) continue;
-            *(float4 *)(x + 4 * t) =
-                make_float4(c.table[px[k].x], c.table[px[k].y], c.table[px[k].z], c.table[px[k].w]);
-        }
+        for (int k = 0; k < DD_FUSED_STAGE_READS; k++)
+            if (t0 + k * T < total) write_quad(c, x, t0 + k * T, px[k]);
     }
 }
 
@@ -55,27 +59,20 @@ DD_SIMT_FN int prefetchable(const dd_fused_plan &p, int n) {
 
 // The N samples at order[FIRST ..) into F (prefetchable(N) must hold).
 DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch &f, int first, int n) {
-    const int quads = DD_IMAGE_PIXELS / 4;
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
         const int t = c.tid + k * c.p->threads;
-        if (t >= n * quads) continue;
-        const size_t row = c.r->order[first + t / quads];
-        f.quad[k] = *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * (t % quads));
+        if (t < n * (DD_IMAGE_PIXELS / 4)) f.quad[k] = read_quad(c, first, t);
     }
     if (c.tid < n) f.label = c.r->labels[c.r->order[first + c.tid]];
 }
 
 // F's images, standardized, into c.x_next and its labels into c.next_labels.
 DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n) {
-    const int quads = DD_IMAGE_PIXELS / 4;
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
         const int t = c.tid + k * c.p->threads;
-        if (t >= n * quads) continue;
-        const uchar4 px = f.quad[k];
-        *(float4 *)(c.x_next + 4 * t) =
-            make_float4(c.table[px.x], c.table[px.y], c.table[px.z], c.table[px.w]);
+        if (t < n * (DD_IMAGE_PIXELS / 4)) write_quad(c, c.x_next, t, f.quad[k]);
     }
     if (c.tid < n) c.next_labels[c.tid] = f.label;
 }
@@ -212,12 +209,7 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
                                      const prefetch &next, int have_next, int next_B) {
     const dd_fused_plan &p = *c.p;
     const int u = p.units[0];
-    float *bias = param(c, p.bias[0]);
-    for (int j = c.tid; j < u; j += p.threads) {
-        float db = 0.0f;
-        for (int b = 0; b < B; b++) db += d[b * u + j];
-        bias[j] = dd_sgd_step(bias[j], db, lr);
-    }
+    bias_update(c, param(c, p.bias[0]), d, B, u, lr);
     if (p.x_samples >= B) {
         const double sq = first_layer_block_update<UPL>(c, w, c.x, d, 0, B, lr, diagnostics, NULL);
         if (have_next) prefetch_store(c, next, next_B);

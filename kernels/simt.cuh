@@ -16,9 +16,6 @@ DD_SIMT_FN int simt_tid() {
 DD_SIMT_FN void simt_sync() {
     __syncthreads();
 }
-DD_SIMT_FN float simt_shfl_xor(float v, int mask) {
-    return __shfl_xor_sync(0xffffffffu, v, mask);
-}
 // Orders the warp's memory accesses (a shuffle synchronizes the lanes but, by the PTX memory
 // model, not their loads and stores).
 DD_SIMT_FN void simt_syncwarp() {
@@ -113,9 +110,6 @@ DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
     const double got = b->lanes[simt_thread ^ mask].load(std::memory_order_relaxed);
     simt_barrier_wait(warp, 0);
     return got;
-}
-DD_SIMT_FN float simt_shfl_xor(float v, int mask) {
-    return (float)simt_shfl_xor((double)v, mask);
 }
 
 #endif
