@@ -17,7 +17,8 @@
 static const char help[] =
     "usage: deepdigits-bench [options]\n"
     "Times training steps for a matrix of models x batch sizes x backends: cpu (the reference),\n"
-    "cuda (the layers engine: cuBLAS and one kernel per op) and cuda-fused (the fused engine).\n"
+    "cuda (the layers engine: cuBLAS and one kernel per op), cuda-fused (the fused engine, one\n"
+    "SM a model) and cuda-fused-2sm (the fused engine on a cluster of two SMs a model).\n"
     "  --models LIST     lab models: 0 (baseline) .. 20 (default 0,1,10,20)\n"
     "  --batch LIST      batch sizes (default 1,32,256,1024)\n"
     "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"
@@ -157,9 +158,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     return 0;
 }
 
-/* The backends of the matrix: the CPU reference and the two GPU engines. */
-typedef enum { ON_CPU, ON_CUDA, ON_FUSED, N_BACKENDS } backend;
-static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused"};
+/* The backends of the matrix: the CPU reference and the two GPU engines, the fused one on one SM a
+ * model and on a cluster of two. */
+typedef enum { ON_CPU, ON_CUDA, ON_FUSED, ON_FUSED2, N_BACKENDS } backend;
+static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused",
+                                                      "cuda-fused-2sm"};
 
 /* One row of the matrix, for the table and the JSON. */
 typedef struct {
@@ -173,7 +176,7 @@ typedef struct {
 static void print_row(const row *w) {
     char model[32];
     dd_variant_name(w->model, model, sizeof model);
-    printf("%-11s %6d  %-10s ", model, w->batch, backend_names[w->on]);
+    printf("%-11s %6d  %-14s ", model, w->batch, backend_names[w->on]);
     if (w->skipped) {
         printf(" skipped: %s\n", w->why);
         return;
@@ -232,7 +235,9 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
         return -1;
     }
     o.batch = w->batch, o.seed = a->seed, o.tf32 = a->tf32, o.no_graphs = a->no_graphs;
-    o.engine = w->on == ON_FUSED ? DD_ENGINE_FUSED : DD_ENGINE_LAYERS;
+    const int fused = w->on == ON_FUSED || w->on == ON_FUSED2;
+    o.engine = fused ? DD_ENGINE_FUSED : DD_ENGINE_LAYERS;
+    o.fused_sms = w->on == ON_FUSED2 ? 2 : 1;
     const int gpu = w->on != ON_CPU;
     if (dd_check_bn_batch(&o, 0, err) != 0) {
         w->skipped = 1, snprintf(w->why, sizeof w->why, "BN needs batch >= 2");
@@ -240,7 +245,7 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
     }
     bench_plan p = plan_for(a, w->batch);
     if (bench_measure(&o, gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, &p, &w->r, err) != 0) {
-        if (w->on == ON_FUSED && strncmp(err, "--engine fused: ", 16) == 0) {
+        if (fused && strncmp(err, "--engine fused: ", 16) == 0) {
             w->skipped = 1, snprintf(w->why, sizeof w->why, "%s", err + 16);
             return 0;
         }
@@ -256,24 +261,34 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
     return 0;
 }
 
-/* The measurement behind --engine auto: per model, which GPU engine was faster at each batch. */
+/* The measurements behind --engine auto and the fused engine's SMs a model: per model and batch,
+ * the fastest GPU backend and by how much it beat the next. */
 static void engine_verdicts(const bench_args *a, double us[][MAX_LIST][N_BACKENDS]) {
     int any = 0;
     for (int i = 0; i < a->n_models; i++)
         for (int j = 0; j < a->n_batches; j++)
-            any |= us[i][j][ON_CUDA] > 0 && us[i][j][ON_FUSED] > 0;
+            any |= us[i][j][ON_CUDA] > 0 && (us[i][j][ON_FUSED] > 0 || us[i][j][ON_FUSED2] > 0);
     if (!any) return;
-    printf("\nfaster GPU engine (for --engine auto, now fused up to batch %d):\n",
-           DD_FUSED_AUTO_MAX_BATCH);
+    printf("\nfastest GPU backend (--engine auto now takes the fused engine up to batch %d, on two "
+           "SMs from batch %d):\n",
+           DD_FUSED_AUTO_MAX_BATCH, DD_FUSED_CLUSTER_MIN_BATCH);
     for (int i = 0; i < a->n_models; i++) {
         char model[32];
         dd_variant_name(a->models[i], model, sizeof model);
         printf("  %-11s", model);
         for (int j = 0; j < a->n_batches; j++) {
-            const double layers = us[i][j][ON_CUDA], fused = us[i][j][ON_FUSED];
-            if (layers > 0 && fused > 0)
-                printf("  batch %d: %s (%.2fx)", a->batches[j], fused < layers ? "fused" : "layers",
-                       fused < layers ? layers / fused : fused / layers);
+            backend best = N_BACKENDS;
+            double best_us = 0, next_us = 0;
+            for (backend on = ON_CUDA; on < N_BACKENDS; on++) {
+                const double t = us[i][j][on];
+                if (t <= 0) continue;
+                if (best == N_BACKENDS || t < best_us)
+                    next_us = best_us, best_us = t, best = on;
+                else if (next_us == 0 || t < next_us)
+                    next_us = t;
+            }
+            if (best == N_BACKENDS || next_us == 0) continue;
+            printf("  batch %d: %s (%.2fx)", a->batches[j], backend_names[best], next_us / best_us);
         }
         printf("\n");
     }
@@ -283,7 +298,7 @@ static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_mac
                       const bench_machine *gpu, int have_gpu, FILE *json) {
     int first = 1;
     double us[MAX_LIST][MAX_LIST][N_BACKENDS] = {{{0}}}; /* medians, 0 where not measured */
-    printf("%-11s %6s  %-10s %10s  %-17s %12s %9s %8s %9s %8s\n", "model", "batch", "on", "us/step",
+    printf("%-11s %6s  %-14s %10s  %-17s %12s %9s %8s %9s %8s\n", "model", "batch", "on", "us/step",
            "spread (min-max)", "samples/s", "epoch s", "vs cpu", "floor us", "x floor");
     for (int i = 0; i < a->n_models; i++)
         for (int j = 0; j < a->n_batches; j++) {

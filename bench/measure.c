@@ -60,7 +60,8 @@ static dd_backend *start(const dd_train_options *o, dd_device device, const dd_m
                               .max_batch = o->batch,
                               .tf32 = o->tf32,
                               .no_graphs = o->no_graphs,
-                              .engine = o->engine};
+                              .engine = o->engine,
+                              .fused_sms = o->fused_sms};
     dd_standardize_table(&data->train, data->train.count, o->standardize, setup.table, NULL, NULL);
     dd_backend *b = dd_backend_create(device, &setup, err);
     float *params = malloc(layout->n_params * sizeof *params);

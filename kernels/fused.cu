@@ -1,10 +1,11 @@
-// The fused engine on the GPU: one block runs a whole span of SGD steps (fused_body.cuh).
+// The fused engine on the GPU: one block, or a cluster of two, runs a whole span of SGD steps
+// (fused_body.cuh).
 #include "fused_body.cuh"
 #include "gpu_check.h"
 
 // The plan and the run stay in kernel-parameter space (__grid_constant__): the body takes their
 // addresses, and an ordinary parameter would be copied to every thread's local memory for that.
-template <int UPL>
+template <int UPL, int SPAN>
 __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_kernel(const __grid_constant__ dd_fused_plan plan,
                  const __grid_constant__ dd_fused_run run) {
@@ -12,7 +13,7 @@ __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_ctx c = {};
     c.p = &plan;
     c.r = &run;
-    fused_body<UPL>(c, shared);
+    fused_body<UPL, SPAN>(c, shared);
 }
 
 extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
@@ -27,22 +28,77 @@ extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
 // The kernel's dynamic shared memory limit is one setting per process: models trained in
 // several threads would race if each set its own plan's size, so every launch sets the same
 // value, the device's opt-in maximum (no plan asks for more).
-template <int UPL>
-static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
-                  char *err) {
-    auto kernel = fused_kernel<UPL>;
+template <int UPL, int SPAN> static int prepare(char *err) {
     size_t limit;
     if (dd_fused_shared_limit(&limit, err) != 0) return -1;
-    CUDA_CHECK(
-        cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, (int)limit), err);
-    kernel<<<1, plan->threads, plan->shared_bytes, stream>>>(*plan, *run);
-    CUDA_CHECK(cudaGetLastError(), err);
+    CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<UPL, SPAN>,
+                                    cudaFuncAttributeMaxDynamicSharedMemorySize, (int)limit),
+               err);
     return 0;
+}
+
+// The launch configuration of PLAN: its blocks, as one cluster when there are several.
+struct launch_shape {
+    cudaLaunchConfig_t config;
+    cudaLaunchAttribute cluster;
+};
+
+static void shape_of(const dd_fused_plan *plan, cudaStream_t stream, launch_shape *s) {
+    *s = launch_shape{};
+    s->config.gridDim = dim3((unsigned)plan->cluster);
+    s->config.blockDim = dim3((unsigned)plan->threads);
+    s->config.dynamicSmemBytes = plan->shared_bytes;
+    s->config.stream = stream;
+    if (plan->cluster > 1) {
+        s->cluster.id = cudaLaunchAttributeClusterDimension;
+        s->cluster.val.clusterDim.x = (unsigned)plan->cluster;
+        s->cluster.val.clusterDim.y = s->cluster.val.clusterDim.z = 1;
+        s->config.attrs = &s->cluster;
+        s->config.numAttrs = 1;
+    }
+}
+
+template <int UPL, int SPAN>
+static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
+                  char *err) {
+    if (prepare<UPL, SPAN>(err) != 0) return -1;
+    launch_shape s;
+    shape_of(plan, stream, &s);
+    CUDA_CHECK(cudaLaunchKernelEx(&s.config, fused_kernel<UPL, SPAN>, *plan, *run), err);
+    return 0;
+}
+
+// Whether the GPU launches clusters at all (sm_90 on), then whether one of PLAN's fits on it.
+template <int UPL, int SPAN> static int fits(const dd_fused_plan *plan, int *fits, char *err) {
+    int device, clusters_at_all;
+    CUDA_CHECK(cudaGetDevice(&device), err);
+    CUDA_CHECK(cudaDeviceGetAttribute(&clusters_at_all, cudaDevAttrClusterLaunch, device), err);
+    *fits = 0;
+    if (!clusters_at_all) return 0;
+    if (prepare<UPL, SPAN>(err) != 0) return -1;
+    launch_shape s;
+    shape_of(plan, 0, &s);
+    int clusters = 0;
+    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, fused_kernel<UPL, SPAN>, &s.config), err);
+    *fits = clusters > 0;
+    return 0;
+}
+
+#define SPAN_1 DD_FUSED_SPAN_OF(1)
+#define SPAN_2 DD_FUSED_SPAN_OF(2)
+
+extern "C" int dd_fused_cluster_fits(const dd_fused_plan *plan, int *ok, char *err) {
+    *ok = 1;
+    if (plan->cluster == 1) return 0;
+    return plan->upl == 1 ? fits<1, SPAN_2>(plan, ok, err) : fits<2, SPAN_2>(plan, ok, err);
 }
 
 extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
                                   char *err) {
     cudaStream_t s = (cudaStream_t)stream;
-    if (plan->upl == 1) return launch<1>(plan, run, s, err);
-    return launch<2>(plan, run, s, err);
+    if (plan->cluster == 1)
+        return plan->upl == 1 ? launch<1, SPAN_1>(plan, run, s, err)
+                              : launch<2, SPAN_1>(plan, run, s, err);
+    return plan->upl == 1 ? launch<1, SPAN_2>(plan, run, s, err)
+                          : launch<2, SPAN_2>(plan, run, s, err);
 }

@@ -10,13 +10,19 @@
  * warp reads the same pixels, a broadcast), and the 14 warps' partial sums meet once in shared
  * memory. The later, small layers, BN and the loss run in shared memory, one thread (or warp) per
  * element; the first kernel's update is a rank-1 update of each lane's own registers. See
- * bench/NOTES.md for the numbers. */
+ * bench/NOTES.md for the numbers.
+ *
+ * At larger batches one model may run on a thread-block cluster of two blocks (two SMs): each
+ * block owns half of the pixels (its warps 28 each), stages only its half of the images, and
+ * reads the other block's partial sums through distributed shared memory; everything after the
+ * first layer is computed by both blocks alike, so each holds the whole small network. */
 #ifndef DD_FUSED_H
 #define DD_FUSED_H
 
 #include <stddef.h>
 #include <stdint.h>
 
+#include "deepdigits/backend.h" /* DD_FUSED_CLUSTER_MIN_BATCH */
 #include "deepdigits/idx.h"
 #include "deepdigits/model.h"
 
@@ -28,12 +34,14 @@ extern "C" {
 #define DD_FUSED_MAX_BATCH       1024 /* largest batch */
 #define DD_FUSED_CHUNK           8    /* samples per reduction round of the first layer */
 #define DD_FUSED_ROW_OWNER_BATCH 4 /* up to this batch a thread owns a later layer's kernel row */
-/* 14 warps of 32: warp w owns DD_FUSED_SPAN pixels of the 784. A sub-partition of an SM runs 4 of
- * the 14 warps, so a thread may use 128 registers: 56 or 112 first-kernel weights beside the rest.
- */
+/* 14 warps of 32: warp w owns 56 pixels of the 784 (28 in a cluster of two). A sub-partition of
+ * an SM runs 4 of the 14 warps, so a thread may use 128 registers: 56 or 112 first-kernel weights
+ * beside the rest. */
 #define DD_FUSED_WARPS   14
 #define DD_FUSED_THREADS (32 * DD_FUSED_WARPS)
-#define DD_FUSED_SPAN    (DD_IMAGE_PIXELS / DD_FUSED_WARPS)
+/* Pixels per warp when a model runs on CL blocks (a cluster of CL SMs). */
+#define DD_FUSED_SPAN_OF(cl) (DD_IMAGE_PIXELS / (DD_FUSED_WARPS * (cl)))
+#define DD_FUSED_MAX_CLUSTER 2
 
 /* Where everything lives, computed once on the host (dd_fused_plan_build). Offsets are in floats;
  * params offsets index the flat parameter buffer (model.h's layout). */
@@ -45,12 +53,14 @@ typedef struct {
     int moving_mean[DD_MAX_DENSE], moving_var[DD_MAX_DENSE];
     int n_params;
     /* The launch shape: UPL first-layer units per lane (1 up to 32 units, 2 up to 64: the
-     * kernel's template), THREADS per block. */
-    int upl, threads, warps;
+     * kernel's template), THREADS per block, CLUSTER blocks per model (1 or 2), each owning
+     * BLOCK_PIXELS of an image (784 / CLUSTER) and its warps SPAN pixels each. */
+    int upl, threads, warps, cluster, block_pixels, span;
     int max_batch;
-    /* The batch's standardized images (784 floats each) at sm_x: X_SAMPLES of them, twice over
-     * when X_DOUBLE (the next batch is staged during this one). X_SAMPLES < max_batch: the batch
-     * goes through in blocks of X_SAMPLES, staged twice (forward and update). */
+    /* The batch's standardized images (this block's block_pixels floats each) at sm_x: X_SAMPLES of
+     * them, twice over when X_DOUBLE (the next batch is staged during this one). X_SAMPLES <
+     * max_batch: the batch goes through in blocks of X_SAMPLES, staged twice (forward and update).
+     */
     int sm_x, x_samples, x_double;
     /* params[rest .. n_params) (everything but the first kernel) is copied to shared memory when
      * rest_shared, else used in place in global memory. */
@@ -66,7 +76,8 @@ typedef struct {
      * whoever allocates it; the kernel leaves the gradient zeroed (the activations it leaves as
      * they are: every launch writes them before reading them). */
     int g_grad, scratch_floats;
-    /* Always in shared memory: a per-warp reduction slot (warps doubles), the standardization
+    /* Always in shared memory: a per-warp reduction slot (warps + 1 doubles: the last for the
+     * cluster's sum), the standardization
      * table (256), two rounds of first-layer partial sums (2 x CHUNK x warps x 32 upl), this
      * batch's and the next one's labels (2B ints), per-sample losses and hits (B each). */
     int sm_red, sm_table, sm_partial, sm_labels, sm_loss, sm_hits;
@@ -74,10 +85,11 @@ typedef struct {
 } dd_fused_plan;
 
 /* Plans CFG for batches up to MAX_BATCH of INPUTS-pixel images (the engine takes 784), with
- * SHARED_LIMIT bytes of shared memory per block. Returns 0, or -1 with one line in ERR saying why
- * the network does not fit the engine. */
+ * SHARED_LIMIT bytes of shared memory per block, on SMS blocks per model (1, 2, or 0 for the
+ * engine's rule: DD_FUSED_CLUSTER_MIN_BATCH). A cluster needs everything in shared memory.
+ * Returns 0, or -1 with one line in ERR saying why the network does not fit the engine. */
 int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, size_t shared_limit,
-                        dd_fused_plan *plan, char *err);
+                        int sms, dd_fused_plan *plan, char *err);
 
 /* One launch's work: the steps over samples order[first .. first+count) in batches of BATCH (the
  * last one may be partial), on PARAMS (n_params floats, updated in place). SUMS: the CUDA
@@ -98,11 +110,16 @@ typedef struct {
 /* The largest dynamic shared memory a block of this GPU may have (the opt-in limit). */
 int dd_fused_shared_limit(size_t *bytes, char *err);
 
-/* The run on the GPU, in STREAM (a cudaStream_t), one block. Returns 0, or -1 with ERR. */
+/* Whether this GPU can run PLAN's cluster (1: yes; always for one block). Returns 0, or -1 with
+ * ERR. */
+int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char *err);
+
+/* The run on the GPU, in STREAM (a cudaStream_t), one block or cluster. Returns 0, or -1 with
+ * ERR. */
 int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream, char *err);
 
-/* The same body on the host, every thread of the block a host thread (slow: for tests). All
- * pointers in RUN are host memory. Returns 0, or -1 with ERR. */
+/* The same body on the host, every thread of the block (or cluster) a host thread (slow: for
+ * tests). All pointers in RUN are host memory. Returns 0, or -1 with ERR. */
 int dd_fused_train_emulated(const dd_fused_plan *plan, const dd_fused_run *run, char *err);
 
 #ifdef __cplusplus

@@ -218,9 +218,9 @@ struct fused_totals {
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
 // it goes; the samples' losses are taken alongside the first phase. The batch is the B samples
 // at order[FIRST ..).
-template <int UPL>
-DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], int first,
-                                int B, const prefetch &next, int have_next, int next_B,
+template <int UPL, int SPAN>
+DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int first, int B,
+                                const prefetch &next, int have_next, int next_B,
                                 fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
@@ -233,9 +233,10 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPA
             float *t = g;
             g = other, other = t, cur ^= 1;
         }
-        const double sq = l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
-                                : first_layer_update<UPL>(c, w, g, first, B, r.lr, r.diagnostics,
-                                                          next, have_next, next_B);
+        const double sq =
+            l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
+                  : first_layer_update<UPL, SPAN>(c, w, g, first, B, r.lr, r.diagnostics, next,
+                                                  have_next, next_B);
         tot.grad_sq[l] += sq;
         cur ^= 1; // dL/d(input of this layer) = dL/d(output of the one below)
     }
@@ -245,14 +246,15 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPA
 // samples' labels (and, with x_double, images) at order[NEXT ..) go into the other buffers:
 // prefetched into registers now and stored at the step's end when they are few, else loaded
 // alongside the backward pass's first phase. No step needs a barrier of its own for that.
-template <int UPL>
-DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], int first, int B,
-                           int next, int next_B, fused_totals &tot) {
+// ROUND counts the first layer's reduction rounds through the launch.
+template <int UPL, int SPAN>
+DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first, int B, int next,
+                           int next_B, fused_totals &tot, int &round) {
     const dd_fused_plan &p = *c.p;
     prefetch ahead = {};
     const int early = prefetchable(p, next_B);
     if (early) prefetch_load(c, ahead, next, next_B);
-    first_layer_forward<UPL>(c, w, first, B);
+    first_layer_forward<UPL, SPAN>(c, w, first, B, round);
     layer_finish_forward(c, 0, B);
     for (int l = 1; l < p.n_dense; l++) {
         dense_forward(c, l, B);
@@ -262,7 +264,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], i
         load_labels(c, c.next_labels, next, next_B);
         if (p.x_double) stage_images(c, c.x_next, next, next_B);
     }
-    backward_update<UPL>(c, w, first, B, ahead, early, next_B, tot);
+    backward_update<UPL, SPAN>(c, w, first, B, ahead, early, next_B, tot);
     if (c.tid == 0) { // the reference's order: a batch's losses summed, then added to the total
         double loss = 0;
         for (int b = 0; b < B; b++) loss += c.loss[b], tot.correct += c.hits[b];
@@ -272,8 +274,25 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][DD_FUSED_SPAN], i
     }
 }
 
+// The sum of every block's V (valid in thread 0 of each) in thread 0 of rank 0, in rank order.
+// Every thread of the cluster must call it.
+DD_SIMT_FN double cluster_total(const fused_ctx &c, double v) {
+    const dd_fused_plan &p = *c.p;
+    if (p.cluster == 1) return v;
+    double *slot = c.red + p.warps;
+    if (c.tid == 0) *slot = v;
+    simt_cluster_sync();
+    double total = 0;
+    if (c.tid == 0 && c.rank == 0)
+        for (int rank = 0; rank < p.cluster; rank++) total += *simt_cluster_map(slot, rank);
+    simt_cluster_sync();
+    return total;
+}
+
 // The whole launch: carve shared memory, bring the parameters on chip, run the steps, write back.
-template <int UPL> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
+// In a cluster every block runs every step (the small layers alike in each); rank 0 writes what
+// they share, each block its own pixels' first-kernel weights.
+template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     fused_ctx c = c0;
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
@@ -285,17 +304,20 @@ template <int UPL> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared)
     c.loss = sf + p.sm_loss;
     c.hits = (int *)(sf + p.sm_hits);
     float *x = sf + p.sm_x;
-    const int x_floats = p.x_samples * DD_IMAGE_PIXELS * (p.x_double ? 2 : 1);
+    const int x_floats = p.x_samples * p.block_pixels * (p.x_double ? 2 : 1);
     const int rest_n = p.n_params - p.rest;
     c.rest = p.rest_shared ? x + x_floats : r.params + p.rest;
     c.acts = p.acts_shared ? x + x_floats + rest_n : r.scratch;
     c.tid = simt_tid(), c.lane = c.tid % 32, c.warp = c.tid / 32;
+    c.rank = p.cluster > 1 ? simt_cluster_rank() : 0;
+    c.px0 = c.rank * p.block_pixels;
+    const int writer = c.rank == 0; // of what the cluster's blocks share
 
     for (int k = c.tid; k < 256; k += p.threads) c.table[k] = r.table[k];
     if (p.rest_shared)
         for (int k = c.tid; k < rest_n; k += p.threads) c.rest[k] = r.params[p.rest + k];
-    float w[UPL][DD_FUSED_SPAN];
-    first_kernel_load<UPL>(c, w, r.params);
+    float w[UPL][SPAN];
+    first_kernel_load<UPL, SPAN>(c, w, r.params);
     const int B0 = r.count < r.batch ? r.count : r.batch;
     load_labels(c, labels, r.first, B0);
     simt_sync(); // the table, before the images go through it
@@ -307,30 +329,34 @@ template <int UPL> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared)
     }
     simt_sync();
 
+    int round = 0;
     for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
         const int B = r.count - done < r.batch ? r.count - done : r.batch;
         const int next = done + B, left = r.count - next, odd = step & 1;
         c.labels = labels + odd * p.max_batch, c.next_labels = labels + (1 - odd) * p.max_batch;
-        const int image_floats = p.max_batch * DD_IMAGE_PIXELS;
+        const int image_floats = p.max_batch * p.block_pixels;
         c.x = x + (p.x_double && odd ? image_floats : 0);
         c.x_next = x + (p.x_double && !odd ? image_floats : 0);
-        train_step<UPL>(c, w, r.first + done, B, r.first + next, left < r.batch ? left : r.batch,
-                        tot);
+        train_step<UPL, SPAN>(c, w, r.first + done, B, r.first + next,
+                              left < r.batch ? left : r.batch, tot, round);
     }
 
-    first_kernel_store<UPL>(c, w, r.params);
-    if (p.rest_shared)
+    first_kernel_store<UPL, SPAN>(c, w, r.params);
+    if (p.rest_shared && writer)
         for (int k = c.tid; k < rest_n; k += p.threads) r.params[p.rest + k] = c.rest[k];
     for (int l = 0; l < p.n_dense && r.diagnostics; l++) {
-        const double total = block_total(c, tot.grad_sq[l]);
-        if (c.tid == 0) r.sums[DD_SUM_GRAD_SQ + l] += total;
+        double total = block_total(c, tot.grad_sq[l]);
+        if (l == 0) total = cluster_total(c, total); // the blocks' pixels; the rest they share
+        if (c.tid == 0 && writer) r.sums[DD_SUM_GRAD_SQ + l] += total;
     }
-    if (c.tid == 0) {
+    if (c.tid == 0 && writer) {
         r.sums[DD_SUM_LOSS] = tot.loss;
         r.sums[DD_SUM_CORRECT] = tot.correct;
         r.sums[DD_SUM_STEPS] = tot.steps;
         r.sums[DD_SUM_BAD_STEP] = tot.bad_step;
     }
+    // No block may leave while another still reads its shared memory (the last round's sums).
+    if (p.cluster > 1) simt_cluster_sync();
 }
 
 #endif

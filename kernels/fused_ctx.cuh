@@ -19,6 +19,7 @@ struct fused_ctx {
     int *labels, *hits, *next_labels;
     double *red;
     int tid, lane, warp;
+    int rank, px0; // this block's rank in its cluster (0 alone) and first pixel of its share
 };
 
 DD_SIMT_FN float *param(const fused_ctx &c, int offset) {
@@ -31,6 +32,14 @@ DD_SIMT_FN int has_bn(const dd_fused_plan &p, int l) {
 
 DD_SIMT_FN dd_activation activation(const dd_fused_plan &p, int l) {
     return l < p.n_dense - 1 ? (dd_activation)p.activation : DD_ACT_SIGMOID;
+}
+
+// A barrier for shared data that every block of the cluster reads (a block's own barrier alone).
+DD_SIMT_FN void cluster_sync(const fused_ctx &c) {
+    if (c.p->cluster > 1)
+        simt_cluster_sync();
+    else
+        simt_sync();
 }
 
 // Barriers set a step's time at small batches, so elementwise work rides along with the phase

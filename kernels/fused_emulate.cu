@@ -1,7 +1,8 @@
 // The fused engine's body run on the host: one host thread per GPU thread, pthread barriers for
-// __syncthreads and for each warp's shuffles. Slow (every barrier wakes hundreds of threads), and
-// blind to what only hardware shows (races on shared memory, register spills, timing), but it runs
-// the GPU's code path, index for index, in the CPU tests.
+// __syncthreads, for each warp's shuffles and for the cluster's barrier; each block of a cluster
+// has its own shared memory, which the others reach through simt_cluster_map. Slow (every barrier
+// wakes hundreds of threads), and blind to what only hardware shows (register spills, timing),
+// but it runs the GPU's code path, index for index, in the CPU tests.
 #define DD_SIMT_HOST
 #include <errno.h>
 #include <stdio.h>
@@ -11,11 +12,12 @@
 #include "fused_body.cuh"
 
 thread_local simt_block *simt_current;
-thread_local int simt_thread;
+thread_local simt_cluster *simt_current_cluster;
+thread_local int simt_thread, simt_rank;
 
 namespace {
 
-// The block starts whole or not at all: threads wait at this gate until every one exists (GO),
+// The cluster starts whole or not at all: threads wait at this gate until every one exists (GO),
 // or leave without running if one could not be created (a barrier would wait for it forever).
 struct gate {
     pthread_mutex_t lock;
@@ -25,10 +27,10 @@ struct gate {
 
 struct emulated_thread {
     pthread_t handle;
-    int tid;
+    int tid, rank;
     simt_block *block;
+    simt_cluster *cluster;
     const fused_ctx *ctx;
-    char *shared;
     gate *start;
 };
 
@@ -40,11 +42,18 @@ void *run_thread(void *arg) {
     pthread_mutex_unlock(&t->start->lock);
     if (!go) return NULL;
     simt_current = t->block;
+    simt_current_cluster = t->cluster;
     simt_thread = t->tid;
-    if (t->ctx->p->upl == 1)
-        fused_body<1>(*t->ctx, t->shared);
+    simt_rank = t->rank;
+    const dd_fused_plan &p = *t->ctx->p;
+    char *shared = t->cluster->shared[t->rank];
+    const int one = p.cluster == 1;
+    if (p.upl == 1)
+        one ? fused_body<1, DD_FUSED_SPAN_OF(1)>(*t->ctx, shared)
+            : fused_body<1, DD_FUSED_SPAN_OF(2)>(*t->ctx, shared);
     else
-        fused_body<2>(*t->ctx, t->shared);
+        one ? fused_body<2, DD_FUSED_SPAN_OF(1)>(*t->ctx, shared)
+            : fused_body<2, DD_FUSED_SPAN_OF(2)>(*t->ctx, shared);
     return NULL;
 }
 
@@ -60,9 +69,9 @@ void open_gate(gate *g, int state) {
     pthread_mutex_unlock(&g->lock);
 }
 
-// Starts every thread of the block and waits for them all.
-int run_block(const fused_ctx *ctx, simt_block *block, char *shared, char *err) {
-    const int n = ctx->p->threads;
+// Starts every thread of every block of the cluster and waits for them all.
+int run_cluster(const fused_ctx *ctx, simt_cluster *cluster, simt_block *blocks, char *err) {
+    const int per_block = ctx->p->threads, n = per_block * ctx->p->cluster;
     emulated_thread *threads = (emulated_thread *)calloc((size_t)n, sizeof *threads);
     if (!threads) return fail(err, "threads", ENOMEM);
     pthread_attr_t attr;
@@ -72,7 +81,8 @@ int run_block(const fused_ctx *ctx, simt_block *block, char *shared, char *err) 
     int started = 0, rc = 0;
     for (; started < n; started++) {
         emulated_thread *t = &threads[started];
-        t->tid = started, t->block = block, t->ctx = ctx, t->shared = shared, t->start = &start;
+        t->tid = started % per_block, t->rank = started / per_block;
+        t->block = &blocks[t->rank], t->cluster = cluster, t->ctx = ctx, t->start = &start;
         rc = pthread_create(&t->handle, &attr, run_thread, t);
         if (rc != 0) break;
     }
@@ -87,26 +97,42 @@ int run_block(const fused_ctx *ctx, simt_block *block, char *shared, char *err) 
 
 extern "C" int dd_fused_train_emulated(const dd_fused_plan *plan, const dd_fused_run *run,
                                        char *err) {
-    if (plan->threads > 1024 || plan->threads % 32 != 0) {
-        snprintf(err, DD_ERR_LEN, "fused emulator: a block of %d threads", plan->threads);
+    const int blocks = plan->cluster;
+    if (plan->threads > 1024 || plan->threads % 32 != 0 || blocks < 1 ||
+        blocks > SIMT_MAX_CLUSTER) {
+        snprintf(err, DD_ERR_LEN, "fused emulator: %d block(s) of %d threads", blocks,
+                 plan->threads);
         return -1;
     }
-    simt_block *block = new simt_block;
-    char *shared = (char *)malloc(plan->shared_bytes ? plan->shared_bytes : 1);
-    if (shared) memset(shared, 0xff, plan->shared_bytes); /* NaN, and -1: read before written? */
-    if (!shared) {
-        delete block;
-        return fail(err, "shared memory", ENOMEM);
+    simt_block *block = new simt_block[blocks];
+    simt_cluster *cluster = new simt_cluster();
+    int rc = 0;
+    for (int b = 0; b < blocks && rc == 0; b++) {
+        cluster->shared[b] = (char *)malloc(plan->shared_bytes ? plan->shared_bytes : 1);
+        if (!cluster->shared[b]) {
+            rc = fail(err, "shared memory", ENOMEM);
+            break;
+        }
+        memset(cluster->shared[b], 0xff, plan->shared_bytes); /* NaN, and -1: read unwritten? */
     }
-    simt_barrier_init(&block->all, plan->threads);
-    for (int w = 0; w < plan->warps; w++) simt_barrier_init(&block->warp[w], 32);
-    fused_ctx c = {};
-    c.p = plan;
-    c.r = run;
-    const int rc = run_block(&c, block, shared, err);
-    simt_barrier_destroy(&block->all);
-    for (int w = 0; w < plan->warps; w++) simt_barrier_destroy(&block->warp[w]);
-    free(shared);
-    delete block;
+    if (rc == 0) {
+        simt_barrier_init(&cluster->all, plan->threads * blocks);
+        for (int b = 0; b < blocks; b++) {
+            simt_barrier_init(&block[b].all, plan->threads);
+            for (int w = 0; w < plan->warps; w++) simt_barrier_init(&block[b].warp[w], 32);
+        }
+        fused_ctx c = {};
+        c.p = plan;
+        c.r = run;
+        rc = run_cluster(&c, cluster, block, err);
+        simt_barrier_destroy(&cluster->all);
+        for (int b = 0; b < blocks; b++) {
+            simt_barrier_destroy(&block[b].all);
+            for (int w = 0; w < plan->warps; w++) simt_barrier_destroy(&block[b].warp[w]);
+        }
+    }
+    for (int b = 0; b < blocks; b++) free(cluster->shared[b]);
+    delete cluster;
+    delete[] block;
     return rc;
 }

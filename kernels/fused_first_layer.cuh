@@ -1,36 +1,44 @@
-// The fused engine's first layer, whose kernel lives in registers: warp w owns the DD_FUSED_SPAN
-// pixels [w*SPAN, (w+1)*SPAN) and lane l the units l and l + 32 (UPL of them), so a thread keeps
-// the UPL x SPAN weights W0[i][j] of its pixels and units. The batch's images are standardized
-// into shared memory first; the lanes of a warp read the same pixels (a broadcast, four at a
-// time), so a lane's dot product is its own and the warps' partial sums meet once in shared
-// memory. The update is a rank-1 update per sample of each lane's own weights.
+// The fused engine's first layer, whose kernel lives in registers: warp w of the block owns
+// SPAN pixels (56; 28 when the model's block is one of a cluster of two, the block's share of the
+// image starting at c.px0) and lane l the units l and l + 32 (UPL of them), so a thread keeps the
+// UPL x SPAN weights W0[i][j] of its pixels and units. The batch's images (the block's share of
+// them) are standardized into shared memory first; the lanes of a warp read the same pixels (a
+// broadcast, four at a time), so a lane's dot product is its own and the warps' partial sums meet
+// once in shared memory (the cluster's, through distributed shared memory). The update is a
+// rank-1 update per sample of each lane's own weights.
 #ifndef DD_FUSED_FIRST_LAYER_CUH
 #define DD_FUSED_FIRST_LAYER_CUH
 
 #include "fused_ctx.cuh"
 
-#define SPAN DD_FUSED_SPAN
+// The first pixel of this thread's span, in the image and in the block's share of it.
+template <int SPAN> DD_SIMT_FN int span_pixel(const fused_ctx &c) {
+    return c.px0 + c.warp * SPAN;
+}
+template <int SPAN> DD_SIMT_FN int span_offset(const fused_ctx &c) {
+    return c.warp * SPAN;
+}
 
-// Quad T (four pixels) of the images of the samples at order[FIRST ..), as stored in global
-// memory, and the same quad standardized into X (images of 784 floats, back to back).
+// Quad T (four pixels) of the block's share of the images of the samples at order[FIRST ..), as
+// stored in global memory, and the same quad standardized into X (the shares back to back).
 DD_SIMT_FN uchar4 read_quad(const fused_ctx &c, int first, int t) {
-    const int quads = DD_IMAGE_PIXELS / 4;
+    const int quads = c.p->block_pixels / 4;
     const size_t row = c.r->order[first + t / quads];
-    return *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + 4 * (t % quads));
+    return *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + c.px0 + 4 * (t % quads));
 }
 DD_SIMT_FN void write_quad(const fused_ctx &c, float *x, int t, uchar4 px) {
     *(float4 *)(x + 4 * t) =
         make_float4(c.table[px.x], c.table[px.y], c.table[px.z], c.table[px.w]);
 }
 
-// The standardized images of the N samples at order[FIRST ..) into X (N x 784 floats), four
+// The standardized images of the N samples at order[FIRST ..) into X (N x block_pixels), four
 // pixels a thread at a time. The reads (an order entry, then the pixels it points to) go out
 // STAGE_READS at a time before any of them is stored: the compiler cannot move a global read
 // above a store through a generic pointer, so a plain loop would wait out a trip to memory per
 // four pixels.
 #define DD_FUSED_STAGE_READS 8
 DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, int first, int n) {
-    const int total = n * (DD_IMAGE_PIXELS / 4), T = c.p->threads;
+    const int total = n * (c.p->block_pixels / 4), T = c.p->threads;
     for (int t0 = c.tid; t0 < total; t0 += DD_FUSED_STAGE_READS * T) {
         uchar4 px[DD_FUSED_STAGE_READS];
         DD_UNROLL
@@ -53,7 +61,7 @@ struct prefetch {
 };
 
 DD_SIMT_FN int prefetchable(const dd_fused_plan &p, int n) {
-    return p.x_double && n * (DD_IMAGE_PIXELS / 4) <= p.threads * DD_FUSED_PREFETCH &&
+    return p.x_double && n * (p.block_pixels / 4) <= p.threads * DD_FUSED_PREFETCH &&
            n <= p.threads;
 }
 
@@ -62,7 +70,7 @@ DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch &f, int first, int n)
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
         const int t = c.tid + k * c.p->threads;
-        if (t < n * (DD_IMAGE_PIXELS / 4)) f.quad[k] = read_quad(c, first, t);
+        if (t < n * (c.p->block_pixels / 4)) f.quad[k] = read_quad(c, first, t);
     }
     if (c.tid < n) f.label = c.r->labels[c.r->order[first + c.tid]];
 }
@@ -72,17 +80,17 @@ DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n) {
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
         const int t = c.tid + k * c.p->threads;
-        if (t < n * (DD_IMAGE_PIXELS / 4)) write_quad(c, c.x_next, t, f.quad[k]);
+        if (t < n * (c.p->block_pixels / 4)) write_quad(c, c.x_next, t, f.quad[k]);
     }
     if (c.tid < n) c.next_labels[c.tid] = f.label;
 }
 
 // This lane's dot products of IMAGE's pixels in its warp's span with its UPL columns of W0, in two
 // interleaved sums (two chains of dependent adds instead of one).
-template <int UPL>
+template <int UPL, int SPAN>
 DD_SIMT_FN void span_products(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *image,
                               float (&out)[UPL]) {
-    const float4 *x4 = (const float4 *)(image + c.warp * SPAN);
+    const float4 *x4 = (const float4 *)(image + span_offset<SPAN>(c));
     float even[UPL], odd[UPL];
     DD_UNROLL
     for (int k = 0; k < UPL; k++) even[k] = odd[k] = 0.0f;
@@ -101,9 +109,11 @@ DD_SIMT_FN void span_products(const fused_ctx &c, const float (&w)[UPL][SPAN], c
 
 // z0 (and its activation, without BN) for the N staged images X, samples B0.. of the batch.
 // Rounds of CHUNK samples: each warp leaves its partial sums in shared memory, then one thread per
-// (sample, unit) adds up the warps. Two buffers alternate (ROUND counts on across calls), so a
-// round's writes never meet the previous round's reads and one barrier a round suffices.
-template <int UPL>
+// (sample, unit) adds up the warps, of every block of the cluster in the same order (so every
+// block gets the same z0). Two buffers alternate (ROUND counts on through the launch), so a
+// round's writes never meet the previous round's reads, in this block or another, and one
+// barrier a round suffices.
+template <int UPL, int SPAN>
 DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *x,
                                    int b0, int n, int &round) {
     const dd_fused_plan &p = *c.p;
@@ -117,16 +127,19 @@ DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPA
         float *buf = c.partial + (round & 1) * round_floats;
         for (int s = 0; s < m; s++) {
             float sums[UPL];
-            span_products<UPL>(c, w, x + (first + s) * DD_IMAGE_PIXELS, sums);
+            span_products<UPL, SPAN>(c, w, x + (first + s) * p.block_pixels, sums);
             DD_UNROLL
             for (int k = 0; k < UPL; k++)
                 buf[(s * p.warps + c.warp) * width + 32 * k + c.lane] = sums[k];
         }
-        simt_sync();
+        cluster_sync(c);
         for (int t = c.tid; t < m * u; t += p.threads) {
             const int s = t / u, j = t % u, at = (b0 + first + s) * u + j;
             float sum = 0.0f;
-            for (int k = 0; k < p.warps; k++) sum += buf[(s * p.warps + k) * width + j];
+            for (int rank = 0; rank < p.cluster; rank++) {
+                const float *from = rank == c.rank ? buf : simt_cluster_map(buf, rank);
+                for (int k = 0; k < p.warps; k++) sum += from[(s * p.warps + k) * width + j];
+            }
             z[at] = sum + bias[j];
             if (activate) act[at] = dd_activate(a, z[at]);
         }
@@ -135,18 +148,17 @@ DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPA
 
 // The first layer's forward pass over the B samples at order[FIRST ..): their images are staged
 // already (x_double), or now, whole or in blocks of x_samples.
-template <int UPL>
+template <int UPL, int SPAN>
 DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[UPL][SPAN], int first,
-                                    int B) {
+                                    int B, int &round) {
     const dd_fused_plan &p = *c.p;
-    int round = 0;
     for (int b0 = 0; b0 < B; b0 += p.x_samples) {
         const int n = B - b0 < p.x_samples ? B - b0 : p.x_samples;
         if (!p.x_double) {
             stage_images(c, c.x, first + b0, n);
             simt_sync();
         }
-        first_layer_rounds<UPL>(c, w, c.x, b0, n, round);
+        first_layer_rounds<UPL, SPAN>(c, w, c.x, b0, n, round);
     }
     simt_sync();
 }
@@ -156,7 +168,7 @@ DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[UPL][SP
 // first; they differ in the last bit). With DIAGNOSTICS, this block's share of the batch's
 // kernel gradient (summed over the batch first, as the reference's is): its squared norm when
 // the block is the whole batch, else added to the global G (784 x u) for the caller.
-template <int UPL>
+template <int UPL, int SPAN>
 DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][SPAN],
                                            const float *x, const float *d, int b0, int n, float lr,
                                            int diagnostics, float *G) {
@@ -166,11 +178,11 @@ DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][S
         const int j = 32 * k + c.lane;
         if (j >= u) continue;
         for (int r = 0; r < SPAN; r++) {
-            const int i = c.warp * SPAN + r;
+            const int i = span_offset<SPAN>(c) + r;
             float g = 0.0f;
-            for (int s = 0; s < n; s++) g += x[s * DD_IMAGE_PIXELS + i] * d[(b0 + s) * u + j];
+            for (int s = 0; s < n; s++) g += x[s * c.p->block_pixels + i] * d[(b0 + s) * u + j];
             if (G)
-                G[i * u + j] += g;
+                G[(c.px0 + i) * u + j] += g;
             else
                 sq += (double)g * g;
         }
@@ -182,7 +194,7 @@ DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][S
             const int j = 32 * k + c.lane;
             step[k] = j < u ? -lr * d[(b0 + s) * u + j] : 0.0f;
         }
-        const float4 *x4 = (const float4 *)(x + s * DD_IMAGE_PIXELS + c.warp * SPAN);
+        const float4 *x4 = (const float4 *)(x + s * c.p->block_pixels + span_offset<SPAN>(c));
         DD_UNROLL
         for (int q = 0; q < SPAN / 4; q++) {
             const float4 v = x4[q];
@@ -203,7 +215,7 @@ DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][S
 // of the kernel gradient's squared norm (with DIAGNOSTICS). With HAVE_NEXT, NEXT is the
 // prefetched next batch of NEXT_B samples, written to shared memory before the closing barrier
 // (a reference and a flag, not a pointer: a pointer would move NEXT to local memory).
-template <int UPL>
+template <int UPL, int SPAN>
 DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], const float *d,
                                      int first, int B, float lr, int diagnostics,
                                      const prefetch &next, int have_next, int next_B) {
@@ -211,7 +223,8 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
     const int u = p.units[0];
     bias_update(c, param(c, p.bias[0]), d, B, u, lr);
     if (p.x_samples >= B) {
-        const double sq = first_layer_block_update<UPL>(c, w, c.x, d, 0, B, lr, diagnostics, NULL);
+        const double sq =
+            first_layer_block_update<UPL, SPAN>(c, w, c.x, d, 0, B, lr, diagnostics, NULL);
         if (have_next) prefetch_store(c, next, next_B);
         simt_sync();
         return sq;
@@ -221,7 +234,7 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
         const int n = B - b0 < p.x_samples ? B - b0 : p.x_samples;
         stage_images(c, c.x, first + b0, n);
         simt_sync();
-        first_layer_block_update<UPL>(c, w, c.x, d, b0, n, lr, diagnostics, G);
+        first_layer_block_update<UPL, SPAN>(c, w, c.x, d, b0, n, lr, diagnostics, G);
         simt_sync();
     }
     double sq = 0; // each thread reads back and clears only the entries it wrote
@@ -229,7 +242,7 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
         const int j = 32 * k + c.lane;
         if (j >= u) continue;
         for (int r = 0; r < SPAN; r++) {
-            float *g = G + (c.warp * SPAN + r) * u + j;
+            float *g = G + (span_pixel<SPAN>(c) + r) * u + j;
             sq += (double)*g * *g;
             *g = 0.0f;
         }
@@ -238,18 +251,19 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
 }
 
 // The first kernel between global memory (PARAMS, 784 x u row-major) and this thread's registers.
-template <int UPL>
+template <int UPL, int SPAN>
 DD_SIMT_FN void first_kernel_load(const fused_ctx &c, float (&w)[UPL][SPAN], const float *params) {
     const int u = c.p->units[0];
     DD_UNROLL
     for (int k = 0; k < UPL; k++) {
         const int j = 32 * k + c.lane;
         DD_UNROLL
-        for (int r = 0; r < SPAN; r++) w[k][r] = j < u ? params[(c.warp * SPAN + r) * u + j] : 0.0f;
+        for (int r = 0; r < SPAN; r++)
+            w[k][r] = j < u ? params[(span_pixel<SPAN>(c) + r) * u + j] : 0.0f;
     }
 }
 
-template <int UPL>
+template <int UPL, int SPAN>
 DD_SIMT_FN void first_kernel_store(const fused_ctx &c, const float (&w)[UPL][SPAN], float *params) {
     const int u = c.p->units[0];
     DD_UNROLL
@@ -257,10 +271,8 @@ DD_SIMT_FN void first_kernel_store(const fused_ctx &c, const float (&w)[UPL][SPA
         const int j = 32 * k + c.lane;
         if (j >= u) continue;
         DD_UNROLL
-        for (int r = 0; r < SPAN; r++) params[(c.warp * SPAN + r) * u + j] = w[k][r];
+        for (int r = 0; r < SPAN; r++) params[(span_pixel<SPAN>(c) + r) * u + j] = w[k][r];
     }
 }
-
-#undef SPAN
 
 #endif

@@ -1,11 +1,15 @@
 // The few thread-block primitives the fused engine's body uses, for the GPU and for the host
 // emulator that runs the same body in CPU tests (define DD_SIMT_HOST before including this).
 // The body may use only these: its thread's index, a block-wide barrier, a warp barrier, and
-// butterfly shuffles within a warp of 32, always with every lane of the warp taking part.
+// butterfly shuffles within a warp of 32, always with every lane of the warp taking part; and, in
+// a thread-block cluster, its block's rank, a cluster-wide barrier, and the address of a shared
+// variable in another block of the cluster (distributed shared memory).
 #ifndef DD_SIMT_CUH
 #define DD_SIMT_CUH
 
 #ifndef DD_SIMT_HOST
+
+#include <cooperative_groups.h>
 
 #define DD_SIMT_FN __device__ __forceinline__
 #define DD_UNROLL  _Pragma("unroll")
@@ -24,6 +28,31 @@ DD_SIMT_FN void simt_syncwarp() {
 DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
     return __shfl_xor_sync(0xffffffffu, v, mask);
 }
+#ifdef _CG_HAS_CLUSTER_GROUP // sm_90 and later
+DD_SIMT_FN int simt_cluster_rank() {
+    return (int)cooperative_groups::this_cluster().block_rank();
+}
+// Every thread of the cluster; orders shared memory (its own and the others') like
+// __syncthreads orders a block's.
+DD_SIMT_FN void simt_cluster_sync() {
+    cooperative_groups::this_cluster().sync();
+}
+// P, an address in this block's shared memory, in the block of rank RANK.
+template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int rank) {
+    return cooperative_groups::this_cluster().map_shared_rank(p, (unsigned)rank);
+}
+#else // older GPUs have no clusters, and the host never launches one there
+DD_SIMT_FN int simt_cluster_rank() {
+    return 0;
+}
+DD_SIMT_FN void simt_cluster_sync() {
+    __trap();
+}
+template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
+    __trap();
+    return p;
+}
+#endif
 
 #else // the host emulator: one host thread per GPU thread, barriers for the synchronization
 
@@ -88,8 +117,16 @@ struct simt_block {
     std::atomic<double> lanes[1024]; // what each thread offers to its warp's shuffle
 };
 
+// A cluster: a barrier over all its blocks' threads, and where each block's shared memory is.
+#define SIMT_MAX_CLUSTER 8
+struct simt_cluster {
+    simt_barrier all;
+    char *shared[SIMT_MAX_CLUSTER];
+};
+
 extern thread_local simt_block *simt_current;
-extern thread_local int simt_thread;
+extern thread_local simt_cluster *simt_current_cluster;
+extern thread_local int simt_thread, simt_rank;
 
 DD_SIMT_FN int simt_tid() {
     return simt_thread;
@@ -110,6 +147,16 @@ DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
     const double got = b->lanes[simt_thread ^ mask].load(std::memory_order_relaxed);
     simt_barrier_wait(warp, 0);
     return got;
+}
+DD_SIMT_FN int simt_cluster_rank() {
+    return simt_rank;
+}
+DD_SIMT_FN void simt_cluster_sync() {
+    simt_barrier_wait(&simt_current_cluster->all, 1);
+}
+template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int rank) {
+    char *const *shared = simt_current_cluster->shared;
+    return (T *)(shared[rank] + ((char *)p - shared[simt_rank]));
 }
 
 #endif

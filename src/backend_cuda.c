@@ -489,16 +489,32 @@ static int allocate(cuda_backend *b, char *err) {
     return dd_net_attach(&b->net, &s->cfg, rows, memory, err);
 }
 
+/* The fused engine's plan for SETUP on SMS blocks a model (0: the engine's rule), on this GPU: a
+ * cluster that this GPU cannot run falls back to one block unless it was asked for. Returns 1
+ * planned, 0 not (WHY says why), -1 on a CUDA error (ERR). */
+static int plan_fused(const dd_backend_setup *s, int sms, dd_fused_plan *plan, char *why,
+                      char *err) {
+    size_t limit;
+    int runs;
+    if (dd_fused_shared_limit(&limit, err) != 0) return -1;
+    if (dd_fused_plan_build(&s->cfg, DD_IMAGE_PIXELS, s->max_batch, limit, sms, plan, why) != 0)
+        return 0;
+    if (dd_fused_cluster_fits(plan, &runs, err) != 0) return -1;
+    if (runs) return 1;
+    if (sms == 0) return plan_fused(s, 1, plan, why, err);
+    snprintf(why, DD_ERR_LEN, "this GPU cannot run a cluster of %d blocks of %zu bytes", sms,
+             plan->shared_bytes);
+    return 0;
+}
+
 /* --engine: fused when asked (or the plan's one-line reason why it cannot be), layers when asked;
  * auto takes the fused engine where it plans and the batch is small (README, bench/NOTES.md). */
 static int choose_engine(cuda_backend *b, char *err) {
     const dd_backend_setup *s = &b->setup;
     if (s->engine == DD_ENGINE_LAYERS) return 0;
-    size_t limit;
     char why[DD_ERR_LEN];
-    if (dd_fused_shared_limit(&limit, err) != 0) return -1;
-    const int fits =
-        dd_fused_plan_build(&s->cfg, DD_IMAGE_PIXELS, s->max_batch, limit, &b->plan, why) == 0;
+    const int fits = plan_fused(s, s->fused_sms, &b->plan, why, err);
+    if (fits < 0) return -1;
     if (s->engine == DD_ENGINE_FUSED && !fits) {
         snprintf(err, DD_ERR_LEN, "--engine fused: %.480s", why);
         return -1;

@@ -63,7 +63,8 @@ static int plan_acts(dd_fused_plan *p, const dd_layout *L, int B) {
  * global memory. When not even one batch of images fits, they go through in blocks. */
 static int place(dd_fused_plan *p, size_t fixed, size_t rest, size_t acts, size_t limit,
                  char *err) {
-    const size_t image = DD_IMAGE_PIXELS * sizeof(float), batch = image * (size_t)p->max_batch;
+    const size_t image = (size_t)p->block_pixels * sizeof(float);
+    const size_t batch = image * (size_t)p->max_batch;
     static const struct {
         int twice, rest, acts;
     } tries[] = {{1, 1, 1}, {0, 1, 1}, {0, 1, 0}, {0, 0, 0}};
@@ -92,11 +93,12 @@ static int place(dd_fused_plan *p, size_t fixed, size_t rest, size_t acts, size_
     return 0;
 }
 
-int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, size_t shared_limit,
-                        dd_fused_plan *p, char *err) {
+/* Plans on CLUSTER blocks; a cluster must have everything in shared memory (its blocks compute
+ * the small layers alike, each in its own). */
+static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limit, int cluster,
+                   dd_fused_plan *p, char *err) {
     dd_layout L;
     memset(p, 0, sizeof *p);
-    if (check_fits(cfg, inputs, max_batch, err) != 0) return -1;
     if (dd_layout_build(cfg, &L, err) != 0) return -1;
     p->n_dense = L.n_dense;
     p->activation = (int)cfg->activation;
@@ -118,11 +120,14 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     p->upl = cfg->units[0] <= 32 ? 1 : 2;
     p->warps = DD_FUSED_WARPS;
     p->threads = DD_FUSED_THREADS;
+    p->cluster = cluster;
+    p->block_pixels = DD_IMAGE_PIXELS / cluster;
+    p->span = DD_FUSED_SPAN_OF(cluster);
 
     /* The fixed shared part, in floats; the doubles first so that they stay aligned, and the
      * images after it on a 16-byte boundary (they are read four floats at a time). */
     int at = 0;
-    p->sm_red = take(&at, 2 * p->warps);
+    p->sm_red = take(&at, 2 * (p->warps + 1));
     p->sm_table = take(&at, 256);
     p->sm_partial = take(&at, 2 * DD_FUSED_CHUNK * p->warps * 32 * p->upl);
     p->sm_labels = take(&at, 2 * max_batch); /* this step's and the next one's */
@@ -136,8 +141,30 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     const size_t rest_bytes = (size_t)(p->n_params - p->rest) * sizeof(float);
     if (place(p, fixed, rest_bytes, (size_t)p->acts_floats * sizeof(float), shared_limit, err) != 0)
         return -1;
+    if (cluster > 1 && !(p->rest_shared && p->acts_shared && p->x_samples == max_batch)) {
+        snprintf(err, DD_ERR_LEN,
+                 "the fused engine on %d SMs needs the batch's images, the parameters and the "
+                 "activations in shared memory; at batch %d they do not fit",
+                 cluster, max_batch);
+        return -1;
+    }
     p->g_grad = p->acts_shared ? 0 : p->acts_floats;
     p->scratch_floats =
         p->g_grad + (p->x_samples < max_batch ? DD_IMAGE_PIXELS * cfg->units[0] : 0);
     return 0;
+}
+
+int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, size_t shared_limit,
+                        int sms, dd_fused_plan *p, char *err) {
+    if (check_fits(cfg, inputs, max_batch, err) != 0) return -1;
+    if (sms < 0 || sms > DD_FUSED_MAX_CLUSTER) {
+        snprintf(err, DD_ERR_LEN, "the fused engine runs a model on 1..%d SMs, not %d",
+                 DD_FUSED_MAX_CLUSTER, sms);
+        return -1;
+    }
+    if (sms > 0) return plan_on(cfg, max_batch, shared_limit, sms, p, err);
+    if (max_batch >= DD_FUSED_CLUSTER_MIN_BATCH &&
+        plan_on(cfg, max_batch, shared_limit, DD_FUSED_MAX_CLUSTER, p, err) == 0)
+        return 0;
+    return plan_on(cfg, max_batch, shared_limit, 1, p, err);
 }

@@ -193,8 +193,8 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *
     if (bar) fputs("\r\033[K", out);
     if (o->verbose >= 1)
         fprintf(out, "%ld/%ld - %.1fs - loss: %.4f - acc: %.4f - val_loss: %.4f - val_acc: %.4f\n",
-                steps, steps, st->train_seconds + st->eval_seconds, st->loss, st->acc,
-                st->val_loss, st->val_acc);
+                steps, steps, st->train_seconds + st->eval_seconds, st->loss, st->acc, st->val_loss,
+                st->val_acc);
     fflush(out);
     return 0;
 }
@@ -298,7 +298,8 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                               .diagnostics = o->diagnostics,
                               .tf32 = o->tf32,
                               .no_graphs = o->no_graphs,
-                              .engine = o->engine};
+                              .engine = o->engine,
+                              .fused_sms = o->fused_sms};
     saver sv = {.o = o, .params = params};
     dd_standardize_table(&data->train, n, o->standardize, setup.table, &sv.mean, &sv.std);
     if (check_resume(o, (n + o->batch - 1) / o->batch, sv.mean, sv.std, err) != 0) return -1;

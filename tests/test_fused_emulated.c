@@ -4,8 +4,11 @@
  * compared. The engine changes only the order of some float sums (and applies a batch's first
  * kernel update one sample at a time), so after a few steps the parameters agree to ~1e-7; the
  * limit 1e-5 still catches any wrong index or formula, which moves them by 1e-3 in one step.
- * Also: two launches over consecutive spans give exactly what one launch gives, and the planner
- * refuses what the engine cannot take. The same body on a real GPU: test_gpu_fused. */
+ * Each shape runs on one SM and, where the engine may take it, on a cluster of two (each block
+ * half of the pixels, the other's partial sums through its shared memory). Also: two launches over
+ * consecutive spans give exactly what one launch gives, the planner follows its rule for the SMs
+ * a model gets, and it refuses what the engine cannot take. The same body on a real GPU:
+ * test_gpu_fused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -82,12 +85,12 @@ static void fused(const dd_fused_plan *plan, float *params, const uint32_t *orde
  * bar, a checkpoint): two launches must give exactly what one gives, the loss and hit sums
  * included. The diagnostics' gradient norms are added up across the block once per launch, so
  * there only the order of a few double additions may differ (~1e-16). */
-static void spans_add_up(const dd_model_config *cfg, int count, int split, int batch) {
+static void spans_add_up(const dd_model_config *cfg, int count, int split, int batch, int sms) {
     char err[DD_ERR_LEN];
     dd_layout layout;
     dd_fused_plan plan;
     dd_layout_build(cfg, &layout, err);
-    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, &plan, err) == 0, "%s",
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, sms, &plan, err) == 0, "%s",
           err);
     uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
@@ -109,22 +112,25 @@ static void spans_add_up(const dd_model_config *cfg, int count, int split, int b
     dd_rng_destroy(rng);
 }
 
-static void agree(const char *name, const dd_model_config *cfg, int count, int batch,
+/* COUNT samples at BATCH on SMS blocks (0: the engine's rule) with SHARED_LIMIT bytes a block. */
+static void agree(const char *name, const dd_model_config *cfg, int count, int batch, int sms,
                   size_t shared_limit) {
     char err[DD_ERR_LEN];
     dd_layout layout;
     dd_fused_plan plan;
     CHECK(dd_layout_build(cfg, &layout, err) == 0, "%s", err);
     const int tight = shared_limit == TIGHT;
-    if (tight && dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, &plan, err) == 0)
+    if (tight && dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, 1, &plan, err) == 0)
         shared_limit = (size_t)(plan.sm_x + 2 * DD_IMAGE_PIXELS) * sizeof(float);
-    if (dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, shared_limit, &plan, err) != 0) {
+    if (dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, shared_limit, sms, &plan, err) != 0) {
         CHECK(0, "%s: %s", name, err);
         return;
     }
     if (tight)
         CHECK(!plan.rest_shared && !plan.acts_shared && plan.x_samples == 2,
               "%s: not the tight plan", name);
+    CHECK(sms == 0 || plan.cluster == sms, "%s: planned on %d SMs, not %d", name, plan.cluster,
+          sms);
     uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
     CHECK(dd_shuffle(rng, 0, order, TRAIN_IMAGES, err) == 0, "%s", err);
@@ -135,10 +141,11 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
     fused(&plan, got, order, count, batch, sums);
 
     const double rel = dd_rel_error(got, ref, layout.n_params);
-    printf("%s: %d samples at batch %d (images %d at a time%s, parameters %s, activations %s): "
-           "parameters differ by %.3g relative\n",
-           name, count, batch, plan.x_samples, plan.x_double ? ", twice" : "",
-           plan.rest_shared ? "shared" : "global", plan.acts_shared ? "shared" : "global", rel);
+    printf("%s: %d samples at batch %d on %d SM%s (images %d at a time%s, parameters %s, "
+           "activations %s): parameters differ by %.3g relative\n",
+           name, count, batch, plan.cluster, plan.cluster > 1 ? "s" : "", plan.x_samples,
+           plan.x_double ? ", twice" : "", plan.rest_shared ? "shared" : "global",
+           plan.acts_shared ? "shared" : "global", rel);
     CHECK(rel <= 1e-5, "%s: parameters differ by %.3g relative (limit 1e-5)", name, rel);
     CHECK(dd_close(sums[DD_SUM_LOSS], rs.loss_sum, 0, 1e-5), "%s: loss sum %.9g vs %.9g", name,
           sums[DD_SUM_LOSS], rs.loss_sum);
@@ -166,10 +173,32 @@ static dd_model_config network(int hidden, int width, dd_activation act, dd_bn_p
     return cfg;
 }
 
-static void refuses(const char *name, const dd_model_config *cfg, int batch, const char *why) {
+/* The engine's rule: two SMs a model from DD_FUSED_CLUSTER_MIN_BATCH up, where everything fits
+ * shared memory; one otherwise. */
+static void sms_by_rule(const dd_model_config *cfg) {
+    const struct {
+        int batch, sms;
+    } cases[] = {{1, 1},
+                 {DD_FUSED_CLUSTER_MIN_BATCH - 1, 1},
+                 {DD_FUSED_CLUSTER_MIN_BATCH, 2},
+                 {32, 2},
+                 {1024, 1}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char err[DD_ERR_LEN];
+        dd_fused_plan plan;
+        CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, cases[k].batch, H100_SHARED, 0, &plan,
+                                  err) == 0,
+              "batch %d: %s", cases[k].batch, err);
+        CHECK(plan.cluster == cases[k].sms, "batch %d: planned on %d SMs, the rule says %d",
+              cases[k].batch, plan.cluster, cases[k].sms);
+    }
+}
+
+static void refuses(const char *name, const dd_model_config *cfg, int batch, int sms,
+                    size_t shared_limit, const char *why) {
     char err[DD_ERR_LEN] = "";
     dd_fused_plan plan;
-    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, &plan, err) != 0,
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, shared_limit, sms, &plan, err) != 0,
           "%s: planned", name);
     CHECK(strstr(err, why) != NULL, "%s: the message '%s' does not say '%s'", name, err, why);
 }
@@ -179,29 +208,38 @@ int main(void) {
     dd_standardize_table(&data.train, TRAIN_IMAGES, DD_STANDARDIZE_GLOBAL, table, NULL, NULL);
 
     dd_model_config lab = dd_model_config_lab();
-    agree("lab network", &lab, 24, 1, H100_SHARED);
+    agree("lab network", &lab, 24, 1, 0, H100_SHARED);
     dd_model_config before = network(3, 25, DD_ACT_TANH, DD_BN_BEFORE, DD_INIT_GLOROT_UNIFORM);
-    agree("3 x 25, BN before tanh, last batch partial", &before, 2 * 32 + 7, 32, H100_SHARED);
+    agree("3 x 25, BN before tanh, last batch partial", &before, 2 * 32 + 7, 32, 0, H100_SHARED);
     dd_model_config after = network(5, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL);
-    agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, H100_SHARED);
+    agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, 2, H100_SHARED);
+    agree("5 x 25, BN after sigmoid, one SM", &after, 64, 32, 1, H100_SHARED);
     dd_model_config two = network(2, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
-    agree("2 x 25 tanh at batch 3 (a thread per kernel row)", &two, 3 * 8 + 2, 3, H100_SHARED);
+    agree("2 x 25 tanh at batch 3 (a thread per kernel row)", &two, 3 * 8 + 2, 3, 1, H100_SHARED);
+    agree("2 x 25 tanh at batch 3, prefetched, two SMs", &two, 3 * 8 + 2, 3, 2, H100_SHARED);
     dd_model_config relu_bn = network(2, 25, DD_ACT_RELU, DD_BN_BEFORE, DD_INIT_HE_NORMAL);
-    agree("2 x 25 relu, BN before, batch 48 (lanes walk past 32)", &relu_bn, 48 + 13, 48,
+    agree("2 x 25 relu, BN before, batch 48 (lanes walk past 32)", &relu_bn, 48 + 13, 48, 0,
           H100_SHARED);
     dd_model_config wide = network(2, 64, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
-    agree("2 x 64 relu (the 64-unit kernel)", &wide, 3 * 8, 8, H100_SHARED);
+    agree("2 x 64 relu (the 64-unit kernel)", &wide, 3 * 8, 8, 1, H100_SHARED);
+    agree("2 x 64 relu, two SMs", &wide, 3 * 8, 8, 2, H100_SHARED);
     dd_model_config odd = network(2, 7, DD_ACT_LINEAR, DD_BN_AFTER, DD_INIT_GLOROT_NORMAL);
-    agree("2 x 7 linear, BN after, everything in global memory", &odd, 3 * 5, 5, TIGHT);
-    agree("lab network at batch 5, images in blocks", &lab, 2 * 5 + 3, 5, TIGHT);
+    agree("2 x 7 linear, BN after, everything in global memory", &odd, 3 * 5, 5, 0, TIGHT);
+    agree("lab network at batch 5, images in blocks", &lab, 2 * 5 + 3, 5, 0, TIGHT);
 
-    spans_add_up(&before, 2 * 32 + 7, 32, 32);
+    spans_add_up(&before, 2 * 32 + 7, 32, 32, 1);
+    spans_add_up(&two, 3 * 8 + 2, 3 * 3, 3, 2);
+
+    sms_by_rule(&lab);
 
     dd_model_config too_wide = network(1, 65, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
-    refuses("width 65", &too_wide, 1, "up to 64 units");
-    refuses("batch 2000", &lab, 2000, "batches of 1..1024");
+    refuses("width 65", &too_wide, 1, 0, H100_SHARED, "up to 64 units");
+    refuses("batch 2000", &lab, 2000, 0, H100_SHARED, "batches of 1..1024");
     dd_model_config none = network(0, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
-    refuses("no hidden layer", &none, 1, "at least one hidden layer");
+    refuses("no hidden layer", &none, 1, 0, H100_SHARED, "at least one hidden layer");
+    refuses("three SMs", &lab, 32, 3, H100_SHARED, "on 1..2 SMs");
+    refuses("a cluster without room in shared memory", &lab, 32, 2, 64 * 1024,
+            "on 2 SMs needs the batch's images");
     dd_mnist_free(&data);
     return dd_test_finish("test_fused_emulated");
 }

@@ -93,9 +93,8 @@ const char *dd_test_tmpdir(void) {
     return path;
 }
 
-dd_backend *dd_test_backend(dd_device device, const dd_model_config *cfg, const dd_mnist *data,
-                            int train_count, int batch, dd_engine engine, int no_graphs) {
-    char err[DD_ERR_LEN];
+dd_backend_setup dd_test_setup(const dd_model_config *cfg, const dd_mnist *data, int train_count,
+                               int batch, dd_engine engine, int no_graphs) {
     dd_backend_setup setup = {.cfg = *cfg,
                               .train = &data->train,
                               .train_count = train_count,
@@ -105,11 +104,22 @@ dd_backend *dd_test_backend(dd_device device, const dd_model_config *cfg, const 
                               .no_graphs = no_graphs,
                               .engine = engine};
     dd_standardize_table(&data->train, train_count, DD_STANDARDIZE_GLOBAL, setup.table, NULL, NULL);
-    dd_backend *b = dd_backend_create(device, &setup, err);
+    return setup;
+}
+
+dd_backend *dd_test_create(dd_device device, const dd_backend_setup *setup) {
+    char err[DD_ERR_LEN];
+    dd_backend *b = dd_backend_create(device, setup, err);
     if (!b) {
         fprintf(stderr, "cannot create the %s backend: %s\n",
                 device == DD_DEVICE_GPU ? "gpu" : "cpu", err);
         exit(1);
     }
     return b;
+}
+
+dd_backend *dd_test_backend(dd_device device, const dd_model_config *cfg, const dd_mnist *data,
+                            int train_count, int batch, dd_engine engine, int no_graphs) {
+    const dd_backend_setup setup = dd_test_setup(cfg, data, train_count, batch, engine, no_graphs);
+    return dd_test_create(device, &setup);
 }

@@ -30,8 +30,13 @@ const char *dd_test_mnist_dir(void);
  * (not skip) without it, since .ci/run fetches it first. */
 void dd_test_load_mnist(dd_mnist *out);
 
-/* A backend on DEVICE for CFG, on the first TRAIN_COUNT images of DATA (standardized by their own
- * mean and std), batches up to BATCH, diagnostics on; exits 1 saying why if it cannot start. */
+/* The setup of a backend for CFG, on the first TRAIN_COUNT images of DATA (standardized by their
+ * own mean and std), batches up to BATCH, diagnostics on. */
+dd_backend_setup dd_test_setup(const dd_model_config *cfg, const dd_mnist *data, int train_count,
+                               int batch, dd_engine engine, int no_graphs);
+/* The backend of SETUP on DEVICE; exits 1 saying why if it cannot start. */
+dd_backend *dd_test_create(dd_device device, const dd_backend_setup *setup);
+/* dd_test_create(DEVICE, dd_test_setup(...)). */
 dd_backend *dd_test_backend(dd_device device, const dd_model_config *cfg, const dd_mnist *data,
                             int train_count, int batch, dd_engine engine, int no_graphs);
 

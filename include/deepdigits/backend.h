@@ -18,6 +18,11 @@ typedef enum { DD_DEVICE_CPU, DD_DEVICE_GPU, DD_DEVICE_AUTO } dd_device;
  * DD_FUSED_AUTO_MAX_BATCH, else the layers (see README). */
 typedef enum { DD_ENGINE_AUTO, DD_ENGINE_FUSED, DD_ENGINE_LAYERS } dd_engine;
 #define DD_FUSED_AUTO_MAX_BATCH 64
+/* The fused engine's rule for its SMs a model (dd_backend_setup.fused_sms 0): a cluster of two
+ * from this batch up, where halving the first layer's work should outweigh the cluster's dearer
+ * barrier and its reads of the other block's shared memory. Both numbers are predictions
+ * (bench/NOTES.md) until deepdigits-bench measures them on a GPU. */
+#define DD_FUSED_CLUSTER_MIN_BATCH 8
 
 /* "auto", "fused", "layers"; the parser returns -1 on any other name. */
 const char *dd_engine_name(dd_engine e);
@@ -36,6 +41,7 @@ typedef struct {
     int tf32;         /* GPU: let cuBLAS use TF32 tensor cores (changes the numbers) */
     int no_graphs;    /* GPU: launch every op eagerly instead of replaying a captured step */
     dd_engine engine; /* GPU only */
+    int fused_sms;    /* GPU, fused engine: SMs per model (1, 2), or 0 for the engine's rule */
 } dd_backend_setup;
 
 /* Sums over the samples seen since the last take (training) or over a whole set (evaluation). */
