@@ -1,15 +1,15 @@
 /* The fused engine: whole runs of SGD steps of one small network in one thread block, the network
  * held on chip for the whole launch. The CUDA kernel is kernels/fused.cu; its body
- * (kernels/fused_body.cuh, the first layer in kernels/fused_first_layer.cuh) is also compiled
- * for the host and run there by an emulator of the block's threads (kernels/fused_emulate.cu), so
- * the CPU tests check the very code the GPU runs.
+ * (kernels/fused_body.cuh; the first layer in fused_first_layer.cuh, the others in
+ * fused_layers.cuh) is also compiled for the host and run there by an emulator of the block's
+ * threads (kernels/fused_emulate.cu), so the CPU tests check the very code the GPU runs.
  *
  * How a step is laid out: the batch's images are standardized into shared memory; warp w owns
  * the 56 pixels [56w, 56w + 56) and lane l the first-layer unit l (and l + 32), whose 56 kernel
  * weights (or 112) it keeps in registers; a lane's dot products need no shuffles (every lane of a
  * warp reads the same pixels, a broadcast), and the 14 warps' partial sums meet once in shared
- * memory. The later, small layers, BN and the loss run in shared memory, one thread (or warp) per
- * element; the first kernel's update is a rank-1 update of each lane's own registers. See
+ * memory. The later, small layers, BN and the loss run in shared memory, a thread per element
+ * (a warp per channel for a layer with BN); the first kernel's update is a rank-1 update of each lane's own registers. See
  * bench/NOTES.md for the numbers.
  *
  * At larger batches one model may run on a thread-block cluster of two blocks (two SMs): each
@@ -30,10 +30,9 @@
 extern "C" {
 #endif
 
-#define DD_FUSED_MAX_UNITS       64   /* widest hidden layer the engine takes */
-#define DD_FUSED_MAX_BATCH       1024 /* largest batch */
-#define DD_FUSED_CHUNK           8    /* samples per reduction round of the first layer */
-#define DD_FUSED_ROW_OWNER_BATCH 4 /* up to this batch a thread owns a later layer's kernel row */
+#define DD_FUSED_MAX_UNITS 64   /* widest hidden layer the engine takes */
+#define DD_FUSED_MAX_BATCH 1024 /* largest batch */
+#define DD_FUSED_CHUNK     8    /* samples per reduction round of the first layer */
 /* 14 warps of 32: warp w owns 56 pixels of the 784 (28 in a cluster of two). A sub-partition of
  * an SM runs 4 of the 14 warps, so a thread may use 128 registers: 56 or 112 first-kernel weights
  * beside the rest. */
@@ -69,7 +68,7 @@ typedef struct {
      * else at the start of the launch's global scratch. */
     int z[DD_MAX_DENSE], act[DD_MAX_DENSE], bn_out[DD_MAX_DENSE], xhat[DD_MAX_DENSE];
     int mean[DD_MAX_DENSE], var[DD_MAX_DENSE];
-    int grad[2]; /* (B, widest layer) each: the backward pass's two gradient buffers */
+    int grad[3]; /* (B, widest layer) each: the backward pass's gradient buffers (they rotate) */
     int acts_floats, acts_shared;
     /* Global scratch: the activations when not shared, then (when the batch goes in blocks) the
      * first kernel's gradient, 784 x units[0] floats at g_grad, for the diagnostics. Zeroed by

@@ -8,84 +8,7 @@
 
 #include "fused_ctx.cuh"
 #include "fused_first_layer.cuh"
-
-// z (B, u) = in · W + b for a layer after the first, one thread per output.
-DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B) {
-    const dd_fused_plan &p = *c.p;
-    const int I = p.fan_in[l], u = p.units[l];
-    const float *in = layer_output(c, l - 1), *W = param(c, p.kernel[l]), *b = param(c, p.bias[l]);
-    float *z = c.acts + p.z[l], *act = c.acts + p.act[l];
-    const int activate = activates_in_place(p, l), output = l == p.n_dense - 1;
-    const dd_activation a = activation(p, l);
-    float *dz = c.acts + p.grad[0]; /* the output layer's dL/dz, for the backward pass */
-    const float scale = dd_mse_grad_scale(B);
-    for (int t = c.tid; t < B * u; t += p.threads) {
-        const int row = t / u, j = t % u;
-        float sum = 0.0f;
-        for (int k = 0; k < I; k++) sum += in[row * I + k] * W[k * u + j];
-        z[t] = sum + b[j];
-        if (activate) act[t] = dd_activate(a, z[t]);
-        if (output) // the MSE's dL/dy, through the sigmoid (no BN on the output layer)
-            dz[t] = dd_mse_diff(act[t], j, c.labels[row]) * scale * dd_activate_grad(a, act[t]);
-    }
-    simt_sync();
-}
-
-// The sum of V over the warp's 32 lanes, in every lane: a butterfly, the same tree every time.
-DD_SIMT_FN double warp_total(double v) {
-    v += simt_shfl_xor(v, 16);
-    v += simt_shfl_xor(v, 8);
-    v += simt_shfl_xor(v, 4);
-    v += simt_shfl_xor(v, 2);
-    return v + simt_shfl_xor(v, 1);
-}
-
-// Layer L's BN in training mode and its activation, in the configured order, from z: one warp
-// per channel, its lanes over the batch (a thread per channel would walk the batch alone, three
-// times), sums in double as in src/batchnorm.c; then Keras's moving-statistics update by lane 0.
-// The activation needs only its own element, so it rides in the same phase: BN after it
-// normalizes the activations the lane has just computed, BN before it is activated as it goes.
-DD_SIMT_FN void batchnorm_layer_forward(const fused_ctx &c, int l, int B) {
-    const dd_fused_plan &p = *c.p;
-    const int u = p.units[l], before = p.bn == DD_BN_BEFORE;
-    const dd_activation a = activation(p, l);
-    float *act = c.acts + p.act[l], *out = c.acts + p.bn_out[l], *xhat = c.acts + p.xhat[l];
-    const float *in = before ? c.acts + p.z[l] : act, *z = c.acts + p.z[l];
-    float *gamma = param(c, p.gamma[l]), *beta = param(c, p.beta[l]);
-    float *moving_mean = param(c, p.moving_mean[l]), *moving_var = param(c, p.moving_var[l]);
-    for (int ch = c.warp; ch < u; ch += p.warps) { // the same CH in every lane: shuffles are safe
-        double sum = 0, sq = 0;
-        for (int b = c.lane; b < B; b += 32) {
-            if (!before) act[b * u + ch] = dd_activate(a, z[b * u + ch]);
-            sum += in[b * u + ch];
-        }
-        const float m = (float)(warp_total(sum) / B);
-        for (int b = c.lane; b < B; b += 32) {
-            const double d = (double)in[b * u + ch] - m;
-            sq += d * d;
-        }
-        const float v = (float)(warp_total(sq) / B), inv_std = dd_bn_inv_std(v);
-        for (int b = c.lane; b < B; b += 32) {
-            const int k = b * u + ch;
-            xhat[k] = dd_bn_xhat(in[k], m, inv_std);
-            out[k] = dd_bn_affine(xhat[k], gamma[ch], beta[ch]);
-            if (before) act[k] = dd_activate(a, out[k]);
-        }
-        if (c.lane == 0) {
-            c.acts[p.mean[l] + ch] = m;
-            c.acts[p.var[l] + ch] = v;
-            moving_mean[ch] = dd_bn_moving_update(moving_mean[ch], m);
-            moving_var[ch] = dd_bn_moving_update(moving_var[ch], v);
-        }
-    }
-    simt_sync();
-}
-
-// Layer L after its Dense part (z computed): BN and the activation, when it has BN (without, the
-// Dense phase has activated already).
-DD_SIMT_FN void layer_finish_forward(const fused_ctx &c, int l, int B) {
-    if (has_bn(*c.p, l)) batchnorm_layer_forward(c, l, B);
-}
+#include "fused_layers.cuh"
 
 // The labels of the B samples at order[FIRST ..).
 DD_SIMT_FN void load_labels(const fused_ctx &c, int *labels, int first, int B) {
@@ -117,95 +40,6 @@ DD_SIMT_FN double block_total(const fused_ctx &c, double v) {
     return total;
 }
 
-// BN backward of layer L from DOUT to DIN, one warp per channel, then SGD on gamma and beta by
-// lane 0. Every lane reads the old gamma first; a warp barrier (not just the shuffles, which
-// order no memory accesses) separates those reads from lane 0's write. BN after the activation:
-// DIN goes on through the activation's derivative in the same phase (DIN is then dL/dz).
-DD_SIMT_FN void batchnorm_backward(const fused_ctx &c, int l, float *din, const float *dout, int B,
-                                   float lr) {
-    const dd_fused_plan &p = *c.p;
-    const int u = p.units[l], through = p.bn == DD_BN_AFTER;
-    const dd_activation a = activation(p, l);
-    const float *act = c.acts + p.act[l];
-    const float *xhat = c.acts + p.xhat[l], *var = c.acts + p.var[l];
-    float *gamma = param(c, p.gamma[l]), *beta = param(c, p.beta[l]);
-    for (int ch = c.warp; ch < u; ch += p.warps) {
-        const float scale = dd_bn_dx_scale(gamma[ch], var[ch], B);
-        double sum_dy = 0, sum_dy_xhat = 0;
-        for (int b = c.lane; b < B; b += 32) {
-            sum_dy += dout[b * u + ch];
-            sum_dy_xhat += (double)dout[b * u + ch] * xhat[b * u + ch];
-        }
-        const float dbeta = (float)warp_total(sum_dy), dgamma = (float)warp_total(sum_dy_xhat);
-        for (int b = c.lane; b < B; b += 32) {
-            const int k = b * u + ch;
-            const float dx = dd_bn_dx(scale, B, dout[k], xhat[k], dbeta, dgamma);
-            din[k] = through ? dx * dd_activate_grad(a, act[k]) : dx;
-        }
-        simt_syncwarp();
-        if (c.lane == 0) {
-            gamma[ch] = dd_sgd_step(gamma[ch], dgamma, lr);
-            beta[ch] = dd_sgd_step(beta[ch], dbeta, lr);
-        }
-    }
-    simt_sync();
-}
-
-// dL/d(input) of layer L at (row B, column K) from dL/dz D with the kernel as it is now, and
-// through the lower layer's activation where grad_arrives_activated.
-DD_SIMT_FN float input_grad(const fused_ctx &c, int l, const float *d, const float *W, int b,
-                            int k) {
-    const dd_fused_plan &p = *c.p;
-    const int I = p.fan_in[l], u = p.units[l];
-    float sum = 0.0f;
-    for (int j = 0; j < u; j++) sum += d[b * u + j] * W[k * u + j];
-    if (!grad_arrives_activated(p, l - 1)) return sum;
-    return sum * dd_activate_grad(activation(p, l - 1), c.acts[p.act[l - 1] + b * I + k]);
-}
-
-// The kernel gradient at (K, J) of layer L: sum over the batch of input times D.
-DD_SIMT_FN float kernel_grad(const float *in, const float *d, int B, int I, int u, int k, int j) {
-    float gw = 0.0f;
-    for (int b = 0; b < B; b++) gw += in[b * I + k] * d[b * u + j];
-    return gw;
-}
-
-// From dL/dz (D, B x u) of layer L > 0: dL/d(input) into DIN with the old kernel, then SGD on
-// the bias and the kernel; returns this thread's share of the kernel gradient's squared norm.
-// Batches up to DD_FUSED_ROW_OWNER_BATCH give each thread a kernel row, whose input gradients
-// it takes before it updates the row: one barrier instead of two. Larger ones take the input
-// gradients one thread per element, then, after a barrier, the weights one thread each.
-DD_SIMT_FN double dense_backward_update(const fused_ctx &c, int l, float *din, const float *d,
-                                        int B, float lr) {
-    const dd_fused_plan &p = *c.p;
-    const int I = p.fan_in[l], u = p.units[l];
-    float *W = param(c, p.kernel[l]), *bias = param(c, p.bias[l]);
-    const float *in = layer_output(c, l - 1);
-    double sq = 0;
-    bias_update(c, bias, d, B, u, lr);
-    if (B <= DD_FUSED_ROW_OWNER_BATCH) {
-        for (int k = c.tid; k < I; k += p.threads) {
-            for (int b = 0; b < B; b++) din[b * I + k] = input_grad(c, l, d, W, b, k);
-            for (int j = 0; j < u; j++) {
-                const float gw = kernel_grad(in, d, B, I, u, k, j);
-                sq += (double)gw * gw;
-                W[k * u + j] = dd_sgd_step(W[k * u + j], gw, lr);
-            }
-        }
-        simt_sync();
-        return sq;
-    }
-    for (int t = c.tid; t < B * I; t += p.threads) din[t] = input_grad(c, l, d, W, t / I, t % I);
-    simt_sync();
-    for (int t = c.tid; t < I * u; t += p.threads) {
-        const float gw = kernel_grad(in, d, B, I, u, t / u, t % u);
-        sq += (double)gw * gw;
-        W[t] = dd_sgd_step(W[t], gw, lr);
-    }
-    simt_sync();
-    return sq;
-}
-
 // Running totals of a launch: the backend's DD_SUM_* accumulators, kept by thread 0, and each
 // thread's share of every kernel gradient's squared norm (the diagnostics), added up across the
 // block once per launch rather than once per step (two barriers a layer saved per step; the
@@ -215,9 +49,16 @@ struct fused_totals {
     double grad_sq[DD_MAX_DENSE];
 };
 
+// The backward pass's gradient buffers rotate through three: a phase reads dL/dz of its layer
+// from one, writes the layer below's into the next, while the kernel update due from the phase
+// before still reads the third.
+DD_SIMT_FN float *grad_buffer(const fused_ctx &c, int k) {
+    return c.acts + c.p->grad[k % 3];
+}
+
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
-// it goes; the samples' losses are taken alongside the first phase. The batch is the B samples
-// at order[FIRST ..).
+// it goes: a phase per layer, each also applying the kernel update due from the one before; the
+// samples' losses are taken alongside the first. The batch is the B samples at order[FIRST ..).
 template <int UPL, int SPAN>
 DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int first, int B,
                                 const prefetch &next, int have_next, int next_B,
@@ -225,21 +66,17 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int f
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
     sample_losses(c, B);
-    int cur = 0; // the gradient buffer holding dL/d(this layer's output)
-    for (int l = p.n_dense - 1; l >= 0; l--) {
-        float *g = c.acts + p.grad[cur], *other = c.acts + p.grad[cur ^ 1];
-        if (has_bn(p, l)) { // before or after the activation: batchnorm_backward knows which
-            batchnorm_backward(c, l, other, g, B, r.lr);
-            float *t = g;
-            g = other, other = t, cur ^= 1;
-        }
-        const double sq =
-            l > 0 ? dense_backward_update(c, l, other, g, B, r.lr)
-                  : first_layer_update<UPL, SPAN>(c, w, g, first, B, r.lr, r.diagnostics, next,
-                                                  have_next, next_B);
-        tot.grad_sq[l] += sq;
-        cur ^= 1; // dL/d(input of this layer) = dL/d(output of the one below)
+    kernel_update due = {0, B, NULL};
+    int k = 0; // grad_buffer(k) holds dL/dz of layer l
+    for (int l = p.n_dense - 1; l > 0; l--, k++) {
+        tot.grad_sq[due.l] += apply_kernel_update(c, due, r.lr);
+        dense_backward(c, l, grad_buffer(c, k), grad_buffer(c, k + 1), B, r.lr);
+        due = {l, B, grad_buffer(c, k)};
+        simt_sync();
     }
+    tot.grad_sq[due.l] += apply_kernel_update(c, due, r.lr);
+    tot.grad_sq[0] += first_layer_update<UPL, SPAN>(c, w, grad_buffer(c, k), first, B, r.lr,
+                                                    r.diagnostics, next, have_next, next_B);
 }
 
 // One SGD step on the B samples at order[FIRST ..), whose labels C holds; meanwhile the NEXT_B
@@ -255,10 +92,10 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
     const int early = prefetchable(p, next_B);
     if (early) prefetch_load(c, ahead, next, next_B);
     first_layer_forward<UPL, SPAN>(c, w, first, B, round);
-    layer_finish_forward(c, 0, B);
-    for (int l = 1; l < p.n_dense; l++) {
-        dense_forward(c, l, B);
-        layer_finish_forward(c, l, B);
+    for (int l = 0; l < p.n_dense; l++) {
+        if (l == 0 && !has_bn(p, 0)) continue; // the first layer's phase activated it
+        layer_forward(c, l, B, grad_buffer(c, 0));
+        simt_sync();
     }
     if (!early) {
         load_labels(c, c.next_labels, next, next_B);

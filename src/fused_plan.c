@@ -52,8 +52,7 @@ static int plan_acts(dd_fused_plan *p, const dd_layout *L, int B) {
         p->mean[l] = take(&at, u);
         p->var[l] = take(&at, u);
     }
-    p->grad[0] = take(&at, B * widest);
-    p->grad[1] = take(&at, B * widest);
+    for (int k = 0; k < 3; k++) p->grad[k] = take(&at, B * widest);
     return at;
 }
 

@@ -215,8 +215,8 @@ int main(void) {
     agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, 2, H100_SHARED);
     agree("5 x 25, BN after sigmoid, one SM", &after, 64, 32, 1, H100_SHARED);
     dd_model_config two = network(2, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
-    agree("2 x 25 tanh at batch 3 (a thread per kernel row)", &two, 3 * 8 + 2, 3, 1, H100_SHARED);
-    agree("2 x 25 tanh at batch 3, prefetched, two SMs", &two, 3 * 8 + 2, 3, 2, H100_SHARED);
+    agree("2 x 25 tanh at batch 3, prefetched", &two, 3 * 8 + 2, 3, 1, H100_SHARED);
+    agree("2 x 25 tanh at batch 3, prefetched, on two SMs", &two, 3 * 8 + 2, 3, 2, H100_SHARED);
     dd_model_config relu_bn = network(2, 25, DD_ACT_RELU, DD_BN_BEFORE, DD_INIT_HE_NORMAL);
     agree("2 x 25 relu, BN before, batch 48 (lanes walk past 32)", &relu_bn, 48 + 13, 48, 0,
           H100_SHARED);
