@@ -9,8 +9,8 @@
  * weights (or 112) it keeps in registers; a lane's dot products need no shuffles (every lane of a
  * warp reads the same pixels, a broadcast), and the 14 warps' partial sums meet once in shared
  * memory. The later, small layers, BN and the loss run in shared memory, a thread per element
- * (a warp per channel for a layer with BN); the first kernel's update is a rank-1 update of each lane's own registers. See
- * bench/NOTES.md for the numbers.
+ * (a warp per channel for a layer with BN); the first kernel's update is a rank-1 update of each
+ * lane's own registers. See bench/NOTES.md for the numbers.
  *
  * At larger batches one model may run on a thread-block cluster of two blocks (two SMs): each
  * block owns half of the pixels (its warps 28 each), stages only its half of the images, and
