@@ -68,13 +68,17 @@ static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream
     return 0;
 }
 
-// Whether the GPU launches clusters at all (sm_90 on), then whether one of PLAN's fits on it.
+// Whether the GPU launches clusters at all (sm_90 on), whether the kernel it would run was
+// compiled for them (code built for an older GPU and compiled again for this one at load time
+// has only simt.cuh's trapping stand-ins), then whether one of PLAN's clusters fits on it.
 template <int UPL, int SPAN> static int fits(const dd_fused_plan *plan, int *fits, char *err) {
     int device, clusters_at_all;
+    cudaFuncAttributes kernel;
     CUDA_CHECK(cudaGetDevice(&device), err);
     CUDA_CHECK(cudaDeviceGetAttribute(&clusters_at_all, cudaDevAttrClusterLaunch, device), err);
+    CUDA_CHECK(cudaFuncGetAttributes(&kernel, fused_kernel<UPL, SPAN>), err);
     *fits = 0;
-    if (!clusters_at_all) return 0;
+    if (!clusters_at_all || kernel.ptxVersion < 90) return 0;
     if (prepare<UPL, SPAN>(err) != 0) return -1;
     launch_shape s;
     shape_of(plan, 0, &s);
