@@ -465,17 +465,22 @@ static void net_data(dd_net *net, net_case *c) {
     for (int s = 0; s < NET_B; s++) c->labels[s] = (uint8_t)(next_u64() % DD_CLASSES);
 }
 
+/* The library's network of CFG for NET_B samples into NET; -1 (a failed check) if it cannot be. */
+static int open_net(const char *name, const dd_model_config *cfg, dd_net *net) {
+    char err[DD_ERR_LEN];
+    if (dd_net_create(net, cfg, NET_B, err) == 0) return 0;
+    CHECK(0, "%s: dd_net_create: %s", name, err);
+    return -1;
+}
+
 /* dd_net_backward's gradients of every trainable tensor against differences of the double
  * network: all of them, except a random sample of the first layer's 784*6 kernel entries. The
  * training forward also updates the moving statistics, so the library runs on a copy. */
 static void test_network_gradients(const char *name, dd_activation act, dd_bn_place bn) {
     const dd_model_config cfg = small_config(act, bn);
-    char err[DD_ERR_LEN], what[96];
+    char what[96];
     dd_net net;
-    if (dd_net_create(&net, &cfg, NET_B, err) != 0) {
-        CHECK(0, "%s: dd_net_create: %s", name, err);
-        return;
-    }
+    if (open_net(name, &cfg, &net) != 0) return;
     const dd_layout *L = &net.layout;
     CHECK(L->max_units <= MAX_UNITS, "%s: widen MAX_UNITS to %d", name, L->max_units);
     net_case c = {.cfg = &cfg, .layout = L};
@@ -539,12 +544,9 @@ static void set_moving_statistics(const dd_layout *L, float *params) {
  * applies Keras's moving update (moving*0.99 + batch*0.01) and changes nothing else. */
 static void test_network_modes(const char *name, dd_activation act, dd_bn_place bn) {
     const dd_model_config cfg = small_config(act, bn);
-    char err[DD_ERR_LEN], what[96];
+    char what[96];
     dd_net net;
-    if (dd_net_create(&net, &cfg, NET_B, err) != 0) {
-        CHECK(0, "%s: dd_net_create: %s", name, err);
-        return;
-    }
+    if (open_net(name, &cfg, &net) != 0) return;
     const dd_layout *L = &net.layout;
     net_case c = {.cfg = &cfg, .layout = L};
     float *params = net_params(&cfg, L), *before = malloc(L->n_params * sizeof *before);
