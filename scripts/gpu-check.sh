@@ -80,7 +80,7 @@ cmake --build $build -j"$(nproc)" >>"$log" 2>&1 || fail "build failed (see $log)
 say "built in $((SECONDS - start)) s"
 
 # 1. The GPU tests, each with a time limit (a hung kernel must not eat the machine's time).
-ctest --test-dir $build -L gpu --timeout 180 --output-on-failure >"$out/ctest-gpu.log" 2>&1
+ctest --test-dir $build -L gpu --timeout 120 --output-on-failure >"$out/ctest-gpu.log" 2>&1
 gpu_rc=$?
 gpu_tests="$(grep -E 'tests passed' "$out/ctest-gpu.log") (exit $gpu_rc)"
 skipped=$(grep -hE '\(Skipped\)' "$out/ctest-gpu.log" | sed 's/^[[:space:]]*//' | paste -sd ';' -)
@@ -93,7 +93,7 @@ write_report
 
 # 2. The lab's program end to end, two epochs, as a user would see it, on each engine.
 for engine in fused layers; do
-    timeout 90 $build/deepdigits train --device gpu --engine $engine --epochs 2 \
+    timeout 60 $build/deepdigits train --device gpu --engine $engine --epochs 2 \
         >"$out/train-$engine.txt" 2>&1
     say "train --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
 done
