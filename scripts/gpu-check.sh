@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
 # The one command for a GPU machine: configure for the local GPU, build, run the GPU tests (they
 # must run, not skip), train the lab's network on each engine, run the bench, run the rest of the
-# CTest suite, then compute-sanitizer while time is left. The report (device, driver, CTest
+# CTest suite, then compute-sanitizer and an Nsight Compute profile of the fused kernel while time
+# is left. The report (device, driver, CTest
 # summaries, bench tables, sanitizer verdicts) goes to stdout and, when $OUT is set, to
 # $OUT/report.md with the bench JSON beside it; it is rewritten after every stage, so a run cut
 # short still leaves what it measured. Needs no network: MNIST must already be in data/mnist
 # (carry it). Meant to finish within 5 minutes on an H100 (GPU_CHECK_BUDGET seconds, default
 # 300, bound the optional stages).
 set -uo pipefail
-cd "$(dirname "$0")/.."
+cd "$(dirname "$0")/.." || exit 1
 start=$SECONDS
 budget=${GPU_CHECK_BUDGET:-300}
 out=${OUT:-$(mktemp -d)}
@@ -31,7 +32,7 @@ say "GPU: $gpu (sm_$arch), driver $driver"
 
 # What the report says so far; each stage fills in its part and calls write_report.
 gpu_tests="not run" other_tests="not run" skipped="" ctest_rc=1 bench_rc=1
-memcheck="not run" fused_check="not run"
+memcheck="not run" fused_check="not run" profile="not run"
 write_report() {
     {
         echo "# GPU check: $(date -u +%Y-%m-%d) on $gpu"
@@ -43,6 +44,7 @@ write_report() {
         [[ -z $skipped ]] || echo "- skipped: $skipped"
         echo "- compute-sanitizer memcheck (test_gpu_curand, test_gpu_ops): $memcheck"
         echo "- compute-sanitizer racecheck, memcheck, synccheck of the fused kernel: $fused_check"
+        echo "- Nsight Compute profile of the fused kernel (ncu-fused.txt): $profile"
         echo "- wall time so far: $((SECONDS - start)) s"
         for engine in fused layers; do
             [[ -f $out/train-$engine.txt ]] || continue
@@ -73,7 +75,7 @@ write_report() {
     } >"$report"
 }
 
-build=build-gpu
+build="build-gpu"
 cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
     -DDD_MNIST_DIR="$PWD/data/mnist" >>"$log" 2>&1 || fail "configure failed (see $log)"
 cmake --build $build -j"$(nproc)" >>"$log" 2>&1 || fail "build failed (see $log)"
@@ -152,6 +154,33 @@ else
     fi
 fi
 say "compute-sanitizer: fused kernel $fused_check; ops $memcheck"
+write_report
+
+# 6. Where the fused kernel's time goes (the next version's guide): Nsight Compute's warp-state
+# and scheduler statistics of one launch each for variant 20 at batch 32 (two SMs by the rule;
+# 100 steps) and the lab's network at batch 1 (1,000 steps), clocks left alone.
+ncu=$(command -v ncu)
+for candidate in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu; do
+    [[ -z $ncu && -x $candidate ]] && ncu=$candidate
+done
+if [[ -z $ncu ]]; then
+    profile="ncu not found"
+elif (($(left) > 45)); then
+    : >"$out/ncu-fused.txt"
+    ncu_rc=0
+    for args in "--variant 20 --subset 3200" "--variant 0 --subset 1000"; do
+        # shellcheck disable=SC2086 # ARGS is two flag pairs
+        timeout 40 "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
+            --section LaunchStats --section Occupancy --section SpeedOfLight \
+            --section WarpStateStats --section SchedulerStats \
+            $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
+            >>"$out/ncu-fused.txt" 2>&1 || { ncu_rc=$?; break; }
+    done
+    profile="exit $ncu_rc ($(grep -c 'fused_kernel' "$out/ncu-fused.txt") lines name the kernel)"
+else
+    profile="skipped: out of time"
+fi
+say "ncu: $profile"
 write_report
 cat "$report"
 ((ctest_rc == 0 && bench_rc == 0))
