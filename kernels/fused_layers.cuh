@@ -165,20 +165,22 @@ struct kernel_update {
     const float *d;
 };
 
-// SGD on the kernel of U.l, one thread per weight; returns this thread's share of the kernel
-// gradient's squared norm (the sum over the batch of input times dL/dz).
+// SGD on the kernel of DUE.l, one thread per weight; returns this thread's share of the kernel
+// gradient's squared norm (the sum over the batch of input times dL/dz) when the diagnostics are
+// on, else 0.
 DD_SIMT_FN double apply_kernel_update(const fused_ctx &c, const kernel_update &due, float lr) {
     if (due.l == 0) return 0;
     const dd_fused_plan &p = *c.p;
     const int I = p.fan_in[due.l], u = p.units[due.l];
     const float *in = layer_output(c, due.l - 1);
     float *W = param(c, p.kernel[due.l]);
+    const int diagnostics = c.r->diagnostics;
     double sq = 0;
     for (int t = c.tid; t < I * u; t += p.threads) {
         const int k = t / u, j = t % u;
         float gw = 0.0f;
         for (int b = 0; b < due.B; b++) gw += in[b * I + k] * due.d[b * u + j];
-        sq += (double)gw * gw;
+        if (diagnostics) sq += (double)gw * gw;
         W[t] = dd_sgd_step(W[t], gw, lr);
     }
     return sq;

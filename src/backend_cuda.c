@@ -491,8 +491,7 @@ static int allocate(cuda_backend *b, char *err) {
 
 /* The fused engine's plan for SETUP on SMS blocks a model (0: the engine's rule), on this GPU: a
  * cluster that this GPU cannot run (or that the query about it fails on) falls back to one block
- * unless it was asked for. Returns 1
- * planned, 0 not (WHY says why), -1 on a CUDA error (ERR). */
+ * unless it was asked for. Returns 1 planned, 0 not (WHY says why), -1 on a CUDA error (ERR). */
 static int plan_fused(const dd_backend_setup *s, int sms, dd_fused_plan *plan, char *why,
                       char *err) {
     size_t limit;
