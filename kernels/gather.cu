@@ -19,13 +19,6 @@ __global__ static void gather_kernel(float *out, uint8_t *labels_out, const uint
     if (labels_out && i == 0) labels_out[b] = labels[row];
 }
 
-__global__ static void end_step_kernel(int *counter, int by, double *sums) {
-    *counter += by;
-    sums[DD_SUM_STEPS] += 1;
-    if (!isfinite(sums[DD_SUM_LOSS]) && sums[DD_SUM_BAD_STEP] == 0)
-        sums[DD_SUM_BAD_STEP] = sums[DD_SUM_STEPS];
-}
-
 int dd_gather_standardize_gpu(float *out, const uint8_t *pixels, const uint32_t *idx, int first,
                               const float *table, int B, dd_gpu *gpu) {
     int n = B * DD_IMAGE_PIXELS;
@@ -42,11 +35,5 @@ int dd_gather_step_gpu(float *out, uint8_t *labels_out, const uint8_t *pixels,
     gather_kernel<<<CEIL_DIV(n, THREADS), THREADS, 0, gpu->stream>>>(
         out, labels_out, pixels, labels, order, 0, first, table, B);
     LAUNCH_CHECK("gather_kernel", gpu);
-    return 0;
-}
-
-int dd_end_step_gpu(int *counter, int by, double *sums, dd_gpu *gpu) {
-    end_step_kernel<<<1, 1, 0, gpu->stream>>>(counter, by, sums);
-    LAUNCH_CHECK("end_step_kernel", gpu);
     return 0;
 }

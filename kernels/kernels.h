@@ -6,6 +6,7 @@
 
 #include "deepdigits/gpu.h"
 #include "deepdigits/model.h"
+#include "deepdigits/network.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,10 +28,19 @@ enum {
     DD_N_SUMS = DD_SUM_GRAD_SQ + DD_MAX_DENSE
 };
 
-/* The end of a training step, on the device in stream order: *counter += by (the next step's
- * place in the order), one more step counted, and the step remembered if the loss sum just
- * stopped being finite (losses are never negative, so it stays non-finite from then on). */
-int dd_end_step_gpu(int *counter, int by, double *sums, dd_gpu *gpu);
+/* The training step's loss (kernels/mse.cu): dd_mse_forward_backward_gpu into
+ * SUMS[DD_SUM_LOSS] and SUMS[DD_SUM_CORRECT], then the step's bookkeeping, in the same kernel:
+ * *COUNTER += B (where the next step starts in the order; the gather that reads it has run), one
+ * more step counted, and the step remembered if the loss sum just stopped being finite (losses are
+ * never negative, so it stays non-finite from then on). */
+int dd_mse_step_gpu(float *dout, double *sums, int *counter, const float *out,
+                    const uint8_t *labels, int B, dd_gpu *gpu);
+/* A layer's work around its GEMMs (kernels/layer.cu), twin of the CPU's op sequence. Forward,
+ * from dense_out = X·W: dense_out += bias, then the activation and BN in their places (TRAINING:
+ * batch statistics and the moving update). Backward, GRAD (B, units) from dL/d(layer output) to
+ * dL/d(X·W + b) in place, with dbias and, with BN, dgamma and dbeta. */
+int dd_layer_forward_gpu(const dd_layer_view *v, int B, int training, dd_gpu *gpu);
+int dd_layer_backward_gpu(const dd_layer_view *v, float *grad, int B, dd_gpu *gpu);
 /* PREDICTIONS[b] = argmax of row b of OUT (B,10). */
 int dd_argmax_gpu(uint8_t *predictions, const float *out, int B, dd_gpu *gpu);
 

@@ -1,5 +1,6 @@
 // MSE loss, its gradient and the argmax accuracy on the GPU, twin of src/mse.c. One block walks
-// the batch and adds the batch's sums to the device accumulators: no host sync per step.
+// the batch and adds the batch's sums to the device accumulators: no host sync per step. In
+// training the same kernel also ends the step (its counter and step count), one graph node less.
 #include "deepdigits/formulas.h"
 #include "deepdigits/ops.h"
 #include "gpu_check.h"
@@ -8,8 +9,10 @@
 
 static const int THREADS = 256;
 
-__global__ static void mse_kernel(float *dout, double *sums, const float *out,
-                                  const uint8_t *labels, int B) {
+// ACC[0] += the batch's loss, ACC[1] += its argmax matches. With COUNTER (a training step), the
+// step's end too: see dd_mse_step_gpu; SUMS is then the accumulators' base, ACC = SUMS.
+__global__ static void mse_kernel(float *dout, double *acc, int *counter, double *sums,
+                                  const float *out, const uint8_t *labels, int B) {
     const float scale = dd_mse_grad_scale(B);
     double loss = 0, correct = 0;
     for (int b = threadIdx.x; b < B; b += blockDim.x) {
@@ -19,7 +22,13 @@ __global__ static void mse_kernel(float *dout, double *sums, const float *out,
     }
     loss = block_sum<THREADS>(loss);
     correct = block_sum<THREADS>(correct);
-    if (threadIdx.x == 0) sums[0] += loss, sums[1] += correct;
+    if (threadIdx.x != 0) return;
+    acc[0] += loss, acc[1] += correct;
+    if (!counter) return;
+    *counter += B;
+    sums[DD_SUM_STEPS] += 1;
+    if (!isfinite(sums[DD_SUM_LOSS]) && sums[DD_SUM_BAD_STEP] == 0)
+        sums[DD_SUM_BAD_STEP] = sums[DD_SUM_STEPS];
 }
 
 __global__ static void argmax_kernel(uint8_t *predictions, const float *out, int B) {
@@ -30,7 +39,15 @@ __global__ static void argmax_kernel(uint8_t *predictions, const float *out, int
 
 int dd_mse_forward_backward_gpu(float *dout, double *sums, const float *out, const uint8_t *labels,
                                 int B, dd_gpu *gpu) {
-    mse_kernel<<<1, THREADS, 0, gpu->stream>>>(dout, sums, out, labels, B);
+    mse_kernel<<<1, THREADS, 0, gpu->stream>>>(dout, sums, NULL, NULL, out, labels, B);
+    LAUNCH_CHECK("mse_kernel", gpu);
+    return 0;
+}
+
+int dd_mse_step_gpu(float *dout, double *sums, int *counter, const float *out,
+                    const uint8_t *labels, int B, dd_gpu *gpu) {
+    mse_kernel<<<1, THREADS, 0, gpu->stream>>>(dout, sums + DD_SUM_LOSS, counter, sums, out, labels,
+                                               B);
     LAUNCH_CHECK("mse_kernel", gpu);
     return 0;
 }

@@ -1,5 +1,5 @@
-/* Activations, CPU reference; the formulas themselves live in formulas.h. CUDA twin:
- * kernels/activation.cu. */
+/* Activations, CPU reference; the formulas themselves live in formulas.h. On the GPU they run
+ * inside the layer kernels (kernels/layer.cu). */
 #include "deepdigits/formulas.h"
 #include "deepdigits/ops.h"
 

@@ -70,74 +70,39 @@ static float *P(cuda_backend *b, size_t offset) {
     return b->params + offset;
 }
 
-static int bn_forward(cuda_backend *b, int l, const float *inp, int B, int training) {
-    const dd_dense_layout *d = &b->net.layout.dense[l];
-    dd_layer_acts *a = &b->net.acts[l];
-    if (!training)
-        return dd_batchnorm_forward_eval_gpu(a->bn_out, inp, P(b, d->gamma), P(b, d->beta),
-                                             P(b, d->moving_mean), P(b, d->moving_var), B, d->units,
-                                             &b->gpu);
-    TRY(dd_batchnorm_forward_train_gpu(a->bn_out, a->bn_xhat, a->bn_mean, a->bn_var, inp,
-                                       P(b, d->gamma), P(b, d->beta), B, d->units, &b->gpu));
-    return dd_batchnorm_update_moving_gpu(P(b, d->moving_mean), P(b, d->moving_var), a->bn_mean,
-                                          a->bn_var, d->units, &b->gpu);
+/* Layer L as the layer kernels take it, on the device's parameters and gradients. */
+static dd_layer_view layer(cuda_backend *b, int l) {
+    return dd_net_layer_view(&b->net, b->params, b->grads, l);
 }
 
-/* The twin of dd_net_forward. */
+/* The twin of dd_net_forward: per layer an SGEMM, then one kernel for the bias, the activation
+ * and BN. */
 static int forward(cuda_backend *b, int B, int training) {
     dd_net *net = &b->net;
     for (int l = 0; l < net->layout.n_dense; l++) {
         const dd_dense_layout *d = &net->layout.dense[l];
-        dd_layer_acts *a = &net->acts[l];
-        const int n = B * d->units;
-        const dd_activation act = dd_layer_activation(&net->cfg, l);
-        TRY(dd_dense_forward_gpu(a->dense_out, dd_net_layer_input(net, l), P(b, d->kernel),
-                                 P(b, d->bias), B, d->fan_in, d->units, &b->gpu));
-        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
-            TRY(bn_forward(b, l, a->dense_out, B, training));
-            TRY(dd_activation_forward_gpu(a->act_out, a->bn_out, n, act, &b->gpu));
-        } else if (d->has_bn) {
-            TRY(dd_activation_forward_gpu(a->act_out, a->dense_out, n, act, &b->gpu));
-            TRY(bn_forward(b, l, a->act_out, B, training));
-        } else {
-            TRY(dd_activation_forward_gpu(a->act_out, a->dense_out, n, act, &b->gpu));
-        }
+        const dd_layer_view v = layer(b, l);
+        TRY(dd_dense_forward_gpu(v.acts.dense_out, dd_net_layer_input(net, l), P(b, d->kernel), B,
+                                 d->fan_in, d->units, &b->gpu));
+        TRY(dd_layer_forward_gpu(&v, B, training, &b->gpu));
     }
     return 0;
 }
 
-static void swap(float **x, float **y) {
-    float *t = *x;
-    *x = *y;
-    *y = t;
-}
-
-static int bn_backward(cuda_backend *b, int l, int B) {
-    const dd_dense_layout *d = &b->net.layout.dense[l];
-    const dd_layer_acts *a = &b->net.acts[l];
-    TRY(dd_batchnorm_backward_gpu(b->net.grad_in, b->grads + d->gamma, b->grads + d->beta,
-                                  b->net.grad_out, a->bn_xhat, P(b, d->gamma), a->bn_var, B,
-                                  d->units, &b->gpu));
-    swap(&b->net.grad_in, &b->net.grad_out);
-    return 0;
-}
-
-/* The twin of dd_net_backward, from dL/dy in grad_out. The buffer swaps are host bookkeeping and
- * happen the same way on every call, so a captured graph stays valid. */
+/* The twin of dd_net_backward, from dL/dy in grad_out: per layer one kernel down to dL/dz (in
+ * place) and the bias and BN gradients, then the SGEMMs for dW and dX. The buffer swap is host
+ * bookkeeping and happens the same way on every call, so a captured graph stays valid. */
 static int backward(cuda_backend *b, int B) {
     dd_net *net = &b->net;
     for (int l = net->layout.n_dense - 1; l >= 0; l--) {
         const dd_dense_layout *d = &net->layout.dense[l];
-        const dd_layer_acts *a = &net->acts[l];
-        const dd_activation act = dd_layer_activation(&net->cfg, l);
-        if (d->has_bn && net->cfg.bn == DD_BN_AFTER) TRY(bn_backward(b, l, B));
-        TRY(dd_activation_backward_gpu(net->grad_out, net->grad_out, a->act_out, B * d->units, act,
-                                       &b->gpu));
-        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) TRY(bn_backward(b, l, B));
-        TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel,
-                                  b->grads + d->bias, net->grad_out, dd_net_layer_input(net, l),
-                                  P(b, d->kernel), B, d->fan_in, d->units, &b->gpu));
-        swap(&net->grad_in, &net->grad_out);
+        const dd_layer_view v = layer(b, l);
+        TRY(dd_layer_backward_gpu(&v, net->grad_out, B, &b->gpu));
+        TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel, net->grad_out,
+                                  dd_net_layer_input(net, l), P(b, d->kernel), B, d->fan_in,
+                                  d->units, &b->gpu));
+        float *t = net->grad_in;
+        net->grad_in = net->grad_out, net->grad_out = t;
     }
     return 0;
 }
@@ -149,16 +114,14 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
     TRY(dd_gather_step_gpu(b->net.input, b->batch_labels, b->train_pixels, b->train_labels,
                            b->order, b->step_first, b->table, B, &b->gpu));
     TRY(forward(b, B, 1));
-    TRY(dd_mse_forward_backward_gpu(b->net.grad_out, b->sums + DD_SUM_LOSS,
-                                    dd_net_layer_output(&b->net, L->n_dense - 1), b->batch_labels,
-                                    B, &b->gpu));
+    TRY(dd_mse_step_gpu(b->net.grad_out, b->sums, b->step_first,
+                        dd_net_layer_output(&b->net, L->n_dense - 1), b->batch_labels, B, &b->gpu));
     TRY(backward(b, B));
     if (b->setup.diagnostics)
         for (int l = 0; l < L->n_dense; l++)
             TRY(dd_sum_squares_gpu(b->sums + DD_SUM_GRAD_SQ + l, b->grads + L->dense[l].kernel,
                                    (long)L->dense[l].fan_in * L->dense[l].units, &b->gpu));
-    TRY(dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu));
-    return dd_end_step_gpu(b->step_first, B, b->sums, &b->gpu);
+    return dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu);
 }
 
 /* Captures one full-batch step as a graph (once per batch size and learning rate). Returns 1, or

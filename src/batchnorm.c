@@ -1,4 +1,5 @@
-/* Batch normalization over (B,C) Dense outputs, CPU reference. CUDA twin: kernels/batchnorm.cu.
+/* Batch normalization over (B,C) Dense outputs, CPU reference. On the GPU it runs inside the
+ * layer kernels (kernels/layer.cu).
  * Sums are taken in double: the reference should be the most accurate side of any comparison. */
 #include "deepdigits/formulas.h"
 #include "deepdigits/ops.h"

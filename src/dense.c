@@ -1,4 +1,5 @@
-/* Dense layer, CPU reference: Y = X·W + b and its gradients. CUDA twin: kernels/dense.cu.
+/* Dense layer, CPU reference: Y = X·W + b and its gradients. CUDA twin: kernels/dense.cu (the
+ * products) and kernels/layer.cu (the bias).
  * Loops run along rows of W (O contiguous floats), the order that vectorizes. */
 #include "deepdigits/ops.h"
 

@@ -133,22 +133,27 @@ static void batchnorm_forward(dd_net *net, float *params, int l, const float *in
     dd_batchnorm_update_moving(moving_mean, moving_var, a->bn_mean, a->bn_var, d->units);
 }
 
+void dd_net_layer_forward_after_dense(dd_net *net, float *params, int l, int B, int training) {
+    const dd_dense_layout *d = &net->layout.dense[l];
+    dd_layer_acts *a = &net->acts[l];
+    const int n = B * d->units;
+    if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
+        batchnorm_forward(net, params, l, a->dense_out, B, training);
+        dd_activation_forward(a->act_out, a->bn_out, n, layer_activation(net, l));
+    } else if (d->has_bn) {
+        dd_activation_forward(a->act_out, a->dense_out, n, layer_activation(net, l));
+        batchnorm_forward(net, params, l, a->act_out, B, training);
+    } else {
+        dd_activation_forward(a->act_out, a->dense_out, n, layer_activation(net, l));
+    }
+}
+
 void dd_net_forward(dd_net *net, float *params, int B, int training) {
     for (int l = 0; l < net->layout.n_dense; l++) {
         const dd_dense_layout *d = &net->layout.dense[l];
-        dd_layer_acts *a = &net->acts[l];
-        const int n = B * d->units;
-        dd_dense_forward(a->dense_out, dd_net_layer_input(net, l), params + d->kernel,
+        dd_dense_forward(net->acts[l].dense_out, dd_net_layer_input(net, l), params + d->kernel,
                          params + d->bias, B, d->fan_in, d->units);
-        if (d->has_bn && net->cfg.bn == DD_BN_BEFORE) {
-            batchnorm_forward(net, params, l, a->dense_out, B, training);
-            dd_activation_forward(a->act_out, a->bn_out, n, layer_activation(net, l));
-        } else if (d->has_bn) {
-            dd_activation_forward(a->act_out, a->dense_out, n, layer_activation(net, l));
-            batchnorm_forward(net, params, l, a->act_out, B, training);
-        } else {
-            dd_activation_forward(a->act_out, a->dense_out, n, layer_activation(net, l));
-        }
+        dd_net_layer_forward_after_dense(net, params, l, B, training);
     }
 }
 
@@ -163,9 +168,7 @@ static void swap(float **a, float **b) {
     *b = t;
 }
 
-/* Layer L's backward pass up to its Dense part: from dL/d(layer output) in grad_out to
- * dL/d(X·W + b) in grad_out, with the BN gradients (if any) in GRADS. */
-static void backward_to_dense(dd_net *net, const float *params, float *grads, int l, int B) {
+void dd_net_layer_backward_to_dense(dd_net *net, const float *params, float *grads, int l, int B) {
     const dd_dense_layout *d = &net->layout.dense[l];
     const dd_layer_acts *a = &net->acts[l];
     if (d->has_bn && net->cfg.bn == DD_BN_AFTER) {
@@ -182,12 +185,28 @@ static void backward_to_dense(dd_net *net, const float *params, float *grads, in
     }
 }
 
+dd_layer_view dd_net_layer_view(const dd_net *net, float *params, float *grads, int l) {
+    const dd_dense_layout *d = &net->layout.dense[l];
+    dd_layer_view v = {.acts = net->acts[l],
+                       .units = d->units,
+                       .act = layer_activation(net, l),
+                       .bn = d->has_bn ? net->cfg.bn : DD_BN_NONE,
+                       .bias = params + d->bias,
+                       .dbias = grads + d->bias};
+    if (d->has_bn) {
+        v.gamma = params + d->gamma, v.beta = params + d->beta;
+        v.moving_mean = params + d->moving_mean, v.moving_var = params + d->moving_var;
+        v.dgamma = grads + d->gamma, v.dbeta = grads + d->beta;
+    }
+    return v;
+}
+
 /* Layer by layer in reverse; on entry to each layer grad_out holds dL/d(layer output), and the
  * layer leaves dL/d(its input) there for the next one down. */
 void dd_net_backward(dd_net *net, const float *params, float *grads, int B) {
     for (int l = net->layout.n_dense - 1; l >= 0; l--) {
         const dd_dense_layout *d = &net->layout.dense[l];
-        backward_to_dense(net, params, grads, l, B);
+        dd_net_layer_backward_to_dense(net, params, grads, l, B);
         dd_dense_backward(l > 0 ? net->grad_in : NULL, grads + d->kernel, grads + d->bias,
                           net->grad_out, dd_net_layer_input(net, l), params + d->kernel, B,
                           d->fan_in, d->units);
@@ -209,7 +228,7 @@ void dd_net_backward_sgd(dd_net *net, float *params, float *grads, int B, float 
         const dd_dense_layout *d = &net->layout.dense[l];
         const float *inp = dd_net_layer_input(net, l);
         const int I = d->fan_in, O = d->units;
-        backward_to_dense(net, params, grads, l, B);
+        dd_net_layer_backward_to_dense(net, params, grads, l, B);
         dd_dense_backward_bias(grads + d->bias, net->grad_out, B, O);
         if (l > 0)
             dd_dense_backward_input(net->grad_in, net->grad_out, params + d->kernel, B, I, O);

@@ -4,6 +4,7 @@
  * formulas (formulas.h); what differs is summation order (cuBLAS, tree reductions) and the last
  * ulp or two of tanhf/expf, a few 1e-7 relative, so 1e-5 leaves room without hiding a wrong
  * formula, which shows up as 1e-2 or worse. */
+#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -11,6 +12,7 @@
 #include "deepdigits/ops.h"
 #include "deepdigits/train.h"
 #include "gputest.h"
+#include "kernels.h"
 #include "testutil.h"
 
 static const int batches[] = {1, 2, 33, 256};
@@ -27,104 +29,106 @@ static float *random_floats(size_t n, float lo, float hi) {
     return x;
 }
 
+/* The GPU's Dense ops are the products alone (the bias is the layer kernel's): forward against
+ * the CPU's with a zero bias, backward against its dinp and dkernel. */
 static void check_dense(int B, int I, int O) {
     char name[96];
     float *x = random_floats((size_t)B * I, -2, 2), *w = random_floats((size_t)I * O, -0.5f, 0.5f);
-    float *bias = random_floats(O, -1, 1), *dy = random_floats((size_t)B * O, -1, 1);
+    float *bias = calloc(O, sizeof *bias), *dy = random_floats((size_t)B * O, -1, 1);
     float *y = malloc((size_t)B * O * 4), *dx = malloc((size_t)B * I * 4);
     float *dw = malloc((size_t)I * O * 4), *db = malloc((size_t)O * 4);
     dd_dense_forward(y, x, w, bias, B, I, O);
     dd_dense_backward(dx, dw, db, dy, x, w, B, I, O);
 
     float *d_x = dev_floats(x, (size_t)B * I), *d_w = dev_floats(w, (size_t)I * O);
-    float *d_b = dev_floats(bias, O), *d_dy = dev_floats(dy, (size_t)B * O);
-    float *d_y = dev_nan((size_t)B * O), *d_dx = dev_nan((size_t)B * I);
-    float *d_dw = dev_nan((size_t)I * O), *d_db = dev_nan(O);
-    CHECK(dd_dense_forward_gpu(d_y, d_x, d_w, d_b, B, I, O, &gpu) == 0, "%s", gpu.err);
-    CHECK(dd_dense_backward_gpu(d_dx, d_dw, d_db, d_dy, d_x, d_w, B, I, O, &gpu) == 0, "%s",
-          gpu.err);
+    float *d_dy = dev_floats(dy, (size_t)B * O), *d_y = dev_nan((size_t)B * O);
+    float *d_dx = dev_nan((size_t)B * I), *d_dw = dev_nan((size_t)I * O);
+    CHECK(dd_dense_forward_gpu(d_y, d_x, d_w, B, I, O, &gpu) == 0, "%s", gpu.err);
+    CHECK(dd_dense_backward_gpu(d_dx, d_dw, d_dy, d_x, d_w, B, I, O, &gpu) == 0, "%s", gpu.err);
     float *g_y = host_floats(d_y, (size_t)B * O), *g_dx = host_floats(d_dx, (size_t)B * I);
-    float *g_dw = host_floats(d_dw, (size_t)I * O), *g_db = host_floats(d_db, O);
+    float *g_dw = host_floats(d_dw, (size_t)I * O);
     snprintf(name, sizeof name, "dense forward B=%d I=%d O=%d", B, I, O);
     check_rel(name, g_y, y, (size_t)B * O, TOL);
     snprintf(name, sizeof name, "dense dinp B=%d I=%d O=%d", B, I, O);
     check_rel(name, g_dx, dx, (size_t)B * I, TOL);
     snprintf(name, sizeof name, "dense dkernel B=%d I=%d O=%d", B, I, O);
     check_rel(name, g_dw, dw, (size_t)I * O, TOL);
-    snprintf(name, sizeof name, "dense dbias B=%d I=%d O=%d", B, I, O);
-    check_rel(name, g_db, db, O, TOL);
-    void *all[] = {x, w, bias, dy, y, dx, dw, db, g_y, g_dx, g_dw, g_db};
+    void *all[] = {x, w, bias, dy, y, dx, dw, db, g_y, g_dx, g_dw};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
-    void *dev[] = {d_x, d_w, d_b, d_dy, d_y, d_dx, d_dw, d_db};
+    void *dev[] = {d_x, d_w, d_dy, d_y, d_dx, d_dw};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
 }
 
-static void check_activation(int n, dd_activation act) {
-    char name[96];
-    float *z = random_floats(n, -4, 4), *dy = random_floats(n, -1, 1);
-    float *y = malloc((size_t)n * 4), *dz = malloc((size_t)n * 4);
-    dd_activation_forward(y, z, n, act);
-    dd_activation_backward(dz, dy, y, n, act);
-    float *d_z = dev_floats(z, n), *d_dy = dev_floats(dy, n), *d_y = dev_nan(n), *d_dz = dev_nan(n);
-    CHECK(dd_activation_forward_gpu(d_y, d_z, n, act, &gpu) == 0, "%s", gpu.err);
-    CHECK(dd_activation_backward_gpu(d_dz, d_dy, d_y, n, act, &gpu) == 0, "%s", gpu.err);
-    float *g_y = host_floats(d_y, n), *g_dz = host_floats(d_dz, n);
-    snprintf(name, sizeof name, "%s forward n=%d", dd_activation_name(act), n);
-    check_rel(name, g_y, y, n, TOL);
-    snprintf(name, sizeof name, "%s backward n=%d", dd_activation_name(act), n);
-    check_rel(name, g_dz, dz, n, TOL);
-    free(z), free(dy), free(y), free(dz), free(g_y), free(g_dz);
-    cudaFree(d_z), cudaFree(d_dy), cudaFree(d_y), cudaFree(d_dz);
+/* Compares N floats at device address DEV with the host's CPU, under "layer WHAT" and SHAPE. */
+static void compare(const char *what, const char *shape, const float *dev, const float *cpu,
+                    size_t n) {
+    char name[160];
+    float *g = host_floats(dev, n);
+    snprintf(name, sizeof name, "layer %s %s", what, shape);
+    /* With B=1 and BN every normalized value is exactly 0 on both sides; its gradients then too. */
+    check_rel(name, g, cpu, n, TOL);
+    free(g);
 }
 
-static void check_batchnorm(int B, int C) {
-    char name[96];
-    size_t n = (size_t)B * C;
-    float *x = random_floats(n, -3, 5), *gamma = random_floats(C, 0.5f, 2),
-          *beta = random_floats(C, -1, 1);
-    float *dy = random_floats(n, -1, 1), *mm = random_floats(C, -1, 1),
-          *mv = random_floats(C, 0.5f, 3);
-    float *y = malloc(n * 4), *xhat = malloc(n * 4), *mean = malloc(C * 4), *var = malloc(C * 4);
-    float *ye = malloc(n * 4), *dx = malloc(n * 4), *dg = malloc(C * 4), *dbt = malloc(C * 4);
-    float *mm2 = malloc(C * 4), *mv2 = malloc(C * 4);
-    dd_batchnorm_forward_train(y, xhat, mean, var, x, gamma, beta, B, C);
-    dd_batchnorm_forward_eval(ye, x, gamma, beta, mm, mv, B, C);
-    dd_batchnorm_backward(dx, dg, dbt, dy, xhat, gamma, var, B, C);
-    memcpy(mm2, mm, C * 4), memcpy(mv2, mv, C * 4);
-    dd_batchnorm_update_moving(mm2, mv2, mean, var, C);
-
-    float *d_x = dev_floats(x, n), *d_g = dev_floats(gamma, C), *d_b = dev_floats(beta, C);
-    float *d_dy = dev_floats(dy, n), *d_mm = dev_floats(mm, C), *d_mv = dev_floats(mv, C);
-    float *d_y = dev_nan(n), *d_xhat = dev_nan(n), *d_mean = dev_nan(C), *d_var = dev_nan(C);
-    float *d_ye = dev_nan(n), *d_dx = dev_nan(n), *d_dg = dev_nan(C), *d_dbt = dev_nan(C);
-    CHECK(dd_batchnorm_forward_train_gpu(d_y, d_xhat, d_mean, d_var, d_x, d_g, d_b, B, C, &gpu) ==
-              0,
-          "%s", gpu.err);
-    CHECK(dd_batchnorm_forward_eval_gpu(d_ye, d_x, d_g, d_b, d_mm, d_mv, B, C, &gpu) == 0, "%s",
-          gpu.err);
-    CHECK(dd_batchnorm_backward_gpu(d_dx, d_dg, d_dbt, d_dy, d_xhat, d_g, d_var, B, C, &gpu) == 0,
-          "%s", gpu.err);
-    CHECK(dd_batchnorm_update_moving_gpu(d_mm, d_mv, d_mean, d_var, C, &gpu) == 0, "%s", gpu.err);
-    struct {
-        const char *what;
-        float *dev, *cpu;
-        size_t n;
-    } outs[] = {{"forward out", d_y, y, n},       {"forward xhat", d_xhat, xhat, n},
-                {"batch mean", d_mean, mean, C},  {"batch var", d_var, var, C},
-                {"eval out", d_ye, ye, n},        {"backward dinp", d_dx, dx, n},
-                {"backward dgamma", d_dg, dg, C}, {"backward dbeta", d_dbt, dbt, C},
-                {"moving mean", d_mm, mm2, C},    {"moving var", d_mv, mv2, C}};
-    for (size_t i = 0; i < sizeof outs / sizeof *outs; i++) {
-        float *g = host_floats(outs[i].dev, outs[i].n);
-        snprintf(name, sizeof name, "batchnorm %s B=%d C=%d", outs[i].what, B, C);
-        /* With B=1 every normalized value is exactly 0 on both sides; dinp then too. */
-        check_rel(name, g, outs[i].cpu, outs[i].n, TOL);
-        free(g);
-        free(outs[i].cpu);
-        cudaFree(outs[i].dev);
+/* The layer kernels against the CPU network's op sequence for the same layer: the hidden layer of
+ * a 784-C-10 network (its real layout and buffers) with random products X·W, biases, BN
+ * parameters and moving statistics; forward in training, backward from a random dL/d(output),
+ * then forward in evaluation. Every buffer on the device starts as NaN. */
+static void check_layer(int B, int C, dd_activation act, dd_bn_place bn) {
+    char err[DD_ERR_LEN], shape[96];
+    dd_model_config cfg = {.n_hidden = 1, .units = {C}, .activation = act, .bn = bn};
+    dd_net cpu, dev;
+    CHECK(dd_net_create(&cpu, &cfg, B, err) == 0, "%s", err);
+    const dd_layout *L = &cpu.layout;
+    const dd_dense_layout *d = &L->dense[0];
+    const size_t n = (size_t)B * C;
+    float *params = random_floats(L->n_params, 0.5f, 2), *grads = malloc(L->n_trainable * 4);
+    fill_uniform(params + d->bias, C, -1, 1, &seed);
+    if (d->has_bn) {
+        fill_uniform(params + d->beta, C, -1, 1, &seed);
+        fill_uniform(params + d->moving_mean, C, -1, 1, &seed);
     }
-    free(x), free(gamma), free(beta), free(dy), free(mm), free(mv);
-    cudaFree(d_x), cudaFree(d_g), cudaFree(d_b), cudaFree(d_dy);
+    float *raw = random_floats(n, -3, 3), *dy = random_floats(n, -1, 1);
+    float *d_params = dev_floats(params, L->n_params), *d_grads = dev_nan(L->n_trainable);
+    float *d_memory = dev_nan(dd_net_floats(L, B));
+    CHECK(dd_net_attach(&dev, &cfg, B, d_memory, err) == 0, "%s", err);
+    const dd_layer_acts *c = &cpu.acts[0], *g = &dev.acts[0];
+    const dd_layer_view v = dd_net_layer_view(&dev, d_params, d_grads, 0);
+
+    for (int training = 1; training >= 0; training--) {
+        snprintf(shape, sizeof shape, "%s bn=%s %s B=%d C=%d", dd_activation_name(act),
+                 dd_bn_name(bn), training ? "training" : "evaluation", B, C);
+        CHECK(cudaMemset(d_memory, 0xff, dd_net_floats(L, B) * 4) == cudaSuccess, "poison");
+        for (size_t k = 0; k < n; k++) c->dense_out[k] = raw[k] + params[d->bias + k % C];
+        dd_net_layer_forward_after_dense(&cpu, params, 0, B, training);
+        CHECK(cudaMemcpy(g->dense_out, raw, n * 4, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+        CHECK(dd_layer_forward_gpu(&v, B, training, &gpu) == 0, "%s", gpu.err);
+        compare("X·W + b", shape, g->dense_out, c->dense_out, n);
+        compare("activation", shape, g->act_out, c->act_out, n);
+        if (d->has_bn) compare("BN output", shape, g->bn_out, c->bn_out, n);
+        if (!training) break;
+        if (d->has_bn) {
+            compare("BN xhat", shape, g->bn_xhat, c->bn_xhat, n);
+            compare("batch mean", shape, g->bn_mean, c->bn_mean, C);
+            compare("batch var", shape, g->bn_var, c->bn_var, C);
+            compare("moving mean", shape, d_params + d->moving_mean, params + d->moving_mean, C);
+            compare("moving var", shape, d_params + d->moving_var, params + d->moving_var, C);
+        }
+        memcpy(cpu.grad_out, dy, n * 4);
+        dd_net_layer_backward_to_dense(&cpu, params, grads, 0, B);
+        dd_dense_backward_bias(grads + d->bias, cpu.grad_out, B, C);
+        CHECK(cudaMemcpy(dev.grad_out, dy, n * 4, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+        CHECK(dd_layer_backward_gpu(&v, dev.grad_out, B, &gpu) == 0, "%s", gpu.err);
+        compare("dL/dz", shape, dev.grad_out, cpu.grad_out, n);
+        compare("dbias", shape, d_grads + d->bias, grads + d->bias, C);
+        if (d->has_bn) {
+            compare("dgamma", shape, d_grads + d->gamma, grads + d->gamma, C);
+            compare("dbeta", shape, d_grads + d->beta, grads + d->beta, C);
+        }
+    }
+    dd_net_destroy(&cpu);
+    free(params), free(grads), free(raw), free(dy);
+    cudaFree(d_params), cudaFree(d_grads), cudaFree(d_memory);
 }
 
 static void check_mse(int B) {
@@ -149,6 +153,46 @@ static void check_mse(int B) {
     CHECK(sums[1] - 3 == (double)correct, "accuracy B=%d: gpu %g cpu %ld", B, sums[1] - 3, correct);
     free(y), free(dy), free(labels), free(g_dy);
     cudaFree(d_y), cudaFree(d_dy), cudaFree(d_labels), cudaFree(d_sums);
+}
+
+/* The training step's loss kernel also ends the step: the counter moves on by B, the step is
+ * counted, and the first step whose loss sum is not finite is remembered. */
+static void check_mse_step(int B) {
+    float *y = random_floats((size_t)B * 10, 0, 1), *dy = malloc((size_t)B * 40);
+    uint8_t *labels = malloc(B);
+    for (int b = 0; b < B; b++) labels[b] = (uint8_t)((b * 3 + 1) % 10);
+    long correct = 0;
+    const double loss = dd_mse_forward_backward(dy, &correct, y, labels, B);
+    double sums[DD_N_SUMS] = {0}, got[DD_N_SUMS];
+    sums[DD_SUM_LOSS] = 0.5, sums[DD_SUM_CORRECT] = 3, sums[DD_SUM_STEPS] = 4;
+    const int start = 10;
+    int counter;
+    float *d_y = dev_floats(y, (size_t)B * 10), *d_dy = dev_nan((size_t)B * 10);
+    uint8_t *d_labels = dev_bytes(labels, B);
+    double *d_sums = dev_doubles(sums, DD_N_SUMS);
+    int *d_counter = (int *)dev_bytes(&start, sizeof start);
+    CHECK(dd_mse_step_gpu(d_dy, d_sums, d_counter, d_y, d_labels, B, &gpu) == 0, "%s", gpu.err);
+    float *g_dy = host_floats(d_dy, (size_t)B * 10);
+    CHECK(cudaMemcpy(got, d_sums, sizeof got, cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
+    CHECK(cudaMemcpy(&counter, d_counter, sizeof counter, cudaMemcpyDeviceToHost) == cudaSuccess,
+          "copy");
+    check_rel("mse step gradient", g_dy, dy, (size_t)B * 10, TOL);
+    CHECK(dd_close(got[DD_SUM_LOSS] - 0.5, loss, 0, TOL), "mse step loss B=%d: gpu %.9g cpu %.9g",
+          B, got[DD_SUM_LOSS] - 0.5, loss);
+    CHECK(got[DD_SUM_CORRECT] - 3 == (double)correct, "mse step accuracy B=%d", B);
+    CHECK(counter == start + B && got[DD_SUM_STEPS] == 5 && got[DD_SUM_BAD_STEP] == 0,
+          "step end B=%d: counter %d (want %d), steps %g (want 5), bad step %g (want 0)", B,
+          counter, start + B, got[DD_SUM_STEPS], got[DD_SUM_BAD_STEP]);
+    y[0] = NAN; /* the next step's loss is not finite: it is step 6 */
+    CHECK(cudaMemcpy(d_y, y, sizeof *y, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+    CHECK(dd_mse_step_gpu(d_dy, d_sums, d_counter, d_y, d_labels, B, &gpu) == 0, "%s", gpu.err);
+    CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
+    CHECK(cudaMemcpy(got, d_sums, sizeof got, cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
+    CHECK(got[DD_SUM_STEPS] == 6 && got[DD_SUM_BAD_STEP] == 6,
+          "a non-finite loss at B=%d: steps %g (want 6), bad step %g (want 6)", B,
+          got[DD_SUM_STEPS], got[DD_SUM_BAD_STEP]);
+    free(y), free(dy), free(labels), free(g_dy);
+    cudaFree(d_y), cudaFree(d_dy), cudaFree(d_labels), cudaFree(d_sums), cudaFree(d_counter);
 }
 
 static void check_sgd_and_squares(long n) {
@@ -196,14 +240,15 @@ int main(void) {
     for (int b = 0; b < N_SHAPES; b++)
         for (int i = 0; i < N_SHAPES; i++)
             for (int o = 0; o < N_SHAPES; o++) check_dense(batches[b], widths[i], widths[o]);
-    dd_activation acts[] = {DD_ACT_TANH, DD_ACT_SIGMOID, DD_ACT_RELU, DD_ACT_LINEAR};
+    const dd_activation acts[] = {DD_ACT_TANH, DD_ACT_SIGMOID, DD_ACT_RELU, DD_ACT_LINEAR};
+    const dd_bn_place places[] = {DD_BN_NONE, DD_BN_BEFORE, DD_BN_AFTER};
     for (int b = 0; b < N_SHAPES; b++)
-        for (int w = 0; w < N_SHAPES; w++) {
-            for (int a = 0; a < 4; a++) check_activation(batches[b] * widths[w], acts[a]);
-            check_batchnorm(batches[b], widths[w]);
-        }
+        for (int w = 0; w < N_SHAPES; w++)
+            for (int a = 0; a < 4; a++)
+                for (int p = 0; p < 3; p++) check_layer(batches[b], widths[w], acts[a], places[p]);
     for (int b = 0; b < N_SHAPES; b++) {
         check_mse(batches[b]);
+        check_mse_step(batches[b]);
         check_gather(batches[b]);
     }
     check_sgd_and_squares(19885);

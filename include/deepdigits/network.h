@@ -47,6 +47,27 @@ const float *dd_net_preactivation(const dd_net *net, int l);
  * moving statistics in PARAMS (as Keras does in fit); otherwise the moving statistics. */
 void dd_net_forward(dd_net *net, float *params, int B, int training);
 
+/* Layer L's forward pass after its Dense part, from dense_out = X·W + b: the activation and, in
+ * its place, BN (batch statistics and the moving update in TRAINING, else the moving ones). */
+void dd_net_layer_forward_after_dense(dd_net *net, float *params, int l, int B, int training);
+
+/* Layer L's backward pass down to its Dense part: from dL/d(layer output) in grad_out to
+ * dL/d(X·W + b) in grad_out (the buffers may swap), with BN's gradients (if any) in GRADS. */
+void dd_net_layer_backward_to_dense(dd_net *net, const float *params, float *grads, int l, int B);
+
+/* Layer L of NET seen as the CUDA backend's layer kernels take it (kernels/layer.cu): its
+ * buffers, its place of BN and activation, and its tensors in PARAMS and GRADS (host or device
+ * memory: only offsets are taken). */
+typedef struct {
+    dd_layer_acts acts;
+    int units;
+    dd_activation act;
+    dd_bn_place bn; /* DD_BN_NONE for a layer without BN */
+    float *bias, *gamma, *beta, *moving_mean, *moving_var;
+    float *dbias, *dgamma, *dbeta;
+} dd_layer_view;
+dd_layer_view dd_net_layer_view(const dd_net *net, float *params, float *grads, int l);
+
 /* Loss of the last forward pass against LABELS (sum over the batch, see dd_mse_forward_backward);
  * with WITH_GRAD it also leaves dL/dy in net->grad_out for dd_net_backward. */
 double dd_net_loss(dd_net *net, const uint8_t *labels, int B, long *correct, int with_grad);

@@ -65,28 +65,16 @@ void dd_gather_standardize(float *out, const uint8_t *pixels, const uint32_t *id
                            const float *table, int B);
 
 /* CUDA twins (kernels/<family>.cu): same names with _gpu, same arguments as device pointers,
- * plus the dd_gpu they run on; each returns 0, or -1 with gpu->err set. */
+ * plus the dd_gpu they run on; each returns 0, or -1 with gpu->err set. Two families differ:
+ * the GPU's Dense ops are the SGEMMs alone (out = X·W without the bias; dkernel and dinp without
+ * dbias), and the bias, the activation and BN run in one kernel a layer and direction
+ * (dd_layer_forward_gpu and dd_layer_backward_gpu in kernels/kernels.h, kernels/layer.cu), whose
+ * twin is the op sequence of src/network.c: each kernel of a captured step costs a graph node. */
 struct dd_gpu;
-int dd_dense_forward_gpu(float *out, const float *inp, const float *kernel, const float *bias,
-                         int B, int I, int O, struct dd_gpu *gpu);
-int dd_dense_backward_gpu(float *dinp, float *dkernel, float *dbias, const float *dout,
-                          const float *inp, const float *kernel, int B, int I, int O,
-                          struct dd_gpu *gpu);
-int dd_activation_forward_gpu(float *out, const float *inp, int n, dd_activation act,
-                              struct dd_gpu *gpu);
-int dd_activation_backward_gpu(float *dinp, const float *dout, const float *out, int n,
-                               dd_activation act, struct dd_gpu *gpu);
-int dd_batchnorm_forward_train_gpu(float *out, float *xhat, float *mean, float *var,
-                                   const float *inp, const float *gamma, const float *beta, int B,
-                                   int C, struct dd_gpu *gpu);
-int dd_batchnorm_forward_eval_gpu(float *out, const float *inp, const float *gamma,
-                                  const float *beta, const float *moving_mean,
-                                  const float *moving_var, int B, int C, struct dd_gpu *gpu);
-int dd_batchnorm_backward_gpu(float *dinp, float *dgamma, float *dbeta, const float *dout,
-                              const float *xhat, const float *gamma, const float *var, int B, int C,
-                              struct dd_gpu *gpu);
-int dd_batchnorm_update_moving_gpu(float *moving_mean, float *moving_var, const float *mean,
-                                   const float *var, int C, struct dd_gpu *gpu);
+int dd_dense_forward_gpu(float *out, const float *inp, const float *kernel, int B, int I, int O,
+                         struct dd_gpu *gpu);
+int dd_dense_backward_gpu(float *dinp, float *dkernel, const float *dout, const float *inp,
+                          const float *kernel, int B, int I, int O, struct dd_gpu *gpu);
 /* The sums stay on the device: SUMS[0] += the batch's summed loss, SUMS[1] += its argmax
  * matches, both as doubles, added in a fixed order (the result never depends on timing). */
 int dd_mse_forward_backward_gpu(float *dout, double *sums, const float *out, const uint8_t *labels,
