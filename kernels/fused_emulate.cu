@@ -10,51 +10,33 @@
 #include <string.h>
 
 #include "fused_body.cuh"
-
-thread_local simt_block *simt_current;
-thread_local simt_cluster *simt_current_cluster;
-thread_local int simt_thread, simt_rank;
+#include "simt_host.h"
 
 namespace {
 
-// The cluster starts whole or not at all: threads wait at this gate until every one exists (GO),
-// or leave without running if one could not be created (a barrier would wait for it forever).
-struct gate {
-    pthread_mutex_t lock;
-    pthread_cond_t opened;
-    int state; // 0 closed, 1 go, -1 abandoned
-};
-
-struct emulated_thread {
-    pthread_t handle;
-    int tid, rank;
-    simt_block *block;
+struct cluster_run {
+    simt_block *blocks;
     simt_cluster *cluster;
     const fused_ctx *ctx;
-    gate *start;
 };
 
-void *run_thread(void *arg) {
-    emulated_thread *t = (emulated_thread *)arg;
-    pthread_mutex_lock(&t->start->lock);
-    while (t->start->state == 0) pthread_cond_wait(&t->start->opened, &t->start->lock);
-    const int go = t->start->state > 0;
-    pthread_mutex_unlock(&t->start->lock);
-    if (!go) return NULL;
-    simt_current = t->block;
-    simt_current_cluster = t->cluster;
-    simt_thread = t->tid;
-    simt_rank = t->rank;
-    const dd_fused_plan &p = *t->ctx->p;
-    char *shared = t->cluster->shared[t->rank];
+// Emulated thread I: thread I % threads of the block of rank I / threads.
+void run_thread(void *arg, int i) {
+    const cluster_run *c = (const cluster_run *)arg;
+    const dd_fused_plan &p = *c->ctx->p;
+    simt_rank = i / p.threads;
+    simt_thread = i % p.threads;
+    simt_current = &c->blocks[simt_rank];
+    simt_current_cluster = c->cluster;
+    simt_threads = p.threads, simt_block_id = simt_rank;
+    char *shared = c->cluster->shared[simt_rank];
     const int one = p.cluster == 1;
     if (p.upl == 1)
-        one ? fused_body<1, DD_FUSED_SPAN_OF(1)>(*t->ctx, shared)
-            : fused_body<1, DD_FUSED_SPAN_OF(2)>(*t->ctx, shared);
+        one ? fused_body<1, DD_FUSED_SPAN_OF(1)>(*c->ctx, shared)
+            : fused_body<1, DD_FUSED_SPAN_OF(2)>(*c->ctx, shared);
     else
-        one ? fused_body<2, DD_FUSED_SPAN_OF(1)>(*t->ctx, shared)
-            : fused_body<2, DD_FUSED_SPAN_OF(2)>(*t->ctx, shared);
-    return NULL;
+        one ? fused_body<2, DD_FUSED_SPAN_OF(1)>(*c->ctx, shared)
+            : fused_body<2, DD_FUSED_SPAN_OF(2)>(*c->ctx, shared);
 }
 
 int fail(char *err, const char *what, int code) {
@@ -62,34 +44,10 @@ int fail(char *err, const char *what, int code) {
     return -1;
 }
 
-void open_gate(gate *g, int state) {
-    pthread_mutex_lock(&g->lock);
-    g->state = state;
-    pthread_cond_broadcast(&g->opened);
-    pthread_mutex_unlock(&g->lock);
-}
-
 // Starts every thread of every block of the cluster and waits for them all.
 int run_cluster(const fused_ctx *ctx, simt_cluster *cluster, simt_block *blocks, char *err) {
-    const int per_block = ctx->p->threads, n = per_block * ctx->p->cluster;
-    emulated_thread *threads = (emulated_thread *)calloc((size_t)n, sizeof *threads);
-    if (!threads) return fail(err, "threads", ENOMEM);
-    pthread_attr_t attr;
-    pthread_attr_init(&attr);
-    pthread_attr_setstacksize(&attr, 256 * 1024);
-    gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
-    int started = 0, rc = 0;
-    for (; started < n; started++) {
-        emulated_thread *t = &threads[started];
-        t->tid = started % per_block, t->rank = started / per_block;
-        t->block = &blocks[t->rank], t->cluster = cluster, t->ctx = ctx, t->start = &start;
-        rc = pthread_create(&t->handle, &attr, run_thread, t);
-        if (rc != 0) break;
-    }
-    pthread_attr_destroy(&attr);
-    open_gate(&start, rc == 0 ? 1 : -1);
-    for (int k = 0; k < started; k++) pthread_join(threads[k].handle, NULL);
-    free(threads);
+    cluster_run c = {blocks, cluster, ctx};
+    const int rc = simt_run_threads(ctx->p->threads * ctx->p->cluster, run_thread, &c);
     return rc == 0 ? 0 : fail(err, "pthread_create", rc);
 }
 

@@ -6,7 +6,6 @@
 
 #include "deepdigits/gpu.h"
 #include "deepdigits/model.h"
-#include "deepdigits/network.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -35,12 +34,6 @@ enum {
  * never negative, so it stays non-finite from then on). */
 int dd_mse_step_gpu(float *dout, double *sums, int *counter, const float *out,
                     const uint8_t *labels, int B, dd_gpu *gpu);
-/* A layer's work around its GEMMs (kernels/layer.cu), twin of the CPU's op sequence. Forward,
- * from dense_out = X·W: dense_out += bias, then the activation and BN in their places (TRAINING:
- * batch statistics and the moving update). Backward, GRAD (B, units) from dL/d(layer output) to
- * dL/d(X·W + b) in place, with dbias and, with BN, dgamma and dbeta. */
-int dd_layer_forward_gpu(const dd_layer_view *v, int B, int training, dd_gpu *gpu);
-int dd_layer_backward_gpu(const dd_layer_view *v, float *grad, int B, dd_gpu *gpu);
 /* PREDICTIONS[b] = argmax of row b of OUT (B,10). */
 int dd_argmax_gpu(uint8_t *predictions, const float *out, int B, dd_gpu *gpu);
 

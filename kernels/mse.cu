@@ -7,12 +7,13 @@
 #include "kernels.h"
 #include "reduce.cuh"
 
-static const int THREADS = 256;
+constexpr int THREADS = 256;
 
 // ACC[0] += the batch's loss, ACC[1] += its argmax matches. With COUNTER (a training step), the
 // step's end too: see dd_mse_step_gpu; SUMS is then the accumulators' base, ACC = SUMS.
 __global__ static void mse_kernel(float *dout, double *acc, int *counter, double *sums,
                                   const float *out, const uint8_t *labels, int B) {
+    __shared__ double part[THREADS];
     const float scale = dd_mse_grad_scale(B);
     double loss = 0, correct = 0;
     for (int b = threadIdx.x; b < B; b += blockDim.x) {
@@ -20,8 +21,8 @@ __global__ static void mse_kernel(float *dout, double *acc, int *counter, double
         loss += dd_mse_sample(dout ? dout + (size_t)b * DD_CLASSES : NULL, y, labels[b], scale);
         correct += dd_argmax(y, DD_CLASSES) == labels[b];
     }
-    loss = block_sum<THREADS>(loss);
-    correct = block_sum<THREADS>(correct);
+    loss = block_sum(loss, part);
+    correct = block_sum(correct, part);
     if (threadIdx.x != 0) return;
     acc[0] += loss, acc[1] += correct;
     if (!counter) return;

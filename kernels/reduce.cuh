@@ -1,20 +1,23 @@
 // Block-wide sum in double, shared by the kernels that reduce (BN statistics, MSE sums, gradient
-// norms). The tree has a fixed shape, so a sum never depends on timing.
+// norms). The tree has a fixed shape, so a sum never depends on timing. Written with simt.cuh's
+// primitives, so the layer kernels' host emulator runs it too.
 #ifndef DD_REDUCE_CUH
 #define DD_REDUCE_CUH
 
-// Every thread of the block must call it; every thread gets the total. blockDim.x must be a
-// power of two no larger than MAX_THREADS.
-template <int MAX_THREADS> __device__ static double block_sum(double v) {
-    __shared__ double part[MAX_THREADS];
-    part[threadIdx.x] = v;
-    __syncthreads();
-    for (int half = blockDim.x / 2; half > 0; half /= 2) {
-        if (threadIdx.x < half) part[threadIdx.x] += part[threadIdx.x + half];
-        __syncthreads();
+#include "simt.cuh"
+
+// Every thread of the block must call it; every thread gets the total. PART is shared memory of
+// one double a thread; the block's size must be a power of two.
+DD_SIMT_FN double block_sum(double v, double *part) {
+    const int t = simt_tid();
+    part[t] = v;
+    simt_sync();
+    for (int half = simt_block_threads() / 2; half > 0; half /= 2) {
+        if (t < half) part[t] += part[t + half];
+        simt_sync();
     }
-    double total = part[0];
-    __syncthreads(); // part[] may be reused by the next call
+    const double total = part[0];
+    simt_sync(); // part[] may be reused by the next call
     return total;
 }
 

@@ -1,6 +1,7 @@
-// The few thread-block primitives the fused engine's body uses, for the GPU and for the host
-// emulator that runs the same body in CPU tests (define DD_SIMT_HOST before including this).
-// The body may use only these: its thread's index, a block-wide barrier, a warp barrier, and
+// The few thread-block primitives the fused engine's body and the layer kernels use, for the GPU
+// and for the host emulator that runs the same code in CPU tests (define DD_SIMT_HOST before
+// including this). Such code may use only these: its thread's index, its block's index and size
+// (a one-dimensional grid of one-dimensional blocks), a block-wide barrier, a warp barrier, and
 // butterfly shuffles within a warp of 32, always with every lane of the warp taking part; and, in
 // a thread-block cluster, its block's rank, a cluster-wide barrier, and the address of a shared
 // variable in another block of the cluster (distributed shared memory).
@@ -16,6 +17,12 @@
 
 DD_SIMT_FN int simt_tid() {
     return (int)threadIdx.x;
+}
+DD_SIMT_FN int simt_block_threads() {
+    return (int)blockDim.x;
+}
+DD_SIMT_FN int simt_block_index() {
+    return (int)blockIdx.x;
 }
 DD_SIMT_FN void simt_sync() {
     __syncthreads();
@@ -127,9 +134,16 @@ struct simt_cluster {
 extern thread_local simt_block *simt_current;
 extern thread_local simt_cluster *simt_current_cluster;
 extern thread_local int simt_thread, simt_rank;
+extern thread_local int simt_threads, simt_block_id; // blockDim.x and blockIdx.x
 
 DD_SIMT_FN int simt_tid() {
     return simt_thread;
+}
+DD_SIMT_FN int simt_block_threads() {
+    return simt_threads;
+}
+DD_SIMT_FN int simt_block_index() {
+    return simt_block_id;
 }
 DD_SIMT_FN void simt_sync() {
     simt_barrier_wait(&simt_current->all, 1);

@@ -4,12 +4,13 @@
 #include "gpu_check.h"
 #include "reduce.cuh"
 
-static const int THREADS = 1024;
+constexpr int THREADS = 1024;
 
 __global__ static void sum_squares_kernel(double *acc, const float *x, long n) {
+    __shared__ double part[THREADS];
     double s = 0;
     for (long i = threadIdx.x; i < n; i += blockDim.x) s += (double)x[i] * x[i];
-    s = block_sum<THREADS>(s);
+    s = block_sum(s, part);
     if (threadIdx.x == 0) acc[0] += s;
 }
 

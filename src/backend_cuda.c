@@ -16,6 +16,7 @@
 #include "deepdigits/train.h"
 #include "fused.h"
 #include "gpu_check.h"
+#include "layer.h"
 
 #define EVAL_BATCH 1000 /* rows per evaluation chunk; also the probe batch */
 

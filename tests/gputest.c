@@ -1,7 +1,6 @@
 /* GPU test helpers; see gputest.h. */
 #include "gputest.h"
 
-#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 
@@ -69,23 +68,4 @@ float *host_floats(const float *dev, size_t n) {
         exit(1);
     }
     return h;
-}
-
-void fill_uniform(float *x, size_t n, float lo, float hi, unsigned *state) {
-    for (size_t i = 0; i < n; i++) {
-        *state = *state * 1664525u + 1013904223u;
-        x[i] = lo + (hi - lo) * (float)(*state >> 8) / 16777216.0f;
-    }
-}
-
-void check_rel(const char *name, const float *gpu, const float *cpu, size_t n, double tol) {
-    double rel = dd_rel_error(gpu, cpu, n);
-    size_t worst = 0;
-    double worst_diff = -1;
-    for (size_t i = 0; i < n; i++) {
-        double d = isfinite(gpu[i]) ? fabs((double)gpu[i] - cpu[i]) : INFINITY;
-        if (d > worst_diff) worst_diff = d, worst = i;
-    }
-    CHECK(rel <= tol, "%s: relative error %.3g > %.1g (worst [%zu]: gpu %.9g cpu %.9g)", name, rel,
-          tol, worst, gpu[worst], cpu[worst]);
 }

@@ -20,10 +20,4 @@ double *dev_doubles(const double *host, size_t n);
 /* Copies N floats back into a fresh host buffer (free it). Synchronizes. */
 float *host_floats(const float *dev, size_t n);
 
-/* Uniform floats in [lo, hi) from a fixed LCG: reproducible inputs without the library. */
-void fill_uniform(float *x, size_t n, float lo, float hi, unsigned *state);
-
-/* Checks ||gpu - cpu|| / ||cpu|| <= tol and reports NAME with the worst element otherwise. */
-void check_rel(const char *name, const float *gpu, const float *cpu, size_t n, double tol);
-
 #endif

@@ -13,6 +13,8 @@
 #include "deepdigits/train.h"
 #include "gputest.h"
 #include "kernels.h"
+#include "layer.h"
+#include "layer_check.h"
 #include "testutil.h"
 
 static const int batches[] = {1, 2, 33, 256};
@@ -59,77 +61,27 @@ static void check_dense(int B, int I, int O) {
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
 }
 
-/* Compares N floats at device address DEV with the host's CPU, under "layer WHAT" and SHAPE. */
-static void compare(const char *what, const char *shape, const float *dev, const float *cpu,
-                    size_t n) {
-    char name[160];
-    float *g = host_floats(dev, n);
-    snprintf(name, sizeof name, "layer %s %s", what, shape);
-    /* With B=1 and BN every normalized value is exactly 0 on both sides; its gradients then too. */
-    check_rel(name, g, cpu, n, TOL);
-    free(g);
+/* The layer kernels' runner for layer_check.c: device memory, the kernels on the GPU. */
+static void poison(float *p, size_t n) {
+    CHECK(cudaMemset(p, 0xff, n * sizeof *p) == cudaSuccess, "poison"); /* 0xffffffff is a NaN */
 }
-
-/* The layer kernels against the CPU network's op sequence for the same layer: the hidden layer of
- * a 784-C-10 network (its real layout and buffers) with random products X·W, biases, BN
- * parameters and moving statistics; forward in training, backward from a random dL/d(output),
- * then forward in evaluation. Every buffer on the device starts as NaN. */
-static void check_layer(int B, int C, dd_activation act, dd_bn_place bn) {
-    char err[DD_ERR_LEN], shape[96];
-    dd_model_config cfg = {.n_hidden = 1, .units = {C}, .activation = act, .bn = bn};
-    dd_net cpu, dev;
-    CHECK(dd_net_create(&cpu, &cfg, B, err) == 0, "%s", err);
-    const dd_layout *L = &cpu.layout;
-    const dd_dense_layout *d = &L->dense[0];
-    const size_t n = (size_t)B * C;
-    float *params = random_floats(L->n_params, 0.5f, 2), *grads = malloc(L->n_trainable * 4);
-    fill_uniform(params + d->bias, C, -1, 1, &seed);
-    if (d->has_bn) {
-        fill_uniform(params + d->beta, C, -1, 1, &seed);
-        fill_uniform(params + d->moving_mean, C, -1, 1, &seed);
-    }
-    float *raw = random_floats(n, -3, 3), *dy = random_floats(n, -1, 1);
-    float *d_params = dev_floats(params, L->n_params), *d_grads = dev_nan(L->n_trainable);
-    float *d_memory = dev_nan(dd_net_floats(L, B));
-    CHECK(dd_net_attach(&dev, &cfg, B, d_memory, err) == 0, "%s", err);
-    const dd_layer_acts *c = &cpu.acts[0], *g = &dev.acts[0];
-    const dd_layer_view v = dd_net_layer_view(&dev, d_params, d_grads, 0);
-
-    for (int training = 1; training >= 0; training--) {
-        snprintf(shape, sizeof shape, "%s bn=%s %s B=%d C=%d", dd_activation_name(act),
-                 dd_bn_name(bn), training ? "training" : "evaluation", B, C);
-        CHECK(cudaMemset(d_memory, 0xff, dd_net_floats(L, B) * 4) == cudaSuccess, "poison");
-        for (size_t k = 0; k < n; k++) c->dense_out[k] = raw[k] + params[d->bias + k % C];
-        dd_net_layer_forward_after_dense(&cpu, params, 0, B, training);
-        CHECK(cudaMemcpy(g->dense_out, raw, n * 4, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
-        CHECK(dd_layer_forward_gpu(&v, B, training, &gpu) == 0, "%s", gpu.err);
-        compare("X·W + b", shape, g->dense_out, c->dense_out, n);
-        compare("activation", shape, g->act_out, c->act_out, n);
-        if (d->has_bn) compare("BN output", shape, g->bn_out, c->bn_out, n);
-        if (!training) break;
-        if (d->has_bn) {
-            compare("BN xhat", shape, g->bn_xhat, c->bn_xhat, n);
-            compare("batch mean", shape, g->bn_mean, c->bn_mean, C);
-            compare("batch var", shape, g->bn_var, c->bn_var, C);
-            compare("moving mean", shape, d_params + d->moving_mean, params + d->moving_mean, C);
-            compare("moving var", shape, d_params + d->moving_var, params + d->moving_var, C);
-        }
-        memcpy(cpu.grad_out, dy, n * 4);
-        dd_net_layer_backward_to_dense(&cpu, params, grads, 0, B);
-        dd_dense_backward_bias(grads + d->bias, cpu.grad_out, B, C);
-        CHECK(cudaMemcpy(dev.grad_out, dy, n * 4, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
-        CHECK(dd_layer_backward_gpu(&v, dev.grad_out, B, &gpu) == 0, "%s", gpu.err);
-        compare("dL/dz", shape, dev.grad_out, cpu.grad_out, n);
-        compare("dbias", shape, d_grads + d->bias, grads + d->bias, C);
-        if (d->has_bn) {
-            compare("dgamma", shape, d_grads + d->gamma, grads + d->gamma, C);
-            compare("dbeta", shape, d_grads + d->beta, grads + d->beta, C);
-        }
-    }
-    dd_net_destroy(&cpu);
-    free(params), free(grads), free(raw), free(dy);
-    cudaFree(d_params), cudaFree(d_grads), cudaFree(d_memory);
+static void put(float *dst, const float *host, size_t n) {
+    CHECK(cudaMemcpy(dst, host, n * sizeof *dst, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
 }
+static void release(float *p) {
+    cudaFree(p);
+}
+static int forward(const dd_layer_view *v, int B, int training, char *err) {
+    const int rc = dd_layer_forward_gpu(v, B, training, &gpu);
+    snprintf(err, DD_ERR_LEN, "%s", gpu.err);
+    return rc;
+}
+static int backward(const dd_layer_view *v, float *grad, int B, char *err) {
+    const int rc = dd_layer_backward_gpu(v, grad, B, &gpu);
+    snprintf(err, DD_ERR_LEN, "%s", gpu.err);
+    return rc;
+}
+static const layer_runner on_gpu = {dev_nan, poison, put, host_floats, release, forward, backward};
 
 static void check_mse(int B) {
     char name[96];
@@ -245,7 +197,8 @@ int main(void) {
     for (int b = 0; b < N_SHAPES; b++)
         for (int w = 0; w < N_SHAPES; w++)
             for (int a = 0; a < 4; a++)
-                for (int p = 0; p < 3; p++) check_layer(batches[b], widths[w], acts[a], places[p]);
+                for (int p = 0; p < 3; p++)
+                    check_layer(&on_gpu, batches[b], widths[w], acts[a], places[p], &seed, TOL);
     for (int b = 0; b < N_SHAPES; b++) {
         check_mse(batches[b]);
         check_mse_step(batches[b]);

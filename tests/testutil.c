@@ -123,3 +123,29 @@ dd_backend *dd_test_backend(dd_device device, const dd_model_config *cfg, const 
     const dd_backend_setup setup = dd_test_setup(cfg, data, train_count, batch, engine, no_graphs);
     return dd_test_create(device, &setup);
 }
+
+void fill_uniform(float *x, size_t n, float lo, float hi, unsigned *state) {
+    for (size_t i = 0; i < n; i++) {
+        *state = *state * 1664525u + 1013904223u;
+        x[i] = lo + (hi - lo) * (float)(*state >> 8) / 16777216.0f;
+    }
+}
+
+void check_near(const char *name, const float *got, const float *want, size_t n, double tol,
+                double scale) {
+    double diff = 0, norm = 0, worst_diff = -1;
+    size_t worst = 0;
+    for (size_t i = 0; i < n; i++) {
+        const double d = isfinite(got[i]) ? fabs((double)got[i] - want[i]) : INFINITY;
+        diff += d * d, norm += (double)want[i] * want[i];
+        if (d > worst_diff) worst_diff = d, worst = i;
+    }
+    const double ref = sqrt(norm) > scale ? sqrt(norm) : scale;
+    const double err = diff == 0 ? 0 : sqrt(diff) / ref; /* inf when anything is not finite */
+    CHECK(err <= tol, "%s: error %.3g > %.1g relative to %.3g (worst [%zu]: got %.9g, want %.9g)",
+          name, err, tol, ref, worst, got[worst], want[worst]);
+}
+
+void check_rel(const char *name, const float *got, const float *want, size_t n, double tol) {
+    check_near(name, got, want, n, tol, 0);
+}

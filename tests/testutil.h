@@ -24,6 +24,16 @@ int dd_close(double a, double b, double atol, double rtol);
 /* ||a - b|| / ||b|| over n floats; +inf when any element is not finite. */
 double dd_rel_error(const float *a, const float *b, size_t n);
 
+/* Uniform floats in [lo, hi) from a fixed LCG: reproducible inputs without the library. */
+void fill_uniform(float *x, size_t n, float lo, float hi, unsigned *state);
+/* Checks ||got - want|| / ||want|| <= tol and reports NAME with the worst element otherwise. */
+void check_rel(const char *name, const float *got, const float *want, size_t n, double tol);
+/* The same relative to max(||want||, SCALE): for a result that cancels to much less than the
+ * terms it is made of (a sum that is 0 in exact arithmetic), whose rounding is then measured
+ * against the terms' size SCALE. */
+void check_near(const char *name, const float *got, const float *want, size_t n, double tol,
+                double scale);
+
 /* The MNIST folder (env DD_MNIST_DIR, else data/mnist); NULL when its files are missing. */
 const char *dd_test_mnist_dir(void);
 /* Loads the real MNIST into OUT, or prints why it cannot and exits 1: the tests that need it fail

@@ -1,0 +1,69 @@
+// The host emulator's per-thread state and thread start (simt.cuh with DD_SIMT_HOST, simt_host.h).
+#define DD_SIMT_HOST
+#include "simt.cuh"
+#include "simt_host.h"
+
+#include <stdlib.h>
+
+#include <cerrno>
+
+thread_local simt_block *simt_current;
+thread_local simt_cluster *simt_current_cluster;
+thread_local int simt_thread, simt_rank, simt_threads, simt_block_id;
+
+namespace {
+
+// Threads wait at this gate until every one exists (GO) or one could not be created (abandoned).
+struct gate {
+    pthread_mutex_t lock;
+    pthread_cond_t opened;
+    int state; // 0 closed, 1 go, -1 abandoned
+};
+
+struct started_thread {
+    pthread_t handle;
+    int index;
+    void (*fn)(void *, int);
+    void *arg;
+    gate *start;
+};
+
+void *run(void *p) {
+    started_thread *t = (started_thread *)p;
+    pthread_mutex_lock(&t->start->lock);
+    while (t->start->state == 0) pthread_cond_wait(&t->start->opened, &t->start->lock);
+    const int go = t->start->state > 0;
+    pthread_mutex_unlock(&t->start->lock);
+    if (go) t->fn(t->arg, t->index);
+    return NULL;
+}
+
+void open_gate(gate *g, int state) {
+    pthread_mutex_lock(&g->lock);
+    g->state = state;
+    pthread_cond_broadcast(&g->opened);
+    pthread_mutex_unlock(&g->lock);
+}
+
+} // namespace
+
+int simt_run_threads(int n, void (*fn)(void *arg, int i), void *arg) {
+    started_thread *threads = (started_thread *)calloc((size_t)n, sizeof *threads);
+    if (!threads) return ENOMEM;
+    pthread_attr_t attr;
+    pthread_attr_init(&attr);
+    pthread_attr_setstacksize(&attr, 256 * 1024);
+    gate start = {PTHREAD_MUTEX_INITIALIZER, PTHREAD_COND_INITIALIZER, 0};
+    int started = 0, rc = 0;
+    for (; started < n; started++) {
+        started_thread *t = &threads[started];
+        t->index = started, t->fn = fn, t->arg = arg, t->start = &start;
+        rc = pthread_create(&t->handle, &attr, run, t);
+        if (rc != 0) break;
+    }
+    pthread_attr_destroy(&attr);
+    open_gate(&start, rc == 0 ? 1 : -1);
+    for (int k = 0; k < started; k++) pthread_join(threads[k].handle, NULL);
+    free(threads);
+    return rc;
+}

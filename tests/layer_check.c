@@ -1,0 +1,128 @@
+/* The layer kernels' check; see layer_check.h. */
+#include "layer_check.h"
+
+#include <math.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/formulas.h"
+#include "deepdigits/ops.h"
+#include "testutil.h"
+
+typedef struct {
+    const layer_runner *r;
+    const char *shape;
+    double tol;
+} comparison;
+
+/* Compares N floats of the runner's memory at GOT with the CPU's WANT, under "layer WHAT",
+ * relative to max(||WANT||, SCALE) (check_near). */
+static void compare_near(const comparison *c, const char *what, const float *got, const float *want,
+                         size_t n, double scale) {
+    char name[160];
+    float *host = c->r->get(got, n);
+    snprintf(name, sizeof name, "layer %s %s", what, c->shape);
+    check_near(name, host, want, n, c->tol, scale);
+    free(host);
+}
+
+static void compare(const comparison *c, const char *what, const float *got, const float *want,
+                    size_t n) {
+    compare_near(c, what, got, want, n, 0);
+}
+
+/* The size of the terms BN's backward pass adds up: B * gamma * inv_std * dy per element, for DY
+ * the gradient that reaches the layer. At small batches the result cancels to far less (at B=2,
+ * with xhat = +-sqrt(var / (var + eps)), to about eps/var of it), so its rounding is measured
+ * against these. */
+static double bn_terms(const float *dy, const dd_layer_acts *a, const float *gamma, int B, int C) {
+    double sq = 0;
+    for (int b = 0; b < B; b++)
+        for (int c = 0; c < C; c++) {
+            const double t = (double)B * gamma[c] * dd_bn_inv_std(a->bn_var[c]) * dy[b * C + c];
+            sq += t * t;
+        }
+    return sqrt(sq);
+}
+
+/* The size of the terms of the bias gradient's column sums of DZ: with BN before the activation
+ * the sums are 0 in exact arithmetic (BN's output gradient has zero mean), so what both sides
+ * compute is rounding, to be measured against the terms. */
+static double column_terms(const float *dz, int B, int C) {
+    double sq = 0;
+    for (int c = 0; c < C; c++) {
+        double col = 0;
+        for (int b = 0; b < B; b++) col += fabs(dz[b * C + c]);
+        sq += col * col;
+    }
+    return sqrt(sq);
+}
+
+void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_place bn,
+                 unsigned *seed, double tol) {
+    char err[DD_ERR_LEN], shape[96];
+    dd_model_config cfg = {.n_hidden = 1, .units = {C}, .activation = act, .bn = bn};
+    dd_net cpu, run;
+    if (dd_net_create(&cpu, &cfg, B, err) != 0) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    const dd_layout *L = &cpu.layout;
+    const dd_dense_layout *d = &L->dense[0];
+    const size_t n = (size_t)B * C, floats = dd_net_floats(L, B);
+    float *params = malloc(L->n_params * sizeof *params), *grads = malloc(L->n_trainable * 4);
+    float *raw = malloc(n * 4), *dy = malloc(n * 4);
+    fill_uniform(params, L->n_params, 0.5f, 2, seed); /* gammas and variances > 0 */
+    fill_uniform(params + d->bias, C, -1, 1, seed);
+    if (d->has_bn) {
+        fill_uniform(params + d->beta, C, -1, 1, seed);
+        fill_uniform(params + d->moving_mean, C, -1, 1, seed);
+    }
+    fill_uniform(raw, n, -3, 3, seed);
+    fill_uniform(dy, n, -1, 1, seed);
+    float *r_params = r->alloc_nan(L->n_params), *r_grads = r->alloc_nan(L->n_trainable);
+    float *r_memory = r->alloc_nan(floats);
+    r->put(r_params, params, L->n_params);
+    CHECK(dd_net_attach(&run, &cfg, B, r_memory, err) == 0, "%s", err);
+    const dd_layer_acts *c = &cpu.acts[0], *g = &run.acts[0];
+    const dd_layer_view v = dd_net_layer_view(&run, r_params, r_grads, 0);
+    const comparison cmp = {r, shape, tol};
+
+    for (int training = 1; training >= 0; training--) {
+        snprintf(shape, sizeof shape, "%s bn=%s %s B=%d C=%d", dd_activation_name(act),
+                 dd_bn_name(bn), training ? "training" : "evaluation", B, C);
+        for (size_t k = 0; k < n; k++) c->dense_out[k] = raw[k] + params[d->bias + k % C];
+        dd_net_layer_forward_after_dense(&cpu, params, 0, B, training);
+        r->poison(r_memory, floats);
+        r->put(g->dense_out, raw, n);
+        CHECK(r->forward(&v, B, training, err) == 0, "%s", err);
+        compare(&cmp, "X·W + b", g->dense_out, c->dense_out, n);
+        compare(&cmp, "activation", g->act_out, c->act_out, n);
+        if (d->has_bn) compare(&cmp, "BN output", g->bn_out, c->bn_out, n);
+        if (!training) break;
+        if (d->has_bn) {
+            compare(&cmp, "BN xhat", g->bn_xhat, c->bn_xhat, n);
+            compare(&cmp, "batch mean", g->bn_mean, c->bn_mean, C);
+            compare(&cmp, "batch var", g->bn_var, c->bn_var, C);
+            compare(&cmp, "moving mean", r_params + d->moving_mean, params + d->moving_mean, C);
+            compare(&cmp, "moving var", r_params + d->moving_var, params + d->moving_var, C);
+        }
+        memcpy(cpu.grad_out, dy, n * 4);
+        dd_net_layer_backward_to_dense(&cpu, params, grads, 0, B);
+        dd_dense_backward_bias(grads + d->bias, cpu.grad_out, B, C);
+        r->put(run.grad_out, dy, n);
+        CHECK(r->backward(&v, run.grad_out, B, err) == 0, "%s", err);
+        const double dz_terms = d->has_bn ? bn_terms(dy, c, params + d->gamma, B, C) : 0;
+        compare_near(&cmp, "dL/dz", run.grad_out, cpu.grad_out, n, dz_terms);
+        compare_near(&cmp, "dbias", r_grads + d->bias, grads + d->bias, C,
+                     column_terms(cpu.grad_out, B, C));
+        if (d->has_bn) {
+            compare(&cmp, "dgamma", r_grads + d->gamma, grads + d->gamma, C);
+            compare(&cmp, "dbeta", r_grads + d->beta, grads + d->beta, C);
+        }
+    }
+    dd_net_destroy(&cpu);
+    free(params), free(grads), free(raw), free(dy);
+    r->release(r_params), r->release(r_grads), r->release(r_memory);
+}
