@@ -60,6 +60,14 @@ float *dev_nan(size_t n) {
     return d;
 }
 
+void dev_put(float *dst, const float *host, size_t n) {
+    settled(cudaMemcpy(dst, host, n * sizeof *dst, cudaMemcpyHostToDevice));
+}
+
+void dev_poison(float *p, size_t n) {
+    settled(cudaMemset(p, 0xff, n * sizeof *p));
+}
+
 float *host_floats(const float *dev, size_t n) {
     float *h = malloc(n * sizeof *h);
     if (!h || cudaDeviceSynchronize() != cudaSuccess ||

@@ -17,6 +17,10 @@ float *dev_floats(const float *host, size_t n);
 uint8_t *dev_bytes(const void *host, size_t n);
 float *dev_nan(size_t n);
 double *dev_doubles(const double *host, size_t n);
+/* Copies N floats from the host into DST; sets N floats at P to NaN. Both settle before they
+ * return (the ops' stream does not wait for the legacy stream these run in). */
+void dev_put(float *dst, const float *host, size_t n);
+void dev_poison(float *p, size_t n);
 /* Copies N floats back into a fresh host buffer (free it). Synchronizes. */
 float *host_floats(const float *dev, size_t n);
 

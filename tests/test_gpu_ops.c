@@ -62,12 +62,6 @@ static void check_dense(int B, int I, int O) {
 }
 
 /* The layer kernels' runner for layer_check.c: device memory, the kernels on the GPU. */
-static void poison(float *p, size_t n) {
-    CHECK(cudaMemset(p, 0xff, n * sizeof *p) == cudaSuccess, "poison"); /* 0xffffffff is a NaN */
-}
-static void put(float *dst, const float *host, size_t n) {
-    CHECK(cudaMemcpy(dst, host, n * sizeof *dst, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
-}
 static void release(float *p) {
     cudaFree(p);
 }
@@ -81,7 +75,8 @@ static int backward(const dd_layer_view *v, float *grad, int B, char *err) {
     snprintf(err, DD_ERR_LEN, "%s", gpu.err);
     return rc;
 }
-static const layer_runner on_gpu = {dev_nan, poison, put, host_floats, release, forward, backward};
+static const layer_runner on_gpu = {dev_nan, dev_poison, dev_put, host_floats,
+                                    release, forward,    backward};
 
 static void check_mse(int B) {
     char name[96];
@@ -136,7 +131,7 @@ static void check_mse_step(int B) {
           "step end B=%d: counter %d (want %d), steps %g (want 5), bad step %g (want 0)", B,
           counter, start + B, got[DD_SUM_STEPS], got[DD_SUM_BAD_STEP]);
     y[0] = NAN; /* the next step's loss is not finite: it is step 6 */
-    CHECK(cudaMemcpy(d_y, y, sizeof *y, cudaMemcpyHostToDevice) == cudaSuccess, "copy");
+    dev_put(d_y, y, 1);
     CHECK(dd_mse_step_gpu(d_dy, d_sums, d_counter, d_y, d_labels, B, &gpu) == 0, "%s", gpu.err);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
     CHECK(cudaMemcpy(got, d_sums, sizeof got, cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
@@ -199,6 +194,9 @@ int main(void) {
             for (int a = 0; a < 4; a++)
                 for (int p = 0; p < 3; p++)
                     check_layer(&on_gpu, batches[b], widths[w], acts[a], places[p], &seed, TOL);
+    /* Evaluation's chunks of 1,000 rows: several rows a thread in a channel's block. */
+    for (int a = 0; a < 4; a++)
+        for (int p = 0; p < 3; p++) check_layer(&on_gpu, 1000, 25, acts[a], places[p], &seed, TOL);
     for (int b = 0; b < N_SHAPES; b++) {
         check_mse(batches[b]);
         check_mse_step(batches[b]);

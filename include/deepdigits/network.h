@@ -9,6 +9,10 @@
 #include "deepdigits/backend.h"
 #include "deepdigits/model.h"
 
+#ifdef __cplusplus
+extern "C" { /* the layer kernels' sources include this */
+#endif
+
 /* What one Dense layer (with its BN and activation) keeps from the forward pass, each (B, units)
  * unless noted. The activation's input is dense_out (no BN, or BN after) or bn_out (BN before);
  * the layer's output is act_out, or bn_out when BN comes after the activation. */
@@ -92,5 +96,9 @@ void dd_probe_layer(dd_layer_probe *out, const float *preact, const float *act, 
 
 /* Sum of squares in double, for gradient norms. */
 double dd_sum_squares(const float *x, size_t n);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif
