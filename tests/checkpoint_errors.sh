@@ -59,14 +59,19 @@ expect_error "cannot write into /nonexistent" "${train[@]}" --save /nonexistent/
     || fail "resume to 3 epochs"
 [[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || fail "a resumed history lists every epoch: $(cat "$tmp/h.csv")"
 
-# Signals: finish the step, save, name the checkpoint, exit 128 + the signal.
+# Signals: finish the step, save, name the checkpoint, exit 128 + the signal. The signal is sent
+# once the first epoch has begun (its "Epoch 1/20" line), when the handler is surely installed:
+# a fixed sleep raced with loading the data on a busy machine.
 interrupt() { # SIGNAL WANT_RC SAVE_ARGS...
     local sig=$1 want=$2
     shift 2
-    (cd "$tmp" && exec "$dd" train --data "$mnist" --epochs 20 --verbose 0 --device cpu "$@") \
+    (cd "$tmp" && exec "$dd" train --data "$mnist" --epochs 20 --verbose 1 --device cpu "$@") \
         >"$tmp/out" 2>"$tmp/err" &
     local pid=$!
-    sleep 1
+    for _ in $(seq 600); do
+        grep -q '^Epoch 1/20' "$tmp/out" 2>/dev/null && break
+        sleep 0.1
+    done
     kill "-$sig" "$pid"
     wait "$pid"
     local rc=$?
