@@ -32,7 +32,7 @@ say "GPU: $gpu (sm_$arch), driver $driver"
 
 # What the report says so far; each stage fills in its part and calls write_report.
 gpu_tests="not run" other_tests="not run" skipped="" ctest_rc=1 bench_rc=1
-memcheck="not run" fused_check="not run" profile="not run"
+memcheck="not run" fused_check="not run" profile="not run" graph_nodes="not run"
 write_report() {
     {
         echo "# GPU check: $(date -u +%Y-%m-%d) on $gpu"
@@ -41,6 +41,7 @@ write_report() {
         echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
         echo "- GPU tests: $gpu_tests"
         echo "- the other tests: $other_tests"
+        echo "- a captured step of the layers engine (lab network = variant 0): $graph_nodes"
         [[ -z $skipped ]] || echo "- skipped: $skipped"
         echo "- compute-sanitizer memcheck (test_gpu_curand, test_gpu_ops): $memcheck"
         echo "- compute-sanitizer racecheck, memcheck, synccheck of the fused kernel: $fused_check"
@@ -99,6 +100,16 @@ for engine in fused layers; do
         >"$out/train-$engine.txt" 2>&1
     say "train --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
 done
+# What one captured step of the layers engine became, for the lab's network and variant 20 at
+# batch 32 (bench/NOTES.md counts 12 and 32 kernels; cuBLAS may split a GEMM in two).
+graph_nodes=""
+for variant in 0 20; do
+    line=$(DD_GRAPH_NODES=1 timeout 60 $build/deepdigits train --device gpu --engine layers \
+        --variant $variant --batch 32 --epochs 1 --subset 640 --verbose 0 2>&1 >/dev/null |
+        grep -m1 'graph nodes')
+    graph_nodes+="variant $variant: ${line#deepdigits: a captured training step of }; "
+done
+say "layers engine: $graph_nodes"
 write_report
 
 # 3. The bench: the matrix, then the whole lab on the GPU.

@@ -5,6 +5,7 @@
  * order from a device counter that it advances itself, so every replay takes the next batch.
  * With the fused engine (kernels/fused.h) training steps are queued instead and run as one
  * launch when anything needs their results; everything else is shared. */
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -125,6 +126,28 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
     return dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu);
 }
 
+/* With DD_GRAPH_NODES set in the environment, one line on stderr per captured step: how many
+ * nodes and kernels it became (cuBLAS may split a GEMM in two), for scripts/gpu-check.sh. */
+static int report_nodes(cudaGraph_t graph, int B, char *err) {
+    if (!getenv("DD_GRAPH_NODES")) return 0;
+    size_t n = 0, kernels = 0;
+    CUDA_CHECK(cudaGraphGetNodes(graph, NULL, &n), err);
+    cudaGraphNode_t *nodes = malloc((n ? n : 1) * sizeof *nodes);
+    if (!nodes) return 0;
+    cudaError_t e = cudaGraphGetNodes(graph, nodes, &n);
+    for (size_t i = 0; i < n && e == cudaSuccess; i++) {
+        enum cudaGraphNodeType type;
+        e = cudaGraphNodeGetType(nodes[i], &type);
+        kernels += e == cudaSuccess && type == cudaGraphNodeTypeKernel;
+    }
+    free(nodes);
+    CUDA_CHECK(e, err);
+    fprintf(stderr,
+            "deepdigits: a captured training step of batch %d: %zu graph nodes, %zu kernels\n", B,
+            n, kernels);
+    return 0;
+}
+
 /* Captures one full-batch step as a graph (once per batch size and learning rate). Returns 1, or
  * 0 when the capture was invalidated from outside (with --jobs another thread's device-wide call,
  * such as a cudaFree, can do that): nothing of the step has run, and the caller runs it eagerly
@@ -140,6 +163,7 @@ static int capture_step(cuda_backend *b, int B, float lr) {
     int rc = enqueue_step(b, B, lr);
     cudaError_t e = cudaStreamEndCapture(b->gpu.stream, &graph);
     cudaGraphExec_t exec = NULL;
+    if (rc == 0 && e == cudaSuccess && report_nodes(graph, B, b->gpu.err) != 0) rc = -1;
     if (rc == 0 && e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
     if (graph) cudaGraphDestroy(graph);
     if (e == cudaErrorStreamCaptureInvalidated) {
