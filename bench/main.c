@@ -14,6 +14,12 @@
 
 #define MAX_LIST 32
 
+/* The backends of the matrix: the CPU reference and the two GPU engines, the fused one on one SM a
+ * model and on a cluster of two. */
+typedef enum { ON_CPU, ON_CUDA, ON_FUSED, ON_FUSED2, N_BACKENDS } backend;
+static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused",
+                                                      "cuda-fused-2sm"};
+
 static const char help[] =
     "usage: deepdigits-bench [options]\n"
     "Times training steps for a matrix of models x batch sizes x backends: cpu (the reference),\n"
@@ -22,6 +28,7 @@ static const char help[] =
     "  --models LIST     lab models: 0 (baseline) .. 20 (default 0,1,10,20)\n"
     "  --batch LIST      batch sizes (default 1,32,256,1024)\n"
     "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"
+    "  --backends LIST   of cpu, cuda, cuda-fused, cuda-fused-2sm (default: all four)\n"
     "  --steps M         steps per timed run (default: one epoch, at most 2000)\n"
     "  --repeats R       timed runs per configuration, median reported (default 5)\n"
     "  --quick           20 steps x 3 runs: a smoke test\n"
@@ -34,6 +41,7 @@ static const char help[] =
 
 typedef struct {
     int models[MAX_LIST], n_models, batches[MAX_LIST], n_batches;
+    int backends; /* a bit per backend of the matrix */
     int steps, repeats, quick, lab, lab_epochs, lab_jobs, tf32, no_graphs;
     unsigned long long seed;
     dd_device device;
@@ -53,11 +61,33 @@ static int parse_list(const char *name, const char *value, long min, long max, i
     return *n ? 0 : -1;
 }
 
+/* "cuda,cuda-fused" -> their bits in *MASK. */
+static int parse_backends(const char *value, int *mask) {
+    char buf[512];
+    snprintf(buf, sizeof buf, "%s", value);
+    *mask = 0;
+    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
+        backend on = ON_CPU;
+        while (on < N_BACKENDS && strcmp(tok, backend_names[on]) != 0) on++;
+        if (on == N_BACKENDS) {
+            fprintf(stderr,
+                    "deepdigits-bench: --backends: unknown backend '%s' (cpu, cuda, cuda-fused, "
+                    "cuda-fused-2sm)\n",
+                    tok);
+            return -1;
+        }
+        *mask |= 1 << on;
+    }
+    if (*mask == 0) fprintf(stderr, "deepdigits-bench: --backends: empty list\n");
+    return *mask ? 0 : -1;
+}
+
 static int parse_args(int argc, char **argv, bench_args *a) {
     enum {
         MODELS = 256,
         BATCH,
         DEVICE,
+        BACKENDS,
         STEPS,
         REPEATS,
         QUICK,
@@ -72,23 +102,13 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         NO_GRAPHS,
         HELP
     };
-    static const struct option opts[] = {{"models", 1, 0, MODELS},
-                                         {"batch", 1, 0, BATCH},
-                                         {"device", 1, 0, DEVICE},
-                                         {"steps", 1, 0, STEPS},
-                                         {"repeats", 1, 0, REPEATS},
-                                         {"quick", 0, 0, QUICK},
-                                         {"lab", 0, 0, LAB},
-                                         {"lab-epochs", 1, 0, LAB_EPOCHS},
-                                         {"lab-jobs", 1, 0, LAB_JOBS},
-                                         {"json", 1, 0, JSON},
-                                         {"data", 1, 0, DATA},
-                                         {"dataset", 1, 0, DATASET},
-                                         {"seed", 1, 0, SEED},
-                                         {"tf32", 0, 0, TF32},
-                                         {"no-graphs", 0, 0, NO_GRAPHS},
-                                         {"help", 0, 0, HELP},
-                                         {0, 0, 0, 0}};
+    static const struct option opts[] = {
+        {"models", 1, 0, MODELS},       {"batch", 1, 0, BATCH}, {"device", 1, 0, DEVICE},
+        {"backends", 1, 0, BACKENDS},   {"steps", 1, 0, STEPS}, {"repeats", 1, 0, REPEATS},
+        {"quick", 0, 0, QUICK},         {"lab", 0, 0, LAB},     {"lab-epochs", 1, 0, LAB_EPOCHS},
+        {"lab-jobs", 1, 0, LAB_JOBS},   {"json", 1, 0, JSON},   {"data", 1, 0, DATA},
+        {"dataset", 1, 0, DATASET},     {"seed", 1, 0, SEED},   {"tf32", 0, 0, TF32},
+        {"no-graphs", 0, 0, NO_GRAPHS}, {"help", 0, 0, HELP},   {0, 0, 0, 0}};
     int o;
     long v;
     opterr = 0;
@@ -103,6 +123,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             break;
         case DEVICE:
             rc = dd_parse_device(optarg, &a->device);
+            break;
+        case BACKENDS:
+            rc = parse_backends(optarg, &a->backends);
             break;
         case STEPS:
             rc = dd_parse_int("steps", optarg, 1, 1000000, &v), a->steps = (int)v;
@@ -157,12 +180,6 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     }
     return 0;
 }
-
-/* The backends of the matrix: the CPU reference and the two GPU engines, the fused one on one SM a
- * model and on a cluster of two. */
-typedef enum { ON_CPU, ON_CUDA, ON_FUSED, ON_FUSED2, N_BACKENDS } backend;
-static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused",
-                                                      "cuda-fused-2sm"};
 
 /* One row of the matrix, for the table and the JSON. */
 typedef struct {
@@ -306,7 +323,7 @@ static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_mac
             for (backend on = ON_CPU; on < N_BACKENDS; on++) {
                 row w = {.model = a->models[i], .batch = a->batches[j], .on = on};
                 if ((on == ON_CPU && a->device == DD_DEVICE_GPU) ||
-                    (on != ON_CPU && a->device == DD_DEVICE_CPU))
+                    (on != ON_CPU && a->device == DD_DEVICE_CPU) || !(a->backends & 1 << on))
                     continue;
                 if (on != ON_CPU && !have_gpu)
                     w.skipped = 1, snprintf(w.why, sizeof w.why, "no CUDA device");
@@ -345,7 +362,8 @@ static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE
 }
 
 int main(int argc, char **argv) {
-    bench_args a = {.models = {0, 1, 10, 20},
+    bench_args a = {.backends = (1 << N_BACKENDS) - 1,
+                    .models = {0, 1, 10, 20},
                     .n_models = 4,
                     .batches = {1, 32, 256, 1024},
                     .n_batches = 4,

@@ -51,6 +51,7 @@ expect_bench_error "--models 21" --models 21
 expect_bench_error "--repeats" --repeats x
 expect_bench_error "unknown option" --bogus
 expect_bench_error "--lab-jobs" --lab-jobs 0
+expect_bench_error "unknown backend 'gpu'" --backends cpu,gpu
 
 # The defaults are the lab's: its summary, and Keras's verbose=2 line per epoch.
 if ! "$dd" train --data "$mnist" --subset 200 --epochs 2 >"$tmp/out" 2>"$tmp/err"; then

@@ -1,7 +1,7 @@
 /* cuRAND's device generator draws what the host generator draws for the same seed and offset, so
  * the GPU can initialize and shuffle exactly as the CPU reference does. Raw bits and uniforms are
  * compared bitwise at the offsets deepdigits uses (layer initialization, epoch shuffles), the
- * device shuffle against dd_shuffle bitwise, normals to 2e-6 (see same_stream). */
+ * device shuffle against dd_shuffle bitwise, normals to 1e-4 absolute (see same_stream). */
 #include <curand.h>
 #include <math.h>
 #include <stdlib.h>
@@ -43,17 +43,19 @@ static void same_stream(int kind, unsigned long long seed, unsigned long long of
     CHECK(rc == 0, "%s", err);
     void *dev = device_draw(kind, seed, offset, n);
     if (kind == NORMAL) {
-        /* Box-Muller runs through log and sincos, whose device and host versions may differ in
-         * the last bit; training never depends on it (both backends initialize from the host
-         * generator), so normals are held to 2e-6 relative and the largest gap is printed. */
+        /* Box-Muller on the device takes the fast __sincosf (curand_normal.h), whose absolute
+         * error is about 2^-21 before the radius (at most sqrt(-2 ln 2^-33) = 6.8) scales it; the
+         * host takes sinf and cosf. Training never depends on it (both backends initialize from
+         * the host generator), so normals are held to 1e-4 absolute, which still tells the same
+         * stream (gaps of 1e-6) from another (gaps of 1), and the largest gap is printed. */
         const float *h = host, *d = dev;
         double worst = 0;
         for (size_t i = 0; i < n; i++) {
-            double gap = fabs((double)h[i] - d[i]) / (fabs(h[i]) > 1e-3 ? fabs(h[i]) : 1e-3);
+            const double gap = fabs((double)h[i] - d[i]);
             if (!(gap <= worst)) worst = gap;
         }
-        printf("normals at offset %llu: largest relative gap host/device %.3g\n", offset, worst);
-        CHECK(worst <= 2e-6, "normals, seed %llu, offset %llu: host and device differ by %.3g",
+        printf("normals at offset %llu: largest gap host/device %.3g\n", offset, worst);
+        CHECK(worst <= 1e-4, "normals, seed %llu, offset %llu: host and device differ by %.3g",
               seed, offset, worst);
     } else {
         CHECK(memcmp(host, dev, n * 4) == 0,
