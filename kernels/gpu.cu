@@ -53,6 +53,7 @@ __global__ static void probe_kernel(int *flag) {
 // capturing graphs on theirs (train --variant all --jobs).
 static int check_architecture(char *err) {
     int *flag = NULL;
+    (void)cudaGetLastError(); // an earlier failure in this thread is not the probe's
     cudaStream_t s;
     CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), err);
     cudaError_t e = cudaMalloc(&flag, sizeof *flag);

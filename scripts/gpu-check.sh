@@ -7,7 +7,8 @@
 # $OUT/report.md with the bench JSON beside it; it is rewritten after every stage, so a run cut
 # short still leaves what it measured. Needs no network: MNIST must already be in data/mnist
 # (carry it). Meant to finish within 5 minutes on an H100 (GPU_CHECK_BUDGET seconds, default
-# 300, bound the optional stages).
+# 300, bound the optional stages). Where the machine lacks libpng's or zlib's development files,
+# carry .deps too (scripts/gpu-deps.sh makes it).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start=$SECONDS
@@ -31,14 +32,16 @@ arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 say "GPU: $gpu (sm_$arch), driver $driver"
 
 # What the report says so far; each stage fills in its part and calls write_report.
+fused_ok=1 # until the canary says otherwise
 gpu_tests="not run" other_tests="not run" skipped="" ctest_rc=1 bench_rc=1
-memcheck="not run" fused_check="not run" profile="not run" graph_nodes="not run"
+memcheck="not run" fused_check="not run" profile="not run" graph_nodes="not run" canary="not run"
 write_report() {
     {
         echo "# GPU check: $(date -u +%Y-%m-%d) on $gpu"
         echo
         echo "- device: $gpu (sm_$arch), driver $driver, $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | tail -1)"
-        echo "- commit: $(git rev-parse --short HEAD 2>/dev/null || echo unknown)$(git diff --quiet 2>/dev/null || echo ' (with uncommitted changes)')"
+        echo "- commit: $commit"
+        echo "- fused-kernel canary: $canary"
         echo "- GPU tests: $gpu_tests"
         echo "- the other tests: $other_tests"
         echo "- a captured step of the layers engine (lab network = variant 0): $graph_nodes"
@@ -56,6 +59,14 @@ write_report() {
             tail -4 "$out/train-$engine.txt"
             echo '```'
         done
+        if ((!fused_ok)) && [[ -s $out/canary.txt ]]; then
+            echo
+            echo "## The fused canary's output"
+            echo
+            echo '```'
+            tail -20 "$out/canary.txt"
+            echo '```'
+        fi
         if [[ -f $out/bench.txt ]]; then
             echo
             echo "## deepdigits-bench"
@@ -76,14 +87,52 @@ write_report() {
     } >"$report"
 }
 
+# The machine's copy of the tree may have no .git: the commit is then unknown.
+commit=unknown
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    commit="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
+fi
+
 build="build-gpu"
-cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-    -DDD_MNIST_DIR="$PWD/data/mnist" >>"$log" 2>&1 || fail "configure failed (see $log)"
+# The machine may lack libpng's and zlib's development files: then the static ones that
+# scripts/gpu-deps.sh put in .deps (carried along) are linked instead.
+configure() {
+    cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
+        -DDD_MNIST_DIR="$PWD/data/mnist" "$@" >>"$log" 2>&1
+}
+deps=$PWD/.deps/usr
+if ! configure; then
+    [[ -f $deps/include/zlib.h ]] || fail "configure failed (see $log; no .deps: scripts/gpu-deps.sh)"
+    say "configure failed with the system's libraries: trying .deps (libpng and zlib, static)"
+    rm -rf $build
+    configure -DZLIB_INCLUDE_DIR="$deps/include" -DZLIB_LIBRARY="$deps/lib/x86_64-linux-gnu/libz.a" \
+        -DPNG_PNG_INCLUDE_DIR="$deps/include/libpng16" \
+        -DPNG_LIBRARY="$deps/lib/x86_64-linux-gnu/libpng16.a" || fail "configure failed (see $log)"
+fi
 cmake --build $build -j"$(nproc)" >>"$log" 2>&1 || fail "build failed (see $log)"
 say "built in $((SECONDS - start)) s"
 
+# 0. A canary for the fused kernel, which had never run on a GPU: one short launch on one SM (the
+# lab's network at batch 1) and one on a cluster of two (variant 20 at batch 32). If one hangs,
+# every stage that runs the fused engine is left out (a hang would eat the machine's time at each
+# of them); if one fails without hanging, the sanitizers below still look at it.
+fused_ok=1 fused_hangs=0 canary=""
+for args in "--variant 0 --subset 200" "--variant 20 --subset 640"; do
+    # shellcheck disable=SC2086 # ARGS is two flag pairs
+    timeout 30 $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
+        >>"$out/canary.txt" 2>&1
+    rc=$?
+    canary+="$args: exit $rc; "
+    ((rc == 0)) || fused_ok=0
+    ((rc != 124 && rc != 137)) || fused_hangs=1
+done
+say "fused-kernel canary: $canary"
+skip_fused=()
+((fused_ok)) || skip_fused=(-E 'test_gpu_fused|gpu_variants_all')
+
 # 1. The GPU tests, each with a time limit (a hung kernel must not eat the machine's time).
-ctest --test-dir $build -L gpu --timeout 120 --output-on-failure >"$out/ctest-gpu.log" 2>&1
+ctest --test-dir $build -L gpu "${skip_fused[@]}" --timeout 120 --output-on-failure \
+    >"$out/ctest-gpu.log" 2>&1
 gpu_rc=$?
 gpu_tests="$(grep -E 'tests passed' "$out/ctest-gpu.log") (exit $gpu_rc)"
 skipped=$(grep -hE '\(Skipped\)' "$out/ctest-gpu.log" | sed 's/^[[:space:]]*//' | paste -sd ';' -)
@@ -91,12 +140,18 @@ if [[ -n $skipped ]] || ! grep -q 'tests passed' "$out/ctest-gpu.log"; then
     gpu_tests="$gpu_tests — the GPU tests did not all run on a GPU machine"
     gpu_rc=1
 fi
+if ((!fused_ok)); then
+    gpu_tests="$gpu_tests — test_gpu_fused and gpu_variants_all left out: the fused canary failed"
+    gpu_rc=1
+fi
 say "GPU tests: $gpu_tests after $((SECONDS - start)) s"
 write_report
 
 # 2. The lab's program end to end, two epochs, as a user would see it, on each engine.
-for engine in fused layers; do
-    timeout 60 $build/deepdigits train --device gpu --engine $engine --epochs 2 \
+engines=(layers)
+((fused_ok)) && engines=(fused layers)
+for engine in "${engines[@]}"; do
+    timeout 60 $build/deepdigits train --device gpu --engine "$engine" --epochs 2 \
         >"$out/train-$engine.txt" 2>&1
     say "train --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
 done
@@ -105,7 +160,8 @@ done
 graph_nodes=""
 for variant in 0 20; do
     line=$(DD_GRAPH_NODES=1 timeout 60 $build/deepdigits train --device gpu --engine layers \
-        --variant $variant --batch 32 --epochs 1 --subset 640 --verbose 0 2>&1 >/dev/null |
+        --variant $variant --batch 32 --epochs 1 --subset 640 --verbose 0 --no-diagnostics \
+        2>&1 >/dev/null |
         grep -m1 'graph nodes')
     graph_nodes+="variant $variant: ${line#deepdigits: a captured training step of }; "
 done
@@ -113,11 +169,14 @@ say "layers engine: $graph_nodes"
 write_report
 
 # 3. The bench: the matrix, then the whole lab on the GPU.
-timeout 150 $build/bench/deepdigits-bench --json "$out/bench.json" >"$out/bench.txt" 2>&1
+backends=cpu,cuda,cuda-fused,cuda-fused-2sm
+((fused_ok)) || backends=cpu,cuda
+timeout 150 $build/bench/deepdigits-bench --backends $backends --json "$out/bench.json" \
+    >"$out/bench.txt" 2>&1
 bench_rc=$?
 say "bench: exit $bench_rc after $((SECONDS - start)) s"
 write_report
-if (($(left) > 60)); then
+if ((fused_ok && $(left) > 60)); then # the lab on the GPU trains with the fused engine
     timeout 90 $build/bench/deepdigits-bench --models 0 --batch 1 --device gpu --lab \
         --json "$out/bench-lab.json" >"$out/bench-lab.txt" 2>&1
     say "lab bench: exit $? after $((SECONDS - start)) s"
@@ -145,21 +204,31 @@ fused_run() {
 if [[ ! -x $sanitizer ]]; then
     memcheck="compute-sanitizer not found" fused_check="compute-sanitizer not found"
 else
-    if (($(left) > 60)); then
+    if ((fused_hangs)); then
+        fused_check="skipped: the fused canary hung"
+    elif (($(left) > 60)); then
+        # Each check on its own, so that one finding does not hide the others.
         : >"$out/fused-sanitizer.log"
-        fused_run racecheck 100 0 && fused_run racecheck 320 20 && fused_run memcheck 100 0 &&
-            fused_run memcheck 320 20 && fused_run synccheck 320 20
-        fused_check="exit $? ($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/fused-sanitizer.log" | tr '\n' ' '))"
+        fused_check=""
+        for check in "racecheck 100 0" "racecheck 320 20" "memcheck 100 0" "memcheck 320 20" \
+            "synccheck 320 20"; do
+            (($(left) > 30)) || break
+            # shellcheck disable=SC2086 # CHECK is the tool, the subset and the variant
+            fused_run $check
+            fused_check+="$check: exit $?; "
+        done
+        fused_check+="($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/fused-sanitizer.log" | tr '\n' ' '))"
     else
         fused_check="skipped: out of time"
     fi
     write_report
     if (($(left) > 60)); then
         timeout 60 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_curand \
-            >"$out/memcheck.log" 2>&1 &&
-            timeout 90 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_ops \
-                >>"$out/memcheck.log" 2>&1
-        memcheck="exit $? ($(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tr '\n' ' '))"
+            >"$out/memcheck.log" 2>&1
+        memcheck="test_gpu_curand: exit $?; "
+        timeout 90 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_ops \
+            >>"$out/memcheck.log" 2>&1
+        memcheck+="test_gpu_ops: exit $? ($(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tr '\n' ' '))"
     else
         memcheck="skipped: out of time"
     fi
@@ -176,6 +245,8 @@ for candidate in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu; do
 done
 if [[ -z $ncu ]]; then
     profile="ncu not found"
+elif ((fused_hangs)); then
+    profile="skipped: the fused canary hung"
 elif (($(left) > 45)); then
     : >"$out/ncu-fused.txt"
     ncu_rc=0

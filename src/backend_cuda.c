@@ -39,6 +39,7 @@ typedef struct {
     int *step_first; /* the device counter: where the next step starts in ORDER */
     double *sums;
     long steps, samples;      /* since the last take_sums, counted on the host */
+    long replayed;            /* of those steps, how many replayed the captured graph */
     int next_first;           /* what the device counter holds after the queued steps */
     cudaEvent_t last_mark;    /* for elapsed() */
     dd_shuffle_work *shuffle; /* the device shuffle's buffers and generator, for SHUFFLE_SEED */
@@ -206,6 +207,7 @@ static int step(cuda_backend *b, int first, int count, float lr) {
         if (!captured) return enqueue_step(b, count, lr);
     }
     CUDA_CHECK(cudaGraphLaunch(b->graph, b->gpu.stream), b->gpu.err);
+    b->replayed++;
     return 0;
 }
 
@@ -296,8 +298,9 @@ static int cuda_take_sums(dd_backend *base, dd_sums *out, char *err) {
     out->samples = b->samples;
     out->steps = b->steps;
     out->first_bad_step = (long)sums[DD_SUM_BAD_STEP];
+    out->replayed = b->replayed;
     for (int l = 0; l < DD_MAX_DENSE; l++) out->grad_sq[l] = sums[DD_SUM_GRAD_SQ + l];
-    b->samples = b->steps = 0;
+    b->samples = b->steps = b->replayed = 0;
     return 0;
 }
 
@@ -399,6 +402,7 @@ static void cuda_destroy(dd_backend *base) {
                        b->net.memory,   b->fused_scratch};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) cudaFree(buffers[i]);
     dd_gpu_close(&b->gpu);
+    (void)cudaGetLastError(); /* a failed free must not be blamed on this thread's next launch */
     free(b);
 }
 
@@ -530,6 +534,7 @@ dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err) {
     b->base.ops = &cuda_ops;
     b->setup = *setup;
     if (dd_gpu_open(&b->gpu, setup->tf32, err) != 0) {
+        dd_gpu_close(&b->gpu); /* what it opened before it failed */
         free(b);
         return NULL;
     }

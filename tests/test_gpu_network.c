@@ -90,6 +90,10 @@ static void graphs_match_eager(const dd_model_config *cfg, int batch) {
     float *pg = train_steps(g, cfg, batch, &gs), *pe = train_steps(e, cfg, batch, &es);
     CHECK(memcmp(pg, pe, layout.n_params * sizeof *pg) == 0, "graphs and eager launches differ");
     CHECK(gs.loss_sum == es.loss_sum, "graph loss %.17g vs eager %.17g", gs.loss_sum, es.loss_sum);
+    /* A capture that fails falls back to eager launches: make sure graphs were compared. */
+    CHECK(gs.replayed == STEPS - 1 && es.replayed == 0,
+          "replayed steps: %ld with graphs (want %d: all but the first, eager one), %ld without",
+          gs.replayed, STEPS - 1, es.replayed);
     free(pg), free(pe);
     g->ops->destroy(g);
     e->ops->destroy(e);

@@ -52,6 +52,7 @@ typedef struct {
     long steps; /* optimizer steps (training only) */
     /* Training only: the first of these steps whose loss was not finite (1-based), 0 if none. */
     long first_bad_step;
+    long replayed; /* the layers engine on the GPU: of the steps, how many replayed a graph */
     /* With setup.diagnostics: per Dense layer, the sum over steps of the squared Frobenius norm
      * of its kernel gradient. */
     double grad_sq[DD_MAX_DENSE];
