@@ -8,7 +8,8 @@
 # short still leaves what it measured. Needs no network: MNIST must already be in data/mnist
 # (carry it). Meant to finish within 5 minutes on an H100 (GPU_CHECK_BUDGET seconds, default
 # 300, bound the optional stages). Where the machine lacks libpng's or zlib's development files,
-# carry .deps too (scripts/gpu-deps.sh makes it).
+# carry .deps too (scripts/gpu-deps.sh makes it). Through the device tool: carry data/mnist and
+# .deps, command `GPU_CHECK_BUDGET=400 scripts/gpu-check.sh`, a limit of about 540 seconds.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start=$SECONDS
