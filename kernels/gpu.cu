@@ -5,8 +5,11 @@
 #include "deepdigits/gpu.h"
 #include "gpu_check.h"
 
-// cuBLAS needs a workspace it does not allocate itself for its calls to be captured in graphs.
-static const size_t CUBLAS_WORKSPACE_BYTES = 4u << 20;
+// cuBLAS needs a workspace it does not allocate itself for its calls to be captured in graphs;
+// its documentation (cublasSetWorkspace) recommends 32 MiB on Hopper and later, 4 MiB before.
+static size_t cublas_workspace_bytes(int major) {
+    return major >= 9 ? 32u << 20 : 4u << 20;
+}
 
 const char *dd_cublas_status_name(cublasStatus_t s) {
     switch (s) {
@@ -88,9 +91,11 @@ int dd_gpu_open(dd_gpu *gpu, int tf32, char *err) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&gpu->stream, cudaStreamNonBlocking), err);
     CUBLAS_CHECK(cublasCreate(&gpu->cublas), err);
     CUBLAS_CHECK(cublasSetStream(gpu->cublas, gpu->stream), err);
-    CUDA_CHECK(cudaMalloc(&gpu->cublas_workspace, CUBLAS_WORKSPACE_BYTES), err);
-    CUBLAS_CHECK(cublasSetWorkspace(gpu->cublas, gpu->cublas_workspace, CUBLAS_WORKSPACE_BYTES),
-                 err);
+    int major;
+    CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), err);
+    const size_t workspace = cublas_workspace_bytes(major);
+    CUDA_CHECK(cudaMalloc(&gpu->cublas_workspace, workspace), err);
+    CUBLAS_CHECK(cublasSetWorkspace(gpu->cublas, gpu->cublas_workspace, workspace), err);
     // FP32 means FP32: TF32 tensor cores change the numbers, so they are opt-in (--tf32).
     CUBLAS_CHECK(
         cublasSetMathMode(gpu->cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
