@@ -46,14 +46,14 @@ static double bn_terms(const float *dy, const dd_layer_acts *a, const float *gam
     return sqrt(sq);
 }
 
-/* The size of the terms of the bias gradient's column sums of DZ: with BN before the activation
- * the sums are 0 in exact arithmetic (BN's output gradient has zero mean), so what both sides
- * compute is rounding, to be measured against the terms. */
-static double column_terms(const float *dz, int B, int C) {
+/* The size of the terms of column sums of X (B,C): for the bias gradient, with BN before the
+ * activation, the sums are 0 in exact arithmetic (BN's output gradient has zero mean), so what
+ * both sides compute is rounding, to be measured against the terms. */
+static double column_terms(const float *x, int B, int C) {
     double sq = 0;
     for (int c = 0; c < C; c++) {
         double col = 0;
-        for (int b = 0; b < B; b++) col += fabs(dz[b * C + c]);
+        for (int b = 0; b < B; b++) col += fabs(x[b * C + c]);
         sq += col * col;
     }
     return sqrt(sq);
@@ -118,8 +118,16 @@ void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_p
         compare_near(&cmp, "dbias", r_grads + d->bias, grads + d->bias, C,
                      column_terms(cpu.grad_out, B, C));
         if (d->has_bn) {
-            compare(&cmp, "dgamma", r_grads + d->gamma, grads + d->gamma, C);
-            compare(&cmp, "dbeta", r_grads + d->beta, grads + d->beta, C);
+            /* Sums of dy*xhat and dy down a column, which cancel too (at B=2 xhat is +-a, so
+             * dgamma is a*(dy1 - dy2)): measured against their terms, with dy the gradient that
+             * reaches the layer (what reaches BN is at most that: every derivative here <= 1). */
+            float *dy_xhat = malloc(n * sizeof *dy_xhat);
+            for (size_t k = 0; k < n; k++) dy_xhat[k] = dy[k] * c->bn_xhat[k];
+            compare_near(&cmp, "dgamma", r_grads + d->gamma, grads + d->gamma, C,
+                         column_terms(dy_xhat, B, C));
+            compare_near(&cmp, "dbeta", r_grads + d->beta, grads + d->beta, C,
+                         column_terms(dy, B, C));
+            free(dy_xhat);
         }
     }
     dd_net_destroy(&cpu);
