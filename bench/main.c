@@ -23,8 +23,9 @@ static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused
 static const char help[] =
     "usage: deepdigits-bench [options]\n"
     "Times training steps for a matrix of models x batch sizes x backends: cpu (the reference),\n"
-    "cuda (the layers engine: cuBLAS and one kernel per op), cuda-fused (the fused engine, one\n"
-    "SM a model) and cuda-fused-2sm (the fused engine on a cluster of two SMs a model).\n"
+    "cuda (the layers engine: cuBLAS SGEMMs and a kernel per layer and direction), cuda-fused\n"
+    "(the fused engine, one SM a model) and cuda-fused-2sm (the fused engine on a cluster of two\n"
+    "SMs a model).\n"
     "  --models LIST     lab models: 0 (baseline) .. 20 (default 0,1,10,20)\n"
     "  --batch LIST      batch sizes (default 1,32,256,1024)\n"
     "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"

@@ -43,7 +43,7 @@ static float *train_steps(dd_backend *b, const dd_model_config *cfg, int batch, 
     return params;
 }
 
-/* The layers engine (cuBLAS and one kernel per op), with graphs unless NO_GRAPHS. */
+/* The layers engine (cuBLAS SGEMMs and the layer kernels), with graphs unless NO_GRAPHS. */
 static dd_backend *backend(dd_device device, const dd_model_config *cfg, int batch, int no_graphs) {
     return dd_test_backend(device, cfg, &data, TRAIN_IMAGES, batch, DD_ENGINE_LAYERS, no_graphs);
 }
