@@ -24,10 +24,11 @@ template <int SPAN> DD_SIMT_FN int span_offset(const fused_ctx &c) {
 DD_SIMT_FN uchar4 read_quad(const fused_ctx &c, int first, int t) {
     const int quads = c.p->block_pixels / 4;
     const size_t row = c.r->order[first + t / quads];
-    return *(const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + c.px0 + 4 * (t % quads));
+    return *simt_aligned(
+        (const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + c.px0 + 4 * (t % quads)));
 }
 DD_SIMT_FN void write_quad(const fused_ctx &c, float *x, int t, uchar4 px) {
-    *(float4 *)(x + 4 * t) =
+    *simt_aligned((float4 *)(x + 4 * t)) =
         make_float4(c.table[px.x], c.table[px.y], c.table[px.z], c.table[px.w]);
 }
 
@@ -40,7 +41,7 @@ DD_SIMT_FN void write_quad(const fused_ctx &c, float *x, int t, uchar4 px) {
 DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, int first, int n) {
     const int total = n * (c.p->block_pixels / 4), T = c.p->threads;
     for (int t0 = c.tid; t0 < total; t0 += DD_FUSED_STAGE_READS * T) {
-        uchar4 px[DD_FUSED_STAGE_READS];
+        uchar4 px[DD_FUSED_STAGE_READS] = {}; // each one set and used under the same test
         DD_UNROLL
         for (int k = 0; k < DD_FUSED_STAGE_READS; k++)
             if (t0 + k * T < total) px[k] = read_quad(c, first, t0 + k * T);
@@ -90,7 +91,7 @@ DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n) {
 template <int UPL, int SPAN>
 DD_SIMT_FN void span_products(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *image,
                               float (&out)[UPL]) {
-    const float4 *x4 = (const float4 *)(image + span_offset<SPAN>(c));
+    const float4 *x4 = simt_aligned((const float4 *)(image + span_offset<SPAN>(c)));
     float even[UPL], odd[UPL];
     DD_UNROLL
     for (int k = 0; k < UPL; k++) even[k] = odd[k] = 0.0f;
@@ -194,7 +195,8 @@ DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][S
             const int j = 32 * k + c.lane;
             step[k] = j < u ? -lr * d[(b0 + s) * u + j] : 0.0f;
         }
-        const float4 *x4 = (const float4 *)(x + s * c.p->block_pixels + span_offset<SPAN>(c));
+        const float4 *x4 =
+            simt_aligned((const float4 *)(x + s * c.p->block_pixels + span_offset<SPAN>(c)));
         DD_UNROLL
         for (int q = 0; q < SPAN / 4; q++) {
             const float4 v = x4[q];

@@ -35,6 +35,11 @@ DD_SIMT_FN void simt_syncwarp() {
 DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
     return __shfl_xor_sync(0xffffffffu, v, mask);
 }
+// P, which the code reads or writes as a whole T (a float4, a uchar4): the emulator checks that
+// it is aligned to sizeof(T), since a misaligned vector access faults on the GPU and not on x86.
+template <typename T> DD_SIMT_FN T *simt_aligned(T *p) {
+    return p;
+}
 #ifdef _CG_HAS_CLUSTER_GROUP // sm_90 and later
 DD_SIMT_FN int simt_cluster_rank() {
     return (int)cooperative_groups::this_cluster().block_rank();
@@ -64,6 +69,9 @@ template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
 #else // the host emulator: one host thread per GPU thread, barriers for the synchronization
 
 #include <pthread.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include <atomic>
 
@@ -161,6 +169,14 @@ DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
     const double got = b->lanes[simt_thread ^ mask].load(std::memory_order_relaxed);
     simt_barrier_wait(warp, 0);
     return got;
+}
+template <typename T> DD_SIMT_FN T *simt_aligned(T *p) {
+    if ((uintptr_t)p % sizeof(T) != 0) {
+        fprintf(stderr, "simt emulator: a %zu-byte vector access at %p is misaligned\n", sizeof(T),
+                (const void *)p);
+        abort();
+    }
+    return p;
 }
 DD_SIMT_FN int simt_cluster_rank() {
     return simt_rank;
