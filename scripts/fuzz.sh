@@ -1,4 +1,5 @@
 #!/usr/bin/env bash
+# shellcheck disable=SC2054 # the commas in flags are their own lists (-fsanitize=a,b; -Wl,x)
 # Builds the libFuzzer harnesses (clang, -fsanitize=fuzzer,address,undefined) for the IDX and
 # safetensors parsers and runs each for a bounded time from its seed corpus in fuzz/corpus/.
 # Usage: scripts/fuzz.sh [SECONDS per harness, default 30]. Exits non-zero on any crash, leak or
@@ -22,9 +23,12 @@ for name in idx safetensors; do
         -o "$out/fuzz_$name"
     mkdir -p "$out/corpus_$name"
     echo "== fuzz_$name: $seconds s"
-    (cd "$out" && "./fuzz_$name" -max_total_time="$seconds" -max_len=200000 -timeout=10 \
-        -rss_limit_mb=2048 -print_final_stats=0 "corpus_$name" "../fuzz/corpus/$name" \
-        2>&1 | grep -E "^(Done|==[0-9]+==|SUMMARY|artifact)|ERROR" || true)
+    # The run's own status is read from its artifacts below, so the filter may find nothing.
+    (cd "$out" || exit 1
+        "./fuzz_$name" -max_total_time="$seconds" -max_len=200000 -timeout=10 \
+            -rss_limit_mb=2048 -print_final_stats=0 "corpus_$name" "../fuzz/corpus/$name" \
+            2>&1 | grep -E "^(Done|==[0-9]+==|SUMMARY|artifact)|ERROR"
+        true)
     # libFuzzer's exit status is lost in the pipe above; a crash leaves an artifact.
     if ls "$out"/crash-* "$out"/leak-* "$out"/timeout-* "$out"/oom-* >/dev/null 2>&1; then
         echo "fuzz_$name: failure, reproducer(s): $(ls "$out"/{crash,leak,timeout,oom}-* 2>/dev/null)" >&2
