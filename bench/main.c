@@ -312,9 +312,9 @@ static void engine_verdicts(const bench_args *a, double us[][MAX_LIST][N_BACKEND
     }
 }
 
+/* FIRST: no JSON row written yet (the matrix and the lab share the results list). */
 static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_machine *cpu,
-                      const bench_machine *gpu, int have_gpu, FILE *json) {
-    int first = 1;
+                      const bench_machine *gpu, int have_gpu, FILE *json, int *first) {
     double us[MAX_LIST][MAX_LIST][N_BACKENDS] = {{{0}}}; /* medians, 0 where not measured */
     printf("%-11s %6s  %-14s %10s  %-17s %12s %9s %8s %9s %8s\n", "model", "batch", "on", "us/step",
            "spread (min-max)", "samples/s", "epoch s", "vs cpu", "floor us", "x floor");
@@ -333,14 +333,15 @@ static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_mac
                 if (on == ON_CPU && !w.skipped) cpu_us = w.r.us_median;
                 us[i][j][on] = w.skipped ? 0 : w.r.us_median;
                 print_row(&w);
-                if (json) json_row(json, &w, first), first = 0;
+                if (json) json_row(json, &w, *first), *first = 0;
             }
         }
     engine_verdicts(a, us);
     return 0;
 }
 
-static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE *json) {
+static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE *json,
+                   int *first) {
     char err[DD_ERR_LEN];
     int gpu = a->device == DD_DEVICE_GPU || (a->device == DD_DEVICE_AUTO && have_gpu);
     double seconds;
@@ -356,9 +357,10 @@ static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE
     printf("%.1f s\n", seconds);
     if (json)
         fprintf(json,
-                ",\n    {\"model\": \"lab\", \"backend\": \"%s\", \"epochs\": %d, \"jobs\": %d, "
+                "%s\n    {\"model\": \"lab\", \"backend\": \"%s\", \"epochs\": %d, \"jobs\": %d, "
                 "\"seconds\": %.3f}",
-                gpu ? "cuda-auto" : "cpu", a->lab_epochs, jobs, seconds);
+                *first ? "" : ",", gpu ? "cuda-auto" : "cpu", a->lab_epochs, jobs, seconds);
+    *first = 0;
     return 0;
 }
 
@@ -403,8 +405,9 @@ int main(int argc, char **argv) {
             "{\n  \"date\": \"%s\",\n  \"device\": \"%s\",\n  \"cpu\": \"%s\",\n  \"results\": [",
             date, have_gpu ? gpu.name : "none", cpu.name);
     }
-    int rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json);
-    if (rc == 0 && a.lab) rc = run_lab(&a, &data, have_gpu, json);
+    int first = 1;
+    int rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json, &first);
+    if (rc == 0 && a.lab) rc = run_lab(&a, &data, have_gpu, json, &first);
     if (json) {
         fprintf(json, "\n  ]\n}\n");
         fclose(json);

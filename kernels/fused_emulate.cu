@@ -48,7 +48,7 @@ int fail(char *err, const char *what, int code) {
 int run_cluster(const fused_ctx *ctx, simt_cluster *cluster, simt_block *blocks, char *err) {
     cluster_run c = {blocks, cluster, ctx};
     const int rc = simt_run_threads(ctx->p->threads * ctx->p->cluster, run_thread, &c);
-    return rc == 0 ? 0 : fail(err, "pthread_create", rc);
+    return rc == 0 ? 0 : fail(err, "starting its threads", rc);
 }
 
 } // namespace

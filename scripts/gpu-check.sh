@@ -113,6 +113,8 @@ fi
 cmake --build $build -j"$(nproc)" >>"$log" 2>&1 || fail "build failed (see $log)"
 say "built in $((SECONDS - start)) s"
 
+# Every limit below also kills (-k): deepdigits catches SIGTERM to save a checkpoint, and a process
+# stuck in a hung kernel's synchronize would never act on it.
 # 0. A canary for the fused kernel, which had never run on a GPU: one short launch on one SM (the
 # lab's network at batch 1) and one on a cluster of two (variant 20 at batch 32). If one hangs,
 # every stage that runs the fused engine is left out (a hang would eat the machine's time at each
@@ -120,7 +122,7 @@ say "built in $((SECONDS - start)) s"
 fused_ok=1 fused_hangs=0 canary=""
 for args in "--variant 0 --subset 200" "--variant 20 --subset 640"; do
     # shellcheck disable=SC2086 # ARGS is two flag pairs
-    timeout 30 $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
+    timeout -k 10 30 $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
         >>"$out/canary.txt" 2>&1
     rc=$?
     canary+="$args: exit $rc; "
@@ -128,6 +130,7 @@ for args in "--variant 0 --subset 200" "--variant 20 --subset 640"; do
     ((rc != 124 && rc != 137)) || fused_hangs=1
 done
 say "fused-kernel canary: $canary"
+write_report
 skip_fused=()
 ((fused_ok)) || skip_fused=(-E 'test_gpu_fused|gpu_variants_all')
 
@@ -152,7 +155,7 @@ write_report
 engines=(layers)
 ((fused_ok)) && engines=(fused layers)
 for engine in "${engines[@]}"; do
-    timeout 60 $build/deepdigits train --device gpu --engine "$engine" --epochs 2 \
+    timeout -k 10 60 $build/deepdigits train --device gpu --engine "$engine" --epochs 2 \
         >"$out/train-$engine.txt" 2>&1
     say "train --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
 done
@@ -160,7 +163,7 @@ done
 # batch 32 (bench/NOTES.md counts 12 and 32 kernels; cuBLAS may split a GEMM in two).
 graph_nodes=""
 for variant in 0 20; do
-    line=$(DD_GRAPH_NODES=1 timeout 60 $build/deepdigits train --device gpu --engine layers \
+    line=$(DD_GRAPH_NODES=1 timeout -k 10 60 $build/deepdigits train --device gpu --engine layers \
         --variant $variant --batch 32 --epochs 1 --subset 640 --verbose 0 --no-diagnostics \
         2>&1 >/dev/null |
         grep -m1 'graph nodes')
@@ -172,13 +175,13 @@ write_report
 # 3. The bench: the matrix, then the whole lab on the GPU.
 backends=cpu,cuda,cuda-fused,cuda-fused-2sm
 ((fused_ok)) || backends=cpu,cuda
-timeout 150 $build/bench/deepdigits-bench --backends $backends --json "$out/bench.json" \
+timeout -k 10 150 $build/bench/deepdigits-bench --backends $backends --json "$out/bench.json" \
     >"$out/bench.txt" 2>&1
 bench_rc=$?
 say "bench: exit $bench_rc after $((SECONDS - start)) s"
 write_report
 if ((fused_ok && $(left) > 60)); then # the lab on the GPU trains with the fused engine
-    timeout 90 $build/bench/deepdigits-bench --models 0 --batch 1 --device gpu --lab \
+    timeout -k 10 90 $build/bench/deepdigits-bench --models 0 --batch 1 --device gpu --lab \
         --json "$out/bench-lab.json" >"$out/bench-lab.txt" 2>&1
     say "lab bench: exit $? after $((SECONDS - start)) s"
     write_report
@@ -198,7 +201,7 @@ write_report
 # 20 (batch 32, BN after the activation), with only that kernel instrumented (--kernel-name).
 sanitizer=/usr/local/cuda/bin/compute-sanitizer
 fused_run() {
-    timeout 60 $sanitizer --tool "$1" --kernel-name kns=fused_kernel --error-exitcode 9 \
+    timeout -k 10 60 $sanitizer --tool "$1" --kernel-name kns=fused_kernel --error-exitcode 9 \
         $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 \
         --subset "$2" --variant "$3" >>"$out/fused-sanitizer.log" 2>&1
 }
@@ -224,10 +227,10 @@ else
     fi
     write_report
     if (($(left) > 60)); then
-        timeout 60 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_curand \
+        timeout -k 10 60 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_curand \
             >"$out/memcheck.log" 2>&1
         memcheck="test_gpu_curand: exit $?; "
-        timeout 90 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_ops \
+        timeout -k 10 90 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_ops \
             >>"$out/memcheck.log" 2>&1
         memcheck+="test_gpu_ops: exit $? ($(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tr '\n' ' '))"
     else
@@ -253,7 +256,7 @@ elif (($(left) > 45)); then
     ncu_rc=0
     for args in "--variant 20 --subset 3200" "--variant 0 --subset 1000"; do
         # shellcheck disable=SC2086 # ARGS is two flag pairs
-        timeout 40 "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
+        timeout -k 10 40 "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
             --section LaunchStats --section Occupancy --section SpeedOfLight \
             --section WarpStateStats --section SchedulerStats \
             $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \

@@ -32,17 +32,22 @@ static void compare(const comparison *c, const char *what, const float *got, con
     compare_near(c, what, got, want, n, 0);
 }
 
-/* The size of the terms BN's backward pass adds up: B * gamma * inv_std * dy per element, for DY
- * the gradient that reaches the layer. At small batches the result cancels to far less (at B=2,
- * with xhat = +-sqrt(var / (var + eps)), to about eps/var of it), so its rounding is measured
- * against these. */
-static double bn_terms(const float *dy, const dd_layer_acts *a, const float *gamma, int B, int C) {
-    double sq = 0;
+/* The terms BN's backward pass adds up: dx = gamma*inv_std/B * (B*dy - sum(dy) -
+ * xhat*sum(dy*xhat)), whose first term is gamma * inv_std * dy, for DY the gradient that reaches
+ * the layer; into T (B,C). At small batches dx cancels to far less (at B=2, with xhat =
+ * +-sqrt(var / (var + eps)), to about eps/var of it), so its rounding, and that of the bias
+ * gradient summed from it, is measured against these. */
+static void bn_terms(float *t, const float *dy, const dd_layer_acts *a, const float *gamma, int B,
+                     int C) {
     for (int b = 0; b < B; b++)
-        for (int c = 0; c < C; c++) {
-            const double t = (double)B * gamma[c] * dd_bn_inv_std(a->bn_var[c]) * dy[b * C + c];
-            sq += t * t;
-        }
+        for (int c = 0; c < C; c++)
+            t[b * C + c] = gamma[c] * dd_bn_inv_std(a->bn_var[c]) * dy[b * C + c];
+}
+
+/* ||X||, of N floats. */
+static double norm(const float *x, size_t n) {
+    double sq = 0;
+    for (size_t k = 0; k < n; k++) sq += (double)x[k] * x[k];
     return sqrt(sq);
 }
 
@@ -113,10 +118,17 @@ void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_p
         dd_dense_backward_bias(grads + d->bias, cpu.grad_out, B, C);
         r->put(run.grad_out, dy, n);
         CHECK(r->backward(&v, run.grad_out, B, err) == 0, "%s", err);
-        const double dz_terms = d->has_bn ? bn_terms(dy, c, params + d->gamma, B, C) : 0;
-        compare_near(&cmp, "dL/dz", run.grad_out, cpu.grad_out, n, dz_terms);
+        /* Without BN dL/dz is a product, and dbias's terms are dL/dz itself; with BN both are
+         * measured against BN's terms. */
+        float *terms = malloc(n * sizeof *terms);
+        if (d->has_bn)
+            bn_terms(terms, dy, c, params + d->gamma, B, C);
+        else
+            memcpy(terms, cpu.grad_out, n * sizeof *terms);
+        compare_near(&cmp, "dL/dz", run.grad_out, cpu.grad_out, n, d->has_bn ? norm(terms, n) : 0);
         compare_near(&cmp, "dbias", r_grads + d->bias, grads + d->bias, C,
-                     column_terms(cpu.grad_out, B, C));
+                     column_terms(terms, B, C));
+        free(terms);
         if (d->has_bn) {
             /* Sums of dy*xhat and dy down a column, which cancel too (at B=2 xhat is +-a, so
              * dgamma is a*(dy1 - dy2)): measured against their terms, with dy the gradient that

@@ -23,7 +23,9 @@ typedef struct {
  * a 784-C-10 network with activation ACT and BN at BN (its real layout and buffers), with random
  * products X·W, biases, BN parameters and moving statistics from *SEED; forward in training,
  * backward from a random dL/d(output), then forward in evaluation, each from buffers poisoned
- * with NaN. Every output within TOL relative (||got - cpu|| / ||cpu||). */
+ * with NaN. Every output within TOL relative (||got - cpu|| / ||cpu||), or, for the sums that
+ * cancel (the bias, gamma and beta gradients; BN's input gradient), relative to the size of
+ * their terms (check_near). */
 void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_place bn,
                  unsigned *seed, double tol);
 

@@ -86,16 +86,23 @@ static void agree_on(int variant, int sms, const float *pc, const dd_sums *cs) {
 }
 
 /* VARIANT's CPU epoch, then the GPU's on the engine's rule, or with BOTH_SHAPES on a cluster of
- * two SMs and on one SM, each asked for: unlike the rule, which falls back to one SM where a
- * cluster cannot run, an explicit two fails if it cannot, so the cluster path surely ran. */
+ * two SMs (where the GPU launches clusters) and on one SM, each asked for: unlike the rule, which
+ * falls back to one SM where a cluster cannot run, an explicit two fails if it cannot, so on an
+ * H100 the cluster path surely ran. */
 static void agree(int variant, int both_shapes) {
     char err[DD_ERR_LEN];
     dd_train_options o;
     CHECK(dd_variant_options(variant, 0, &o, err) == 0, "%s", err);
     dd_sums cs;
     float *pc = one_epoch(DD_DEVICE_CPU, &o.model, o.batch, 0, &cs);
+    int clusters = 0; /* whether this GPU launches thread-block clusters at all (sm_90 on) */
+    CHECK(cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, 0) == cudaSuccess,
+          "cluster attribute");
     if (both_shapes) {
-        agree_on(variant, 2, pc, &cs);
+        if (clusters)
+            agree_on(variant, 2, pc, &cs);
+        else
+            printf("variant %d on 2 SMs: not run, this GPU launches no clusters\n", variant);
         agree_on(variant, 1, pc, &cs);
     } else {
         agree_on(variant, 0, pc, &cs);

@@ -1,7 +1,7 @@
 /* The layer kernels' bodies (kernels/layer_body.cuh), run on the host by the emulator with the
  * GPU's launch shapes, against the CPU network's op sequence for the same layer: each activation,
  * each place of BN (none, before, after), training and evaluation, forward and backward, on
- * batches from 1 to 256. The same check as test_gpu_ops runs on a GPU, here in every CI run
+ * batches from 1 to 1,000. The same check as test_gpu_ops runs on a GPU, here in every CI run
  * (and under ThreadSanitizer, which reports any read of another thread's write that no barrier
  * orders). Tolerance 1e-5 as on the GPU; on the host the only differences from the reference are
  * the order of the double sums and where the bias is added, ~1e-7. */
@@ -35,10 +35,11 @@ static const layer_runner on_host = {
     alloc_nan, poison, put, get, release, dd_layer_forward_emulated, dd_layer_backward_emulated};
 
 int main(void) {
-    /* (batch, width): one sample (BN's variance 0); two; a batch that is no power of two and
-     * needs two rows a thread from one of the 64 threads a channel gets; a width of one; the
-     * largest block (256 threads) over several blocks of the elementwise kernel. */
-    static const int shapes[][2] = {{1, 25}, {2, 3}, {33, 25}, {70, 1}, {256, 10}};
+    /* (batch, width): one sample (BN's variance 0); two; a batch that is no power of two (64
+     * threads a channel, 31 of them idle); a width of one; the largest block (256 threads);
+     * batches past it, where a thread takes two rows (300) or four (1,000, evaluation's chunk). */
+    static const int shapes[][2] = {{1, 25},   {2, 3},   {33, 25}, {70, 1},
+                                    {256, 10}, {300, 5}, {1000, 3}};
     const dd_activation acts[] = {DD_ACT_TANH, DD_ACT_SIGMOID, DD_ACT_RELU, DD_ACT_LINEAR};
     const dd_bn_place places[] = {DD_BN_NONE, DD_BN_BEFORE, DD_BN_AFTER};
     unsigned seed = 2024;

@@ -1,8 +1,10 @@
 /* The operations a network is made of, one family per file: src/<family>.c holds the plain-C
  * reference, kernels/<family>.cu its CUDA twin with the same name (suffix _gpu) and argument
- * order — outputs first, then inputs and weights, then sizes; in backward passes the gradients
- * first. Shapes are given as (rows, cols), row-major. B = batch, I = inputs, O = outputs, C =
- * channels (features). "=" marks a gradient that is overwritten, "+=" one that is accumulated. */
+ * order (except the activations and BN, which run on the GPU inside a layer's kernels, and the
+ * GPU's Dense ops, which leave the bias to them: see below) — outputs first, then inputs and
+ * weights, then sizes; in backward passes the gradients first. Shapes are given as (rows, cols),
+ * row-major. B = batch, I = inputs, O = outputs, C = channels (features). "=" marks a gradient that
+ * is overwritten, "+=" one that is accumulated. */
 #ifndef DEEPDIGITS_OPS_H
 #define DEEPDIGITS_OPS_H
 
