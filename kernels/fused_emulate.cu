@@ -75,19 +75,13 @@ extern "C" int dd_fused_train_emulated(const dd_fused_plan *plan, const dd_fused
     }
     if (rc == 0) {
         simt_barrier_init(&cluster->all, plan->threads * blocks);
-        for (int b = 0; b < blocks; b++) {
-            simt_barrier_init(&block[b].all, plan->threads);
-            for (int w = 0; w < plan->warps; w++) simt_barrier_init(&block[b].warp[w], 32);
-        }
+        for (int b = 0; b < blocks; b++) simt_block_open(&block[b], plan->threads);
         fused_ctx c = {};
         c.p = plan;
         c.r = run;
         rc = run_cluster(&c, cluster, block, err);
         simt_barrier_destroy(&cluster->all);
-        for (int b = 0; b < blocks; b++) {
-            simt_barrier_destroy(&block[b].all);
-            for (int w = 0; w < plan->warps; w++) simt_barrier_destroy(&block[b].warp[w]);
-        }
+        for (int b = 0; b < blocks; b++) simt_block_close(&block[b], plan->threads);
     }
     for (int b = 0; b < blocks; b++) free(cluster->shared[b]);
     delete cluster;

@@ -80,8 +80,8 @@ static int check_architecture(char *err) {
     return 0;
 }
 
-int dd_gpu_open(dd_gpu *gpu, int tf32, char *err) {
-    memset(gpu, 0, sizeof *gpu);
+// dd_gpu_open's parts, each returning at its first failure; the caller closes what was opened.
+static int open_parts(dd_gpu *gpu, int tf32, char *err) {
     if (dd_cuda_device_count() == 0) {
         snprintf(err, DD_ERR_LEN, "no CUDA device (use --device cpu)");
         return -1;
@@ -101,6 +101,13 @@ int dd_gpu_open(dd_gpu *gpu, int tf32, char *err) {
         cublasSetMathMode(gpu->cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
         err);
     return 0;
+}
+
+int dd_gpu_open(dd_gpu *gpu, int tf32, char *err) {
+    memset(gpu, 0, sizeof *gpu);
+    if (open_parts(gpu, tf32, err) == 0) return 0;
+    dd_gpu_close(gpu); // ERR is the caller's buffer, not gpu->err: the message survives
+    return -1;
 }
 
 void dd_gpu_close(dd_gpu *gpu) {

@@ -58,7 +58,7 @@ DD_SIMT_FN void bn_layer_forward_body(const dd_layer_view &v, int B, int trainin
         const float z = v.acts.dense_out[k] + v.bias[c];
         v.acts.dense_out[k] = z;
         if (!before) v.acts.act_out[k] = dd_activate(v.act, z);
-        sum += bn_in[k];
+        if (training) sum += bn_in[k]; // evaluation normalizes with the moving mean
     }
     float mean = v.moving_mean[c], var = v.moving_var[c];
     if (training) { // the whole block takes this branch or none

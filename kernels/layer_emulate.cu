@@ -56,15 +56,13 @@ int run_grid(grid_run *r, char *err) {
     }
     simt_block *block = new simt_block();
     double part[DD_LAYER_THREADS];
-    simt_barrier_init(&block->all, threads);
-    for (int w = 0; w < threads / 32; w++) simt_barrier_init(&block->warp[w], 32);
+    simt_block_open(block, threads);
     r->block = block, r->part = part;
     const int rc = simt_run_threads(threads, run_thread, r);
-    simt_barrier_destroy(&block->all);
-    for (int w = 0; w < threads / 32; w++) simt_barrier_destroy(&block->warp[w]);
+    simt_block_close(block, threads);
     delete block;
     if (rc == 0) return 0;
-    snprintf(err, DD_ERR_LEN, "layer emulator: pthread_create: %s", strerror(rc));
+    snprintf(err, DD_ERR_LEN, "layer emulator: starting its threads: %s", strerror(rc));
     return -1;
 }
 

@@ -47,6 +47,16 @@ void open_gate(gate *g, int state) {
 
 } // namespace
 
+void simt_block_open(simt_block *b, int threads) {
+    simt_barrier_init(&b->all, threads);
+    for (int w = 0; w < threads / 32; w++) simt_barrier_init(&b->warp[w], 32);
+}
+
+void simt_block_close(simt_block *b, int threads) {
+    simt_barrier_destroy(&b->all);
+    for (int w = 0; w < threads / 32; w++) simt_barrier_destroy(&b->warp[w]);
+}
+
 int simt_run_threads(int n, void (*fn)(void *arg, int i), void *arg) {
     started_thread *threads = (started_thread *)calloc((size_t)n, sizeof *threads);
     if (!threads) return ENOMEM;

@@ -8,4 +8,9 @@
 // could not be created. Returns 0, or the errno of the failed pthread_create.
 int simt_run_threads(int n, void (*fn)(void *arg, int i), void *arg);
 
+// A block's barriers for THREADS threads (a multiple of 32): the block's own and each warp's.
+struct simt_block;
+void simt_block_open(simt_block *b, int threads);
+void simt_block_close(simt_block *b, int threads);
+
 #endif

@@ -534,7 +534,6 @@ dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err) {
     b->base.ops = &cuda_ops;
     b->setup = *setup;
     if (dd_gpu_open(&b->gpu, setup->tf32, err) != 0) {
-        dd_gpu_close(&b->gpu); /* what it opened before it failed */
         free(b);
         return NULL;
     }

@@ -38,7 +38,7 @@ static void settled(cudaError_t e) {
 
 float *dev_floats(const float *host, size_t n) {
     float *d = dev_alloc(n * sizeof *d);
-    settled(cudaMemcpy(d, host, n * sizeof *d, cudaMemcpyHostToDevice));
+    dev_put(d, host, n);
     return d;
 }
 
@@ -56,7 +56,7 @@ uint8_t *dev_bytes(const void *host, size_t n) {
 
 float *dev_nan(size_t n) {
     float *d = dev_alloc(n * sizeof *d);
-    settled(cudaMemset(d, 0xff, n * sizeof *d)); /* 0xffffffff is a NaN */
+    dev_poison(d, n);
     return d;
 }
 
@@ -65,7 +65,7 @@ void dev_put(float *dst, const float *host, size_t n) {
 }
 
 void dev_poison(float *p, size_t n) {
-    settled(cudaMemset(p, 0xff, n * sizeof *p));
+    settled(cudaMemset(p, 0xff, n * sizeof *p)); /* 0xffffffff is a NaN */
 }
 
 float *host_floats(const float *dev, size_t n) {

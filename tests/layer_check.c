@@ -44,13 +44,6 @@ static void bn_terms(float *t, const float *dy, const dd_layer_acts *a, const fl
             t[b * C + c] = gamma[c] * dd_bn_inv_std(a->bn_var[c]) * dy[b * C + c];
 }
 
-/* ||X||, of N floats. */
-static double norm(const float *x, size_t n) {
-    double sq = 0;
-    for (size_t k = 0; k < n; k++) sq += (double)x[k] * x[k];
-    return sqrt(sq);
-}
-
 /* The size of the terms of column sums of X (B,C): for the bias gradient, with BN before the
  * activation, the sums are 0 in exact arithmetic (BN's output gradient has zero mean), so what
  * both sides compute is rounding, to be measured against the terms. */
@@ -125,7 +118,8 @@ void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_p
             bn_terms(terms, dy, c, params + d->gamma, B, C);
         else
             memcpy(terms, cpu.grad_out, n * sizeof *terms);
-        compare_near(&cmp, "dL/dz", run.grad_out, cpu.grad_out, n, d->has_bn ? norm(terms, n) : 0);
+        compare_near(&cmp, "dL/dz", run.grad_out, cpu.grad_out, n,
+                     d->has_bn ? dd_norm(terms, n) : 0);
         compare_near(&cmp, "dbias", r_grads + d->bias, grads + d->bias, C,
                      column_terms(terms, B, C));
         free(terms);

@@ -131,16 +131,22 @@ void fill_uniform(float *x, size_t n, float lo, float hi, unsigned *state) {
     }
 }
 
+double dd_norm(const float *x, size_t n) {
+    double sq = 0;
+    for (size_t i = 0; i < n; i++) sq += (double)x[i] * x[i];
+    return sqrt(sq);
+}
+
 void check_near(const char *name, const float *got, const float *want, size_t n, double tol,
                 double scale) {
-    double diff = 0, norm = 0, worst_diff = -1;
+    double diff = 0, worst_diff = -1;
     size_t worst = 0;
     for (size_t i = 0; i < n; i++) {
         const double d = isfinite(got[i]) ? fabs((double)got[i] - want[i]) : INFINITY;
-        diff += d * d, norm += (double)want[i] * want[i];
+        diff += d * d;
         if (d > worst_diff) worst_diff = d, worst = i;
     }
-    const double ref = sqrt(norm) > scale ? sqrt(norm) : scale;
+    const double norm = dd_norm(want, n), ref = norm > scale ? norm : scale;
     const double err = diff == 0 ? 0 : sqrt(diff) / ref; /* inf when anything is not finite */
     CHECK(err <= tol, "%s: error %.3g > %.1g relative to %.3g (worst [%zu]: got %.9g, want %.9g)",
           name, err, tol, ref, worst, got[worst], want[worst]);

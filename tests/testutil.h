@@ -23,6 +23,8 @@ int dd_test_finish(const char *name);
 int dd_close(double a, double b, double atol, double rtol);
 /* ||a - b|| / ||b|| over n floats; +inf when any element is not finite. */
 double dd_rel_error(const float *a, const float *b, size_t n);
+/* ||x|| over n floats, in double. */
+double dd_norm(const float *x, size_t n);
 
 /* Uniform floats in [lo, hi) from a fixed LCG: reproducible inputs without the library. */
 void fill_uniform(float *x, size_t n, float lo, float hi, unsigned *state);
