@@ -3,14 +3,15 @@
 #include "deepdigits/ops.h"
 #include "gpu_check.h"
 #include "kernels.h"
+#include "launch.cuh"
 
 static const int THREADS = 256;
 
 // FIRST comes from the host, or from *FIRST_ON_DEVICE when that is given (graph replay).
-__global__ static void gather_kernel(float *out, uint8_t *labels_out, const uint8_t *pixels,
-                                     const uint8_t *labels, const uint32_t *idx, int first,
-                                     const int *first_on_device, const float *table, int B) {
-    int k = blockIdx.x * blockDim.x + threadIdx.x;
+DD_GLOBAL static void gather_kernel(float *out, uint8_t *labels_out, const uint8_t *pixels,
+                                    const uint8_t *labels, const uint32_t *idx, int first,
+                                    const int *first_on_device, const float *table, int B) {
+    const int k = simt_block_index() * simt_block_threads() + simt_tid();
     if (k >= B * DD_IMAGE_PIXELS) return;
     int b = k / DD_IMAGE_PIXELS, i = k % DD_IMAGE_PIXELS;
     if (first_on_device) first = *first_on_device;
@@ -22,8 +23,8 @@ __global__ static void gather_kernel(float *out, uint8_t *labels_out, const uint
 int dd_gather_standardize_gpu(float *out, const uint8_t *pixels, const uint32_t *idx, int first,
                               const float *table, int B, dd_gpu *gpu) {
     int n = B * DD_IMAGE_PIXELS;
-    gather_kernel<<<CEIL_DIV(n, THREADS), THREADS, 0, gpu->stream>>>(out, NULL, pixels, NULL, idx,
-                                                                     first, NULL, table, B);
+    DD_LAUNCH(gather_kernel, CEIL_DIV(n, THREADS), THREADS, gpu->stream, out, NULL, pixels, NULL,
+              idx, first, NULL, table, B);
     LAUNCH_CHECK("gather_kernel", gpu);
     return 0;
 }
@@ -32,8 +33,8 @@ int dd_gather_step_gpu(float *out, uint8_t *labels_out, const uint8_t *pixels,
                        const uint8_t *labels, const uint32_t *order, const int *first,
                        const float *table, int B, dd_gpu *gpu) {
     int n = B * DD_IMAGE_PIXELS;
-    gather_kernel<<<CEIL_DIV(n, THREADS), THREADS, 0, gpu->stream>>>(
-        out, labels_out, pixels, labels, order, 0, first, table, B);
+    DD_LAUNCH(gather_kernel, CEIL_DIV(n, THREADS), THREADS, gpu->stream, out, labels_out, pixels,
+              labels, order, 0, first, table, B);
     LAUNCH_CHECK("gather_kernel", gpu);
     return 0;
 }

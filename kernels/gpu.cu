@@ -4,6 +4,7 @@
 
 #include "deepdigits/gpu.h"
 #include "gpu_check.h"
+#include "launch.cuh"
 
 // cuBLAS needs a workspace it does not allocate itself for its calls to be captured in graphs;
 // its documentation (cublasSetWorkspace) recommends 32 MiB on Hopper and later, 4 MiB before.
@@ -47,7 +48,7 @@ int dd_cuda_device_count(void) {
     return n;
 }
 
-__global__ static void probe_kernel(int *flag) {
+DD_GLOBAL static void probe_kernel(int *flag) {
     *flag = 1;
 }
 
@@ -61,7 +62,7 @@ static int check_architecture(char *err) {
     CUDA_CHECK(cudaStreamCreateWithFlags(&s, cudaStreamNonBlocking), err);
     cudaError_t e = cudaMalloc(&flag, sizeof *flag);
     if (e == cudaSuccess) {
-        probe_kernel<<<1, 1, 0, s>>>(flag);
+        DD_LAUNCH(probe_kernel, 1, 1, s, flag);
         e = cudaGetLastError();
     }
     if (e == cudaSuccess) e = cudaStreamSynchronize(s);

@@ -1,19 +1,20 @@
 // The layer kernels on the GPU: the bodies of layer_body.cuh, launched with its shapes.
 #include "gpu_check.h"
+#include "launch.cuh"
 #include "layer.h"
 #include "layer_body.cuh"
 
-__global__ static void bias_activation_kernel(dd_layer_view v, int n) {
+DD_GLOBAL static void bias_activation_kernel(dd_layer_view v, int n) {
     bias_activation_body(v, n);
 }
 
-__global__ static void bn_layer_forward_kernel(dd_layer_view v, int B, int training) {
-    __shared__ double part[DD_LAYER_THREADS];
+DD_GLOBAL static void bn_layer_forward_kernel(dd_layer_view v, int B, int training) {
+    DD_SHARED double part[DD_LAYER_THREADS];
     bn_layer_forward_body(v, B, training, part);
 }
 
-__global__ static void layer_backward_kernel(dd_layer_view v, float *g, int B) {
-    __shared__ double part[DD_LAYER_THREADS];
+DD_GLOBAL static void layer_backward_kernel(dd_layer_view v, float *g, int B) {
+    DD_SHARED double part[DD_LAYER_THREADS];
     layer_backward_body(v, g, B, part);
 }
 
@@ -21,19 +22,19 @@ int dd_layer_forward_gpu(const dd_layer_view *v, int B, int training, dd_gpu *gp
     if (v->bn == DD_BN_NONE) {
         const int n = B * v->units;
         const layer_shape s = layer_elementwise_shape(n);
-        bias_activation_kernel<<<s.blocks, s.threads, 0, gpu->stream>>>(*v, n);
+        DD_LAUNCH(bias_activation_kernel, s.blocks, s.threads, gpu->stream, *v, n);
         LAUNCH_CHECK("bias_activation_kernel", gpu);
         return 0;
     }
     const layer_shape s = layer_channel_shape(v, B);
-    bn_layer_forward_kernel<<<s.blocks, s.threads, 0, gpu->stream>>>(*v, B, training);
+    DD_LAUNCH_SYNCING(bn_layer_forward_kernel, s.blocks, s.threads, gpu->stream, *v, B, training);
     LAUNCH_CHECK("bn_layer_forward_kernel", gpu);
     return 0;
 }
 
 int dd_layer_backward_gpu(const dd_layer_view *v, float *grad, int B, dd_gpu *gpu) {
     const layer_shape s = layer_channel_shape(v, B);
-    layer_backward_kernel<<<s.blocks, s.threads, 0, gpu->stream>>>(*v, grad, B);
+    DD_LAUNCH_SYNCING(layer_backward_kernel, s.blocks, s.threads, gpu->stream, *v, grad, B);
     LAUNCH_CHECK("layer_backward_kernel", gpu);
     return 0;
 }

@@ -12,8 +12,8 @@ DD_SIMT_FN double block_sum(double v, double *part) {
     const int t = simt_tid();
     part[t] = v;
     simt_sync();
-    for (int half = simt_block_threads() / 2; half > 0; half /= 2) {
-        if (t < half) part[t] += part[t + half];
+    for (int width = simt_block_threads() / 2; width > 0; width /= 2) {
+        if (t < width) part[t] += part[t + width];
         simt_sync();
     }
     const double total = part[0];

@@ -8,11 +8,12 @@
 #include "deepdigits/ops.h"
 #include "deepdigits/rng.h"
 #include "gpu_check.h"
+#include "launch.cuh"
 
 static const int THREADS = 256;
 
-__global__ static void iota_kernel(uint32_t *v, int n) {
-    int i = blockIdx.x * blockDim.x + threadIdx.x;
+DD_GLOBAL static void iota_kernel(uint32_t *v, int n) {
+    const int i = simt_block_index() * simt_block_threads() + simt_tid();
     if (i < n) v[i] = (uint32_t)i;
 }
 
@@ -66,7 +67,7 @@ dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu
 int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) {
     CURAND_CHECK(curandSetGeneratorOffset(w->gen, DD_RNG_SHUFFLE_OFFSET(epoch)), gpu->err);
     CURAND_CHECK(curandGenerate(w->gen, w->keys, w->padded), gpu->err);
-    iota_kernel<<<CEIL_DIV(w->n, THREADS), THREADS, 0, gpu->stream>>>(w->index, w->n);
+    DD_LAUNCH(iota_kernel, CEIL_DIV(w->n, THREADS), THREADS, gpu->stream, w->index, w->n);
     LAUNCH_CHECK("iota_kernel", gpu);
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(w->temp, w->temp_bytes, w->keys, w->keys_sorted,
                                                w->index, order, w->n, 0, 32, gpu->stream),

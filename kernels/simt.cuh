@@ -78,9 +78,35 @@ template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
 #define DD_SIMT_FN static inline
 #define DD_UNROLL
 
-#ifndef DD_SIMT_TSAN
+#if defined(DD_SIMT_FIBERS)
+// Fibers (CMake's choice where it can: x86-64, no sanitizer): the block's threads are coroutines
+// of one host thread (kernels/simt_host.cc), and a thread that must wait at a barrier yields to
+// the next. Waiting costs a few nanoseconds instead of a futex and a context switch; a barrier
+// that some thread never reaches is reported instead of hanging.
+void simt_fiber_yield();
+extern __thread long simt_fiber_arrivals; // barrier arrivals: the scheduler's sign of life
+struct simt_barrier {
+    int n, arrived;
+    unsigned generation;
+};
+static inline void simt_barrier_init(simt_barrier *b, int n) {
+    b->n = n, b->arrived = 0, b->generation = 0;
+}
+static inline void simt_barrier_destroy(simt_barrier *) {}
+static inline void simt_barrier_wait(simt_barrier *b, int orders_memory) {
+    (void)orders_memory;
+    const unsigned g = b->generation;
+    simt_fiber_arrivals++;
+    if (++b->arrived == b->n) {
+        b->arrived = 0, b->generation = g + 1;
+        return;
+    }
+    do simt_fiber_yield();
+    while (b->generation == g);
+}
+#elif !defined(DD_SIMT_TSAN)
 // Plain pthread barriers: every wait orders all memory, so races may go unnoticed, but this is
-// the fast way to run the body.
+// the fast way to run the body with threads.
 typedef pthread_barrier_t simt_barrier;
 static inline void simt_barrier_init(simt_barrier *b, int n) {
     pthread_barrier_init(b, NULL, (unsigned)n);
@@ -139,10 +165,12 @@ struct simt_cluster {
     char *shared[SIMT_MAX_CLUSTER];
 };
 
-extern thread_local simt_block *simt_current;
-extern thread_local simt_cluster *simt_current_cluster;
-extern thread_local int simt_thread, simt_rank;
-extern thread_local int simt_threads, simt_block_id; // blockDim.x and blockIdx.x
+// (__thread, not thread_local: plain variables, which C++ would reach through an initialization
+// wrapper, and GCC's UBSan then misreads as null.)
+extern __thread simt_block *simt_current;
+extern __thread simt_cluster *simt_current_cluster;
+extern __thread int simt_thread, simt_rank;
+extern __thread int simt_threads, simt_block_id; // blockDim.x and blockIdx.x
 
 DD_SIMT_FN int simt_tid() {
     return simt_thread;
@@ -153,16 +181,26 @@ DD_SIMT_FN int simt_block_threads() {
 DD_SIMT_FN int simt_block_index() {
     return simt_block_id;
 }
+// The running thread's block; none when the threads run one after another (a kernel launched
+// with DD_LAUNCH, launch.cuh), where a barrier could never be met.
+DD_SIMT_FN simt_block *simt_meeting_block() {
+    if (!simt_current) {
+        fprintf(stderr, "simt emulator: a barrier or shuffle in a kernel whose threads do not meet "
+                        "(launch it with DD_LAUNCH_SYNCING)\n");
+        abort();
+    }
+    return simt_current;
+}
 DD_SIMT_FN void simt_sync() {
-    simt_barrier_wait(&simt_current->all, 1);
+    simt_barrier_wait(&simt_meeting_block()->all, 1);
 }
 DD_SIMT_FN void simt_syncwarp() {
-    simt_barrier_wait(&simt_current->warp[simt_thread / 32], 1);
+    simt_barrier_wait(&simt_meeting_block()->warp[simt_thread / 32], 1);
 }
 // Everyone writes, the warp meets, everyone reads its partner, the warp meets again (so that no
 // lane overwrites its slot before its partner has read it).
 DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
-    simt_block *b = simt_current;
+    simt_block *b = simt_meeting_block();
     simt_barrier *warp = &b->warp[simt_thread / 32];
     b->lanes[simt_thread].store(v, std::memory_order_relaxed);
     simt_barrier_wait(warp, 0);

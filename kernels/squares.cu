@@ -2,20 +2,21 @@
 // dd_sum_squares in src/network.c. One block, so the sum has a fixed order.
 #include "deepdigits/ops.h"
 #include "gpu_check.h"
+#include "launch.cuh"
 #include "reduce.cuh"
 
 constexpr int THREADS = 1024;
 
-__global__ static void sum_squares_kernel(double *acc, const float *x, long n) {
-    __shared__ double part[THREADS];
+DD_GLOBAL static void sum_squares_kernel(double *acc, const float *x, long n) {
+    DD_SHARED double part[THREADS];
     double s = 0;
-    for (long i = threadIdx.x; i < n; i += blockDim.x) s += (double)x[i] * x[i];
+    for (long i = simt_tid(); i < n; i += simt_block_threads()) s += (double)x[i] * x[i];
     s = block_sum(s, part);
-    if (threadIdx.x == 0) acc[0] += s;
+    if (simt_tid() == 0) acc[0] += s;
 }
 
 int dd_sum_squares_gpu(double *acc, const float *x, long n, dd_gpu *gpu) {
-    sum_squares_kernel<<<1, THREADS, 0, gpu->stream>>>(acc, x, n);
+    DD_LAUNCH_SYNCING(sum_squares_kernel, 1, THREADS, gpu->stream, acc, x, n);
     LAUNCH_CHECK("sum_squares_kernel", gpu);
     return 0;
 }

@@ -14,6 +14,10 @@
 #define DD_RNG_INIT_OFFSET(layer)    ((unsigned long long)(layer) << 32)
 #define DD_RNG_SHUFFLE_OFFSET(epoch) ((1ULL << 40) + ((unsigned long long)(epoch) << 32))
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 typedef struct dd_rng dd_rng;
 
 dd_rng *dd_rng_create(unsigned long long seed, char *err);
@@ -29,5 +33,9 @@ int dd_rng_bits(dd_rng *rng, unsigned long long offset, uint32_t *out, size_t n,
  * 32-bit keys drawn at DD_RNG_SHUFFLE_OFFSET(epoch), ties by index (a stable sort, as the GPU's
  * radix sort does). */
 int dd_shuffle(dd_rng *rng, int epoch, uint32_t *order, int n, char *err);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

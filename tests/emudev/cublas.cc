@@ -1,0 +1,92 @@
+// The emulated device's cuBLAS: the handle calls deepdigits makes and SGEMM, by the BLAS
+// definition (column-major, op(A) m x k times op(B) k x n into C m x n), so the row-major
+// products of kernels/dense.cu are checked against what cuBLAS really computes. Arguments are
+// checked as cuBLAS checks them; operands must lie in device memory, whole.
+#include <cublas_v2.h>
+
+#include <cmath>
+#include <cstdio>
+
+#include "emudev.h"
+
+struct cublasContext {
+    cudaStream_t stream = nullptr;
+};
+
+cublasStatus_t cublasCreate(cublasHandle_t *handle) {
+    *handle = new cublasContext();
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasDestroy(cublasHandle_t handle) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    delete handle;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    handle->stream = stream;
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t bytes) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    if (bytes && !emu_device_range(workspace, bytes))
+        emu_fault("cuBLAS workspace: not device memory");
+    return CUBLAS_STATUS_SUCCESS;
+}
+
+cublasStatus_t cublasSetMathMode(cublasHandle_t handle, cublasMath_t) {
+    return handle ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_NOT_INITIALIZED;
+}
+
+namespace {
+
+bool transposed(cublasOperation_t op) {
+    return op != CUBLAS_OP_N;
+}
+
+// An operand of ROWS x COLS (as stored) with leading dimension LD must lie in device memory.
+void check_operand(const char *name, const float *p, int rows, int cols, int ld) {
+    if (rows == 0 || cols == 0) return;
+    const size_t floats = (size_t)ld * (cols - 1) + rows;
+    if (!emu_device_range(p, floats * sizeof *p)) {
+        char what[160];
+        snprintf(what, sizeof what, "cublasSgemm: %s (%d x %d, ld %d) is not device memory", name,
+                 rows, cols, ld);
+        emu_fault(what);
+    }
+}
+
+} // namespace
+
+cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
+                           cublasOperation_t transb, int m, int n, int k, const float *alpha,
+                           const float *A, int lda, const float *B, int ldb, const float *beta,
+                           float *C, int ldc) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    const int a_rows = transposed(transa) ? k : m, b_rows = transposed(transb) ? n : k;
+    if (m < 0 || n < 0 || k < 0 || lda < (a_rows > 1 ? a_rows : 1) ||
+        ldb < (b_rows > 1 ? b_rows : 1) || ldc < (m > 1 ? m : 1))
+        return CUBLAS_STATUS_INVALID_VALUE;
+    check_operand("A", A, a_rows, transposed(transa) ? m : k, lda);
+    check_operand("B", B, b_rows, transposed(transb) ? k : n, ldb);
+    check_operand("C", C, m, n, ldc);
+    const float a = *alpha, b = *beta; // host scalars are read at the call
+    const bool ta = transposed(transa), tb = transposed(transb);
+    const cudaError_t e = emu_enqueue(handle->stream, "sgemm", [=] {
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++) {
+                float sum = 0;
+                for (int l = 0; l < k; l++) {
+                    const float x = ta ? A[l + (size_t)i * lda] : A[i + (size_t)l * lda];
+                    const float y = tb ? B[j + (size_t)l * ldb] : B[l + (size_t)j * ldb];
+                    sum = std::fma(x, y, sum);
+                }
+                float *c = &C[i + (size_t)j * ldc];
+                *c = b == 0 ? a * sum : a * sum + b * *c; // beta 0: C is not read
+            }
+    });
+    return e == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
+}

@@ -1,0 +1,484 @@
+// The emulated device: the part of the CUDA runtime that deepdigits calls, done on the host, so
+// that the CUDA backend's host code, the kernels' launch code and their bodies (launch.cuh) run in
+// the CPU tests. It is strict where a GPU is strict, and defers where a GPU may defer:
+//  - Device memory is host memory that only cudaMalloc hands out. A kernel's pointer argument, a
+//    copy or a cuBLAS operand outside it aborts, naming it (the GPU would fault, or copy garbage).
+//  - Work queued in a stream runs only when the host waits for that stream: cudaStreamSynchronize,
+//    cudaEventSynchronize, cudaDeviceSynchronize, cudaFree, or a blocking cudaMemcpy (which waits
+//    for the legacy stream only, as non-blocking streams do not wait for it). A missing wait shows
+//    as a stale result, every time, as it could on a GPU. Copies from the host read it when they
+//    are queued (the runtime stages pageable memory so).
+//  - A stream in capture records its work into a graph; a wait, or a copy to or from host memory,
+//    fails there and invalidates the capture, as on a GPU.
+//  - One device, with an H100's attributes (sm_90, 132 SMs, 227 KiB of shared memory a block).
+// Every call holds one lock, and streams run in the calling thread: no two kernels ever overlap.
+#include "emudev.h"
+
+#include <chrono>
+#include <climits>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <deque>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "simt_host.h"
+
+struct CUgraphNode_st {
+    cudaGraphNodeType type;
+    std::string name;
+    std::function<void()> run;
+};
+struct CUgraph_st {
+    std::vector<std::shared_ptr<CUgraphNode_st>> nodes;
+};
+struct CUgraphExec_st {
+    std::vector<std::shared_ptr<CUgraphNode_st>> nodes;
+};
+struct CUstream_st {
+    std::deque<std::function<void()>> queue;
+    cudaGraph_t capture = nullptr; // recording into this graph
+    bool capture_invalid = false;  // something illegal happened during the capture
+};
+struct CUevent_st {
+    CUstream_st *stream = nullptr;
+    bool recorded = false, done = false;
+    std::chrono::steady_clock::time_point at;
+};
+
+namespace {
+
+std::recursive_mutex lock;
+std::map<uintptr_t, size_t> allocations; // start -> bytes
+std::set<CUstream_st *> streams;
+CUstream_st legacy; // stream 0
+thread_local cudaError_t last_error = cudaSuccess;
+
+using guard = std::lock_guard<std::recursive_mutex>;
+
+cudaError_t fail(cudaError_t e) {
+    if (e != cudaSuccess) last_error = e;
+    return e;
+}
+
+// The live allocation holding [P, P + BYTES), if any.
+bool device_range(const void *p, size_t bytes) {
+    const uintptr_t a = (uintptr_t)p;
+    auto it = allocations.upper_bound(a);
+    if (it == allocations.begin()) return false;
+    --it;
+    return a >= it->first && a - it->first + bytes <= it->second;
+}
+
+bool any_device_byte(const void *p) {
+    return device_range(p, 1);
+}
+
+CUstream_st *resolve(cudaStream_t s) {
+    if (s == nullptr || s == cudaStreamLegacy || s == cudaStreamPerThread) return &legacy;
+    return streams.count(s) ? s : nullptr;
+}
+
+// Runs what the stream has queued, in order.
+void drain(CUstream_st *s) {
+    while (!s->queue.empty()) {
+        std::function<void()> work = std::move(s->queue.front());
+        s->queue.pop_front();
+        work();
+    }
+}
+
+void drain_all() {
+    drain(&legacy);
+    for (CUstream_st *s : streams) drain(s);
+}
+
+bool capturing_anywhere() {
+    if (legacy.capture) return true;
+    for (CUstream_st *s : streams)
+        if (s->capture) return true;
+    return false;
+}
+
+// A wait on S: illegal while S captures (and the capture is then invalid).
+cudaError_t wait_for(CUstream_st *s) {
+    if (s->capture) {
+        s->capture_invalid = true;
+        return fail(cudaErrorStreamCaptureUnsupported);
+    }
+    drain(s);
+    return cudaSuccess;
+}
+
+cudaError_t enqueue(cudaStream_t stream, cudaGraphNodeType type, const char *name,
+                    std::function<void()> work) {
+    CUstream_st *s = resolve(stream);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
+    if (s->capture)
+        s->capture->nodes.push_back(
+            std::make_shared<CUgraphNode_st>(CUgraphNode_st{type, name, std::move(work)}));
+    else
+        s->queue.push_back(std::move(work));
+    return cudaSuccess;
+}
+
+[[noreturn]] void fault(const char *what) {
+    fprintf(stderr, "emulated device: %s\n", what);
+    abort();
+}
+
+void run_thread_body(void *body) {
+    (*(const std::function<void()> *)body)();
+}
+
+// Checks a copy's ends against its kind; COPY_HOST: it reads or writes host memory.
+cudaError_t check_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                       bool *copy_host) {
+    if (kind == cudaMemcpyDefault)
+        kind = any_device_byte(src)
+                   ? (any_device_byte(dst) ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost)
+                   : (any_device_byte(dst) ? cudaMemcpyHostToDevice : cudaMemcpyHostToHost);
+    const bool src_dev = kind == cudaMemcpyDeviceToHost || kind == cudaMemcpyDeviceToDevice;
+    const bool dst_dev = kind == cudaMemcpyHostToDevice || kind == cudaMemcpyDeviceToDevice;
+    const bool ok = (src_dev ? device_range(src, bytes) : !any_device_byte(src)) &&
+                    (dst_dev ? device_range(dst, bytes) : !any_device_byte(dst));
+    if (!ok) {
+        fprintf(stderr,
+                "emulated device: a copy of %zu bytes of kind %d from %p to %p does not "
+                "match the memory at its ends\n",
+                bytes, (int)kind, src, dst);
+        return fail(cudaErrorInvalidValue);
+    }
+    *copy_host = !src_dev || !dst_dev;
+    return cudaSuccess;
+}
+
+} // namespace
+
+// --- launch.cuh's side ---
+
+void emu_check_kernel_pointer(const char *kernel, int index, const void *p) {
+    guard g(lock);
+    if (p && !any_device_byte(p)) {
+        char what[256];
+        snprintf(what, sizeof what, "%s: pointer argument %d (%p) is not device memory", kernel,
+                 index, p);
+        fault(what);
+    }
+}
+
+void emu_launch_grid(const char *kernel, long long blocks, long long threads, cudaStream_t stream,
+                     bool syncing, std::function<void()> thread_body) {
+    guard g(lock);
+    if (blocks < 1 || blocks > INT_MAX || threads < 1 || threads > 1024) {
+        fail(cudaErrorInvalidConfiguration);
+        return;
+    }
+    if (syncing && threads % 32 != 0) fault("a kernel whose threads meet needs whole warps here");
+    const int b = (int)blocks, t = (int)threads;
+    enqueue(stream, cudaGraphNodeTypeKernel, kernel, [b, t, syncing, thread_body] {
+        if (simt_run_grid(b, t, syncing, run_thread_body, (void *)&thread_body) != 0)
+            fault("cannot start the threads of a block");
+    });
+}
+
+// --- emudev.h ---
+
+bool emu_device_range(const void *p, size_t bytes) {
+    guard g(lock);
+    return device_range(p, bytes);
+}
+
+cudaError_t emu_enqueue(cudaStream_t stream, const char *name, std::function<void()> work) {
+    guard g(lock);
+    return enqueue(stream, cudaGraphNodeTypeKernel, name, std::move(work));
+}
+
+void emu_fault(const char *what) {
+    fault(what);
+}
+
+// --- the runtime API ---
+
+cudaError_t cudaGetLastError(void) {
+    const cudaError_t e = last_error;
+    last_error = cudaSuccess;
+    return e;
+}
+
+cudaError_t cudaPeekAtLastError(void) {
+    return last_error;
+}
+
+const char *cudaGetErrorString(cudaError_t e) {
+    switch (e) {
+    case cudaSuccess:
+        return "no error";
+    case cudaErrorInvalidValue:
+        return "invalid argument";
+    case cudaErrorMemoryAllocation:
+        return "out of memory";
+    case cudaErrorInvalidConfiguration:
+        return "invalid configuration argument";
+    case cudaErrorInvalidResourceHandle:
+        return "invalid resource handle";
+    case cudaErrorNotReady:
+        return "device not ready";
+    case cudaErrorStreamCaptureUnsupported:
+        return "operation not permitted when stream is capturing";
+    case cudaErrorStreamCaptureInvalidated:
+        return "operation failed due to a previous error during capture";
+    case cudaErrorIllegalState:
+        return "the operation cannot be performed in the present state";
+    default:
+        return "unknown error (emulated device)";
+    }
+}
+
+cudaError_t cudaGetDeviceCount(int *count) {
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaSetDevice(int device) {
+    return device == 0 ? cudaSuccess : fail(cudaErrorInvalidDevice);
+}
+
+cudaError_t cudaGetDevice(int *device) {
+    *device = 0;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceGetAttribute(int *value, cudaDeviceAttr attr, int device) {
+    if (device != 0) return fail(cudaErrorInvalidDevice);
+    switch (attr) {
+    case cudaDevAttrComputeCapabilityMajor:
+        *value = 9;
+        return cudaSuccess;
+    case cudaDevAttrComputeCapabilityMinor:
+        *value = 0;
+        return cudaSuccess;
+    case cudaDevAttrMultiProcessorCount:
+        *value = 132;
+        return cudaSuccess;
+    case cudaDevAttrClockRate:
+        *value = 1980000;
+        return cudaSuccess;
+    case cudaDevAttrMaxSharedMemoryPerBlockOptin:
+        *value = 232448;
+        return cudaSuccess;
+    case cudaDevAttrClusterLaunch:
+        *value = 1;
+        return cudaSuccess;
+    default:
+        return fail(cudaErrorInvalidValue);
+    }
+}
+
+cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int device) {
+    if (device != 0) return fail(cudaErrorInvalidDevice);
+    memset(p, 0, sizeof *p);
+    snprintf(p->name, sizeof p->name, "emulated device");
+    p->major = 9, p->minor = 0;
+    p->multiProcessorCount = 132;
+    p->sharedMemPerBlockOptin = 232448;
+    p->maxThreadsPerBlock = 1024;
+    p->warpSize = 32;
+    p->totalGlobalMem = (size_t)80 << 30;
+    return cudaSuccess;
+}
+
+cudaError_t cudaMalloc(void **p, size_t bytes) {
+    guard g(lock);
+    *p = bytes ? malloc(bytes) : nullptr;
+    if (bytes && !*p) return fail(cudaErrorMemoryAllocation);
+    if (*p) allocations[(uintptr_t)*p] = bytes;
+    return cudaSuccess;
+}
+
+// Like the GPU's, it first waits for the device.
+cudaError_t cudaFree(void *p) {
+    guard g(lock);
+    if (!p) return cudaSuccess;
+    if (capturing_anywhere()) return fail(cudaErrorStreamCaptureUnsupported);
+    auto it = allocations.find((uintptr_t)p);
+    if (it == allocations.end()) return fail(cudaErrorInvalidValue);
+    drain_all();
+    allocations.erase(it);
+    free(p);
+    return cudaSuccess;
+}
+
+cudaError_t cudaDeviceSynchronize(void) {
+    guard g(lock);
+    if (capturing_anywhere()) return fail(cudaErrorStreamCaptureUnsupported);
+    drain_all();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags) {
+    guard g(lock);
+    if (flags != cudaStreamNonBlocking) fault("only non-blocking streams are emulated");
+    *s = new CUstream_st();
+    streams.insert(*s);
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamDestroy(cudaStream_t s) {
+    guard g(lock);
+    if (!streams.count(s)) return fail(cudaErrorInvalidResourceHandle);
+    drain(s); // the GPU finishes a destroyed stream's work
+    streams.erase(s);
+    delete s;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamSynchronize(cudaStream_t stream) {
+    guard g(lock);
+    CUstream_st *s = resolve(stream);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
+    return wait_for(s);
+}
+
+cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
+                            cudaStream_t stream) {
+    guard g(lock);
+    CUstream_st *s = resolve(stream);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
+    bool host = false;
+    const cudaError_t e = check_copy(dst, src, bytes, kind, &host);
+    if (e != cudaSuccess) return e;
+    if (host && s->capture) {
+        s->capture_invalid = true;
+        return fail(cudaErrorStreamCaptureUnsupported);
+    }
+    if (!any_device_byte(src)) { // staged now
+        auto staged =
+            std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
+        return enqueue(stream, cudaGraphNodeTypeMemcpy, "memcpy",
+                       [dst, staged] { memcpy(dst, staged->data(), staged->size()); });
+    }
+    return enqueue(stream, cudaGraphNodeTypeMemcpy, "memcpy",
+                   [dst, src, bytes] { memcpy(dst, src, bytes); });
+}
+
+cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
+    guard g(lock);
+    const cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+    if (e != cudaSuccess) return e;
+    return wait_for(&legacy);
+}
+
+cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream) {
+    guard g(lock);
+    if (!device_range(p, bytes)) {
+        fprintf(stderr, "emulated device: a memset of %zu bytes at %p is not device memory\n",
+                bytes, p);
+        return fail(cudaErrorInvalidValue);
+    }
+    return enqueue(stream, cudaGraphNodeTypeMemset, "memset",
+                   [p, value, bytes] { memset(p, value, bytes); });
+}
+
+cudaError_t cudaMemset(void *p, int value, size_t bytes) {
+    return cudaMemsetAsync(p, value, bytes, nullptr);
+}
+
+cudaError_t cudaEventCreate(cudaEvent_t *e) {
+    *e = new CUevent_st();
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventDestroy(cudaEvent_t e) {
+    delete e;
+    return cudaSuccess;
+}
+
+cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
+    guard g(lock);
+    CUstream_st *s = resolve(stream);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
+    if (s->capture) fault("events in a capture are not emulated");
+    e->stream = s, e->recorded = true, e->done = false;
+    return enqueue(stream, cudaGraphNodeTypeEventRecord, "event", [e] {
+        e->done = true;
+        e->at = std::chrono::steady_clock::now();
+    });
+}
+
+cudaError_t cudaEventSynchronize(cudaEvent_t e) {
+    guard g(lock);
+    if (!e->recorded) return cudaSuccess;
+    return wait_for(e->stream);
+}
+
+cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
+    guard g(lock);
+    if (!start->recorded || !end->recorded) return fail(cudaErrorInvalidResourceHandle);
+    if (!start->done || !end->done) return fail(cudaErrorNotReady);
+    *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+    guard g(lock);
+    CUstream_st *s = resolve(stream);
+    if (!s || s == &legacy) return fail(cudaErrorStreamCaptureUnsupported);
+    if (s->capture) return fail(cudaErrorIllegalState);
+    s->capture = new CUgraph_st();
+    s->capture_invalid = false;
+    return cudaSuccess;
+}
+
+cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
+    guard g(lock);
+    CUstream_st *s = resolve(stream);
+    if (!s || !s->capture) return fail(cudaErrorIllegalState);
+    *graph = s->capture;
+    s->capture = nullptr;
+    if (!s->capture_invalid) return cudaSuccess;
+    delete *graph;
+    *graph = nullptr;
+    return fail(cudaErrorStreamCaptureInvalidated);
+}
+
+cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *n) {
+    if (nodes)
+        for (size_t i = 0; i < *n && i < graph->nodes.size(); i++) nodes[i] = graph->nodes[i].get();
+    *n = graph->nodes.size();
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType *type) {
+    *type = node->type;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
+    *exec = new CUgraphExec_st{graph->nodes};
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphDestroy(cudaGraph_t graph) {
+    delete graph;
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
+    delete exec;
+    return cudaSuccess;
+}
+
+// A graph from one stream's capture is a chain: its nodes run in the order they were captured.
+cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
+    guard g(lock);
+    auto nodes = exec->nodes;
+    return enqueue(stream, cudaGraphNodeTypeGraph, "graph", [nodes] {
+        for (const auto &node : nodes) node->run();
+    });
+}

@@ -1,0 +1,23 @@
+// The emulated device's interface for its own parts: the cuBLAS calls deepdigits makes
+// (cublas.cc) and the stand-ins for the code that only nvcc compiles (engines.cc). See cudart.cc.
+#ifndef DD_EMUDEV_H
+#define DD_EMUDEV_H
+
+#ifndef DD_SIMT_HOST
+#define DD_SIMT_HOST
+#endif
+
+#include <cuda_runtime_api.h>
+
+#include <functional>
+
+#include "launch.cuh" // emu_launch_grid and emu_check_kernel_pointer, defined in cudart.cc
+
+// Whether [P, P + BYTES) lies in one live device allocation.
+bool emu_device_range(const void *p, size_t bytes);
+// Queues WORK in STREAM (or records it, in a capture) as a kernel named NAME.
+cudaError_t emu_enqueue(cudaStream_t stream, const char *name, std::function<void()> work);
+// What the GPU would do on a bad access: stop, with one line on stderr.
+[[noreturn]] void emu_fault(const char *what);
+
+#endif

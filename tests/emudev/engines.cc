@@ -1,0 +1,107 @@
+// The emulated device's stand-ins for the two pieces that only nvcc compiles:
+//  - the fused kernel's launch (kernels/fused.cu: cudaLaunchKernelEx with a cluster). The body it
+//    launches runs here through the fused engine's own emulator (kernels/fused_emulate.cu), queued
+//    in the stream like any launch, with the device's limits checked as the launch would;
+//  - the epoch's shuffle (kernels/shuffle.cu: cuRAND's device generator and cub's radix sort). Here
+//    it is the CPU's dd_shuffle, the numbers the GPU's must equal (test_gpu_curand checks that on a
+//    GPU): the emulated device does not test shuffle.cu, only what the backend does around it.
+#include <cstdio>
+#include <cstdlib>
+
+#include "deepdigits/ops.h"
+#include "deepdigits/rng.h"
+#include "emudev.h"
+#include "fused.h"
+#include "gpu_check.h"
+
+int dd_fused_shared_limit(size_t *bytes, char *err) {
+    int limit;
+    CUDA_CHECK(cudaDeviceGetAttribute(&limit, cudaDevAttrMaxSharedMemoryPerBlockOptin, 0), err);
+    *bytes = (size_t)limit;
+    return 0;
+}
+
+int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char *) {
+    *fits = plan->cluster <= DD_FUSED_MAX_CLUSTER; // an H100 runs clusters of up to 8
+    return 0;
+}
+
+namespace {
+
+void check_run_pointer(const char *name, const void *p, size_t bytes) {
+    if (p && !emu_device_range(p, bytes)) {
+        char what[160];
+        snprintf(what, sizeof what, "fused_kernel: %s (%zu bytes) is not device memory", name,
+                 bytes);
+        emu_fault(what);
+    }
+}
+
+} // namespace
+
+int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
+                       char *err) {
+    size_t limit;
+    if (dd_fused_shared_limit(&limit, err) != 0) return -1;
+    if (plan->shared_bytes > limit || plan->cluster < 1 || plan->cluster > DD_FUSED_MAX_CLUSTER) {
+        snprintf(err, DD_ERR_LEN, "fused_kernel: launch of %d blocks of %zu bytes: %s",
+                 plan->cluster, plan->shared_bytes,
+                 cudaGetErrorString(cudaErrorInvalidConfiguration));
+        return -1;
+    }
+    const size_t rows = (size_t)run->first + run->count;
+    check_run_pointer("params", run->params, (size_t)plan->n_params * sizeof(float));
+    check_run_pointer("order", run->order, rows * sizeof(uint32_t));
+    check_run_pointer("table", run->table, 256 * sizeof(float));
+    check_run_pointer("sums", run->sums, sizeof(double));
+    check_run_pointer("scratch", run->scratch, (size_t)plan->scratch_floats * sizeof(float));
+    check_run_pointer("pixels", run->pixels, 1);
+    check_run_pointer("labels", run->labels, 1);
+    const dd_fused_plan p = *plan; // a launch copies its parameters
+    const dd_fused_run r = *run;
+    const cudaError_t e = emu_enqueue((cudaStream_t)stream, "fused_kernel", [p, r] {
+        char why[DD_ERR_LEN];
+        if (dd_fused_train_emulated(&p, &r, why) != 0) emu_fault(why);
+    });
+    CUDA_CHECK(e, err);
+    return 0;
+}
+
+struct dd_shuffle_work {
+    int n;
+    dd_rng *rng;
+};
+
+dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu) {
+    dd_shuffle_work *w = (dd_shuffle_work *)calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(gpu->err, DD_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    w->n = n;
+    w->rng = dd_rng_create(seed, gpu->err);
+    if (!w->rng) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+// The GPU's version frees device memory, which waits for the device: queued shuffles run first.
+void dd_shuffle_gpu_close(dd_shuffle_work *w) {
+    if (!w) return;
+    cudaDeviceSynchronize();
+    dd_rng_destroy(w->rng);
+    free(w);
+}
+
+int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) {
+    if (!emu_device_range(order, (size_t)w->n * sizeof *order))
+        emu_fault("shuffle: the order is not device memory");
+    const cudaError_t e = emu_enqueue(gpu->stream, "shuffle", [order, epoch, w] {
+        char why[DD_ERR_LEN];
+        if (dd_shuffle(w->rng, epoch, order, w->n, why) != 0) emu_fault(why);
+    });
+    CUDA_CHECK(e, gpu->err);
+    return 0;
+}
