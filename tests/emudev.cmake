@@ -34,3 +34,16 @@ dd_emulated_test(emulated_gpu_network LABELS "cpu;emulated;mnist" SOURCES test_g
 # the test takes 3.5 minutes here instead of 11 s.
 dd_emulated_test(emulated_gpu_fused LABELS "cpu;emulated;mnist" SOURCES test_gpu_fused.c gputest.c
                  ENVIRONMENT DD_TEST_TRAIN_IMAGES=3000)
+
+# The command line on the emulated device: `train --device gpu` end to end (checkpoints, the
+# diagnostics' probe, --variant all's threads).
+add_executable(deepdigits-emulated ${PROJECT_SOURCE_DIR}/src/main.c)
+target_link_libraries(deepdigits-emulated PRIVATE ddemu)
+target_include_directories(deepdigits-emulated PRIVATE ${PROJECT_SOURCE_DIR}/src)
+add_test(NAME emulated_gpu_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu_cli.sh
+                                       $<TARGET_FILE:deepdigits-emulated> ${DD_MNIST_DIR})
+set_tests_properties(emulated_gpu_cli PROPERTIES LABELS "cpu;emulated;mnist" SKIP_RETURN_CODE 77)
+add_test(NAME emulated_gpu_variants_all COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu_variants_all.sh
+                                                $<TARGET_FILE:deepdigits-emulated> ${DD_MNIST_DIR})
+set_tests_properties(emulated_gpu_variants_all PROPERTIES LABELS "cpu;emulated;mnist"
+                     SKIP_RETURN_CODE 77 ENVIRONMENT DD_TEST_SUBSET=1200)

@@ -8,3 +8,7 @@ dd_test(test_gpu_fused LABELS "gpu;mnist" SOURCES test_gpu_fused.c gputest.c)
 add_test(NAME gpu_variants_all COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu_variants_all.sh
                                        $<TARGET_FILE:deepdigits> ${DD_MNIST_DIR})
 set_tests_properties(gpu_variants_all PROPERTIES LABELS "gpu;mnist" SKIP_RETURN_CODE 77)
+# train on the GPU gives the CPU's history with each engine; its checkpoints evaluate and resume.
+add_test(NAME gpu_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu_cli.sh $<TARGET_FILE:deepdigits>
+                              ${DD_MNIST_DIR})
+set_tests_properties(gpu_cli PROPERTIES LABELS "gpu;mnist" SKIP_RETURN_CODE 77)

@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # On a GPU, `train --variant all` trains the 21 models at once (one stream and one fused block
 # each); every model's weights must be bit-identical to training that model alone. Skipped (77)
-# without a CUDA device. Usage: gpu_variants_all.sh DEEPDIGITS MNIST_DIR
+# without a CUDA device. Usage: gpu_variants_all.sh DEEPDIGITS MNIST_DIR (DD_TEST_SUBSET: images,
+# 12,000 unless set)
 source "$(dirname "$0")/cli_lib.sh" "$@"
 if ! "$dd" train --device gpu --epochs 1 --subset 64 --data "$mnist" --verbose 0 \
     --no-diagnostics >"$tmp/probe" 2>&1; then
@@ -9,7 +10,8 @@ if ! "$dd" train --device gpu --epochs 1 --subset 64 --data "$mnist" --verbose 0
     fail "a one-epoch GPU run failed: $(tail -1 "$tmp/probe")"
     finish gpu_variants_all
 fi
-common=(--data "$mnist" --subset 12000 --epochs 1 --device gpu --engine fused --verbose 0)
+common=(--data "$mnist" --subset "${DD_TEST_SUBSET:-12000}" --epochs 1 --device gpu --engine fused
+        --verbose 0)
 "$dd" train --variant all "${common[@]}" --out "$tmp/all" >"$tmp/all.log" 2>&1 ||
     fail "--variant all exited $?: $(tail -2 "$tmp/all.log")"
 # The tensors of a safetensors file: everything after its 8-byte length and its header.

@@ -9,7 +9,12 @@
 //    as a stale result, every time, as it could on a GPU. Copies from the host read it when they
 //    are queued (the runtime stages pageable memory so).
 //  - A stream in capture records its work into a graph; a wait, or a copy to or from host memory,
-//    fails there and invalidates the capture, as on a GPU.
+//    fails there and invalidates the capture, as on a GPU. A device-wide wait (cudaFree,
+//    cudaDeviceSynchronize) fails so in the capturing thread, and from another thread invalidates
+//    the capture (thread-local capture mode, which deepdigits uses): launches into it then fail.
+//  - Copies to the host run when the stream does, like everything else, though the runtime finishes
+//    those to pageable memory before it returns: code that reads one without a wait would break
+//    the day its memory is pinned.
 //  - One device, with an H100's attributes (sm_90, 132 SMs, 227 KiB of shared memory a block).
 // Every call holds one lock, and streams run in the calling thread: no two kernels ever overlap.
 #include "emudev.h"
@@ -25,6 +30,7 @@
 #include <mutex>
 #include <set>
 #include <string>
+#include <thread>
 #include <vector>
 
 #include "simt_host.h"
@@ -44,6 +50,7 @@ struct CUstream_st {
     std::deque<std::function<void()>> queue;
     cudaGraph_t capture = nullptr; // recording into this graph
     bool capture_invalid = false;  // something illegal happened during the capture
+    std::thread::id capturing_thread;
 };
 struct CUevent_st {
     CUstream_st *stream = nullptr;
@@ -98,11 +105,16 @@ void drain_all() {
     for (CUstream_st *s : streams) drain(s);
 }
 
-bool capturing_anywhere() {
-    if (legacy.capture) return true;
+// cudaFree's and cudaDeviceSynchronize's wait for the whole device.
+cudaError_t wait_for_device() {
     for (CUstream_st *s : streams)
-        if (s->capture) return true;
-    return false;
+        if (s->capture && s->capturing_thread == std::this_thread::get_id()) {
+            s->capture_invalid = true;
+            return fail(cudaErrorStreamCaptureUnsupported);
+        }
+    for (CUstream_st *s : streams) s->capture_invalid |= s->capture != nullptr;
+    drain_all();
+    return cudaSuccess;
 }
 
 // A wait on S: illegal while S captures (and the capture is then invalid).
@@ -119,6 +131,7 @@ cudaError_t enqueue(cudaStream_t stream, cudaGraphNodeType type, const char *nam
                     std::function<void()> work) {
     CUstream_st *s = resolve(stream);
     if (!s) return fail(cudaErrorInvalidResourceHandle);
+    if (s->capture && s->capture_invalid) return fail(cudaErrorStreamCaptureInvalidated);
     if (s->capture)
         s->capture->nodes.push_back(
             std::make_shared<CUgraphNode_st>(CUgraphNode_st{type, name, std::move(work)}));
@@ -305,10 +318,10 @@ cudaError_t cudaMalloc(void **p, size_t bytes) {
 cudaError_t cudaFree(void *p) {
     guard g(lock);
     if (!p) return cudaSuccess;
-    if (capturing_anywhere()) return fail(cudaErrorStreamCaptureUnsupported);
     auto it = allocations.find((uintptr_t)p);
     if (it == allocations.end()) return fail(cudaErrorInvalidValue);
-    drain_all();
+    const cudaError_t e = wait_for_device();
+    if (e != cudaSuccess) return e;
     allocations.erase(it);
     free(p);
     return cudaSuccess;
@@ -316,9 +329,7 @@ cudaError_t cudaFree(void *p) {
 
 cudaError_t cudaDeviceSynchronize(void) {
     guard g(lock);
-    if (capturing_anywhere()) return fail(cudaErrorStreamCaptureUnsupported);
-    drain_all();
-    return cudaSuccess;
+    return wait_for_device();
 }
 
 cudaError_t cudaStreamCreateWithFlags(cudaStream_t *s, unsigned int flags) {
@@ -432,6 +443,7 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
     if (s->capture) return fail(cudaErrorIllegalState);
     s->capture = new CUgraph_st();
     s->capture_invalid = false;
+    s->capturing_thread = std::this_thread::get_id();
     return cudaSuccess;
 }
 
