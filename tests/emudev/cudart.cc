@@ -15,7 +15,11 @@
 //  - Copies to the host run when the stream does, like everything else, though the runtime finishes
 //    those to pageable memory before it returns: code that reads one without a wait would break
 //    the day its memory is pinned.
-//  - One device, with an H100's attributes (sm_90, 132 SMs, 227 KiB of shared memory a block).
+//  - One device, with an H100's attributes (sm_90, 132 SMs, 227 KiB of shared memory a block),
+//    unless the environment asks for a failing one, for the tests of deepdigits' error lines:
+//    DD_EMU_NO_DEVICE=1 (no device), DD_EMU_DEVICE_BYTES=N (device memory for N bytes of
+//    allocations), DD_EMU_NO_KERNEL_IMAGE=1 (a build without this device's architecture: every
+//    launch fails).
 // Every call holds one lock, and streams run in the calling thread: no two kernels ever overlap.
 #include "emudev.h"
 
@@ -62,6 +66,7 @@ namespace {
 
 std::recursive_mutex lock;
 std::map<uintptr_t, size_t> allocations; // start -> bytes
+size_t allocated;                        // their sum
 std::set<CUstream_st *> streams;
 CUstream_st legacy; // stream 0
 thread_local cudaError_t last_error = cudaSuccess;
@@ -140,6 +145,17 @@ cudaError_t enqueue(cudaStream_t stream, cudaGraphNodeType type, const char *nam
     return cudaSuccess;
 }
 
+bool env_set(const char *name) {
+    const char *v = getenv(name);
+    return v && *v && strcmp(v, "0") != 0;
+}
+
+// DD_EMU_DEVICE_BYTES, or no limit.
+size_t device_bytes() {
+    const char *v = getenv("DD_EMU_DEVICE_BYTES");
+    return v && *v ? strtoull(v, nullptr, 10) : SIZE_MAX;
+}
+
 [[noreturn]] void fault(const char *what) {
     fprintf(stderr, "emulated device: %s\n", what);
     abort();
@@ -190,6 +206,10 @@ void emu_launch_grid(const char *kernel, long long blocks, long long threads, cu
     guard g(lock);
     if (blocks < 1 || blocks > INT_MAX || threads < 1 || threads > 1024) {
         fail(cudaErrorInvalidConfiguration);
+        return;
+    }
+    if (env_set("DD_EMU_NO_KERNEL_IMAGE")) {
+        fail(cudaErrorNoKernelImageForDevice);
         return;
     }
     if (syncing && threads % 32 != 0) fault("a kernel whose threads meet needs whole warps here");
@@ -248,14 +268,18 @@ const char *cudaGetErrorString(cudaError_t e) {
         return "operation failed due to a previous error during capture";
     case cudaErrorIllegalState:
         return "the operation cannot be performed in the present state";
+    case cudaErrorNoDevice:
+        return "no CUDA-capable device is detected";
+    case cudaErrorNoKernelImageForDevice:
+        return "no kernel image is available for execution on the device";
     default:
         return "unknown error (emulated device)";
     }
 }
 
 cudaError_t cudaGetDeviceCount(int *count) {
-    *count = 1;
-    return cudaSuccess;
+    *count = env_set("DD_EMU_NO_DEVICE") ? 0 : 1;
+    return *count ? cudaSuccess : fail(cudaErrorNoDevice);
 }
 
 cudaError_t cudaSetDevice(int device) {
@@ -308,9 +332,11 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int device) {
 
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     guard g(lock);
+    *p = nullptr;
+    if (bytes > device_bytes() - allocated) return fail(cudaErrorMemoryAllocation);
     *p = bytes ? malloc(bytes) : nullptr;
     if (bytes && !*p) return fail(cudaErrorMemoryAllocation);
-    if (*p) allocations[(uintptr_t)*p] = bytes;
+    if (*p) allocations[(uintptr_t)*p] = bytes, allocated += bytes;
     return cudaSuccess;
 }
 
@@ -322,6 +348,7 @@ cudaError_t cudaFree(void *p) {
     if (it == allocations.end()) return fail(cudaErrorInvalidValue);
     const cudaError_t e = wait_for_device();
     if (e != cudaSuccess) return e;
+    allocated -= it->second;
     allocations.erase(it);
     free(p);
     return cudaSuccess;

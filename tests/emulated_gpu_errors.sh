@@ -1,0 +1,28 @@
+#!/usr/bin/env bash
+# The GPU's failures on the emulated device (tests/emudev/cudart.cc makes them on request): no
+# device, too little device memory, and a build without kernels for the device's architecture
+# each give one line naming the problem and exit 1 under --device gpu, and under --device auto
+# one line saying so, then training on the CPU. Usage: emulated_gpu_errors.sh DEEPDIGITS-EMULATED
+# MNIST_DIR
+source "$(dirname "$0")/cli_lib.sh" "$@"
+run=(train --data "$mnist" --subset 100 --epochs 1 --verbose 0)
+
+# expect_cpu_fallback WORD: --device auto trains on the CPU after one line containing WORD.
+expect_cpu_fallback() {
+    "$dd" "${run[@]}" --device auto --history "$tmp/h.csv" >"$tmp/out" 2>"$tmp/err"
+    local rc=$?
+    if [[ $rc -ne 0 ]] || [[ $(wc -l <"$tmp/err") -ne 1 ]] || ! grep -qF -- "$1" "$tmp/err" ||
+        ! grep -q "training on the CPU" "$tmp/err" || [[ $(wc -l <"$tmp/h.csv") -ne 2 ]]; then
+        fail "--device auto with $2: exit $rc, wanted one line naming '$1' and a CPU run:"
+        sed 's/^/    /' "$tmp/err"
+    fi
+}
+
+DD_EMU_NO_DEVICE=1 expect_error "no CUDA device" "${run[@]}" --device gpu
+DD_EMU_NO_DEVICE=1 expect_cpu_fallback "no CUDA device" "no device"
+# 40 MiB: the device opens (cuBLAS's workspace is 32 MiB), the training set (47 MB) does not fit.
+DD_EMU_DEVICE_BYTES=41943040 expect_error "out of memory" "${run[@]}" --device gpu
+DD_EMU_DEVICE_BYTES=41943040 expect_cpu_fallback "out of memory" "too little memory"
+DD_EMU_NO_KERNEL_IMAGE=1 expect_error "rebuild with -DCMAKE_CUDA_ARCHITECTURES=90" "${run[@]}" --device gpu
+DD_EMU_NO_KERNEL_IMAGE=1 expect_cpu_fallback "no kernels for" "no kernels for the device"
+finish emulated_gpu_errors
