@@ -27,6 +27,16 @@ expect_error() {
     fi
 }
 
+# require_gpu NAME: exits 77 (skipped) without a CUDA device, and ends the test NAME as failed
+# when a one-epoch GPU run fails.
+require_gpu() {
+    "$dd" train --device gpu --epochs 1 --subset 64 --data "$mnist" --verbose 0 \
+        --no-diagnostics >"$tmp/probe" 2>&1 && return 0
+    grep -q "no CUDA device" "$tmp/probe" && { echo "skipped: no CUDA device"; exit 77; }
+    fail "a one-epoch GPU run failed: $(tail -1 "$tmp/probe")"
+    finish "$1"
+}
+
 # finish NAME: the summary line and the exit status.
 finish() {
     echo "$1: $failures failure(s)"

@@ -7,12 +7,7 @@
 # epoch ends with the weights of the uninterrupted one (within 1e-6). Skipped (77) without a
 # CUDA device. Usage: gpu_cli.sh DEEPDIGITS MNIST_DIR
 source "$(dirname "$0")/cli_lib.sh" "$@"
-if ! "$dd" train --device gpu --epochs 1 --subset 64 --data "$mnist" --verbose 0 \
-    --no-diagnostics >"$tmp/probe" 2>&1; then
-    grep -q "no CUDA device" "$tmp/probe" && { echo "skipped: no CUDA device"; exit 77; }
-    fail "a one-epoch GPU run failed: $(tail -1 "$tmp/probe")"
-    finish gpu_cli
-fi
+require_gpu gpu_cli
 common=(--data "$mnist" --subset 3000 --epochs 2 --verbose 0)
 
 # same_history CPU.csv GPU.csv NAME: the columns after epoch agree (timings excepted).

@@ -4,12 +4,7 @@
 # without a CUDA device. Usage: gpu_variants_all.sh DEEPDIGITS MNIST_DIR (DD_TEST_SUBSET: images,
 # 12,000 unless set)
 source "$(dirname "$0")/cli_lib.sh" "$@"
-if ! "$dd" train --device gpu --epochs 1 --subset 64 --data "$mnist" --verbose 0 \
-    --no-diagnostics >"$tmp/probe" 2>&1; then
-    grep -q "no CUDA device" "$tmp/probe" && { echo "skipped: no CUDA device"; exit 77; }
-    fail "a one-epoch GPU run failed: $(tail -1 "$tmp/probe")"
-    finish gpu_variants_all
-fi
+require_gpu gpu_variants_all
 common=(--data "$mnist" --subset "${DD_TEST_SUBSET:-12000}" --epochs 1 --device gpu --engine fused
         --verbose 0)
 "$dd" train --variant all "${common[@]}" --out "$tmp/all" >"$tmp/all.log" 2>&1 ||
