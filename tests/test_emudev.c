@@ -1,0 +1,136 @@
+/* The emulated device's own rules (tests/emudev/cudart.cc), which the emulated GPU tests rely on
+ * to fail where a GPU would: a non-blocking stream's work runs when the host waits for that
+ * stream and not before; only cudaMalloc's memory is device memory; a capture refuses host copies
+ * and waits, and its graph replays what it recorded; a launch shape a GPU refuses sets the error
+ * that cudaGetLastError returns; a kernel given a host pointer stops the run; cuBLAS checks its
+ * leading dimensions. */
+#include <signal.h>
+#include <stdlib.h>
+#include <string.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include "deepdigits/gpu.h"
+#include "deepdigits/ops.h"
+#include "testutil.h"
+
+#define N 64
+
+static float *device_floats(void) {
+    float *d = NULL;
+    CHECK(cudaMalloc((void **)&d, N * sizeof *d) == cudaSuccess, "cudaMalloc");
+    return d;
+}
+
+static float first_of(const float *d) {
+    float h = -1;
+    CHECK(cudaMemcpy(&h, d, sizeof h, cudaMemcpyDeviceToHost) == cudaSuccess, "copy back");
+    return h;
+}
+
+static void streams_run_when_waited_for(cudaStream_t s) {
+    float *d = device_floats(), ones[N];
+    for (int i = 0; i < N; i++) ones[i] = 1;
+    CHECK(cudaMemcpy(d, ones, sizeof ones, cudaMemcpyHostToDevice) == cudaSuccess, "copy in");
+    CHECK(cudaMemsetAsync(d, 0, sizeof ones, s) == cudaSuccess, "memset");
+    /* cudaMemcpy waits for the legacy stream only, which a non-blocking stream does not join */
+    CHECK(first_of(d) == 1, "queued work ran before the host waited for its stream");
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess, "sync");
+    CHECK(first_of(d) == 0, "the stream's work did not run when the host waited for it");
+    cudaFree(d);
+}
+
+static void device_memory_is_cudamallocs(void) {
+    float *d = device_floats(), host[N] = {0};
+    CHECK(cudaMemcpy(host, host, sizeof host, cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
+          "a host-to-device copy into host memory was accepted");
+    CHECK(cudaMemcpy(d + 1, host, sizeof host, cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
+          "a copy past the end of an allocation was accepted");
+    CHECK(cudaMemset(host, 0, sizeof host) == cudaErrorInvalidValue, "memset of host memory");
+    (void)cudaGetLastError();
+    cudaFree(d);
+}
+
+static void captures(cudaStream_t s) {
+    float *d = device_floats(), host[N] = {0};
+    cudaGraph_t graph = NULL;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "capture");
+    CHECK(cudaMemcpyAsync(d, host, sizeof host, cudaMemcpyHostToDevice, s) ==
+              cudaErrorStreamCaptureUnsupported,
+          "a capture took a copy from host memory");
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated && !graph,
+          "the capture survived an illegal copy");
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "capture");
+    CHECK(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported, "a wait in a capture");
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated, "after a wait");
+
+    /* A graph that sets the first float to 1.0f (0x3f800000: bytes 00 00 80 3f) and then copies
+     * it on: nothing runs at capture, everything at each replay, in order. */
+    CHECK(cudaMemset(d, 0, N * sizeof *d) == cudaSuccess && cudaDeviceSynchronize() == 0, "zero");
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "capture");
+    CHECK(cudaMemsetAsync((char *)d + 2, 0x80, 1, s) == cudaSuccess &&
+              cudaMemsetAsync((char *)d + 3, 0x3f, 1, s) == cudaSuccess &&
+              cudaMemcpyAsync(d + 1, d, sizeof *d, cudaMemcpyDeviceToDevice, s) == cudaSuccess,
+          "recording");
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaSuccess && graph, "end of a clean capture");
+    size_t nodes = 0;
+    CHECK(cudaGraphGetNodes(graph, NULL, &nodes) == cudaSuccess && nodes == 3, "%zu nodes", nodes);
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess && first_of(d) == 0, "the capture ran its work");
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess, "instantiate");
+    CHECK(cudaGraphLaunch(exec, s) == cudaSuccess && cudaStreamSynchronize(s) == cudaSuccess,
+          "replay");
+    CHECK(first_of(d) == 1 && first_of(d + 1) == 1, "the replay did not run the recorded work");
+    cudaGraphExecDestroy(exec);
+    cudaGraphDestroy(graph);
+    cudaFree(d);
+}
+
+static void launch_shapes(dd_gpu *gpu) {
+    float *d = device_floats();
+    /* 2^31 blocks of 256: one more than a grid may have */
+    CHECK(dd_sgd_update_gpu(d, d, 256L << 31, 0.01f, gpu) == -1 &&
+              strstr(gpu->err, "invalid configuration"),
+          "an oversized grid was launched: %s", gpu->err);
+    CHECK(cudaGetLastError() == cudaSuccess, "the launch error stayed pending");
+    cudaFree(d);
+}
+
+/* A kernel given host memory stops the run (in a child process, which is expected to abort). */
+static void host_pointer_to_a_kernel(dd_gpu *gpu) {
+    fflush(stdout);
+    pid_t child = fork();
+    if (child == 0) {
+        float host[N] = {0};
+        if (!freopen("/dev/null", "w", stderr)) _exit(2);
+        dd_sgd_update_gpu(host, host, N, 0.01f, gpu);
+        _exit(0);
+    }
+    int status = 0;
+    waitpid(child, &status, 0);
+    CHECK(WIFSIGNALED(status) && WTERMSIG(status) == SIGABRT,
+          "a kernel took a host pointer (child status %d)", status);
+}
+
+static void cublas_checks_leading_dimensions(dd_gpu *gpu) {
+    float *d = device_floats();
+    const float one = 1, zero = 0;
+    CHECK(cublasSgemm(gpu->cublas, CUBLAS_OP_N, CUBLAS_OP_N, 4, 4, 4, &one, d, 3, d, 4, &zero, d,
+                      4) == CUBLAS_STATUS_INVALID_VALUE,
+          "lda 3 < m 4 was accepted");
+    cudaFree(d);
+}
+
+int main(void) {
+    dd_gpu gpu;
+    char err[DD_ERR_LEN];
+    CHECK(dd_gpu_open(&gpu, 0, err) == 0, "open: %s", err);
+    streams_run_when_waited_for(gpu.stream);
+    device_memory_is_cudamallocs();
+    captures(gpu.stream);
+    launch_shapes(&gpu);
+    host_pointer_to_a_kernel(&gpu);
+    cublas_checks_leading_dimensions(&gpu);
+    dd_gpu_close(&gpu);
+    return dd_test_finish("test_emudev");
+}
