@@ -79,7 +79,7 @@ template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
 #define DD_UNROLL
 
 #if defined(DD_SIMT_FIBERS)
-// Fibers (CMake's choice where it can: x86-64, no sanitizer): the block's threads are coroutines
+// Fibers (CMake's choice where it can: x86-64, no ThreadSanitizer): the block's threads are coroutines
 // of one host thread (kernels/simt_host.cc), and a thread that must wait at a barrier yields to
 // the next. Waiting costs a few nanoseconds instead of a futex and a context switch; a barrier
 // that some thread never reaches is reported instead of hanging.

@@ -12,6 +12,8 @@
 
 #include <stdio.h>
 #include <stdlib.h>
+#include <sys/mman.h>
+#include <unistd.h>
 
 #include <cerrno>
 #include <mutex>
@@ -74,14 +76,25 @@ struct scheduler {
 __thread scheduler *running;
 
 // Stacks are kept for the next run: mapping and touching 256 KiB a thread per launch would cost
-// more than the launch.
-// (Never destroyed: LeakSanitizer, which checks after static destructors, sees them held.)
+// more than the launch. (The pool is never destroyed.)
 std::mutex pool_lock;
 std::vector<char *> &pool = *new std::vector<char *>;
 
+// A stack with an inaccessible page below it, so that an overflow faults instead of overwriting
+// whatever lies there.
 char *take_stack() {
     std::lock_guard<std::mutex> g(pool_lock);
-    if (pool.empty()) return (char *)malloc(STACK_BYTES);
+    if (pool.empty()) {
+        const size_t guard = (size_t)sysconf(_SC_PAGESIZE);
+        void *m = mmap(nullptr, guard + STACK_BYTES, PROT_READ | PROT_WRITE,
+                       MAP_PRIVATE | MAP_ANONYMOUS | MAP_STACK, -1, 0);
+        if (m == MAP_FAILED) return nullptr;
+        if (mprotect(m, guard, PROT_NONE) != 0) {
+            munmap(m, guard + STACK_BYTES);
+            return nullptr;
+        }
+        return (char *)m + guard;
+    }
     char *s = pool.back();
     pool.pop_back();
     return s;

@@ -20,7 +20,8 @@ expect_cpu_fallback() {
 
 DD_EMU_NO_DEVICE=1 expect_error "no CUDA device" "${run[@]}" --device gpu
 DD_EMU_NO_DEVICE=1 expect_cpu_fallback "no CUDA device" "no device"
-# 40 MiB: the device opens (cuBLAS's workspace is 32 MiB), the training set (47 MB) does not fit.
+# 40 MiB: the device opens (cuBLAS's workspace is 32 MiB), the test set and the activations do
+# not fit beside it.
 DD_EMU_DEVICE_BYTES=41943040 expect_error "out of memory" "${run[@]}" --device gpu
 DD_EMU_DEVICE_BYTES=41943040 expect_cpu_fallback "out of memory" "too little memory"
 DD_EMU_NO_KERNEL_IMAGE=1 expect_error "rebuild with -DCMAKE_CUDA_ARCHITECTURES=90" "${run[@]}" --device gpu

@@ -2,10 +2,11 @@
 # On a GPU, `train` gives the CPU's numbers: the lab's network (batch 1) and variant 20 (batch 32)
 # for two epochs on 3,000 images, with each engine (layers with graphs, layers without, fused),
 # every column of the history within rounding of the CPU's: loss and val_loss within 1e-4
-# relative, acc and val_acc within 3 samples, steps equal, the diagnostics within 1e-3 relative. Then the checkpoint: `eval`
-# of the GPU's model prints the val_loss the GPU measured, and a GPU run resumed after its first
-# epoch ends with the weights of the uninterrupted one (within 1e-6). Skipped (77) without a
-# CUDA device. Usage: gpu_cli.sh DEEPDIGITS MNIST_DIR
+# relative, acc and val_acc within 3 samples, steps equal, the diagnostics within 1e-3 relative
+# (the saturated fractions within 0.2%: a unit at the edge may tip either way). Then the
+# checkpoint: `eval` of the GPU's model prints the val_loss the GPU measured, and a GPU run
+# resumed after its first epoch ends with the weights of the uninterrupted one (within 1e-6).
+# Skipped (77) without a CUDA device. Usage: gpu_cli.sh DEEPDIGITS MNIST_DIR
 source "$(dirname "$0")/cli_lib.sh" "$@"
 require_gpu gpu_cli
 common=(--data "$mnist" --subset 3000 --epochs 2 --verbose 0)
@@ -13,13 +14,14 @@ common=(--data "$mnist" --subset 3000 --epochs 2 --verbose 0)
 # same_history CPU.csv GPU.csv NAME: the columns after epoch agree (timings excepted).
 same_history() {
     paste -d, "$1" "$2" | awk -F, -v name="$3" -v images=3000 '
-        NR == 1 { n = NF / 2; next }
+        NR == 1 { n = NF / 2; for (i = 1; i <= n; i++) column[i] = $i; next }
         {
             for (i = 2; i <= n; i++) {
                 if (i == 6 || i == 7) continue # train_seconds, eval_seconds
                 a = $i; b = $(i + n); d = a > b ? a - b : b - a; m = a < 0 ? -a : a
                 tol = (i == 3) ? 3 / images : (i == 5) ? 3 / 10000 : (i <= 8) ? 1e-4 * m : 1e-3 * m + 1e-5
-                if (d > tol) { printf "%s: epoch %d column %d: cpu %s, gpu %s\n", name, $1, i, a, b; bad++ }
+                if (column[i] ~ /^saturated/) tol = 2e-3
+                if (d > tol) { printf "%s: epoch %d %s: cpu %s, gpu %s\n", name, $1, column[i], a, b; bad++ }
             }
         }
         END { exit bad > 0 }' || fail "$3: the GPU's history is not the CPU's"

@@ -1,9 +1,11 @@
 /* The emulated device's own rules (tests/emudev/cudart.cc), which the emulated GPU tests rely on
  * to fail where a GPU would: a non-blocking stream's work runs when the host waits for that
- * stream and not before; only cudaMalloc's memory is device memory; a capture refuses host copies
- * and waits, and its graph replays what it recorded; a launch shape a GPU refuses sets the error
+ * stream (or for an event recorded in it, up to the event) and not before; only cudaMalloc's
+ * memory is device memory, and it starts as NaN; a capture refuses host copies, waits and
+ * allocations, and its graph replays what it recorded; a launch shape a GPU refuses sets the error
  * that cudaGetLastError returns; a kernel given a host pointer stops the run; cuBLAS checks its
  * leading dimensions. */
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -37,11 +39,23 @@ static void streams_run_when_waited_for(cudaStream_t s) {
     CHECK(first_of(d) == 1, "queued work ran before the host waited for its stream");
     CHECK(cudaStreamSynchronize(s) == cudaSuccess, "sync");
     CHECK(first_of(d) == 0, "the stream's work did not run when the host waited for it");
+
+    cudaEvent_t e;
+    CHECK(cudaEventCreate(&e) == cudaSuccess, "event");
+    CHECK(cudaMemsetAsync(d, 0xff, sizeof ones, s) == cudaSuccess &&
+              cudaEventRecord(e, s) == cudaSuccess &&
+              cudaMemsetAsync(d, 0, sizeof ones, s) == cudaSuccess,
+          "queueing");
+    CHECK(cudaEventSynchronize(e) == cudaSuccess, "event sync");
+    CHECK(isnan(first_of(d)), "an event's wait ran less, or more, than the work before it");
+    cudaEventDestroy(e);
+    CHECK(cudaStreamSynchronize(s) == cudaSuccess && first_of(d) == 0, "the rest after the event");
     cudaFree(d);
 }
 
 static void device_memory_is_cudamallocs(void) {
     float *d = device_floats(), host[N] = {0};
+    CHECK(isnan(first_of(d)), "fresh device memory reads as %g, not NaN", first_of(d));
     CHECK(cudaMemcpy(host, host, sizeof host, cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
           "a host-to-device copy into host memory was accepted");
     CHECK(cudaMemcpy(d + 1, host, sizeof host, cudaMemcpyHostToDevice) == cudaErrorInvalidValue,
@@ -63,6 +77,11 @@ static void captures(cudaStream_t s) {
     CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "capture");
     CHECK(cudaStreamSynchronize(s) == cudaErrorStreamCaptureUnsupported, "a wait in a capture");
     CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated, "after a wait");
+    void *more = NULL;
+    CHECK(cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal) == cudaSuccess, "capture");
+    CHECK(cudaMalloc(&more, 4) == cudaErrorStreamCaptureUnsupported, "an allocation in a capture");
+    CHECK(cudaStreamEndCapture(s, &graph) == cudaErrorStreamCaptureInvalidated, "after a malloc");
+    (void)cudaGetLastError();
 
     /* A graph that sets the first float to 1.0f (0x3f800000: bytes 00 00 80 3f) and then copies
      * it on: nothing runs at capture, everything at each replay, in order. */

@@ -11,6 +11,7 @@
 
 struct cublasContext {
     cudaStream_t stream = nullptr;
+    bool workspace = false; // one set by the caller, which a capture needs
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
@@ -27,6 +28,7 @@ cublasStatus_t cublasDestroy(cublasHandle_t handle) {
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
     if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
     handle->stream = stream;
+    handle->workspace = false; // cuBLAS goes back to its own pool here
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -34,6 +36,7 @@ cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t
     if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
     if (bytes && !emu_device_range(workspace, bytes))
         emu_fault("cuBLAS workspace: not device memory");
+    handle->workspace = bytes > 0;
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -73,6 +76,11 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
     check_operand("A", A, a_rows, transposed(transa) ? m : k, lda);
     check_operand("B", B, b_rows, transposed(transb) ? k : n, ldb);
     check_operand("C", C, m, n, ldc);
+    if (emu_capturing(handle->stream) && !handle->workspace) {
+        fprintf(stderr, "emulated device: an SGEMM captured without a workspace of the caller's "
+                        "(cuBLAS would allocate its own during the capture)\n");
+        return CUBLAS_STATUS_NOT_SUPPORTED;
+    }
     const float a = *alpha, b = *beta; // host scalars are read at the call
     const bool ta = transposed(transa), tb = transposed(transb);
     const cudaError_t e = emu_enqueue(handle->stream, "sgemm", [=] {

@@ -56,10 +56,14 @@ struct CUstream_st {
     bool capture_invalid = false;  // something illegal happened during the capture
     std::thread::id capturing_thread;
 };
+// What a record leaves: the queued work holds it, so an event may be destroyed before it ran.
+struct event_mark {
+    bool done = false;
+    std::chrono::steady_clock::time_point at;
+};
 struct CUevent_st {
     CUstream_st *stream = nullptr;
-    bool recorded = false, done = false;
-    std::chrono::steady_clock::time_point at;
+    std::shared_ptr<event_mark> mark; // of the last record, if any
 };
 
 namespace {
@@ -96,9 +100,9 @@ CUstream_st *resolve(cudaStream_t s) {
     return streams.count(s) ? s : nullptr;
 }
 
-// Runs what the stream has queued, in order.
-void drain(CUstream_st *s) {
-    while (!s->queue.empty()) {
+// Runs what the stream has queued, in order, until UNTIL is done (or all of it).
+void drain(CUstream_st *s, const event_mark *until = nullptr) {
+    while (!s->queue.empty() && !(until && until->done)) {
         std::function<void()> work = std::move(s->queue.front());
         s->queue.pop_front();
         work();
@@ -110,13 +114,19 @@ void drain_all() {
     for (CUstream_st *s : streams) drain(s);
 }
 
+// Whether this thread is capturing: then the calls that capture mode forbids it (allocation, a
+// device-wide or legacy-stream wait) fail, and invalidate its capture.
+bool capturing_here() {
+    bool here = false;
+    for (CUstream_st *s : streams)
+        if (s->capture && s->capturing_thread == std::this_thread::get_id())
+            s->capture_invalid = here = true;
+    return here;
+}
+
 // cudaFree's and cudaDeviceSynchronize's wait for the whole device.
 cudaError_t wait_for_device() {
-    for (CUstream_st *s : streams)
-        if (s->capture && s->capturing_thread == std::this_thread::get_id()) {
-            s->capture_invalid = true;
-            return fail(cudaErrorStreamCaptureUnsupported);
-        }
+    if (capturing_here()) return fail(cudaErrorStreamCaptureUnsupported);
     for (CUstream_st *s : streams) s->capture_invalid |= s->capture != nullptr;
     drain_all();
     return cudaSuccess;
@@ -165,9 +175,8 @@ void run_thread_body(void *body) {
     (*(const std::function<void()> *)body)();
 }
 
-// Checks a copy's ends against its kind; COPY_HOST: it reads or writes host memory.
-cudaError_t check_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind,
-                       bool *copy_host) {
+// Checks a copy's ends against its KIND, which it resolves when it is cudaMemcpyDefault.
+cudaError_t check_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind &kind) {
     if (kind == cudaMemcpyDefault)
         kind = any_device_byte(src)
                    ? (any_device_byte(dst) ? cudaMemcpyDeviceToDevice : cudaMemcpyDeviceToHost)
@@ -183,8 +192,19 @@ cudaError_t check_copy(void *dst, const void *src, size_t bytes, cudaMemcpyKind 
                 bytes, (int)kind, src, dst);
         return fail(cudaErrorInvalidValue);
     }
-    *copy_host = !src_dev || !dst_dev;
     return cudaSuccess;
+}
+
+// A copy queued in S; from the host, the source is read now (staged, as pageable memory is).
+cudaError_t enqueue_copy(cudaStream_t s, void *dst, const void *src, size_t bytes) {
+    if (!any_device_byte(src)) {
+        auto staged =
+            std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
+        return enqueue(s, cudaGraphNodeTypeMemcpy, "memcpy",
+                       [dst, staged] { memcpy(dst, staged->data(), staged->size()); });
+    }
+    return enqueue(s, cudaGraphNodeTypeMemcpy, "memcpy",
+                   [dst, src, bytes] { memcpy(dst, src, bytes); });
 }
 
 } // namespace
@@ -225,6 +245,12 @@ void emu_launch_grid(const char *kernel, long long blocks, long long threads, cu
 bool emu_device_range(const void *p, size_t bytes) {
     guard g(lock);
     return device_range(p, bytes);
+}
+
+bool emu_capturing(cudaStream_t stream) {
+    guard g(lock);
+    const CUstream_st *s = resolve(stream);
+    return s && s->capture;
 }
 
 cudaError_t emu_enqueue(cudaStream_t stream, const char *name, std::function<void()> work) {
@@ -333,10 +359,13 @@ cudaError_t cudaGetDeviceProperties(cudaDeviceProp *p, int device) {
 cudaError_t cudaMalloc(void **p, size_t bytes) {
     guard g(lock);
     *p = nullptr;
+    if (capturing_here()) return fail(cudaErrorStreamCaptureUnsupported);
     if (bytes > device_bytes() - allocated) return fail(cudaErrorMemoryAllocation);
     *p = bytes ? malloc(bytes) : nullptr;
     if (bytes && !*p) return fail(cudaErrorMemoryAllocation);
-    if (*p) allocations[(uintptr_t)*p] = bytes, allocated += bytes;
+    if (!*p) return cudaSuccess;
+    memset(*p, 0xff, bytes); // what a GPU's fresh memory holds is no one's business: NaN here
+    allocations[(uintptr_t)*p] = bytes, allocated += bytes;
     return cudaSuccess;
 }
 
@@ -388,28 +417,31 @@ cudaError_t cudaMemcpyAsync(void *dst, const void *src, size_t bytes, cudaMemcpy
     guard g(lock);
     CUstream_st *s = resolve(stream);
     if (!s) return fail(cudaErrorInvalidResourceHandle);
-    bool host = false;
-    const cudaError_t e = check_copy(dst, src, bytes, kind, &host);
+    const cudaError_t e = check_copy(dst, src, bytes, kind);
     if (e != cudaSuccess) return e;
-    if (host && s->capture) {
+    if (kind != cudaMemcpyDeviceToDevice && s->capture) {
         s->capture_invalid = true;
         return fail(cudaErrorStreamCaptureUnsupported);
     }
-    if (!any_device_byte(src)) { // staged now
-        auto staged =
-            std::make_shared<std::vector<char>>((const char *)src, (const char *)src + bytes);
-        return enqueue(stream, cudaGraphNodeTypeMemcpy, "memcpy",
-                       [dst, staged] { memcpy(dst, staged->data(), staged->size()); });
-    }
-    return enqueue(stream, cudaGraphNodeTypeMemcpy, "memcpy",
-                   [dst, src, bytes] { memcpy(dst, src, bytes); });
+    return enqueue_copy(stream, dst, src, bytes);
 }
 
+// On the legacy stream, with the runtime's rules for pageable memory: from the host, the stream's
+// earlier work first, then the copy is staged and may land later; to the host, it has landed when
+// this returns; device to device, nothing waits.
 cudaError_t cudaMemcpy(void *dst, const void *src, size_t bytes, cudaMemcpyKind kind) {
     guard g(lock);
-    const cudaError_t e = cudaMemcpyAsync(dst, src, bytes, kind, nullptr);
+    if (capturing_here()) return fail(cudaErrorStreamCaptureUnsupported);
+    cudaError_t e = check_copy(dst, src, bytes, kind);
     if (e != cudaSuccess) return e;
-    return wait_for(&legacy);
+    if (kind == cudaMemcpyHostToHost) {
+        memcpy(dst, src, bytes);
+        return cudaSuccess;
+    }
+    if (kind == cudaMemcpyHostToDevice) drain(&legacy);
+    e = enqueue_copy(nullptr, dst, src, bytes);
+    if (e == cudaSuccess && kind == cudaMemcpyDeviceToHost) drain(&legacy);
+    return e;
 }
 
 cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t stream) {
@@ -424,6 +456,8 @@ cudaError_t cudaMemsetAsync(void *p, int value, size_t bytes, cudaStream_t strea
 }
 
 cudaError_t cudaMemset(void *p, int value, size_t bytes) {
+    guard g(lock);
+    if (capturing_here()) return fail(cudaErrorStreamCaptureUnsupported);
     return cudaMemsetAsync(p, value, bytes, nullptr);
 }
 
@@ -442,29 +476,34 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
     CUstream_st *s = resolve(stream);
     if (!s) return fail(cudaErrorInvalidResourceHandle);
     if (s->capture) fault("events in a capture are not emulated");
-    e->stream = s, e->recorded = true, e->done = false;
-    return enqueue(stream, cudaGraphNodeTypeEventRecord, "event", [e] {
-        e->done = true;
-        e->at = std::chrono::steady_clock::now();
+    auto mark = std::make_shared<event_mark>();
+    e->stream = s, e->mark = mark;
+    return enqueue(stream, cudaGraphNodeTypeEventRecord, "event", [mark] {
+        mark->done = true;
+        mark->at = std::chrono::steady_clock::now();
     });
 }
 
+// Waits for the stream up to the record, not for what was queued after it.
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     guard g(lock);
-    if (!e->recorded) return cudaSuccess;
-    return wait_for(e->stream);
+    if (!e->mark || e->mark->done) return cudaSuccess;
+    if (e->stream->capture) return fail(cudaErrorStreamCaptureUnsupported);
+    drain(e->stream, e->mark.get());
+    return cudaSuccess;
 }
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {
     guard g(lock);
-    if (!start->recorded || !end->recorded) return fail(cudaErrorInvalidResourceHandle);
-    if (!start->done || !end->done) return fail(cudaErrorNotReady);
-    *ms = std::chrono::duration<float, std::milli>(end->at - start->at).count();
+    if (!start->mark || !end->mark) return fail(cudaErrorInvalidResourceHandle);
+    if (!start->mark->done || !end->mark->done) return fail(cudaErrorNotReady);
+    *ms = std::chrono::duration<float, std::milli>(end->mark->at - start->mark->at).count();
     return cudaSuccess;
 }
 
-cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode) {
+cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mode) {
     guard g(lock);
+    if (mode != cudaStreamCaptureModeThreadLocal) fault("only thread-local capture is emulated");
     CUstream_st *s = resolve(stream);
     if (!s || s == &legacy) return fail(cudaErrorStreamCaptureUnsupported);
     if (s->capture) return fail(cudaErrorIllegalState);

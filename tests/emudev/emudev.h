@@ -15,6 +15,8 @@
 
 // Whether [P, P + BYTES) lies in one live device allocation.
 bool emu_device_range(const void *p, size_t bytes);
+// Whether STREAM is capturing.
+bool emu_capturing(cudaStream_t stream);
 // Queues WORK in STREAM (or records it, in a capture) as a kernel named NAME.
 cudaError_t emu_enqueue(cudaStream_t stream, const char *name, std::function<void()> work);
 // What the GPU would do on a bad access: stop, with one line on stderr.
