@@ -79,10 +79,10 @@ template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
 #define DD_UNROLL
 
 #if defined(DD_SIMT_FIBERS)
-// Fibers (CMake's choice where it can: x86-64, no ThreadSanitizer): the block's threads are coroutines
-// of one host thread (kernels/simt_host.cc), and a thread that must wait at a barrier yields to
-// the next. Waiting costs a few nanoseconds instead of a futex and a context switch; a barrier
-// that some thread never reaches is reported instead of hanging.
+// Fibers (CMake's choice where it can: x86-64, no ThreadSanitizer): the block's threads are
+// coroutines of one host thread (kernels/simt_host.cc), and a thread that must wait at a barrier
+// yields to the next. Waiting costs a few nanoseconds instead of a futex and a context switch; a
+// barrier that some thread never reaches is reported instead of hanging.
 void simt_fiber_yield();
 extern __thread long simt_fiber_arrivals; // barrier arrivals: the scheduler's sign of life
 struct simt_barrier {
