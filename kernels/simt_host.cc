@@ -13,7 +13,8 @@ __thread simt_cluster *simt_current_cluster;
 __thread int simt_thread, simt_rank, simt_threads, simt_block_id;
 
 simt_thread_state simt_state_save() {
-    return {simt_current, simt_current_cluster, simt_thread, simt_rank, simt_threads, simt_block_id};
+    return {simt_current, simt_current_cluster, simt_thread,
+            simt_rank,    simt_threads,         simt_block_id};
 }
 
 void simt_state_restore(const simt_thread_state &s) {
