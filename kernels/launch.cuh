@@ -43,6 +43,9 @@
 void emu_launch_grid(const char *kernel, long long blocks, long long threads, cudaStream_t stream,
                      bool syncing, std::function<void()> thread_body);
 void emu_check_kernel_pointer(const char *kernel, int index, const void *p);
+// A struct argument's pointers are checked where its kernel file gives an overload for it (as
+// layer.cu does for dd_layer_view); other structs are taken as they are.
+template <typename T> void emu_check_kernel_struct(const char *, int, const T &) {}
 
 // A launch waiting for its arguments, which it takes as the kernel's own parameter types (so
 // NULL converts as it does in a call), checks and copies, as a launch does.
@@ -58,6 +61,8 @@ template <typename... P> struct emu_launcher {
         auto check = [&](const auto &p) {
             if constexpr (std::is_pointer_v<std::decay_t<decltype(p)>>)
                 emu_check_kernel_pointer(name, index, (const void *)p);
+            else
+                emu_check_kernel_struct(name, index, p);
             index++;
         };
         (check(args), ...);

@@ -4,6 +4,17 @@
 #include "layer.h"
 #include "layer_body.cuh"
 
+#ifdef DD_SIMT_HOST
+// On the emulated device, the view's pointers are checked as a kernel's pointer arguments are.
+static void emu_check_kernel_struct(const char *kernel, int index, const dd_layer_view &v) {
+    const float *pointers[] = {v.acts.dense_out, v.acts.act_out, v.acts.bn_out, v.acts.bn_xhat,
+                               v.acts.bn_mean,   v.acts.bn_var,  v.bias,        v.gamma,
+                               v.beta,           v.moving_mean,  v.moving_var,  v.dbias,
+                               v.dgamma,         v.dbeta};
+    for (const float *p : pointers) emu_check_kernel_pointer(kernel, index, p);
+}
+#endif
+
 DD_GLOBAL static void bias_activation_kernel(dd_layer_view v, int n) {
     bias_activation_body(v, n);
 }
