@@ -34,8 +34,7 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
 
 cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t bytes) {
     if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
-    if (bytes && !emu_device_range(workspace, bytes))
-        emu_fault("cuBLAS workspace: not device memory");
+    emu_require_device(workspace, bytes, "cuBLAS workspace");
     handle->workspace = bytes > 0;
     return CUBLAS_STATUS_SUCCESS;
 }
@@ -54,12 +53,8 @@ bool transposed(cublasOperation_t op) {
 void check_operand(const char *name, const float *p, int rows, int cols, int ld) {
     if (rows == 0 || cols == 0) return;
     const size_t floats = (size_t)ld * (cols - 1) + rows;
-    if (!emu_device_range(p, floats * sizeof *p)) {
-        char what[160];
-        snprintf(what, sizeof what, "cublasSgemm: %s (%d x %d, ld %d) is not device memory", name,
-                 rows, cols, ld);
-        emu_fault(what);
-    }
+    emu_require_device(p, floats * sizeof *p, "cublasSgemm: %s (%d x %d, ld %d)", name, rows, cols,
+                       ld);
 }
 
 } // namespace

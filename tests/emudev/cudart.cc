@@ -25,6 +25,7 @@
 
 #include <chrono>
 #include <climits>
+#include <cstdarg>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -132,13 +133,14 @@ cudaError_t wait_for_device() {
     return cudaSuccess;
 }
 
-// A wait on S: illegal while S captures (and the capture is then invalid).
-cudaError_t wait_for(CUstream_st *s) {
+// A wait on S (up to UNTIL, when given): illegal while S captures (and the capture is then
+// invalid).
+cudaError_t wait_for(CUstream_st *s, const event_mark *until = nullptr) {
     if (s->capture) {
         s->capture_invalid = true;
         return fail(cudaErrorStreamCaptureUnsupported);
     }
-    drain(s);
+    drain(s, until);
     return cudaSuccess;
 }
 
@@ -212,13 +214,7 @@ cudaError_t enqueue_copy(cudaStream_t s, void *dst, const void *src, size_t byte
 // --- launch.cuh's side ---
 
 void emu_check_kernel_pointer(const char *kernel, int index, const void *p) {
-    guard g(lock);
-    if (p && !any_device_byte(p)) {
-        char what[256];
-        snprintf(what, sizeof what, "%s: pointer argument %d (%p) is not device memory", kernel,
-                 index, p);
-        fault(what);
-    }
+    if (p) emu_require_device(p, 1, "%s: pointer argument %d", kernel, index);
 }
 
 void emu_launch_grid(const char *kernel, long long blocks, long long threads, cudaStream_t stream,
@@ -242,9 +238,16 @@ void emu_launch_grid(const char *kernel, long long blocks, long long threads, cu
 
 // --- emudev.h ---
 
-bool emu_device_range(const void *p, size_t bytes) {
+void emu_require_device(const void *p, size_t bytes, const char *what, ...) {
     guard g(lock);
-    return device_range(p, bytes);
+    if (bytes == 0 || device_range(p, bytes)) return;
+    va_list args;
+    va_start(args, what);
+    fprintf(stderr, "emulated device: ");
+    vfprintf(stderr, what, args);
+    va_end(args);
+    fprintf(stderr, " (%zu bytes at %p) is not device memory\n", bytes, p);
+    abort();
 }
 
 bool emu_capturing(cudaStream_t stream) {
@@ -488,9 +491,7 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
 cudaError_t cudaEventSynchronize(cudaEvent_t e) {
     guard g(lock);
     if (!e->mark || e->mark->done) return cudaSuccess;
-    if (e->stream->capture) return fail(cudaErrorStreamCaptureUnsupported);
-    drain(e->stream, e->mark.get());
-    return cudaSuccess;
+    return wait_for(e->stream, e->mark.get());
 }
 
 cudaError_t cudaEventElapsedTime(float *ms, cudaEvent_t start, cudaEvent_t end) {

@@ -13,8 +13,10 @@
 
 #include "launch.cuh" // emu_launch_grid and emu_check_kernel_pointer, defined in cudart.cc
 
-// Whether [P, P + BYTES) lies in one live device allocation.
-bool emu_device_range(const void *p, size_t bytes);
+// Stops the run, as the GPU would fault, unless [P, P + BYTES) lies in one live device
+// allocation or BYTES is 0; WHAT (printf-style) names the access in the message.
+void emu_require_device(const void *p, size_t bytes, const char *what, ...)
+    __attribute__((format(printf, 3, 4)));
 // Whether STREAM is capturing.
 bool emu_capturing(cudaStream_t stream);
 // Queues WORK in STREAM (or records it, in a capture) as a kernel named NAME.

@@ -26,19 +26,6 @@ int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char *) {
     return 0;
 }
 
-namespace {
-
-void check_run_pointer(const char *name, const void *p, size_t bytes) {
-    if (p && !emu_device_range(p, bytes)) {
-        char what[160];
-        snprintf(what, sizeof what, "fused_kernel: %s (%zu bytes) is not device memory", name,
-                 bytes);
-        emu_fault(what);
-    }
-}
-
-} // namespace
-
 int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
                        char *err) {
     size_t limit;
@@ -50,13 +37,14 @@ int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void 
         return -1;
     }
     const size_t rows = (size_t)run->first + run->count;
-    check_run_pointer("params", run->params, (size_t)plan->n_params * sizeof(float));
-    check_run_pointer("order", run->order, rows * sizeof(uint32_t));
-    check_run_pointer("table", run->table, 256 * sizeof(float));
-    check_run_pointer("sums", run->sums, sizeof(double));
-    check_run_pointer("scratch", run->scratch, (size_t)plan->scratch_floats * sizeof(float));
-    check_run_pointer("pixels", run->pixels, 1);
-    check_run_pointer("labels", run->labels, 1);
+    emu_require_device(run->params, (size_t)plan->n_params * sizeof(float), "fused_kernel: params");
+    emu_require_device(run->order, rows * sizeof(uint32_t), "fused_kernel: order");
+    emu_require_device(run->table, 256 * sizeof(float), "fused_kernel: table");
+    emu_require_device(run->sums, sizeof(double), "fused_kernel: sums");
+    emu_require_device(run->scratch, (size_t)plan->scratch_floats * sizeof(float),
+                       "fused_kernel: scratch");
+    emu_require_device(run->pixels, 1, "fused_kernel: pixels");
+    emu_require_device(run->labels, 1, "fused_kernel: labels");
     const dd_fused_plan p = *plan; // a launch copies its parameters
     const dd_fused_run r = *run;
     const cudaError_t e = emu_enqueue((cudaStream_t)stream, "fused_kernel", [p, r] {
@@ -96,8 +84,7 @@ void dd_shuffle_gpu_close(dd_shuffle_work *w) {
 }
 
 int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) {
-    if (!emu_device_range(order, (size_t)w->n * sizeof *order))
-        emu_fault("shuffle: the order is not device memory");
+    emu_require_device(order, (size_t)w->n * sizeof *order, "shuffle: the order");
     const cudaError_t e = emu_enqueue(gpu->stream, "shuffle", [order, epoch, w] {
         char why[DD_ERR_LEN];
         if (dd_shuffle(w->rng, epoch, order, w->n, why) != 0) emu_fault(why);
