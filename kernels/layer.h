@@ -14,15 +14,10 @@
 extern "C" {
 #endif
 
-/* On the GPU (kernels/layer.cu): 0, or -1 with gpu->err set. */
+/* On the GPU (kernels/layer.cu; on the host, the emulated device of tests/emudev): 0, or -1 with
+ * gpu->err set. */
 int dd_layer_forward_gpu(const dd_layer_view *v, int B, int training, dd_gpu *gpu);
 int dd_layer_backward_gpu(const dd_layer_view *v, float *grad, int B, dd_gpu *gpu);
-
-/* The same bodies with the same launch shapes, run on the host over host memory by the emulator
- * (kernels/layer_emulate.cu: one host thread per GPU thread), for the CPU tests: 0, or -1 with
- * one line in ERR. */
-int dd_layer_forward_emulated(const dd_layer_view *v, int B, int training, char *err);
-int dd_layer_backward_emulated(const dd_layer_view *v, float *grad, int B, char *err);
 
 #ifdef __cplusplus
 }

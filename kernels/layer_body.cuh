@@ -1,8 +1,8 @@
 // The layer kernels' bodies: a Dense layer's work around its GEMMs. Forward, after X·W: the bias,
 // the activation and BN in its place; backward, before dW and dX: BN, the activation's derivative
-// and the bias gradient. kernels/layer.cu launches them on the GPU, kernels/layer_emulate.cu runs
-// them on the host with the same launch shapes; their CPU twin is the op sequence of
-// src/network.c (dd_net_layer_forward_after_dense, dd_net_layer_backward_to_dense,
+// and the bias gradient. kernels/layer.cu launches them, on the GPU or, compiled for the host, on
+// the emulated device (tests/emudev) with the same launch shapes; their CPU twin is the op sequence
+// of src/network.c (dd_net_layer_forward_after_dense, dd_net_layer_backward_to_dense,
 // dd_dense_backward_bias), and the formulas are formulas.h's.
 //
 // One kernel a direction, because in a captured step every kernel is a dependent graph node with

@@ -1,6 +1,6 @@
-// The host emulator's threads, shared by the fused engine's emulator, the layer kernels' and the
-// emulated device (kernels/fused_emulate.cu, kernels/layer_emulate.cu, tests/emudev): a host
-// thread or a fiber (kernels/simt_fibers.cc) per GPU thread.
+// The host emulator's threads, shared by the fused engine's emulator and the emulated device
+// (kernels/fused_emulate.cu, tests/emudev): a host thread or a fiber (kernels/simt_fibers.cc) per
+// GPU thread.
 #ifndef DD_SIMT_HOST_H
 #define DD_SIMT_HOST_H
 

@@ -30,6 +30,8 @@ endfunction()
 
 # The emulated device's own rules, which the tests below rely on.
 dd_emulated_test(test_emudev LABELS "cpu;emulated" SOURCES test_emudev.c)
+dd_emulated_test(test_layer_emulated LABELS "cpu;emulated" SOURCES test_layer_emulated.c gputest.c
+                 layer_check.c)
 dd_emulated_test(emulated_gpu_ops LABELS "cpu;emulated" SOURCES test_gpu_ops.c gputest.c layer_check.c)
 dd_emulated_test(emulated_gpu_network LABELS "cpu;emulated;mnist" SOURCES test_gpu_network.c gputest.c)
 # The fused engine through the backend (its queue of steps), on epochs of 3,000 images: of 60,000,

@@ -8,20 +8,21 @@
 
 #include "deepdigits/formulas.h"
 #include "deepdigits/ops.h"
+#include "gputest.h"
+#include "layer.h"
 #include "testutil.h"
 
 typedef struct {
-    const layer_runner *r;
     const char *shape;
     double tol;
 } comparison;
 
-/* Compares N floats of the runner's memory at GOT with the CPU's WANT, under "layer WHAT",
- * relative to max(||WANT||, SCALE) (check_near). */
+/* Compares N floats of device memory at GOT with the CPU's WANT, under "layer WHAT", relative to
+ * max(||WANT||, SCALE) (check_near). */
 static void compare_near(const comparison *c, const char *what, const float *got, const float *want,
                          size_t n, double scale) {
     char name[160];
-    float *host = c->r->get(got, n);
+    float *host = host_floats(got, n);
     snprintf(name, sizeof name, "layer %s %s", what, c->shape);
     check_near(name, host, want, n, c->tol, scale);
     free(host);
@@ -57,8 +58,8 @@ static double column_terms(const float *x, int B, int C) {
     return sqrt(sq);
 }
 
-void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_place bn,
-                 unsigned *seed, double tol) {
+void check_layer(dd_gpu *gpu, int B, int C, dd_activation act, dd_bn_place bn, unsigned *seed,
+                 double tol) {
     char err[DD_ERR_LEN], shape[96];
     dd_model_config cfg = {.n_hidden = 1, .units = {C}, .activation = act, .bn = bn};
     dd_net cpu, run;
@@ -79,22 +80,22 @@ void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_p
     }
     fill_uniform(raw, n, -3, 3, seed);
     fill_uniform(dy, n, -1, 1, seed);
-    float *r_params = r->alloc_nan(L->n_params), *r_grads = r->alloc_nan(L->n_trainable);
-    float *r_memory = r->alloc_nan(floats);
-    r->put(r_params, params, L->n_params);
+    float *r_params = dev_nan(L->n_params), *r_grads = dev_nan(L->n_trainable);
+    float *r_memory = dev_nan(floats);
+    dev_put(r_params, params, L->n_params);
     CHECK(dd_net_attach(&run, &cfg, B, r_memory, err) == 0, "%s", err);
     const dd_layer_acts *c = &cpu.acts[0], *g = &run.acts[0];
     const dd_layer_view v = dd_net_layer_view(&run, r_params, r_grads, 0);
-    const comparison cmp = {r, shape, tol};
+    const comparison cmp = {shape, tol};
 
     for (int training = 1; training >= 0; training--) {
         snprintf(shape, sizeof shape, "%s bn=%s %s B=%d C=%d", dd_activation_name(act),
                  dd_bn_name(bn), training ? "training" : "evaluation", B, C);
         for (size_t k = 0; k < n; k++) c->dense_out[k] = raw[k] + params[d->bias + k % C];
         dd_net_layer_forward_after_dense(&cpu, params, 0, B, training);
-        r->poison(r_memory, floats);
-        r->put(g->dense_out, raw, n);
-        CHECK(r->forward(&v, B, training, err) == 0, "%s", err);
+        dev_poison(r_memory, floats);
+        dev_put(g->dense_out, raw, n);
+        CHECK(dd_layer_forward_gpu(&v, B, training, gpu) == 0, "%s", gpu->err);
         compare(&cmp, "X·W + b", g->dense_out, c->dense_out, n);
         compare(&cmp, "activation", g->act_out, c->act_out, n);
         if (d->has_bn) compare(&cmp, "BN output", g->bn_out, c->bn_out, n);
@@ -109,8 +110,8 @@ void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_p
         memcpy(cpu.grad_out, dy, n * 4);
         dd_net_layer_backward_to_dense(&cpu, params, grads, 0, B);
         dd_dense_backward_bias(grads + d->bias, cpu.grad_out, B, C);
-        r->put(run.grad_out, dy, n);
-        CHECK(r->backward(&v, run.grad_out, B, err) == 0, "%s", err);
+        dev_put(run.grad_out, dy, n);
+        CHECK(dd_layer_backward_gpu(&v, run.grad_out, B, gpu) == 0, "%s", gpu->err);
         /* Without BN dL/dz is a product, and dbias's terms are dL/dz itself; with BN both are
          * measured against BN's terms. */
         float *terms = malloc(n * sizeof *terms);
@@ -138,5 +139,5 @@ void check_layer(const layer_runner *r, int B, int C, dd_activation act, dd_bn_p
     }
     dd_net_destroy(&cpu);
     free(params), free(grads), free(raw), free(dy);
-    r->release(r_params), r->release(r_grads), r->release(r_memory);
+    cudaFree(r_params), cudaFree(r_grads), cudaFree(r_memory);
 }

@@ -5,5 +5,4 @@ dd_test(test_init LABELS cpu)
 dd_test(test_sgd LABELS cpu)
 # The fused engine's kernel body run on the host by its emulator, against the CPU reference.
 dd_test(test_fused_emulated LABELS "cpu;mnist")
-# The layers engine's layer kernels run on the host by their emulator, against the CPU's ops.
-dd_test(test_layer_emulated LABELS cpu SOURCES test_layer_emulated.c layer_check.c)
+# (The layers engine's layer kernels on the host: test_layer_emulated, tests/emudev.cmake.)

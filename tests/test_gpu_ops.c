@@ -13,7 +13,6 @@
 #include "deepdigits/train.h"
 #include "gputest.h"
 #include "kernels.h"
-#include "layer.h"
 #include "layer_check.h"
 #include "testutil.h"
 
@@ -60,23 +59,6 @@ static void check_dense(int B, int I, int O) {
     void *dev[] = {d_x, d_w, d_dy, d_y, d_dx, d_dw};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
 }
-
-/* The layer kernels' runner for layer_check.c: device memory, the kernels on the GPU. */
-static void release(float *p) {
-    cudaFree(p);
-}
-static int forward(const dd_layer_view *v, int B, int training, char *err) {
-    const int rc = dd_layer_forward_gpu(v, B, training, &gpu);
-    snprintf(err, DD_ERR_LEN, "%s", gpu.err);
-    return rc;
-}
-static int backward(const dd_layer_view *v, float *grad, int B, char *err) {
-    const int rc = dd_layer_backward_gpu(v, grad, B, &gpu);
-    snprintf(err, DD_ERR_LEN, "%s", gpu.err);
-    return rc;
-}
-static const layer_runner on_gpu = {dev_nan, dev_poison, dev_put, host_floats,
-                                    release, forward,    backward};
 
 static void check_mse(int B) {
     char name[96];
@@ -193,10 +175,10 @@ int main(void) {
         for (int w = 0; w < N_SHAPES; w++)
             for (int a = 0; a < 4; a++)
                 for (int p = 0; p < 3; p++)
-                    check_layer(&on_gpu, batches[b], widths[w], acts[a], places[p], &seed, TOL);
+                    check_layer(&gpu, batches[b], widths[w], acts[a], places[p], &seed, TOL);
     /* Evaluation's chunks of 1,000 rows: several rows a thread in a channel's block. */
     for (int a = 0; a < 4; a++)
-        for (int p = 0; p < 3; p++) check_layer(&on_gpu, 1000, 25, acts[a], places[p], &seed, TOL);
+        for (int p = 0; p < 3; p++) check_layer(&gpu, 1000, 25, acts[a], places[p], &seed, TOL);
     for (int b = 0; b < N_SHAPES; b++) {
         check_mse(batches[b]);
         check_mse_step(batches[b]);
