@@ -1,14 +1,16 @@
 // Kernels that the emulated device (tests/emudev) runs too. A kernel is written
-//     DD_GLOBAL static void name_kernel(args) { DD_SHARED double part[N]; ... simt_tid() ... }
+//     DD_GLOBAL static void name_kernel(args) { DD_SHARED_ARRAY(double, part, N); ... simt_tid() }
 // with simt.cuh's primitives for its indices and barriers, and launched with
 //     DD_LAUNCH(name_kernel, blocks, threads, stream, args...)          threads that never meet
 //     DD_LAUNCH_SYNCING(name_kernel, blocks, threads, stream, args...)  threads that meet at
 //     barriers
 // On the GPU both are name_kernel<<<blocks, threads, 0, stream>>>(args). Compiled for the host
 // (DD_SIMT_HOST) the kernel is a plain function and its shared arrays are static (one block runs
-// at a time); the launch takes its arguments then, as a launch does, and queues the grid in the
-// stream of the emulated device, which runs it when the host waits for that stream. A kernel
-// launched with DD_LAUNCH runs its threads one after another; a barrier in it aborts.
+// at a time), filled with 0xff bytes (NaN, -1) before every block, so that a block reading what
+// it never wrote sees garbage there as it would on the GPU, not the last block's values; the launch
+// takes its arguments then, as a launch does, and queues the grid in the stream of the emulated
+// device, which runs it when the host waits for that stream. A kernel launched with DD_LAUNCH runs
+// its threads one after another; a barrier in it aborts.
 #ifndef DD_LAUNCH_CUH
 #define DD_LAUNCH_CUH
 
@@ -16,8 +18,8 @@
 
 #ifndef DD_SIMT_HOST
 
-#define DD_GLOBAL __global__
-#define DD_SHARED __shared__
+#define DD_GLOBAL                      __global__
+#define DD_SHARED_ARRAY(type, name, n) __shared__ type name[n]
 #define DD_LAUNCH(kernel, blocks, threads, stream, ...)                                            \
     kernel<<<(blocks), (threads), 0, (stream)>>>(__VA_ARGS__)
 #define DD_LAUNCH_SYNCING DD_LAUNCH
@@ -30,7 +32,10 @@
 #include <type_traits>
 
 #define DD_GLOBAL
-#define DD_SHARED static
+#define DD_SHARED_ARRAY(type, name, n)                                                             \
+    static type name[n];                                                                           \
+    static const bool name##_poisoned = simt_shared_register(name, sizeof name);                   \
+    (void)name##_poisoned
 #define DD_LAUNCH(kernel, blocks, threads, stream, ...)                                            \
     emu_launch(#kernel, (blocks), (threads), (stream), false, kernel)(__VA_ARGS__)
 #define DD_LAUNCH_SYNCING(kernel, blocks, threads, stream, ...)                                    \

@@ -20,12 +20,12 @@ DD_GLOBAL static void bias_activation_kernel(dd_layer_view v, int n) {
 }
 
 DD_GLOBAL static void bn_layer_forward_kernel(dd_layer_view v, int B, int training) {
-    DD_SHARED double part[DD_LAYER_THREADS];
+    DD_SHARED_ARRAY(double, part, DD_LAYER_THREADS);
     bn_layer_forward_body(v, B, training, part);
 }
 
 DD_GLOBAL static void layer_backward_kernel(dd_layer_view v, float *g, int B) {
-    DD_SHARED double part[DD_LAYER_THREADS];
+    DD_SHARED_ARRAY(double, part, DD_LAYER_THREADS);
     layer_backward_body(v, g, B, part);
 }
 

@@ -14,7 +14,7 @@ constexpr int THREADS = 256;
 // step's end too: see dd_mse_step_gpu; SUMS is then the accumulators' base, ACC = SUMS.
 DD_GLOBAL static void mse_kernel(float *dout, double *acc, int *counter, double *sums,
                                  const float *out, const uint8_t *labels, int B) {
-    DD_SHARED double part[THREADS];
+    DD_SHARED_ARRAY(double, part, THREADS);
     const float scale = dd_mse_grad_scale(B);
     double loss = 0, correct = 0;
     for (int b = simt_tid(); b < B; b += simt_block_threads()) {

@@ -78,6 +78,10 @@ template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
 #define DD_SIMT_FN static inline
 #define DD_UNROLL
 
+// A block's static shared array (launch.cuh's DD_SHARED_ARRAY), which simt_run_grid fills with
+// 0xff bytes before every block; registering fills it too. Returns true.
+bool simt_shared_register(void *array, size_t bytes);
+
 #if defined(DD_SIMT_FIBERS)
 // Fibers (CMake's choice where it can: x86-64, no ThreadSanitizer): the block's threads are
 // coroutines of one host thread (kernels/simt_host.cc), and a thread that must wait at a barrier

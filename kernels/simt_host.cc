@@ -5,8 +5,11 @@
 #include "simt_host.h"
 
 #include <stdlib.h>
+#include <string.h>
 
 #include <cerrno>
+#include <mutex>
+#include <vector>
 
 __thread simt_block *simt_current;
 __thread simt_cluster *simt_current_cluster;
@@ -35,6 +38,19 @@ void simt_block_close(simt_block *b, int threads) {
 
 namespace {
 
+struct shared_array {
+    void *start;
+    size_t bytes;
+};
+std::mutex shared_lock;
+std::vector<shared_array> shared_arrays;
+
+// Every registered shared array, as the GPU would leave it for a new block: unwritten.
+void poison_shared() {
+    std::lock_guard<std::mutex> g(shared_lock);
+    for (const shared_array &a : shared_arrays) memset(a.start, 0xff, a.bytes);
+}
+
 struct grid {
     int blocks, threads;
     void (*body)(void *);
@@ -42,8 +58,8 @@ struct grid {
     simt_block *block;
 };
 
-// Thread TID of every block in turn; the barrier at each block's end lets the next one reuse the
-// shared memory.
+// Thread TID of every block in turn. Each block finds its shared memory poisoned (by thread 0,
+// while the others wait), and the barrier at its end lets the next one take the memory over.
 void grid_thread(void *p, int tid) {
     const grid *g = (const grid *)p;
     simt_current = g->block;
@@ -51,12 +67,21 @@ void grid_thread(void *p, int tid) {
     simt_thread = tid, simt_rank = 0, simt_threads = g->threads;
     for (int b = 0; b < g->blocks; b++) {
         simt_block_id = b;
+        if (tid == 0) poison_shared();
+        simt_sync();
         g->body(g->arg);
         simt_sync();
     }
 }
 
 } // namespace
+
+bool simt_shared_register(void *array, size_t bytes) {
+    std::lock_guard<std::mutex> g(shared_lock);
+    shared_arrays.push_back({array, bytes});
+    memset(array, 0xff, bytes);
+    return true;
+}
 
 int simt_run_grid(int blocks, int threads, int syncing, void (*body)(void *arg), void *arg) {
     if (!syncing) {

@@ -8,7 +8,7 @@
 constexpr int THREADS = 1024;
 
 DD_GLOBAL static void sum_squares_kernel(double *acc, const float *x, long n) {
-    DD_SHARED double part[THREADS];
+    DD_SHARED_ARRAY(double, part, THREADS);
     double s = 0;
     for (long i = simt_tid(); i < n; i += simt_block_threads()) s += (double)x[i] * x[i];
     s = block_sum(s, part);

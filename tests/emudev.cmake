@@ -29,7 +29,7 @@ function(dd_emulated_test name)
 endfunction()
 
 # The emulated device's own rules, which the tests below rely on.
-dd_emulated_test(test_emudev LABELS "cpu;emulated" SOURCES test_emudev.c)
+dd_emulated_test(test_emudev LABELS "cpu;emulated" SOURCES test_emudev.c emudev_probes.cc)
 dd_emulated_test(test_layer_emulated LABELS "cpu;emulated" SOURCES test_layer_emulated.c gputest.c
                  layer_check.c)
 dd_emulated_test(emulated_gpu_ops LABELS "cpu;emulated" SOURCES test_gpu_ops.c gputest.c layer_check.c)

@@ -3,8 +3,8 @@
  * stream (or for an event recorded in it, up to the event) and not before; only cudaMalloc's
  * memory is device memory, and it starts as NaN; a capture refuses host copies, waits and
  * allocations, and its graph replays what it recorded; a launch shape a GPU refuses sets the error
- * that cudaGetLastError returns; a kernel given a host pointer stops the run; cuBLAS checks its
- * leading dimensions. */
+ * that cudaGetLastError returns; a kernel given a host pointer stops the run; every block finds its
+ * shared memory unwritten; cuBLAS checks its leading dimensions. */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -131,6 +131,24 @@ static void host_pointer_to_a_kernel(dd_gpu *gpu) {
           "a kernel took a host pointer (child status %d)", status);
 }
 
+int emu_probe_stale_shared(float *out, int blocks, cudaStream_t stream); /* emudev_probes.cc */
+
+/* Two launches of two blocks each read the shared array before writing it: every read finds NaN
+ * (0xff bytes), not the 1s that the block before left there. */
+static void shared_memory_starts_unwritten(cudaStream_t s) {
+    float *d = device_floats(), out[N];
+    for (int launch = 0; launch < 2; launch++) {
+        CHECK(emu_probe_stale_shared(d, 2, s) == 0, "launch");
+        CHECK(cudaStreamSynchronize(s) == cudaSuccess, "sync");
+        CHECK(cudaMemcpy(out, d, sizeof out, cudaMemcpyDeviceToHost) == cudaSuccess, "copy back");
+        int stale = 0;
+        for (int i = 0; i < N; i++) stale += !isnan(out[i]);
+        CHECK(stale == 0, "launch %d: %d of %d shared reads found a value no one wrote", launch,
+              stale, N);
+    }
+    cudaFree(d);
+}
+
 static void cublas_checks_leading_dimensions(dd_gpu *gpu) {
     float *d = device_floats();
     const float one = 1, zero = 0;
@@ -149,6 +167,7 @@ int main(void) {
     captures(gpu.stream);
     launch_shapes(&gpu);
     host_pointer_to_a_kernel(&gpu);
+    shared_memory_starts_unwritten(gpu.stream);
     cublas_checks_leading_dimensions(&gpu);
     dd_gpu_close(&gpu);
     return dd_test_finish("test_emudev");
