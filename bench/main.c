@@ -327,7 +327,7 @@ static int run_matrix(const bench_args *a, const dd_mnist *data, const bench_mac
                     (on != ON_CPU && a->device == DD_DEVICE_CPU) || !(a->backends & 1 << on))
                     continue;
                 if (on != ON_CPU && !have_gpu)
-                    w.skipped = 1, snprintf(w.why, sizeof w.why, "no CUDA device");
+                    w.skipped = 1, dd_cuda_devices(w.why, sizeof w.why); /* why not */
                 else if (measure(a, data, on == ON_CPU ? cpu : gpu, cpu_us, &w) != 0)
                     return -1;
                 if (on == ON_CPU && !w.skipped) cpu_us = w.r.us_median;
@@ -377,8 +377,9 @@ int main(int argc, char **argv) {
     const char *dir = dd_data_dir(a.data, a.dataset);
     dd_mnist data;
     if (!dir || dd_load_data(dir, &data) != 0) return 1;
-    if (a.device == DD_DEVICE_GPU && dd_cuda_device_count() == 0) {
-        fprintf(stderr, "deepdigits-bench: --device gpu: no CUDA device found\n");
+    char why[DD_ERR_LEN];
+    if (a.device == DD_DEVICE_GPU && dd_check_gpu_flag(why) != 0) {
+        fprintf(stderr, "deepdigits-bench: %s\n", why);
         return 1;
     }
     bench_machine cpu, gpu;

@@ -39,13 +39,33 @@ const char *dd_cublas_status_name(cublasStatus_t s) {
     }
 }
 
-int dd_cuda_device_count(void) {
-    int n = 0;
-    if (cudaGetDeviceCount(&n) != cudaSuccess) {
-        cudaGetLastError(); // "no device" or "no driver" is an answer here, not an error
+// Without a driver the runtime answers as it does to an old one (cudaErrorInsufficientDriver);
+// the driver's version, 0 when there is none, tells the two apart.
+int dd_cuda_devices(char *why, size_t len) {
+    int n = 0, driver = 0, runtime = 0;
+    const cudaError_t e = cudaGetDeviceCount(&n);
+    (void)cudaGetLastError(); // an answer here, not an error for the next call to find
+    if (e == cudaSuccess && n > 0) return n;
+    if (e == cudaSuccess || e == cudaErrorNoDevice ||
+        (e == cudaErrorInsufficientDriver &&
+         (cudaDriverGetVersion(&driver) != cudaSuccess || driver == 0))) {
+        snprintf(why, len, "no CUDA device");
         return 0;
     }
-    return n;
+    if (e == cudaErrorInsufficientDriver && cudaRuntimeGetVersion(&runtime) == cudaSuccess) {
+        snprintf(why, len,
+                 "the CUDA driver supports CUDA %d.%d, this build needs %d.%d: update the driver",
+                 driver / 1000, driver % 1000 / 10, runtime / 1000, runtime % 1000 / 10);
+        return -1;
+    }
+    snprintf(why, len, "CUDA cannot start: %s", cudaGetErrorString(e));
+    return -1;
+}
+
+int dd_cuda_device_count(void) {
+    char why[DD_ERR_LEN];
+    const int n = dd_cuda_devices(why, sizeof why);
+    return n > 0 ? n : 0;
 }
 
 DD_GLOBAL static void probe_kernel(int *flag) {
@@ -66,11 +86,12 @@ static int check_architecture(char *err) {
         e = cudaGetLastError();
     }
     if (e == cudaSuccess) e = cudaStreamSynchronize(s);
-    cudaFree(flag);
-    cudaStreamDestroy(s);
+    const cudaError_t freed = cudaFree(flag), destroyed = cudaStreamDestroy(s);
+    if (e == cudaSuccess) e = freed != cudaSuccess ? freed : destroyed;
     if (e == cudaErrorNoKernelImageForDevice || e == cudaErrorUnsupportedPtxVersion) {
+        (void)cudaGetLastError(); // the launch's error, reported here
         cudaDeviceProp p;
-        cudaGetDeviceProperties(&p, 0);
+        CUDA_CHECK(cudaGetDeviceProperties(&p, 0), err);
         snprintf(err, DD_ERR_LEN,
                  "this build has no kernels for %s (sm_%d%d): rebuild with "
                  "-DCMAKE_CUDA_ARCHITECTURES=%d%d",
@@ -83,8 +104,9 @@ static int check_architecture(char *err) {
 
 // dd_gpu_open's parts, each returning at its first failure; the caller closes what was opened.
 static int open_parts(dd_gpu *gpu, int tf32, char *err) {
-    if (dd_cuda_device_count() == 0) {
-        snprintf(err, DD_ERR_LEN, "no CUDA device (use --device cpu)");
+    char why[DD_ERR_LEN / 2];
+    if (dd_cuda_devices(why, sizeof why) <= 0) {
+        snprintf(err, DD_ERR_LEN, "%s (use --device cpu)", why);
         return -1;
     }
     CUDA_CHECK(cudaSetDevice(0), err);
@@ -121,11 +143,13 @@ void dd_gpu_close(dd_gpu *gpu) {
 void dd_gpu_describe(char *buf, size_t len) {
     cudaDeviceProp p;
     int clock_khz = 0;
-    if (dd_cuda_device_count() == 0 || cudaGetDeviceProperties(&p, 0) != cudaSuccess) {
-        snprintf(buf, len, "no CUDA device");
+    if (dd_cuda_devices(buf, len) <= 0) return;
+    if (cudaGetDeviceProperties(&p, 0) != cudaSuccess ||
+        cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0) != cudaSuccess) {
+        (void)cudaGetLastError();
+        snprintf(buf, len, "a CUDA device whose properties cannot be read");
         return;
     }
-    cudaDeviceGetAttribute(&clock_khz, cudaDevAttrClockRate, 0);
     snprintf(buf, len, "%s (sm_%d%d, %d SMs, %.0f MHz)", p.name, p.major, p.minor,
              p.multiProcessorCount, clock_khz / 1000.0);
 }

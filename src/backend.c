@@ -9,22 +9,29 @@
 
 dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err) {
     if (device == DD_DEVICE_CPU) return dd_backend_cpu_create(setup, err);
+    char why[DD_ERR_LEN];
     if (device == DD_DEVICE_GPU) {
-        if (dd_cuda_device_count() == 0) {
-            snprintf(err, DD_ERR_LEN,
-                     "--device gpu: no CUDA device found (use --device cpu or auto)");
+        if (dd_check_gpu_flag(why) != 0) {
+            snprintf(err, DD_ERR_LEN, "%s", why);
             return NULL;
         }
         return dd_backend_cuda_create(setup, err);
     }
-    if (dd_cuda_device_count() > 0) {
+    if (dd_cuda_devices(why, sizeof why) > 0) {
         dd_backend *b = dd_backend_cuda_create(setup, err);
         if (b) return b;
         fprintf(stderr, "deepdigits: the GPU cannot be used (%s); training on the CPU\n", err);
     } else {
-        fprintf(stderr, "deepdigits: no CUDA device; training on the CPU\n");
+        fprintf(stderr, "deepdigits: %s; training on the CPU\n", why);
     }
     return dd_backend_cpu_create(setup, err);
+}
+
+int dd_check_gpu_flag(char *err) {
+    char why[DD_ERR_LEN / 2];
+    if (dd_cuda_devices(why, sizeof why) > 0) return 0;
+    snprintf(err, DD_ERR_LEN, "--device gpu: %s (use --device cpu or auto)", why);
+    return -1;
 }
 
 const char *dd_engine_name(dd_engine e) {

@@ -48,6 +48,7 @@ typedef struct {
     int warm; /* a full-batch step ran eagerly, so capturing one is safe */
     int graph_batch;
     float graph_lr;
+    int lost_captures; /* captures invalidated in a row, since the last good one */
     /* The fused engine: its plan, its global scratch (when the activations are not in shared
      * memory), and the steps queued for its next launch. */
     dd_fused_plan plan;
@@ -169,6 +170,7 @@ static int capture_step(cuda_backend *b, int B, float lr) {
     if (graph) cudaGraphDestroy(graph);
     if (e == cudaErrorStreamCaptureInvalidated) {
         (void)cudaGetLastError(); /* the launches into the dead capture failed the same way */
+        if (rc == 0) snprintf(b->gpu.err, DD_ERR_LEN, "%s", cudaGetErrorString(e));
         return 0;
     }
     if (rc != 0) return -1;
@@ -194,6 +196,22 @@ static int move_counter(cuda_backend *b, int first) {
     return 0;
 }
 
+/* Other threads' device-wide calls invalidate a capture now and then (capture_step); a capture
+ * that fails every time is something else (a library call that cannot be captured, say), and
+ * retrying it at every step would cost a failed capture a step for the whole run. Eager steps
+ * give the same numbers, so after LOST_CAPTURES_LIMIT in a row the run goes on without graphs,
+ * saying so once. */
+enum { LOST_CAPTURES_LIMIT = 16 };
+
+static void give_up_graphs_if_lost(cuda_backend *b) {
+    if (++b->lost_captures < LOST_CAPTURES_LIMIT) return;
+    fprintf(stderr,
+            "deepdigits: capturing the training step as a CUDA graph failed %d times in a row "
+            "(%s); the steps run without graphs\n",
+            b->lost_captures, b->gpu.err);
+    b->setup.no_graphs = 1;
+}
+
 static int step(cuda_backend *b, int first, int count, float lr) {
     if (first != b->next_first) TRY(move_counter(b, first));
     if (b->setup.no_graphs || count != b->setup.max_batch) return enqueue_step(b, count, lr);
@@ -204,7 +222,11 @@ static int step(cuda_backend *b, int first, int count, float lr) {
     if (!b->graph || b->graph_batch != count || b->graph_lr != lr) {
         const int captured = capture_step(b, count, lr);
         if (captured < 0) return -1;
-        if (!captured) return enqueue_step(b, count, lr);
+        if (!captured) {
+            give_up_graphs_if_lost(b);
+            return enqueue_step(b, count, lr);
+        }
+        b->lost_captures = 0;
     }
     CUDA_CHECK(cudaGraphLaunch(b->graph, b->gpu.stream), b->gpu.err);
     b->replayed++;

@@ -387,9 +387,9 @@ int dd_cmd_train(int argc, char **argv) {
         free(params), free(resumed.history);
         return 2;
     }
-    if (o.device == DD_DEVICE_GPU && dd_cuda_device_count() == 0) {
-        fprintf(stderr,
-                "deepdigits: --device gpu: no CUDA device found (use --device cpu or auto)\n");
+    char why[DD_ERR_LEN];
+    if (o.device == DD_DEVICE_GPU && dd_check_gpu_flag(why) != 0) {
+        fprintf(stderr, "deepdigits: %s\n", why);
         free(params), free(resumed.history);
         return 1;
     }

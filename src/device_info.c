@@ -28,7 +28,7 @@ void dd_device_describe(dd_device device, char *name, size_t name_len, char *hw,
     if (gpu)
         dd_gpu_describe(hw, hw_len);
     else if (device == DD_DEVICE_GPU)
-        snprintf(hw, hw_len, "no CUDA device found");
+        dd_cuda_devices(hw, hw_len); /* why there is none */
     else
         dd_cpu_describe(hw, hw_len);
 }

@@ -8,9 +8,14 @@
 
 void gpu_test_open(dd_gpu *gpu) {
     char err[DD_ERR_LEN];
-    if (dd_cuda_device_count() == 0) {
-        printf("skipped: no CUDA device\n");
+    const int devices = dd_cuda_devices(err, sizeof err);
+    if (devices == 0) {
+        printf("skipped: %s\n", err);
         exit(DD_TEST_SKIP);
+    }
+    if (devices < 0) { /* a GPU machine whose driver cannot run this build: a failure, not a skip */
+        fprintf(stderr, "cannot use the GPU: %s\n", err);
+        exit(1);
     }
     if (dd_gpu_open(gpu, 0, err) != 0) {
         fprintf(stderr, "cannot open the GPU: %s\n", err);

@@ -109,5 +109,8 @@ int dd_backend_check_order(const dd_backend_setup *setup, int n, char *err);
 
 /* The backend for DEVICE; auto falls back to the CPU with a one-line notice on stderr. */
 dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err);
+/* --device gpu's check, before any work: 0 when CUDA can run here, else -1 with the line (naming
+ * the flag and why: no device, or a driver that cannot run this build) in ERR. */
+int dd_check_gpu_flag(char *err);
 
 #endif

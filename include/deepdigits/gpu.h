@@ -20,7 +20,11 @@ typedef struct dd_gpu {
     char err[DD_ERR_LEN];
 } dd_gpu;
 
-/* The number of usable CUDA devices: 0 when there is none or no driver (never an error). */
+/* Whether CUDA can run here: the number of devices (> 0); 0 when there is no device or no driver
+ * at all, with "no CUDA device" in WHY; -1 when a driver is there but cannot run this build
+ * (older than its CUDA runtime, or failing), with the reason in WHY. */
+int dd_cuda_devices(char *why, size_t len);
+/* The number of usable CUDA devices: dd_cuda_devices, with an unusable driver as none. */
 int dd_cuda_device_count(void);
 
 /* Opens device 0: stream, cuBLAS handle (TF32 only when TF32 is set), and a check that this build

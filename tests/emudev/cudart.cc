@@ -17,7 +17,9 @@
 //    the day its memory is pinned.
 //  - One device, with an H100's attributes (sm_90, 132 SMs, 227 KiB of shared memory a block),
 //    unless the environment asks for a failing one, for the tests of deepdigits' error lines:
-//    DD_EMU_NO_DEVICE=1 (no device), DD_EMU_DEVICE_BYTES=N (device memory for N bytes of
+//    DD_EMU_NO_DEVICE=1 (no device), DD_EMU_NO_DRIVER=1 (no driver), DD_EMU_OLD_DRIVER=1 (a
+//    driver for CUDA 12.4, older than the runtime), DD_EMU_LOSE_CAPTURES=1 (every capture ends
+//    invalidated, as if from another thread), DD_EMU_DEVICE_BYTES=N (device memory for N bytes of
 //    allocations), DD_EMU_NO_KERNEL_IMAGE=1 (a build without this device's architecture: every
 //    launch fails).
 // Every call holds one lock, and streams run in the calling thread: no two kernels ever overlap.
@@ -299,6 +301,8 @@ const char *cudaGetErrorString(cudaError_t e) {
         return "the operation cannot be performed in the present state";
     case cudaErrorNoDevice:
         return "no CUDA-capable device is detected";
+    case cudaErrorInsufficientDriver:
+        return "CUDA driver version is insufficient for CUDA runtime version";
     case cudaErrorNoKernelImageForDevice:
         return "no kernel image is available for execution on the device";
     default:
@@ -306,9 +310,25 @@ const char *cudaGetErrorString(cudaError_t e) {
     }
 }
 
+// No driver at all and a driver older than the runtime both answer cudaErrorInsufficientDriver;
+// only the driver's version (0 for none) tells them apart.
 cudaError_t cudaGetDeviceCount(int *count) {
-    *count = env_set("DD_EMU_NO_DEVICE") ? 0 : 1;
-    return *count ? cudaSuccess : fail(cudaErrorNoDevice);
+    *count = 0;
+    if (env_set("DD_EMU_NO_DRIVER") || env_set("DD_EMU_OLD_DRIVER"))
+        return fail(cudaErrorInsufficientDriver);
+    if (env_set("DD_EMU_NO_DEVICE")) return fail(cudaErrorNoDevice);
+    *count = 1;
+    return cudaSuccess;
+}
+
+cudaError_t cudaDriverGetVersion(int *version) {
+    *version = env_set("DD_EMU_NO_DRIVER") ? 0 : env_set("DD_EMU_OLD_DRIVER") ? 12040 : 13000;
+    return cudaSuccess;
+}
+
+cudaError_t cudaRuntimeGetVersion(int *version) {
+    *version = CUDART_VERSION;
+    return cudaSuccess;
 }
 
 cudaError_t cudaSetDevice(int device) {
@@ -520,7 +540,7 @@ cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
     if (!s || !s->capture) return fail(cudaErrorIllegalState);
     *graph = s->capture;
     s->capture = nullptr;
-    if (!s->capture_invalid) return cudaSuccess;
+    if (!s->capture_invalid && !env_set("DD_EMU_LOSE_CAPTURES")) return cudaSuccess;
     delete *graph;
     *graph = nullptr;
     return fail(cudaErrorStreamCaptureInvalidated);
