@@ -56,6 +56,12 @@ DD_SIMT_FN float *grad_buffer(const fused_ctx &c, int k) {
     return c.acts + c.p->grad[k % 3];
 }
 
+// A kernel gradient's squared norm into the diagnostics' totals; only with diagnostics, since L
+// indexes an array at run time, which puts TOT in local memory: no traffic there otherwise.
+DD_SIMT_FN void add_grad_sq(const fused_ctx &c, fused_totals &tot, int l, double sq) {
+    if (c.r->diagnostics) tot.grad_sq[l] += sq;
+}
+
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
 // it goes: a phase per layer, each also applying the kernel update due from the one before; the
 // samples' losses are taken alongside the first. The batch is the B samples at order[FIRST ..).
@@ -69,14 +75,15 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int f
     kernel_update due = {0, B, NULL};
     int k = 0; // grad_buffer(k) holds dL/dz of layer l
     for (int l = p.n_dense - 1; l > 0; l--, k++) {
-        tot.grad_sq[due.l] += apply_kernel_update(c, due, r.lr);
+        add_grad_sq(c, tot, due.l, apply_kernel_update(c, due, r.lr));
         dense_backward(c, l, grad_buffer(c, k), grad_buffer(c, k + 1), B, r.lr);
         due = {l, B, grad_buffer(c, k)};
         simt_sync();
     }
-    tot.grad_sq[due.l] += apply_kernel_update(c, due, r.lr);
-    tot.grad_sq[0] += first_layer_update<UPL, SPAN>(c, w, grad_buffer(c, k), first, B, r.lr,
-                                                    r.diagnostics, next, have_next, next_B);
+    add_grad_sq(c, tot, due.l, apply_kernel_update(c, due, r.lr));
+    add_grad_sq(c, tot, 0,
+                first_layer_update<UPL, SPAN>(c, w, grad_buffer(c, k), first, B, r.lr,
+                                              r.diagnostics, next, have_next, next_B));
 }
 
 // One SGD step on the B samples at order[FIRST ..), whose labels C holds; meanwhile the NEXT_B
