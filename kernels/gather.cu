@@ -8,9 +8,10 @@
 static const int THREADS = 256;
 
 // FIRST comes from the host, or from *FIRST_ON_DEVICE when that is given (graph replay).
-DD_GLOBAL static void gather_kernel(float *out, uint8_t *labels_out, const uint8_t *pixels,
-                                    const uint8_t *labels, const uint32_t *idx, int first,
-                                    const int *first_on_device, const float *table, int B) {
+DD_GLOBAL static void DD_MAX_THREADS(THREADS)
+    gather_kernel(float *out, uint8_t *labels_out, const uint8_t *pixels, const uint8_t *labels,
+                  const uint32_t *idx, int first, const int *first_on_device, const float *table,
+                  int B) {
     const int k = simt_block_index() * simt_block_threads() + simt_tid();
     if (k >= B * DD_IMAGE_PIXELS) return;
     int b = k / DD_IMAGE_PIXELS, i = k % DD_IMAGE_PIXELS;

@@ -18,7 +18,10 @@
 
 #ifndef DD_SIMT_HOST
 
-#define DD_GLOBAL                      __global__
+#define DD_GLOBAL __global__
+// The most threads a launch of the kernel uses (__launch_bounds__): ptxas then keeps it within
+// the registers a block that large can have, instead of failing the launch when it grows.
+#define DD_MAX_THREADS(n)              __launch_bounds__(n)
 #define DD_SHARED_ARRAY(type, name, n) __shared__ type name[n]
 #define DD_LAUNCH(kernel, blocks, threads, stream, ...)                                            \
     kernel<<<(blocks), (threads), 0, (stream)>>>(__VA_ARGS__)
@@ -32,6 +35,7 @@
 #include <type_traits>
 
 #define DD_GLOBAL
+#define DD_MAX_THREADS(n)
 #define DD_SHARED_ARRAY(type, name, n)                                                             \
     static type name[n];                                                                           \
     static const bool name##_poisoned = simt_shared_register(name, sizeof name);                   \

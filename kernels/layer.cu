@@ -15,16 +15,19 @@ static void emu_check_kernel_struct(const char *kernel, int index, const dd_laye
 }
 #endif
 
-DD_GLOBAL static void bias_activation_kernel(dd_layer_view v, int n) {
+DD_GLOBAL static void DD_MAX_THREADS(DD_LAYER_THREADS)
+    bias_activation_kernel(dd_layer_view v, int n) {
     bias_activation_body(v, n);
 }
 
-DD_GLOBAL static void bn_layer_forward_kernel(dd_layer_view v, int B, int training) {
+DD_GLOBAL static void DD_MAX_THREADS(DD_LAYER_THREADS)
+    bn_layer_forward_kernel(dd_layer_view v, int B, int training) {
     DD_SHARED_ARRAY(double, part, DD_LAYER_THREADS);
     bn_layer_forward_body(v, B, training, part);
 }
 
-DD_GLOBAL static void layer_backward_kernel(dd_layer_view v, float *g, int B) {
+DD_GLOBAL static void DD_MAX_THREADS(DD_LAYER_THREADS)
+    layer_backward_kernel(dd_layer_view v, float *g, int B) {
     DD_SHARED_ARRAY(double, part, DD_LAYER_THREADS);
     layer_backward_body(v, g, B, part);
 }

@@ -12,8 +12,9 @@ constexpr int THREADS = 256;
 
 // ACC[0] += the batch's loss, ACC[1] += its argmax matches. With COUNTER (a training step), the
 // step's end too: see dd_mse_step_gpu; SUMS is then the accumulators' base, ACC = SUMS.
-DD_GLOBAL static void mse_kernel(float *dout, double *acc, int *counter, double *sums,
-                                 const float *out, const uint8_t *labels, int B) {
+DD_GLOBAL static void DD_MAX_THREADS(THREADS)
+    mse_kernel(float *dout, double *acc, int *counter, double *sums, const float *out,
+               const uint8_t *labels, int B) {
     DD_SHARED_ARRAY(double, part, THREADS);
     const float scale = dd_mse_grad_scale(B);
     double loss = 0, correct = 0;
@@ -33,7 +34,8 @@ DD_GLOBAL static void mse_kernel(float *dout, double *acc, int *counter, double 
         sums[DD_SUM_BAD_STEP] = sums[DD_SUM_STEPS];
 }
 
-DD_GLOBAL static void argmax_kernel(uint8_t *predictions, const float *out, int B) {
+DD_GLOBAL static void DD_MAX_THREADS(THREADS)
+    argmax_kernel(uint8_t *predictions, const float *out, int B) {
     const int b = simt_block_index() * simt_block_threads() + simt_tid();
     if (b >= B) return;
     predictions[b] = (uint8_t)dd_argmax(out + (size_t)b * DD_CLASSES, DD_CLASSES);

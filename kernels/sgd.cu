@@ -6,7 +6,8 @@
 
 static const int THREADS = 256;
 
-DD_GLOBAL static void sgd_update_kernel(float *params, const float *grads, long n, float lr) {
+DD_GLOBAL static void DD_MAX_THREADS(THREADS)
+    sgd_update_kernel(float *params, const float *grads, long n, float lr) {
     const long i = (long)simt_block_index() * simt_block_threads() + simt_tid();
     if (i < n) params[i] = dd_sgd_step(params[i], grads[i], lr);
 }

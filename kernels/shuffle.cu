@@ -12,7 +12,7 @@
 
 static const int THREADS = 256;
 
-DD_GLOBAL static void iota_kernel(uint32_t *v, int n) {
+DD_GLOBAL static void DD_MAX_THREADS(THREADS) iota_kernel(uint32_t *v, int n) {
     const int i = simt_block_index() * simt_block_threads() + simt_tid();
     if (i < n) v[i] = (uint32_t)i;
 }

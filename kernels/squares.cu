@@ -7,7 +7,8 @@
 
 constexpr int THREADS = 1024;
 
-DD_GLOBAL static void sum_squares_kernel(double *acc, const float *x, long n) {
+DD_GLOBAL static void DD_MAX_THREADS(THREADS)
+    sum_squares_kernel(double *acc, const float *x, long n) {
     DD_SHARED_ARRAY(double, part, THREADS);
     double s = 0;
     for (long i = simt_tid(); i < n; i += simt_block_threads()) s += (double)x[i] * x[i];
