@@ -9,14 +9,9 @@
 
 dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err) {
     if (device == DD_DEVICE_CPU) return dd_backend_cpu_create(setup, err);
+    if (device == DD_DEVICE_GPU)
+        return dd_check_gpu_flag(err) == 0 ? dd_backend_cuda_create(setup, err) : NULL;
     char why[DD_ERR_LEN];
-    if (device == DD_DEVICE_GPU) {
-        if (dd_check_gpu_flag(why) != 0) {
-            snprintf(err, DD_ERR_LEN, "%s", why);
-            return NULL;
-        }
-        return dd_backend_cuda_create(setup, err);
-    }
     if (dd_cuda_devices(why, sizeof why) > 0) {
         dd_backend *b = dd_backend_cuda_create(setup, err);
         if (b) return b;
