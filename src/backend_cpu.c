@@ -70,6 +70,8 @@ static int cpu_train_step(dd_backend *base, int first, int count, float lr, char
     const dd_dataset *train = b->setup.train;
     dd_gather_standardize(b->net.input, train->pixels, b->order, first, b->setup.table, count);
     for (int i = 0; i < count; i++) b->labels[i] = train->labels[b->order[first + i]];
+    int next = first + count, left = b->setup.train_count - next;
+    dd_prefetch_images(train->pixels, b->order, next, left < count ? left : count);
     dd_net_forward(&b->net, b->params, count, 1);
     double loss = dd_net_loss(&b->net, b->labels, count, &b->sums.correct, 1);
     b->sums.loss_sum += loss;

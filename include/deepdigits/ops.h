@@ -65,6 +65,8 @@ void dd_sgd_update(float *params, const float *grads, long n, float lr);
  * with the very same numbers. idx NULL means the rows first..first+B-1 in order. */
 void dd_gather_standardize(float *out, const uint8_t *pixels, const uint32_t *idx, int first,
                            const float *table, int B);
+/* Only a hint to the cache: the rows idx[first..first+B-1] will be gathered soon. */
+void dd_prefetch_images(const uint8_t *pixels, const uint32_t *idx, int first, int B);
 
 /* CUDA twins (kernels/<family>.cu): same names with _gpu, same arguments as device pointers,
  * plus the dd_gpu they run on; each returns 0, or -1 with gpu->err set. Two families differ:
