@@ -144,15 +144,45 @@ void dd_dense_backward_kernel_rows(float *restrict dkernel, const float *restric
     }
 }
 
+/* dX (B,I) = dY · Wᵀ: dx[b][i] = dy[b][0]·W[i][0], then one fused multiply-add per further
+ * output o, in order. Each dx is a dot product along a row of W; rather than reduce one such
+ * row at a time (a chain of dependent adds), the sums of a tile of 16 inputs run side by side
+ * over a transposed tile of W, one vector per sample. Tiles of 64 outputs bound the copy. */
+#define TILE_IN  16
+#define TILE_OUT 64
+static inline __attribute__((always_inline)) void
+input_tile(float *restrict dinp, const float *restrict dout, const float (*restrict wt)[TILE_IN],
+           int B, int I, int O, int i0, int o0, int n_out, int n_in) {
+    for (int b = 0; b < B; b++) {
+        float *dx = dinp + (size_t)b * I + i0;
+        const float *dy = dout + (size_t)b * O + o0;
+        float sum[TILE_IN];
+        int o = 0;
+        if (o0 == 0) {
+            for (int k = 0; k < n_in; k++) sum[k] = dy[0] * wt[0][k];
+            o = 1;
+        } else {
+            for (int k = 0; k < n_in; k++) sum[k] = dx[k];
+        }
+        for (; o < n_out; o++)
+            for (int k = 0; k < n_in; k++) sum[k] = fmaf(dy[o], wt[o][k], sum[k]);
+        for (int k = 0; k < n_in; k++) dx[k] = sum[k];
+    }
+}
+
 void dd_dense_backward_input(float *restrict dinp, const float *restrict dout,
                              const float *restrict kernel, int B, int I, int O) {
-    for (int b = 0; b < B; b++) {
-        const float *dy = dout + (size_t)b * O;
-        for (int i = 0; i < I; i++) {
-            const float *w = kernel + (size_t)i * O;
-            float s = 0.0f;
-            for (int o = 0; o < O; o++) s += dy[o] * w[o];
-            dinp[(size_t)b * I + i] = s;
+    float wt[TILE_OUT][TILE_IN];
+    for (int i0 = 0; i0 < I; i0 += TILE_IN) {
+        const int n_in = I - i0 < TILE_IN ? I - i0 : TILE_IN;
+        for (int o0 = 0; o0 < O; o0 += TILE_OUT) {
+            const int n_out = O - o0 < TILE_OUT ? O - o0 : TILE_OUT;
+            for (int k = 0; k < n_in; k++)
+                for (int o = 0; o < n_out; o++) wt[o][k] = kernel[(size_t)(i0 + k) * O + o0 + o];
+            if (n_in == TILE_IN) /* a constant width: the sums stay in registers */
+                input_tile(dinp, dout, wt, B, I, O, i0, o0, n_out, TILE_IN);
+            else
+                input_tile(dinp, dout, wt, B, I, O, i0, o0, n_out, n_in);
         }
     }
 }

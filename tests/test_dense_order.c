@@ -6,7 +6,9 @@
  *             multiply-adds into y, one by one. So a sample's outputs are the same bits
  *             whichever batch it is in and wherever in it.
  *   dkernel   each element is x[0][i]·dy[0][o], then one fused multiply-add per further sample,
- *             in the order of the batch, and any split of the rows gives the same bits.
+ *             in the order of the batch, and any split of the rows gives the same bits;
+ *   dinput    dx[b][i] = dy[b][0]·W[i][0], then one fused multiply-add per further output, in
+ *             order.
  * The shapes cover the lab's widths (784 -> 25, 25 -> 25, 25 -> 10), which have loops of their
  * own, and others that take the general ones, at batch sizes that leave a remainder after every
  * block of samples or rows. */
@@ -21,8 +23,8 @@ typedef struct {
     int B, I, O;
 } shape;
 
-static const shape shapes[] = {{11, 784, 25}, {9, 25, 25}, {7, 25, 10}, {6, 13, 25},
-                               {5, 30, 7},    {3, 9, 64},  {1, 784, 25}};
+static const shape shapes[] = {{11, 784, 25}, {9, 25, 25}, {7, 25, 10},  {6, 13, 25},
+                               {5, 30, 7},    {3, 9, 64},  {1, 784, 25}, {4, 70, 130}};
 
 /* One sample's outputs as the comment at the top says. */
 static void forward_spec(float *y, const float *x, const float *w, const float *bias, int I,
@@ -86,11 +88,33 @@ static void test_kernel_gradient_order(const shape *s, unsigned *seed) {
     free(x), free(dy), free(want), free(whole), free(split);
 }
 
+static void test_input_gradient_order(const shape *s, unsigned *seed) {
+    const size_t nx = (size_t)s->B * s->I;
+    float *w = malloc((size_t)s->I * s->O * sizeof *w),
+          *dy = malloc((size_t)s->B * s->O * sizeof *dy);
+    float *want = malloc(nx * sizeof *want), *got = malloc(nx * sizeof *got);
+    fill_uniform(w, (size_t)s->I * s->O, -0.5f, 0.5f, seed);
+    fill_uniform(dy, (size_t)s->B * s->O, -1, 1, seed);
+    for (int b = 0; b < s->B; b++)
+        for (int i = 0; i < s->I; i++) {
+            const float *dyb = dy + (size_t)b * s->O, *wi = w + (size_t)i * s->O;
+            float sum = dyb[0] * wi[0];
+            for (int o = 1; o < s->O; o++) sum = fmaf(dyb[o], wi[o], sum);
+            want[(size_t)b * s->I + i] = sum;
+        }
+    dd_dense_backward_input(got, dy, w, s->B, s->I, s->O);
+    CHECK(memcmp(got, want, nx * sizeof *want) == 0,
+          "dinput %dx%d at batch %d: not the product then fused multiply-adds in output order",
+          s->I, s->O, s->B);
+    free(w), free(dy), free(want), free(got);
+}
+
 int main(void) {
     unsigned seed = 12345;
     for (size_t k = 0; k < sizeof shapes / sizeof *shapes; k++) {
         test_forward_order(&shapes[k], &seed);
         test_kernel_gradient_order(&shapes[k], &seed);
+        test_input_gradient_order(&shapes[k], &seed);
     }
     return dd_test_finish("test_dense_order");
 }
