@@ -25,10 +25,24 @@
  * normal initializers have exactly the requested standard deviation. */
 #define DD_TRUNCATED_NORMAL_STD 0.87962566103423978
 
+/* tanh. On the host it is taken in double through exp and rounded once: correctly rounded but
+ * for about 1 float in 3 million (never off by more than half an ulp and a hair), where glibc's
+ * tanhf is off by up to 2.1 ulp, and 2.4x faster (tests/test_tanh.c). Below 2^-12, tanh z
+ * rounds to z (z^3/3 is under half an ulp of z). The device keeps CUDA's tanhf (<= 2 ulp). */
+DD_HD float dd_tanh(float z) {
+#ifdef __CUDA_ARCH__
+    return tanhf(z);
+#else
+    const double a = fabs((double)z);
+    if (a < 0x1p-12) return z;
+    return (float)copysign(1.0 - 2.0 / (exp(2.0 * a) + 1.0), (double)z);
+#endif
+}
+
 DD_HD float dd_activate(dd_activation a, float z) {
     switch (a) {
     case DD_ACT_TANH:
-        return tanhf(z);
+        return dd_tanh(z);
     case DD_ACT_SIGMOID:
         return 1.0f / (1.0f + expf(-z));
     case DD_ACT_RELU:
