@@ -26,6 +26,20 @@ typedef struct {
 static const shape shapes[] = {{11, 784, 25}, {9, 25, 25}, {7, 25, 10},  {6, 13, 25},
                                {5, 30, 7},    {3, 9, 64},  {1, 784, 25}, {4, 70, 130}};
 
+static float *random_floats(size_t n, float lo, float hi, unsigned *seed) {
+    float *x = malloc(n * sizeof *x);
+    fill_uniform(x, n, lo, hi, seed);
+    return x;
+}
+
+/* a[0]·b[0], then one fused multiply-add per further pair, in order: the sum both gradients
+ * take (A and B strided by SA and SB floats). */
+static float fma_chain(const float *a, size_t sa, const float *b, size_t sb, int n) {
+    float sum = a[0] * b[0];
+    for (int k = 1; k < n; k++) sum = fmaf(a[k * sa], b[k * sb], sum);
+    return sum;
+}
+
 /* One sample's outputs as the comment at the top says. */
 static void forward_spec(float *y, const float *x, const float *w, const float *bias, int I,
                          int O) {
@@ -46,13 +60,11 @@ static void forward_spec(float *y, const float *x, const float *w, const float *
 }
 
 static void test_forward_order(const shape *s, unsigned *seed) {
-    const size_t nx = (size_t)s->B * s->I, ny = (size_t)s->B * s->O;
-    float *x = malloc(nx * sizeof *x), *w = malloc((size_t)s->I * s->O * sizeof *w);
-    float *bias = malloc((size_t)s->O * sizeof *bias);
+    const size_t ny = (size_t)s->B * s->O;
+    float *x = random_floats((size_t)s->B * s->I, -2, 2, seed);
+    float *w = random_floats((size_t)s->I * s->O, -0.5f, 0.5f, seed);
+    float *bias = random_floats((size_t)s->O, -0.5f, 0.5f, seed);
     float *batched = malloc(ny * sizeof *batched), *alone = malloc(ny * sizeof *alone);
-    fill_uniform(x, nx, -2, 2, seed);
-    fill_uniform(w, (size_t)s->I * s->O, -0.5f, 0.5f, seed);
-    fill_uniform(bias, (size_t)s->O, -0.5f, 0.5f, seed);
     dd_dense_forward(batched, x, w, bias, s->B, s->I, s->O);
     for (int b = 0; b < s->B; b++)
         forward_spec(alone + (size_t)b * s->O, x + (size_t)b * s->I, w, bias, s->I, s->O);
@@ -63,19 +75,13 @@ static void test_forward_order(const shape *s, unsigned *seed) {
 
 static void test_kernel_gradient_order(const shape *s, unsigned *seed) {
     const size_t nw = (size_t)s->I * s->O;
-    float *x = malloc((size_t)s->B * s->I * sizeof *x),
-          *dy = malloc((size_t)s->B * s->O * sizeof *dy);
+    float *x = random_floats((size_t)s->B * s->I, -2, 2, seed);
+    float *dy = random_floats((size_t)s->B * s->O, -1, 1, seed);
     float *want = malloc(nw * sizeof *want), *whole = malloc(nw * sizeof *whole);
     float *split = malloc(nw * sizeof *split);
-    fill_uniform(x, (size_t)s->B * s->I, -2, 2, seed);
-    fill_uniform(dy, (size_t)s->B * s->O, -1, 1, seed);
-    for (int i = 0; i < s->I; i++)
-        for (int o = 0; o < s->O; o++) {
-            float sum = x[i] * dy[o];
-            for (int b = 1; b < s->B; b++)
-                sum = fmaf(x[(size_t)b * s->I + i], dy[(size_t)b * s->O + o], sum);
-            want[(size_t)i * s->O + o] = sum;
-        }
+    for (int i = 0; i < s->I; i++) /* over the batch: x's column i, dy's column o */
+        for (int o = 0; o < s->O; o++)
+            want[(size_t)i * s->O + o] = fma_chain(x + i, s->I, dy + o, s->O, s->B);
     dd_dense_backward_kernel_rows(whole, dy, x, s->B, s->I, s->O, 0, s->I);
     for (int first = 0; first < s->I; first += 7) /* blocks of 7 rows: none is whole */
         dd_dense_backward_kernel_rows(split, dy, x, s->B, s->I, s->O, first,
@@ -90,18 +96,13 @@ static void test_kernel_gradient_order(const shape *s, unsigned *seed) {
 
 static void test_input_gradient_order(const shape *s, unsigned *seed) {
     const size_t nx = (size_t)s->B * s->I;
-    float *w = malloc((size_t)s->I * s->O * sizeof *w),
-          *dy = malloc((size_t)s->B * s->O * sizeof *dy);
+    float *w = random_floats((size_t)s->I * s->O, -0.5f, 0.5f, seed);
+    float *dy = random_floats((size_t)s->B * s->O, -1, 1, seed);
     float *want = malloc(nx * sizeof *want), *got = malloc(nx * sizeof *got);
-    fill_uniform(w, (size_t)s->I * s->O, -0.5f, 0.5f, seed);
-    fill_uniform(dy, (size_t)s->B * s->O, -1, 1, seed);
-    for (int b = 0; b < s->B; b++)
-        for (int i = 0; i < s->I; i++) {
-            const float *dyb = dy + (size_t)b * s->O, *wi = w + (size_t)i * s->O;
-            float sum = dyb[0] * wi[0];
-            for (int o = 1; o < s->O; o++) sum = fmaf(dyb[o], wi[o], sum);
-            want[(size_t)b * s->I + i] = sum;
-        }
+    for (int b = 0; b < s->B; b++) /* over the outputs: dy's row b, W's row i */
+        for (int i = 0; i < s->I; i++)
+            want[(size_t)b * s->I + i] =
+                fma_chain(dy + (size_t)b * s->O, 1, w + (size_t)i * s->O, 1, s->O);
     dd_dense_backward_input(got, dy, w, s->B, s->I, s->O);
     CHECK(memcmp(got, want, nx * sizeof *want) == 0,
           "dinput %dx%d at batch %d: not the product then fused multiply-adds in output order",
