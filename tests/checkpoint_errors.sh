@@ -61,15 +61,19 @@ expect_error "cannot write into /nonexistent" "${train[@]}" --save /nonexistent/
 
 # Signals: finish the step, save, name the checkpoint, exit 128 + the signal. The signal is sent
 # once the first epoch has begun (its "Epoch 1/20" line), when the handler is surely installed:
-# a fixed sleep raced with loading the data on a busy machine.
+# a fixed sleep raced with loading the data on a busy machine. Each run writes a file of its own,
+# emptied before it starts: polling a file the background run had not yet truncated once found
+# the previous run's line and signalled a process that had not started (the message missing).
 interrupt() { # SIGNAL WANT_RC SAVE_ARGS...
     local sig=$1 want=$2
     shift 2
+    local log="$tmp/interrupt-$sig.out"
+    : >"$log"
     (cd "$tmp" && exec "$dd" train --data "$mnist" --epochs 20 --verbose 1 --device cpu "$@") \
-        >"$tmp/out" 2>"$tmp/err" &
+        >"$log" 2>"$tmp/err" &
     local pid=$!
     for _ in $(seq 600); do
-        grep -q '^Epoch 1/20' "$tmp/out" 2>/dev/null && break
+        grep -q '^Epoch 1/20' "$log" && break
         sleep 0.1
     done
     kill "-$sig" "$pid"
