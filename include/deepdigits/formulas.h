@@ -120,9 +120,10 @@ DD_HD float dd_bn_dx(float scale, int B, float dy, float xhat, float sum_dy, flo
     return scale * ((float)B * dy - sum_dy - xhat * sum_dy_xhat);
 }
 
-/* Plain SGD on one parameter: p - lr * g. */
+/* Plain SGD on one parameter: p - lr * g, as one fused multiply-add, so that no compiler (host
+ * or device, vectorized or not) can round lr * g first on one path and not on another. */
 DD_HD float dd_sgd_step(float p, float g, float lr) {
-    return p - lr * g;
+    return fmaf(-lr, g, p);
 }
 
 /* The MSE loss is the mean of (y - t)^2 over the 10 outputs and then over the batch, so
