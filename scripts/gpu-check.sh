@@ -153,11 +153,18 @@ fi
 say "GPU tests: $gpu_tests after $((SECONDS - start)) s"
 # A fault inside a kernel surfaces at the next synchronize, whose file:line then names the wrong
 # place: the failed tests run once more with every launch synchronous, so the first check after
-# the faulting kernel's launch names it.
+# the faulting kernel's launch names it. Not after a timeout (a hung test would only hang again)
+# and only while the budget leaves room for the stages after it.
 if ! grep -q ' 0 tests failed' "$out/ctest-gpu.log" && grep -q 'tests passed' "$out/ctest-gpu.log"; then
-    CUDA_LAUNCH_BLOCKING=1 ctest --test-dir $build --rerun-failed --timeout 60 --output-on-failure \
-        >"$out/ctest-gpu-blocking.log" 2>&1
-    blocking="$(grep -E 'tests passed' "$out/ctest-gpu-blocking.log") (ctest-gpu-blocking.log)"
+    if grep -q '\*\*\*Timeout' "$out/ctest-gpu.log"; then
+        blocking="not rerun: a GPU test timed out"
+    elif (($(left) < 150)); then
+        blocking="not rerun: $(left) s of the budget left"
+    else
+        CUDA_LAUNCH_BLOCKING=1 timeout -k 10 90 ctest --test-dir $build --rerun-failed --timeout 60 \
+            --output-on-failure >"$out/ctest-gpu-blocking.log" 2>&1
+        blocking="$(grep -E 'tests passed' "$out/ctest-gpu-blocking.log") (ctest-gpu-blocking.log)"
+    fi
     say "failed GPU tests again with CUDA_LAUNCH_BLOCKING=1: $blocking"
 fi
 write_report

@@ -1,7 +1,7 @@
 /* The host's tanh (dd_tanh, include/deepdigits/formulas.h) against tanh in double, rounded:
  *   - on a sweep of about 6 million floats of both signs from 2^-30 to 16 (every 97th bit
  *     pattern), it is never more than half an ulp and a hair (0.5001) from the exact value, and
- *     all but a few in a million are correctly rounded;
+ *     no more than 2 in a million are not correctly rounded;
  *   - +-0 keep their sign, tiny values are returned as they are, large ones give +-1, +-inf
  *     give +-1 and NaN stays NaN (the loss check relies on it). */
 #include "deepdigits/formulas.h"
@@ -17,10 +17,13 @@ static float from_bits(uint32_t u) {
     return f;
 }
 
-/* |got - exact| in units of the float spacing at the correctly rounded value. */
+/* |got - exact| in units of the float spacing next to the correctly rounded value, on got's side
+ * (on exact's when got is that value): below a power of two the spacing halves, and the spacing
+ * above would count a whole ulp there as half of one. */
 static double ulps(float got, double exact) {
     const float rounded = (float)exact;
-    const double spacing = (double)nextafterf(fabsf(rounded), INFINITY) - fabsf(rounded);
+    const float side = got != rounded ? got : exact > rounded ? INFINITY : -INFINITY;
+    const double spacing = fabs((double)nextafterf(rounded, side) - rounded);
     return fabs((double)got - exact) / spacing;
 }
 
@@ -40,8 +43,8 @@ static void test_sweep(void) {
             count++;
         }
     CHECK(worst <= 0.5001, "dd_tanh is %.4f ulp off at %.9g", worst, worst_at);
-    CHECK(not_rounded * 100000 <= count, "%ld of %ld values not correctly rounded", not_rounded,
-          count);
+    CHECK(not_rounded * 1000000 <= 2 * count, "%ld of %ld values not correctly rounded",
+          not_rounded, count);
 }
 
 static void test_special_values(void) {
