@@ -10,7 +10,9 @@
  * the loads and stores of y, and four independent product pairs per element for the FMA units.
  * The S samples share each pass, so every row of W comes from L2 once per S samples: the lab's
  * 784x25 kernel (78 KB) does not fit L1, and one pass per sample made the batched forward wait
- * on L2. Each sample's sums are the same, in the same order, whatever S is. */
+ * on L2. Each sample's sums are the same, in the same order, whatever S is: the pairs are
+ * written as fmaf, since left to -ffp-contract the compiler fused them differently in different
+ * loop shapes (tests/test_dense_order.c holds the order). */
 static inline __attribute__((always_inline)) void
 dense_forward_rows_inline(float *restrict y, const float *restrict x, const float *restrict kernel,
                           const float *restrict bias, int I, int O, int S) {
