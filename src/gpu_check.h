@@ -7,14 +7,6 @@
 
 #include "deepdigits/gpu.h"
 
-#ifdef __cplusplus
-extern "C" {
-#endif
-const char *dd_cublas_status_name(cublasStatus_t s);
-#ifdef __cplusplus
-}
-#endif
-
 #define DD_FAIL_(err, what, msg)                                                                   \
     do {                                                                                           \
         snprintf((err), DD_ERR_LEN, "%s:%d: %s: %s", __FILE__, __LINE__, (what), (msg));           \
@@ -30,7 +22,7 @@ const char *dd_cublas_status_name(cublasStatus_t s);
 #define CUBLAS_CHECK(call, err)                                                                    \
     do {                                                                                           \
         cublasStatus_t s_ = (call);                                                                \
-        if (s_ != CUBLAS_STATUS_SUCCESS) DD_FAIL_(err, #call, dd_cublas_status_name(s_));          \
+        if (s_ != CUBLAS_STATUS_SUCCESS) DD_FAIL_(err, #call, cublasGetStatusString(s_));          \
     } while (0)
 
 /* After a kernel launch: a bad configuration or a missing kernel image shows up here. */

@@ -4,7 +4,8 @@
  * memory is device memory, and it starts as NaN; a capture refuses host copies, waits and
  * allocations, and its graph replays what it recorded; a launch shape a GPU refuses sets the error
  * that cudaGetLastError returns; a kernel given a host pointer stops the run; every block finds its
- * shared memory unwritten; cuBLAS checks its leading dimensions. */
+ * shared memory unwritten; cuBLAS checks its leading dimensions, and its failures reach the caller
+ * with the call, file:line and cuBLAS's message. */
 #include <math.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -158,6 +159,18 @@ static void cublas_checks_leading_dimensions(dd_gpu *gpu) {
     cudaFree(d);
 }
 
+/* A failed cuBLAS call reaches the caller as one line: the call, file:line and cuBLAS's own
+ * message for the status. */
+static void cublas_failure_names_call_and_status(dd_gpu *gpu) {
+    float *d = device_floats();
+    CHECK(dd_dense_forward_gpu(d, d, d, -1, 4, 4, gpu) == -1, "a batch of -1 was accepted");
+    CHECK(strstr(gpu->err, "dense.cu:") && strstr(gpu->err, "cublasSgemm") &&
+              strstr(gpu->err, cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)) &&
+              !strchr(gpu->err, '\n'),
+          "message: %s", gpu->err);
+    cudaFree(d);
+}
+
 int main(void) {
     dd_gpu gpu;
     char err[DD_ERR_LEN];
@@ -169,6 +182,7 @@ int main(void) {
     host_pointer_to_a_kernel(&gpu);
     shared_memory_starts_unwritten(gpu.stream);
     cublas_checks_leading_dimensions(&gpu);
+    cublas_failure_names_call_and_status(&gpu);
     dd_gpu_close(&gpu);
     return dd_test_finish("test_emudev");
 }

@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepdigits/formulas.h"
 #include "deepdigits/network.h"
 #include "deepdigits/ops.h"
 #include "deepdigits/train.h"
@@ -82,6 +83,30 @@ static void check_mse(int B) {
     CHECK(sums[1] - 3 == (double)correct, "accuracy B=%d: gpu %g cpu %ld", B, sums[1] - 3, correct);
     free(y), free(dy), free(labels), free(g_dy);
     cudaFree(d_y), cudaFree(d_dy), cudaFree(d_labels), cudaFree(d_sums);
+}
+
+/* Evaluation's predictions: each row's argmax, the first of equal maxima as the CPU's (row 0 has
+ * a tie between classes 3 and 7). Every byte starts as 0xff, which no class is. */
+static void check_argmax(int B) {
+    float *y = random_floats((size_t)B * 10, 0, 1);
+    y[3] = y[7] = 2.0f;
+    float *d_y = dev_floats(y, (size_t)B * 10);
+    uint8_t *d_pred = NULL, *pred = malloc(B);
+    /* In the kernel's stream: a plain cudaMemset, in the legacy stream, is not ordered before it.
+     */
+    CHECK(cudaMalloc((void **)&d_pred, B) == cudaSuccess &&
+              cudaMemsetAsync(d_pred, 0xff, B, gpu.stream) == cudaSuccess,
+          "predictions buffer");
+    CHECK(dd_argmax_gpu(d_pred, d_y, B, &gpu) == 0, "%s", gpu.err);
+    CHECK(cudaStreamSynchronize(gpu.stream) == cudaSuccess &&
+              cudaMemcpy(pred, d_pred, B, cudaMemcpyDeviceToHost) == cudaSuccess,
+          "copy back");
+    int wrong = 0;
+    for (int b = 0; b < B; b++) wrong += pred[b] != dd_argmax(y + (size_t)b * 10, 10);
+    CHECK(wrong == 0 && pred[0] == 3, "argmax B=%d: %d of %d rows differ from the CPU's", B, wrong,
+          B);
+    free(y), free(pred);
+    cudaFree(d_y), cudaFree(d_pred);
 }
 
 /* The training step's loss kernel also ends the step: the counter moves on by B, the step is
@@ -181,6 +206,7 @@ int main(void) {
         for (int p = 0; p < 3; p++) check_layer(&gpu, 1000, 25, acts[a], places[p], &seed, TOL);
     for (int b = 0; b < N_SHAPES; b++) {
         check_mse(batches[b]);
+        check_argmax(batches[b]);
         check_mse_step(batches[b]);
         check_gather(batches[b]);
     }
