@@ -49,19 +49,6 @@ typedef struct {
     const char *json, *data, *dataset;
 } bench_args;
 
-static int parse_list(const char *name, const char *value, long min, long max, int *out, int *n) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", value);
-    *n = 0;
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        long v;
-        if (*n == MAX_LIST || dd_parse_int(name, tok, min, max, &v) != 0) return -1;
-        out[(*n)++] = (int)v;
-    }
-    if (*n == 0) fprintf(stderr, "deepdigits-bench: --%s: empty list\n", name);
-    return *n ? 0 : -1;
-}
-
 /* "cuda,cuda-fused" -> their bits in *MASK. */
 static int parse_backends(const char *value, int *mask) {
     char buf[512];
@@ -117,10 +104,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         int rc = 0;
         switch (o) {
         case MODELS:
-            rc = parse_list("models", optarg, 0, DD_VARIANT_COUNT, a->models, &a->n_models);
+            rc = dd_parse_int_list("models", optarg, 0, DD_VARIANT_COUNT, a->models, MAX_LIST,
+                                   &a->n_models);
             break;
         case BATCH:
-            rc = parse_list("batch", optarg, 1, 65536, a->batches, &a->n_batches);
+            rc = dd_parse_int_list("batch", optarg, 1, 65536, a->batches, MAX_LIST, &a->n_batches);
             break;
         case DEVICE:
             rc = dd_parse_device(optarg, &a->device);
@@ -365,6 +353,7 @@ static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE
 }
 
 int main(int argc, char **argv) {
+    dd_prog = "deepdigits-bench";
     bench_args a = {.backends = (1 << N_BACKENDS) - 1,
                     .models = {0, 1, 10, 20},
                     .n_models = 4,

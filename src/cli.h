@@ -22,8 +22,14 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
 /* --save and --save-every: a writable folder, and --save-every only with --save. */
 int dd_check_save_flags(const dd_train_options *o);
 
+/* The program's name that the messages below begin with: deepdigits, or deepdigits-bench. */
+extern const char *dd_prog;
+
 /* Parse VALUE for flag NAME; on failure print "deepdigits: --NAME VALUE: why" and return -1. */
 int dd_parse_int(const char *name, const char *value, long min, long max, long *out);
+/* "25,25,25": 1 to MAX_N whole numbers in [MIN, MAX] separated by single commas, into OUT. */
+int dd_parse_int_list(const char *name, const char *value, long min, long max, int *out, int max_n,
+                      int *n);
 int dd_parse_float(const char *name, const char *value, double min_exclusive, double max,
                    double *out);
 int dd_parse_device(const char *value, dd_device *out);

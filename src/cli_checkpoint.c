@@ -1,10 +1,13 @@
 /* deepdigits train's checkpoint flags: --resume merges a checkpoint's configuration with the
  * flags given, rejecting any that would change the model or the training; --save is checked
  * before training starts. See cli.h. */
+#include <errno.h>
+#include <fcntl.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
 #include "cli.h"
@@ -121,19 +124,27 @@ int dd_check_save_flags(const dd_train_options *o) {
         return -1;
     }
     if (!o->save_path) return 0;
-    char dir[4096];
-    const char *slash = strrchr(o->save_path, '/');
-    size_t n = slash ? (size_t)(slash - o->save_path) : 1;
-    if (n >= sizeof dir || o->save_path[0] == '\0' || (slash && slash[1] == '\0')) {
-        fprintf(stderr, "deepdigits: --save '%s': not a file name\n", o->save_path);
+    const char *path = o->save_path;
+    struct stat st;
+    if (path[0] == '\0' || path[strlen(path) - 1] == '/') {
+        fprintf(stderr, "deepdigits: --save '%s': not a file name\n", path);
         return -1;
     }
-    memcpy(dir, slash ? o->save_path : ".", n);
-    dir[n ? n : 1] = '\0';
-    if (n == 0) dir[0] = '/';
-    if (access(dir, W_OK) != 0) {
-        fprintf(stderr, "deepdigits: --save %s: cannot write into %s\n", o->save_path, dir);
+    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+        fprintf(stderr, "deepdigits: --save %s: a folder; give a file name in it\n", path);
         return -1;
     }
+    /* The file the save writes first (src/safetensors.c), made and removed now: a folder that
+     * refuses it refuses it before training, not after the last epoch. */
+    char tmp[4200];
+    int fd = -1;
+    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) < (int)sizeof tmp)
+        fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
+    if (fd < 0) {
+        fprintf(stderr, "deepdigits: --save %s: cannot write there: %s\n", path, strerror(errno));
+        return -1;
+    }
+    close(fd);
+    unlink(tmp);
     return 0;
 }

@@ -7,16 +7,19 @@
 #include <stdlib.h>
 #include <string.h>
 
+const char *dd_prog = "deepdigits";
+
 int dd_parse_int(const char *name, const char *value, long min, long max, long *out) {
     char *end;
     errno = 0;
     long v = strtol(value, &end, 10);
-    if (errno || end == value || *end != '\0') {
-        fprintf(stderr, "deepdigits: --%s '%s': not a whole number\n", name, value);
+    if (end == value || *end != '\0' || (errno && errno != ERANGE)) {
+        fprintf(stderr, "%s: --%s '%s': not a whole number\n", dd_prog, name, value);
         return -1;
     }
-    if (v < min || v > max) {
-        fprintf(stderr, "deepdigits: --%s %ld: must be between %ld and %ld\n", name, v, min, max);
+    if (errno == ERANGE || v < min || v > max) {
+        fprintf(stderr, "%s: --%s %s: must be between %ld and %ld\n", dd_prog, name, value, min,
+                max);
         return -1;
     }
     *out = v;
@@ -29,16 +32,42 @@ int dd_parse_float(const char *name, const char *value, double min_exclusive, do
     errno = 0;
     double v = strtod(value, &end);
     if (errno || end == value || *end != '\0' || !isfinite(v)) {
-        fprintf(stderr, "deepdigits: --%s '%s': not a finite number\n", name, value);
+        fprintf(stderr, "%s: --%s '%s': not a finite number\n", dd_prog, name, value);
         return -1;
     }
     if (!(v > min_exclusive && v <= max)) {
-        fprintf(stderr, "deepdigits: --%s %s: must be greater than %g and at most %g\n", name,
+        fprintf(stderr, "%s: --%s %s: must be greater than %g and at most %g\n", dd_prog, name,
                 value, min_exclusive, max);
         return -1;
     }
     *out = v;
     return 0;
+}
+
+int dd_parse_int_list(const char *name, const char *value, long min, long max, int *out, int max_n,
+                      int *n) {
+    *n = 0;
+    for (const char *item = value;; item++) {
+        const char *comma = strchr(item, ',');
+        const size_t len = comma ? (size_t)(comma - item) : strlen(item);
+        char buf[32];
+        if (len == 0 || len >= sizeof buf) {
+            fprintf(stderr, "%s: --%s '%s': give whole numbers separated by commas\n", dd_prog,
+                    name, value);
+            return -1;
+        }
+        if (*n == max_n) {
+            fprintf(stderr, "%s: --%s '%s': at most %d items\n", dd_prog, name, value, max_n);
+            return -1;
+        }
+        memcpy(buf, item, len);
+        buf[len] = '\0';
+        long v;
+        if (dd_parse_int(name, buf, min, max, &v) != 0) return -1;
+        out[(*n)++] = (int)v;
+        if (!comma) return 0;
+        item = comma;
+    }
 }
 
 int dd_parse_device(const char *value, dd_device *out) {
@@ -49,7 +78,7 @@ int dd_parse_device(const char *value, dd_device *out) {
     else if (strcmp(value, "auto") == 0)
         *out = DD_DEVICE_AUTO;
     else {
-        fprintf(stderr, "deepdigits: --device '%s': must be cpu, gpu or auto\n", value);
+        fprintf(stderr, "%s: --device '%s': must be cpu, gpu or auto\n", dd_prog, value);
         return -1;
     }
     return 0;
@@ -57,7 +86,7 @@ int dd_parse_device(const char *value, dd_device *out) {
 
 int dd_parse_engine(const char *value, dd_engine *out) {
     if (dd_engine_parse(value, out) == 0) return 0;
-    fprintf(stderr, "deepdigits: --engine '%s': must be auto, fused or layers\n", value);
+    fprintf(stderr, "%s: --engine '%s': must be auto, fused or layers\n", dd_prog, value);
     return -1;
 }
 
@@ -65,19 +94,19 @@ int dd_parse_engine(const char *value, dd_engine *out) {
 
 const char *dd_data_dir(const char *data, const char *dataset) {
     if (data && dataset) {
-        fprintf(stderr, "deepdigits: give either --data or --dataset, not both\n");
+        fprintf(stderr, "%s: give either --data or --dataset, not both\n", dd_prog);
         return NULL;
     }
     if (data) return data;
     if (!dataset || strcmp(dataset, "mnist") == 0) return "data/mnist";
     if (strcmp(dataset, "fashion") == 0) return FASHION_DIR;
-    fprintf(stderr, "deepdigits: --dataset '%s': must be mnist or fashion\n", dataset);
+    fprintf(stderr, "%s: --dataset '%s': must be mnist or fashion\n", dd_prog, dataset);
     return NULL;
 }
 
 int dd_load_data(const char *dir, dd_mnist *out) {
     char err[DD_ERR_LEN];
     if (dd_mnist_load(dir, out, err) == 0) return 0;
-    fprintf(stderr, "deepdigits: %s\n", err);
+    fprintf(stderr, "%s: %s\n", dd_prog, err);
     return -1;
 }

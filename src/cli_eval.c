@@ -34,14 +34,19 @@ static const struct option eval_options[] = {{"model", required_argument, 0, OPT
 /* Reads the flags of eval (WITH_DATA) or predict. Returns 0, 3 after --help, or an exit code. */
 static int parse(int argc, char **argv, const char *cmd, const char *help, int with_data,
                  const char **model, const char **data, const char **dataset) {
-    int opt;
+    int opt, index;
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", eval_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "", eval_options, &index)) != -1) {
         if (opt == OPT_HELP) return fputs(help, stdout), 3;
-        if (opt == '?' || (!with_data && opt != OPT_MODEL)) {
+        if (opt == '?') {
             fprintf(stderr, "deepdigits %s: unknown option or missing value: %s\n", cmd,
                     argv[optind - 1]);
+            return 2;
+        }
+        if (!with_data && opt != OPT_MODEL) {
+            fprintf(stderr, "deepdigits %s: --%s is not one of its options\n", cmd,
+                    eval_options[index].name);
             return 2;
         }
         if (opt == OPT_MODEL) *model = optarg;

@@ -131,27 +131,8 @@ static int parse_hidden(const char *value, dd_model_config *cfg) {
         cfg->n_hidden = 0;
         return 0;
     }
-    char buf[256];
-    if (strlen(value) >= sizeof buf) {
-        fprintf(stderr, "deepdigits: --hidden: list too long\n");
-        return -1;
-    }
-    strcpy(buf, value);
-    int n = 0;
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        long units;
-        if (n == DD_MAX_HIDDEN) {
-            fprintf(stderr, "deepdigits: --hidden %s: at most %d hidden layers\n", value,
-                    DD_MAX_HIDDEN);
-            return -1;
-        }
-        if (dd_parse_int("hidden", tok, 1, 4096, &units) != 0) return -1;
-        cfg->units[n++] = (int)units;
-    }
-    if (n == 0) {
-        fprintf(stderr, "deepdigits: --hidden '%s': give widths such as 25 or 25,25\n", value);
-        return -1;
-    }
+    int n;
+    if (dd_parse_int_list("hidden", value, 1, 4096, cfg->units, DD_MAX_HIDDEN, &n) != 0) return -1;
     cfg->n_hidden = n;
     return 0;
 }
@@ -418,11 +399,7 @@ int dd_cmd_train(int argc, char **argv) {
         rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
         if (!params) snprintf(err, sizeof err, "out of memory");
     }
-    if (rc == 0 && o.verbose > 0) {
-        dd_model_summary(&o.model, &layout, stdout);
-        int n = o.subset ? o.subset : mnist.train.count;
-        printf("Train on %d samples, validate on %d samples\n", n, mnist.test.count);
-    }
+    o.summary = o.verbose > 0;
     if (rc == 0) rc = dd_train(&o, &mnist, params, NULL, stdout, err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
     free(params);

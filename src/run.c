@@ -108,18 +108,15 @@ static void summarize(dd_run_result *res, const dd_run_config *c, const dd_epoch
 }
 
 /* Trains PARAMS with train's usual output (the summary, then the epochs) to OUT. */
-static int train_logged(const char *dir, const dd_run_config *c, const dd_layout *layout,
-                        float *params, dd_epoch_stats *history, const dd_mnist *data, FILE *out,
-                        char *err) {
+static int train_logged(const char *dir, const dd_run_config *c, float *params,
+                        dd_epoch_stats *history, const dd_mnist *data, FILE *out, char *err) {
     char path[DD_RUN_PATH_LEN + 32];
     dd_train_options o = c->opts;
     o.verbose = 2; /* the log gets every line; the console only with --verbose 1 or 2 */
     snprintf(path, sizeof path, "%s/history.csv", dir);
     o.history_path = path;
+    o.summary = 1;
     fprintf(out, "%s: %s\n", c->name, c->description);
-    dd_model_summary(&o.model, layout, out);
-    fprintf(out, "Train on %d samples, validate on %d samples\n", c->train_samples,
-            data->test.count);
     return dd_train(&o, data, params, history, out, err);
 }
 
@@ -154,7 +151,7 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     if (!params || !history) snprintf(err, DD_ERR_LEN, "out of memory");
     int rc = out ? dd_model_init(&opts->model, &layout, opts->seed, params, err) : -1;
     double t0 = dd_seconds();
-    if (rc == 0) rc = train_logged(dir, &c, &layout, params, history, data, out, err);
+    if (rc == 0) rc = train_logged(dir, &c, params, history, data, out, err);
     double seconds = dd_seconds() - t0;
     if (rc == 0) rc = save_weights(dir, params, &c, history, data, err);
     if (rc != 0 && out) fprintf(out, "deepdigits: %s\n", err);

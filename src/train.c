@@ -317,6 +317,10 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
     epoch_pos pos = {0};
     int start = rc == 0 ? resume_at(o, history, hist, &pos) : 0;
     if (rc == 0) rc = b->ops->upload_params(b, params, err);
+    if (rc == 0 && o->summary) {
+        dd_model_summary(&o->model, &layout, out);
+        fprintf(out, "Train on %d samples, validate on %d samples\n", n, data->test.count);
+    }
     if (o->catch_signals) dd_stop_install();
     for (int e = start; e < o->epochs && rc == 0; e++) {
         dd_epoch_stats st = {0};

@@ -29,6 +29,7 @@ expect_error "image is 28x27, expected 28x28" predict --model "$good" "$tmp/smal
 expect_error "maxval 65535" predict --model "$good" "$tmp/deep.pgm"
 expect_error "not a PGM" predict --model "$good" "$good"
 expect_error "--model" predict "$tmp/seven.pgm"
+expect_error "predict: --data is not one of its options" predict --model "$good" --data "$mnist" "$tmp/seven.pgm"
 
 # Malformed checkpoints: each edit keeps the header's length, so only the named rule breaks.
 edit() { LC_ALL=C sed -e "0,/$2/s//$3/" "$good" >"$tmp/$1.safetensors"; }
@@ -52,9 +53,10 @@ expect_error "--lr 0.5 conflicts with --resume" "${train[@]}" --resume "$good" -
 expect_error "--hidden 30 conflicts" "${train[@]}" --resume "$good" --hidden 30 --epochs 3
 expect_error "--variant cannot be combined" "${train[@]}" --resume "$good" --variant 3
 expect_error "give --epochs above 2" "${train[@]}" --resume "$good" --epochs 2
+expect_error "give --epochs above 2" train --data "$mnist" --device cpu --resume "$good" --epochs 2
 expect_error "--save-every needs --save" "${train[@]}" --save-every 2
 expect_error "--save-every" "${train[@]}" --save-every 0 --save "$tmp/x.safetensors"
-expect_error "cannot write into /nonexistent" "${train[@]}" --save /nonexistent/x.safetensors
+expect_error "--save /nonexistent/x.safetensors: cannot write there" "${train[@]}" --save /nonexistent/x.safetensors
 "$dd" "${train[@]}" --resume "$good" --epochs 3 --history "$tmp/h.csv" 2>/dev/null \
     || fail "resume to 3 epochs"
 [[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || fail "a resumed history lists every epoch: $(cat "$tmp/h.csv")"

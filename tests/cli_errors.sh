@@ -27,6 +27,12 @@ expect_error "--dataset 'cifar'" train --dataset cifar
 expect_error "either --data or --dataset" train --data "$mnist" --dataset fashion
 expect_error "/nonexistent" train --data /nonexistent --epochs 1
 expect_error "/nonexistent/h.csv" "${train[@]}" --history /nonexistent/h.csv
+expect_error "/nonexistent/h.csv" train --data "$mnist" --device cpu --subset 100 --history /nonexistent/h.csv
+expect_error "--hidden '25,,25'" "${train[@]}" --hidden 25,,25
+expect_error "--hidden '25,'" "${train[@]}" --hidden 25,
+expect_error "--epochs 99999999999999999999: must be between" "${train[@]}" --epochs 99999999999999999999
+expect_error "--save $tmp: a folder" "${train[@]}" --save "$tmp"
+expect_error "--save /proc/x.safetensors: cannot write there" "${train[@]}" --save /proc/x.safetensors
 expect_error "unknown option" "${train[@]}" --learning-rate 3
 expect_error "unexpected argument" "${train[@]}" extra
 expect_error "unknown command 'trian'" trian
@@ -48,6 +54,7 @@ expect_bench_error() {
 }
 expect_bench_error "--batch 0" --batch 0
 expect_bench_error "--models 21" --models 21
+expect_bench_error "deepdigits-bench: --models '0,,1'" --models 0,,1
 expect_bench_error "--repeats" --repeats x
 expect_bench_error "unknown option" --bogus
 expect_bench_error "--lab-jobs" --lab-jobs 0

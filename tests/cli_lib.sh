@@ -14,16 +14,18 @@ fail() {
 }
 
 # expect_error WORD ARGS...: deepdigits ARGS must exit 1 or 2 with exactly one stderr line, and
-# that line must contain WORD.
+# that line must contain WORD; nothing on stdout (the problem is found before any work starts).
 expect_error() {
     local word=$1
     shift
     "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
     local rc=$? lines
     lines=$(wc -l <"$tmp/err")
-    if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err"; then
+    if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err" ||
+        [[ -s $tmp/out ]]; then
         fail "deepdigits $* -> exit $rc, $lines stderr line(s), wanted one naming '$word':"
         sed 's/^/    /' "$tmp/err"
+        [[ -s $tmp/out ]] && { echo "  and on stdout:"; sed 's/^/    /' "$tmp/out"; }
     fi
 }
 

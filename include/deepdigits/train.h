@@ -21,7 +21,8 @@ typedef struct {
     int subset;              /* train on the first N images; 0 = all */
     dd_standardize standardize;
     dd_device device;
-    int verbose;              /* 0 silent, 1 progress bar, 2 one line per epoch */
+    int verbose; /* 0 silent, 1 progress bar, 2 one line per epoch */
+    int summary; /* the model's summary and "Train on N samples" to OUT once every check passed */
     const char *history_path; /* CSV, or NULL */
     int diagnostics;          /* per-layer gradient RMS and saturation every epoch (default on) */
     int tf32, no_graphs;      /* GPU only: see dd_backend_setup */
