@@ -2,10 +2,14 @@
  * device and otherwise says in one line that it trains on the CPU. */
 #include "deepdigits/backend.h"
 
+#include <stdatomic.h>
 #include <stdio.h>
 #include <string.h>
 
 #include "deepdigits/gpu.h"
+
+/* The notice is the process's, not each model's: --variant all creates 21 backends. */
+static atomic_flag notice_given = ATOMIC_FLAG_INIT;
 
 dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err) {
     if (device == DD_DEVICE_CPU) return dd_backend_cpu_create(setup, err);
@@ -15,8 +19,9 @@ dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, c
     if (dd_cuda_devices(why, sizeof why) > 0) {
         dd_backend *b = dd_backend_cuda_create(setup, err);
         if (b) return b;
-        fprintf(stderr, "deepdigits: the GPU cannot be used (%s); training on the CPU\n", err);
-    } else {
+        if (!atomic_flag_test_and_set(&notice_given))
+            fprintf(stderr, "deepdigits: the GPU cannot be used (%s); training on the CPU\n", err);
+    } else if (!atomic_flag_test_and_set(&notice_given)) {
         fprintf(stderr, "deepdigits: %s; training on the CPU\n", why);
     }
     return dd_backend_cpu_create(setup, err);

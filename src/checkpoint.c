@@ -5,6 +5,7 @@
 
 #include <errno.h>
 #include <fcntl.h>
+#include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,12 +180,23 @@ static int check_tensors(const dd_safetensors *st, const dd_st_out *want, int n,
     return 0;
 }
 
-static void read_f32(float *out, const uint8_t *in, uint64_t n) {
+/* Reads tensor T's N little-endian floats into OUT. Every value must be finite, and a moving
+ * variance not negative: either would turn every output into NaN without a word. */
+static int read_f32(float *out, const uint8_t *in, uint64_t n, const char *tensor, const char *name,
+                    char *err) {
+    const int variance = strstr(tensor, "moving_variance") != NULL;
     for (uint64_t i = 0; i < n; i++) {
         uint32_t u = (uint32_t)in[4 * i] | (uint32_t)in[4 * i + 1] << 8 |
                      (uint32_t)in[4 * i + 2] << 16 | (uint32_t)in[4 * i + 3] << 24;
         memcpy(&out[i], &u, 4);
+        if (!isfinite(out[i]) || (variance && out[i] < 0)) {
+            snprintf(err, DD_ERR_LEN, "%.200s: tensor %.80s holds %g at element %llu%s", name,
+                     tensor, (double)out[i], (unsigned long long)i,
+                     variance ? ", not a variance" : ", not a finite number");
+            return -1;
+        }
     }
+    return 0;
 }
 
 int dd_checkpoint_parse(const uint8_t *buf, size_t len, const char *name, float **params,
@@ -203,7 +215,8 @@ int dd_checkpoint_parse(const uint8_t *buf, size_t len, const char *name, float 
     if (rc == 0) list_tensors(&layout, p, want);
     for (int i = 0; rc == 0 && i < n; i++) {
         const dd_st_tensor *t = find_tensor(&st, want[i].name);
-        read_f32((float *)want[i].data, st.data + t->begin, (t->end - t->begin) / 4);
+        rc = read_f32((float *)want[i].data, st.data + t->begin, (t->end - t->begin) / 4,
+                      want[i].name, name, err);
     }
     dd_safetensors_free(&st);
     if (rc != 0) {

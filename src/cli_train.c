@@ -58,9 +58,9 @@ static const char train_help[] =
     "output:\n"
     "  --history FILE.csv    per-epoch loss, acc, val_loss, val_acc, timings\n"
     "  --verbose N           0 quiet, 1 progress bar, 2 one line per epoch (default)\n"
-    "  --no-diagnostics      skip the per-layer gradient RMS and saturation columns of the "
-    "history\n"
-    "                        (they cost about 1 us per step at batch 1)\n"
+    "  --no-diagnostics      skip the per-layer diagnostics columns of the history (gradient\n"
+    "                        RMS, saturation, pre-activation mean and std; about 1 us per\n"
+    "                        step at batch 1)\n"
     "  --help                this text\n";
 
 enum {
@@ -379,6 +379,12 @@ int dd_cmd_train(int argc, char **argv) {
     if (!dir || dd_load_data(dir, &mnist) != 0) {
         free(params), free(resumed.history);
         return 1;
+    }
+    if (run.out && o.history_path) {
+        fprintf(stderr, "deepdigits: --history does not combine with --out (each run folder gets "
+                        "its own history.csv)\n");
+        free(params), free(resumed.history), dd_mnist_free(&mnist);
+        return 2;
     }
     if (run.out && (params || o.save_path)) {
         fprintf(stderr, "deepdigits: --save and --resume do not combine with --out (each run "

@@ -36,6 +36,15 @@ static int load_run(const char *dir, dd_report_run *run, char *err) {
     if (dd_run_config_read(path, &run->cfg, err) != 0) return -1;
     snprintf(path, sizeof path, "%s/history.csv", run->dir);
     if (dd_history_read(path, &run->hist, err) != 0) return -1;
+    /* train --out writes the model last: without it the run stopped part way (Ctrl-C). */
+    snprintf(path, sizeof path, "%s/model.safetensors", run->dir);
+    if (!is_file(path)) {
+        snprintf(err, DD_ERR_LEN,
+                 "no model.safetensors, so the run did not finish (%d of %d epochs in its history)",
+                 run->hist.rows, run->cfg.opts.epochs);
+        dd_history_free(&run->hist);
+        return -1;
+    }
     summarize(run);
     return 0;
 }
@@ -48,8 +57,8 @@ static int by_name(const void *a, const void *b) {
 }
 
 /* Every subfolder of DIR with a config.json, or DIR itself when it is a run folder. Runs that
- * cannot be read are named on LOG and left out. */
-static int find_runs(dd_report *r, FILE *log, char *err) {
+ * cannot be read, or did not finish, are named on stderr and left out. */
+static int find_runs(dd_report *r, char *err) {
     char path[DD_RUN_PATH_LEN + 300];
     snprintf(path, sizeof path, "%s/config.json", r->dir);
     int single = is_file(path), cap = 0;
@@ -72,7 +81,7 @@ static int find_runs(dd_report *r, FILE *log, char *err) {
             if (load_run(path, &r->runs[r->n_runs], why) == 0)
                 r->n_runs++;
             else
-                fprintf(log, "deepdigits report: skipping %s: %s\n", path, why);
+                fprintf(stderr, "deepdigits report: skipping %s: %s\n", path, why);
         }
         if (single) break;
     }
@@ -90,16 +99,20 @@ static int find_runs(dd_report *r, FILE *log, char *err) {
 
 int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
     dd_report r = {.dir = dir};
-    int rc = find_runs(&r, log, err);
+    int rc = find_runs(&r, err);
     char plots[DD_RUN_PATH_LEN + 16];
     snprintf(plots, sizeof plots, "%s/plots/data", dir);
     if (rc == 0) rc = dd_mkdirs(plots, err);
+    if (rc == 0 && dd_report_evaluate(&r, data) != 0) {
+        if (data) /* a folder the user named: an error, not a note */
+            rc = -1, snprintf(err, DD_ERR_LEN, "%s", r.eval_note);
+        else
+            fprintf(stderr, "deepdigits report: no confusion matrix: %s\n", r.eval_note);
+    }
     if (rc == 0) {
         fprintf(log, "deepdigits report: %d runs; best %s (val_acc %.4f)\n", r.n_runs,
                 r.runs[r.best].cfg.name, r.runs[r.best].final_val_acc);
-        if (dd_report_evaluate(&r, data) != 0)
-            fprintf(log, "deepdigits report: no confusion matrix: %s\n", r.eval_note);
-        r.plots_failed = dd_report_plots(&r, log);
+        r.plots_failed = dd_report_plots(&r, stderr);
         rc = dd_report_text(&r, err);
     }
     if (rc == 0)

@@ -40,9 +40,15 @@ edit overlap '\[78400,78500\]' '[78300,78400]'
 edit dtype '"F32"' '"I32"'
 edit shape '\[784,25\]' '[25,784]'
 : >"$tmp/empty.safetensors"
+# A NaN (0x7fc00000) as the sixth weight of the first tensor, dense_1.kernel: the data begins
+# after the 8-byte length and the header.
+cp "$good" "$tmp/nan.safetensors"
+printf '\x00\x00\xc0\x7f' | dd of="$tmp/nan.safetensors" bs=1 conv=notrunc status=none \
+    seek=$((8 + $(od -An -t u8 -N8 "$good") + 4 * 5))
 for case in "truncated:the tensors cover" "long:runs past the end of the file" \
             "json:invalid JSON" "overlap:overlap" "dtype:dtype I32, expected F32" \
-            "shape:shape [25, 784], the model's config needs [784, 25]" "empty:too short"; do
+            "shape:shape [25, 784], the model's config needs [784, 25]" "empty:too short" \
+            "nan:tensor dense_1.kernel holds nan at element 5, not a finite number"; do
     expect_error "${case#*:}" eval --model "$tmp/${case%%:*}.safetensors" --data "$mnist"
 done
 expect_error "is a directory" eval --model "$tmp" --data "$mnist"

@@ -35,4 +35,20 @@ PATH=/nonexistent "$dd" report "$runs" >"$runs/report-nognuplot.log" 2>&1 \
     || { fail "no single line about the missing gnuplot:"; cat "$runs/report-nognuplot.log"; }
 grep -q variant-20 "$runs/report.md" 2>/dev/null || fail "no report.md without gnuplot"
 [[ -z $(find "$runs/plots" -name '*.svg') ]] || fail "SVGs without gnuplot?"
+
+# A --data folder given and unreadable is an error, found before anything is written.
+rm -rf "$runs/plots" "$runs/report.md"
+expect_error "/nonexistent" report --data /nonexistent "$runs"
+[[ ! -e $runs/report.md ]] || fail "report.md written despite the bad --data"
+
+# A run stopped part way (Ctrl-C under --variant all: no model.safetensors) is left out, on
+# stderr, and the report covers the others.
+part="$tmp/partial"
+cp -r "$runs" "$part"
+rm "$part/variant-03/model.safetensors"
+PATH=/nonexistent "$dd" report "$part" >"$tmp/out" 2>"$tmp/err" || fail "report of 20 runs exited $?"
+grep -q 'skipping .*variant-03: no model.safetensors, so the run did not finish' "$tmp/err" ||
+    { fail "the stopped run was not named on stderr:"; cat "$tmp/err"; }
+grep -q '20 runs' "$tmp/out" || { fail "not 20 runs:"; cat "$tmp/out"; }
+! grep -q 'variant-03' "$part/report.md" || fail "report.md names the stopped run"
 finish report

@@ -49,7 +49,8 @@ typedef struct {
 } dd_report;
 
 /* Writes the report for the runs under DIR (or DIR itself when it is a run folder). DATA
- * overrides the MNIST folder recorded in config.json. Progress and notes go to LOG. */
+ * overrides the MNIST folder recorded in config.json; where it cannot be read, that is the error.
+ * Progress goes to LOG, what is left out (runs, plots, the confusion matrix) to stderr. */
 int dd_report_write(const char *dir, const char *data, FILE *log, char *err);
 
 /* Evaluates the best run's final weights on the test set: fills the confusion matrix and writes
