@@ -38,8 +38,15 @@ expect_error "unexpected argument" "${train[@]}" extra
 expect_error "unknown command 'trian'" trian
 expect_error "--jobs" "${train[@]}" --jobs 2
 expect_error "--jobs" "${train[@]}" --jobs 0
+expect_error "--history does not combine with --out" train --data "$mnist" --variant all \
+    --out "$tmp/runs" --history "$tmp/h.csv"
 if ! nvidia-smi -L >/dev/null 2>&1; then # on a machine without a GPU
     expect_error "--device gpu: no CUDA device" "${train[@]}" --device gpu
+    # --device auto says once that it trains on the CPU, not once per model.
+    "$dd" train --data "$mnist" --variant all --out "$tmp/runs" --subset 50 --epochs 1 --verbose 0 \
+        2>"$tmp/err" >/dev/null || fail "--variant all on 50 images failed: $(cat "$tmp/err")"
+    [[ $(grep -c 'training on the CPU' "$tmp/err") -eq 1 ]] ||
+        { fail "the CPU notice, not once:"; cat "$tmp/err"; }
 fi
 
 # The bench takes the same care with its flags.
