@@ -2,6 +2,8 @@
  */
 #include "deepdigits/model.h"
 
+#include <ctype.h>
+#include <float.h>
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -238,6 +240,25 @@ int dd_bn_parse(const char *s, dd_bn_place *out) {
     return i >= 0 ? 0 : -1;
 }
 
+/* One number of a range: no blanks, nothing after it but END_CHAR, finite as a float. */
+static int range_bound(const char *s, char end_char, const char **next, float *out) {
+    char *end;
+    if (*s == '\0' || isspace((unsigned char)*s)) return -1;
+    double v = strtod(s, &end);
+    if (end == s || *end != end_char || !(fabs(v) <= FLT_MAX)) return -1;
+    *out = (float)v;
+    *next = end;
+    return 0;
+}
+
+/* "MIN,MAX" into INIT's bounds, MIN < MAX as floats. */
+static int parse_range(const char *s, dd_init *init) {
+    const char *next;
+    if (range_bound(s, ',', &next, &init->min) != 0) return -1;
+    if (range_bound(next + 1, '\0', &next, &init->max) != 0) return -1;
+    return init->min < init->max ? 0 : -1;
+}
+
 /* NAME, or random_uniform:MIN,MAX for another range than the lab's +-0.1. */
 int dd_init_parse(const char *s, dd_init *out, char *err) {
     char name[64];
@@ -255,20 +276,16 @@ int dd_init_parse(const char *s, dd_init *out, char *err) {
         return -1;
     }
     dd_init init = {(dd_init_kind)i, -0.1f, 0.1f};
-    if (colon) {
-        char *end;
-        double lo = strtod(colon + 1, &end), hi = 0;
-        int ok = i == DD_INIT_RANDOM_UNIFORM && *end == ',';
-        if (ok) hi = strtod(end + 1, &end);
-        if (!ok || *end != '\0' || !isfinite(lo) || !isfinite(hi) || !(lo < hi)) {
-            snprintf(err, DD_ERR_LEN,
-                     "bad initializer '%s': only random_uniform takes a range, as "
-                     "random_uniform:MIN,MAX with MIN < MAX",
-                     s);
-            return -1;
-        }
-        init.min = (float)lo;
-        init.max = (float)hi;
+    if (colon && i != DD_INIT_RANDOM_UNIFORM) {
+        snprintf(err, DD_ERR_LEN, "bad initializer '%s': only random_uniform takes a range", s);
+        return -1;
+    }
+    if (colon && parse_range(colon + 1, &init) != 0) {
+        snprintf(err, DD_ERR_LEN,
+                 "bad initializer '%s': give random_uniform:MIN,MAX with MIN < MAX, both within "
+                 "float range",
+                 s);
+        return -1;
     }
     *out = init;
     return 0;

@@ -57,10 +57,14 @@ void dd_options_describe_short(const dd_train_options *o, char *buf, size_t len)
 }
 
 int dd_check_bn_batch(const dd_train_options *o, int allow, char *err) {
-    if (allow || o->batch != 1 || o->model.bn == DD_BN_NONE || o->model.n_hidden == 0) return 0;
+    /* --subset 1 makes every batch one sample, whatever --batch says. */
+    const int one = o->batch == 1 || o->subset == 1;
+    if (allow || !one || o->model.bn == DD_BN_NONE || o->model.n_hidden == 0) return 0;
     snprintf(err, DD_ERR_LEN,
-             "BatchNormalization with --batch 1 cannot learn: the variance of a one-sample batch "
-             "is 0, so every normalized value is 0 and nothing before the BN layer learns; use "
-             "--batch 32 (or --allow-bn-batch1 to watch it fail)");
+             "BatchNormalization with %s cannot learn: the variance of a one-sample batch is 0, so "
+             "every normalized value is 0 and nothing before the BN layer learns; use %s (or "
+             "--allow-bn-batch1 to watch it fail)",
+             o->batch == 1 ? "--batch 1" : "--subset 1",
+             o->batch == 1 ? "--batch 32" : "more images");
     return -1;
 }

@@ -14,6 +14,10 @@ expect_error "--activation 'softmax'" "${train[@]}" --activation softmax
 expect_error "unknown initializer 'orthogonal'" "${train[@]}" --init orthogonal
 expect_error "random_uniform:MIN,MAX" "${train[@]}" --init random_uniform:0.1,-0.1
 expect_error "--bn 'sideways'" "${train[@]}" --bn sideways
+expect_error "only random_uniform takes a range" "${train[@]}" --init glorot_uniform:0,1
+expect_error "within float range" "${train[@]}" --init random_uniform:-1e39,1e39
+expect_error "random_uniform:MIN,MAX" "${train[@]}" --init "random_uniform: -1,1"
+expect_error "with --subset 1 cannot learn" train --data "$mnist" --device cpu --subset 1 --variant 5
 expect_error "--hidden" "${train[@]}" --hidden 25,x
 expect_error "--hidden" "${train[@]}" --hidden 25,0
 expect_error "--device 'tpu'" "${train[@]}" --device tpu
