@@ -1,5 +1,6 @@
 /* deepdigits-bench: training-step timings of the lab's models on the CPU reference and on CUDA,
  * side by side, each against its floor (FLOPs over the FP32 peak, bytes over memory bandwidth). */
+#include <errno.h>
 #include <getopt.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -212,13 +213,15 @@ static void json_row(FILE *f, const row *w, int first) {
         return;
     }
     const bench_result *r = &w->r;
+    char speedup[32] = "null"; /* a CPU row, or no CPU figure to compare with */
+    if (w->speedup > 0) snprintf(speedup, sizeof speedup, "%.3f", w->speedup);
     fprintf(f,
             ", \"us_per_step\": %.4f, \"us_min\": %.4f, \"us_max\": %.4f, \"spread\": %.4f, "
-            "\"samples_per_s\": %.1f, \"epoch_seconds\": %.4f, \"speedup_vs_cpu\": %.3f, "
+            "\"samples_per_s\": %.1f, \"epoch_seconds\": %.4f, \"speedup_vs_cpu\": %s, "
             "\"flops_per_step\": %.0f, \"bytes_per_step\": %.0f, \"floor_us\": %.4f, "
             "\"times_floor\": %.2f}",
             r->us_median, r->us_min, r->us_max, (r->us_max - r->us_min) / r->us_median,
-            w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6, w->speedup,
+            w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6, speedup,
             r->flops, r->bytes, w->floor_us, w->floor_us > 0 ? r->us_median / w->floor_us : 0);
 }
 
@@ -363,12 +366,22 @@ int main(int argc, char **argv) {
                     .seed = 7,
                     .device = DD_DEVICE_AUTO};
     if (parse_args(argc, argv, &a) != 0) return 1;
+    FILE *json = a.json ? fopen(a.json, "w") : NULL;
+    if (a.json && !json) {
+        fprintf(stderr, "deepdigits-bench: %s: cannot write: %s\n", a.json, strerror(errno));
+        return 1;
+    }
     const char *dir = dd_data_dir(a.data, a.dataset);
     dd_mnist data;
-    if (!dir || dd_load_data(dir, &data) != 0) return 1;
     char why[DD_ERR_LEN];
-    if (a.device == DD_DEVICE_GPU && dd_check_gpu_flag(why) != 0) {
+    int bad = !dir || dd_load_data(dir, &data) != 0;
+    if (!bad && a.device == DD_DEVICE_GPU && dd_check_gpu_flag(why) != 0) {
         fprintf(stderr, "deepdigits-bench: %s\n", why);
+        dd_mnist_free(&data);
+        bad = 1;
+    }
+    if (bad) {
+        if (json) fclose(json), remove(a.json);
         return 1;
     }
     bench_machine cpu, gpu;
@@ -381,11 +394,6 @@ int main(int argc, char **argv) {
     else
         printf("GPU: none (cuda rows skipped)\n");
     printf("floor = max(FLOPs/peak, least bytes/bandwidth) per step; x floor = measured/floor\n\n");
-    FILE *json = a.json ? fopen(a.json, "w") : NULL;
-    if (a.json && !json) {
-        fprintf(stderr, "deepdigits-bench: %s: cannot write\n", a.json);
-        return 1;
-    }
     if (json) {
         time_t t = time(NULL);
         char date[32];

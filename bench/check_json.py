@@ -1,0 +1,66 @@
+"""deepdigits-bench's --json, read as a user's script would: the machine, one record per (model,
+batch, backend) with the fields issue 5 names, self-consistent figures, rows marked skipped where
+no GPU is, and the --lab record. Usage: check_json.py DEEPDIGITS_BENCH MNIST_DIR"""
+import json
+import os
+import subprocess
+import sys
+import tempfile
+
+bench, mnist = sys.argv[1], sys.argv[2]
+failures = []
+
+
+def check(ok, what):
+    if not ok:
+        failures.append(what)
+        print("FAIL:", what)
+
+
+with tempfile.TemporaryDirectory() as tmp:
+    path = os.path.join(tmp, "bench.json")
+    run = subprocess.run([bench, "--quick", "--models", "0,20", "--batch", "1,32", "--lab",
+                          "--lab-epochs", "1", "--data", mnist, "--json", path],
+                         capture_output=True, text=True)
+    check(run.returncode == 0, "the bench exited %d: %s" % (run.returncode, run.stderr))
+    with open(path) as f:
+        doc = json.load(f)
+
+for key in ("date", "device", "cpu", "results"):
+    check(key in doc, "no top-level %r" % key)
+cells = [r for r in doc["results"] if r["model"] != "lab"]
+labs = [r for r in doc["results"] if r["model"] == "lab"]
+want = {(m, b, be) for m in ("baseline", "variant-20") for b in (1, 32)
+        for be in ("cpu", "cuda", "cuda-fused", "cuda-fused-2sm")}
+got = {(r["model"], r["batch"], r["backend"]) for r in cells}
+check(got == want, "cells %s, want %s" % (sorted(got), sorted(want)))
+
+timed = ("us_per_step", "us_min", "us_max", "spread", "samples_per_s", "epoch_seconds",
+         "speedup_vs_cpu", "flops_per_step", "bytes_per_step", "floor_us", "times_floor")
+for r in cells:
+    name = "%s batch %d %s" % (r["model"], r["batch"], r["backend"])
+    if "skipped" in r:
+        no_device = r["backend"] != "cpu" and doc["device"] == "none"
+        bn_batch1 = r["model"] == "variant-20" and r["batch"] == 1  # BN cannot train at batch 1
+        check("no CUDA device" in r["skipped"] if no_device else bn_batch1 and "BN" in r["skipped"],
+              name + ": skipped for %r" % r["skipped"])
+        continue
+    for key in timed:
+        check(key in r, name + ": no %r" % key)
+    if any(key not in r for key in timed):
+        continue
+    us = r["us_per_step"]
+    check(0 < r["us_min"] <= us <= r["us_max"], name + ": median outside min..max")
+    check(abs(r["samples_per_s"] - r["batch"] * 1e6 / us) <= 1e-3 * r["samples_per_s"] + 0.1,
+          name + ": samples/s is not batch / step time")
+    check(0 < r["floor_us"] <= us and r["flops_per_step"] > 0 and r["bytes_per_step"] > 0,
+          name + ": the floor is missing or above the measured time")
+    check((r["speedup_vs_cpu"] is None) == (r["backend"] == "cpu"),
+          name + ": speedup_vs_cpu %r" % r["speedup_vs_cpu"])
+
+check(len(labs) == 1, "%d lab records, want 1" % len(labs))
+for r in labs:
+    check(r.get("epochs") == 1 and r.get("seconds", 0) > 0, "lab record %r" % r)
+
+print("bench_json: %d failure(s)" % len(failures))
+sys.exit(1 if failures else 0)
