@@ -4,8 +4,9 @@
 # CTest suite, then compute-sanitizer and an Nsight Compute profile of the fused kernel while time
 # is left. The report (device, driver, CTest
 # summaries, bench tables, sanitizer verdicts) goes to stdout and, when $OUT is set, to
-# $OUT/report.md with the bench JSON beside it; it is rewritten after every stage, so a run cut
-# short still leaves what it measured. Needs no network: MNIST must already be in data/mnist
+# $OUT/report.md with the bench JSON beside it, and in $OUT/results under the names they are
+# committed by (bench/results/<date>-<gpu>.md, .json, -lab.json); it is rewritten after every
+# stage, so a run cut short still leaves what it measured. Needs no network: MNIST must already be in data/mnist
 # (carry it). Meant to finish within 5 minutes on an H100 (GPU_CHECK_BUDGET seconds, default
 # 300, bound the optional stages). Where the machine lacks libpng's or zlib's development files,
 # carry .deps too (scripts/gpu-deps.sh makes it). Through the device tool: carry data/mnist and
@@ -20,7 +21,14 @@ log="$out/gpu-check.log"
 report="$out/report.md"
 : >"$log"
 say() { echo "$*" | tee -a "$log"; }
-fail() { say "gpu-check: $*"; exit 1; }
+# A failure before the end still leaves a report (once the GPU is known) with the log's tail.
+stopped=""
+fail() {
+    say "gpu-check: $*"
+    stopped="$*"
+    [[ -n ${slug:-} ]] && write_report
+    exit 1
+}
 left() { echo $((budget - (SECONDS - start))); }
 
 command -v nvidia-smi >/dev/null || fail "no nvidia-smi: is this a GPU machine?"
@@ -31,6 +39,14 @@ arch=$(nvidia-smi --query-gpu=compute_cap --format=csv,noheader | head -1 | tr -
 [[ -f data/mnist/train-images-idx3-ubyte.gz || -f data/mnist/train-images-idx3-ubyte ]] ||
     fail "data/mnist is missing: carry it (scripts/fetch-mnist.sh needs the network)"
 say "GPU: $gpu (sm_$arch), driver $driver"
+# "NVIDIA H100 80GB HBM3" -> h100-80gb-hbm3, for the results' file names.
+slug=$(echo "$gpu" | tr '[:upper:]' '[:lower:]' | sed -e 's/^nvidia //' -e 's/[^a-z0-9]\+/-/g' -e 's/-$//')
+
+# The machine's copy of the tree may have no .git: the commit is then unknown.
+commit=unknown
+if git rev-parse --git-dir >/dev/null 2>&1; then
+    commit="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
+fi
 
 # What the report says so far; each stage fills in its part and calls write_report.
 fused_ok=1 # until the canary says otherwise
@@ -53,6 +69,13 @@ write_report() {
         echo "- compute-sanitizer racecheck, memcheck, synccheck of the fused kernel: $fused_check"
         echo "- Nsight Compute profile of the fused kernel (ncu-fused.txt): $profile"
         echo "- wall time so far: $((SECONDS - start)) s"
+        if [[ -n $stopped ]]; then
+            echo "- **stopped early: $stopped**"
+            echo
+            echo '```'
+            tail -40 "$log"
+            echo '```'
+        fi
         for engine in fused layers; do
             [[ -f $out/train-$engine.txt ]] || continue
             echo
@@ -88,13 +111,16 @@ write_report() {
             echo '```'
         fi
     } >"$report"
+    # The same files under the names they are committed by: bench/results/<date>-<gpu>.*
+    local name
+    name="$out/results/$(date -u +%Y-%m-%d)-$slug"
+    mkdir -p "$out/results"
+    cp "$report" "$name.md"
+    [[ -f $out/bench.json ]] && cp "$out/bench.json" "$name.json"
+    [[ -f $out/bench-lab.json ]] && cp "$out/bench-lab.json" "$name-lab.json"
+    return 0
 }
 
-# The machine's copy of the tree may have no .git: the commit is then unknown.
-commit=unknown
-if git rev-parse --git-dir >/dev/null 2>&1; then
-    commit="$(git rev-parse --short HEAD)$(git diff --quiet || echo ' (with uncommitted changes)')"
-fi
 
 build="build-gpu"
 # The machine may lack libpng's and zlib's development files: then the static ones that
