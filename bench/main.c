@@ -101,7 +101,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     int o;
     long v;
     opterr = 0;
-    while ((o = getopt_long(argc, argv, "", opts, NULL)) != -1) {
+    while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
         int rc = 0;
         switch (o) {
         case MODELS:
@@ -155,11 +155,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             a->no_graphs = 1;
             break;
         case HELP:
+        case 'h':
             fputs(help, stdout);
             exit(0);
         default:
-            fprintf(stderr, "deepdigits-bench: unknown option or missing value: %s\n",
-                    argv[optind - 1]);
+            dd_bad_option("deepdigits-bench", argv[optind - 1], opts);
             return -1;
         }
         if (rc != 0) return -1;

@@ -36,6 +36,11 @@ int dd_parse_device(const char *value, dd_device *out);
 /* --engine auto|fused|layers; prints the error. */
 int dd_parse_engine(const char *value, dd_engine *out);
 
+/* Why getopt_long refused ARG (unknown, ambiguous, a value where none goes, none where one must),
+ * in one line on stderr that begins with CMD. */
+struct option;
+void dd_bad_option(const char *cmd, const char *arg, const struct option *table);
+
 /* The data folder for --data/--dataset: DIR, or the dataset's usual place. Prints and returns
  * NULL on an unknown dataset. */
 const char *dd_data_dir(const char *data, const char *dataset);

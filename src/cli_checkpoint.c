@@ -55,7 +55,7 @@ static int check_flags(int argc, char **argv, const struct option *table, const 
     optind = 0;
     opterr = 0;
     *epochs_given = 0;
-    while ((opt = getopt_long(argc, argv, "", table, &index)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", table, &index)) != -1) {
         if (opt == '?' || index < 0) continue;
         const char *name = table[index].name;
         index = -1;
@@ -84,7 +84,7 @@ static const char *resume_path(int argc, char **argv, const struct option *table
     const char *path = NULL;
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", table, &index)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", table, &index)) != -1) {
         if (opt != '?' && index >= 0 && strcmp(table[index].name, "resume") == 0) path = optarg;
         index = -1;
     }

@@ -1,6 +1,8 @@
 /* Parsers and helpers shared by the subcommands; see cli.h. */
 #include "cli.h"
 
+#include <getopt.h>
+
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -109,4 +111,35 @@ int dd_load_data(const char *dir, dd_mnist *out) {
     if (dd_mnist_load(dir, out, err) == 0) return 0;
     fprintf(stderr, "%s: %s\n", dd_prog, err);
     return -1;
+}
+
+void dd_bad_option(const char *cmd, const char *arg, const struct option *table) {
+    const char *name = arg[0] == '-' && arg[1] == '-' ? arg + 2 : NULL;
+    if (!name) {
+        fprintf(stderr, "%s: unknown option %s (see --help)\n", cmd, arg);
+        return;
+    }
+    const char *eq = strchr(name, '=');
+    const size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    const struct option *match = NULL;
+    char others[256] = "";
+    int n = 0;
+    for (const struct option *o = table; o->name; o++) {
+        if (strncmp(o->name, name, len) != 0) continue;
+        if (strlen(o->name) == len) { /* exact: no ambiguity */
+            match = o, n = 1;
+            break;
+        }
+        size_t at = strlen(others);
+        snprintf(others + at, sizeof others - at, "%s--%s", n ? ", " : "", o->name);
+        match = o, n++;
+    }
+    if (n > 1)
+        fprintf(stderr, "%s: --%.*s is ambiguous: %s\n", cmd, (int)len, name, others);
+    else if (n == 0)
+        fprintf(stderr, "%s: unknown option --%.*s (see --help)\n", cmd, (int)len, name);
+    else if (match->has_arg == no_argument)
+        fprintf(stderr, "%s: --%s takes no value\n", cmd, match->name);
+    else
+        fprintf(stderr, "%s: --%s needs a value\n", cmd, match->name);
 }

@@ -37,11 +37,12 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int w
     int opt, index;
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", eval_options, &index)) != -1) {
-        if (opt == OPT_HELP) return fputs(help, stdout), 3;
+    while ((opt = getopt_long(argc, argv, "h", eval_options, &index)) != -1) {
+        if (opt == OPT_HELP || opt == 'h') return fputs(help, stdout), 3;
         if (opt == '?') {
-            fprintf(stderr, "deepdigits %s: unknown option or missing value: %s\n", cmd,
-                    argv[optind - 1]);
+            char who[32];
+            snprintf(who, sizeof who, "deepdigits %s", cmd);
+            dd_bad_option(who, argv[optind - 1], eval_options);
             return 2;
         }
         if (!with_data && opt != OPT_MODEL) {

@@ -23,14 +23,13 @@ int dd_cmd_report(int argc, char **argv) {
     int opt;
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "", options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", options, NULL)) != -1) {
         if (opt == 'h') {
             fputs(report_help, stdout);
             return 0;
         }
         if (opt == '?') {
-            fprintf(stderr, "deepdigits report: unknown option or missing value: %s\n",
-                    argv[optind - 1]);
+            dd_bad_option("deepdigits report", argv[optind - 1], options);
             return 2;
         }
         data = optarg;

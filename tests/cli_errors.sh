@@ -38,6 +38,10 @@ expect_error "--epochs 99999999999999999999: must be between" "${train[@]}" --ep
 expect_error "--save $tmp: a folder" "${train[@]}" --save "$tmp"
 expect_error "--save /proc/x.safetensors: cannot write there" "${train[@]}" --save /proc/x.safetensors
 expect_error "unknown option" "${train[@]}" --learning-rate 3
+expect_error "--e is ambiguous: --epochs, --engine" "${train[@]}" --e 3
+expect_error "--tf32 takes no value" "${train[@]}" --tf32=1
+expect_error "--lr needs a value" "${train[@]}" --lr
+"$dd" train -h | grep -q '^usage: deepdigits train' || fail "train -h shows no help"
 expect_error "unexpected argument" "${train[@]}" extra
 expect_error "unknown command 'trian'" trian
 expect_error "--jobs" "${train[@]}" --jobs 2
