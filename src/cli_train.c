@@ -198,6 +198,10 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
     case OPT_DEVICE:
         return dd_parse_device(arg, &o->device);
     case OPT_HISTORY:
+        if (arg[0] == '\0') {
+            fprintf(stderr, "deepdigits: --history '': not a file name\n");
+            return -1;
+        }
         o->history_path = arg;
         return 0;
     case OPT_NO_DIAGNOSTICS:
@@ -242,7 +246,8 @@ typedef struct {
     long width;  /* 0: the preset's */
     const char *out;
     int allow_bn_batch1;
-    long jobs; /* --variant all: models trained at a time; 0 = the device's default */
+    long jobs;        /* --variant all: models trained at a time; 0 = the device's default */
+    int hidden_given; /* --hidden, which --width cannot change */
 } run_flags;
 
 #define VARIANT_NONE (-1)
@@ -269,6 +274,8 @@ static int scan_run_flags(int argc, char **argv, run_flags *r) {
             r->allow_bn_batch1 = 1;
         else if (opt == OPT_JOBS && dd_parse_int("jobs", optarg, 1, 64, &r->jobs))
             return -1;
+        else if (opt == OPT_HIDDEN)
+            r->hidden_given = 1;
     }
     return 0;
 }
@@ -346,6 +353,11 @@ int dd_cmd_train(int argc, char **argv) {
         fprintf(stderr, "deepdigits: --variant all needs --out DIR for the 21 run folders\n");
         return 2;
     }
+    if (run.width && run.hidden_given) {
+        fprintf(stderr, "deepdigits: --width sets a preset's widths; with --hidden give the widths "
+                        "there\n");
+        return 2;
+    }
     if (run.jobs > 1 && run.variant != VARIANT_ALL) {
         fprintf(stderr,
                 "deepdigits: --jobs trains several models at once: it needs --variant all\n");
@@ -361,9 +373,15 @@ int dd_cmd_train(int argc, char **argv) {
         dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0)
         return 1;
     o.catch_signals = 1;
-    if (o.engine == DD_ENGINE_FUSED && o.device == DD_DEVICE_CPU) {
-        fprintf(stderr, "deepdigits: --engine fused runs on the GPU: it needs --device gpu or "
-                        "auto\n");
+    const char *gpu_flag =
+        o.engine != DD_ENGINE_AUTO
+            ? (o.engine == DD_ENGINE_FUSED ? "--engine fused" : "--engine layers")
+        : o.tf32      ? "--tf32"
+        : o.no_graphs ? "--no-graphs"
+                      : NULL;
+    if (gpu_flag && o.device == DD_DEVICE_CPU) {
+        fprintf(stderr, "deepdigits: %s runs on the GPU: it needs --device gpu or auto\n",
+                gpu_flag);
         free(params), free(resumed.history);
         return 2;
     }

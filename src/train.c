@@ -257,7 +257,7 @@ static int check_resume(const dd_train_options *o, long steps, double mean, doub
     if (r->step >= steps || r->mean != mean || r->std != std) {
         snprintf(err, DD_ERR_LEN,
                  "the training images differ from the checkpoint's (pixel mean %.6g, std %.6g; "
-                 "the checkpoint's %.6g, %.6g)",
+                 "the checkpoint's %.6g, %.6g): give the --data or --dataset it was trained on",
                  mean, std, r->mean, r->std);
         return -1;
     }

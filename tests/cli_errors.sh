@@ -23,6 +23,9 @@ expect_error "--hidden" "${train[@]}" --hidden 25,0
 expect_error "--device 'tpu'" "${train[@]}" --device tpu
 expect_error "--engine 'turbo'" "${train[@]}" --engine turbo
 expect_error "--engine fused runs on the GPU" "${train[@]}" --engine fused
+expect_error "--tf32 runs on the GPU" "${train[@]}" --tf32
+expect_error "--width sets a preset's widths" "${train[@]}" --width 30 --hidden 25
+expect_error "--history '': not a file name" "${train[@]}" --history ""
 expect_error "--standardize" "${train[@]}" --standardize minmax
 expect_error "--subset 70000" train --data "$mnist" --subset 70000 --epochs 1 --verbose 0
 expect_error "--verbose" "${train[@]}" --verbose 3
