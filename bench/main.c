@@ -98,7 +98,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         {"lab-jobs", 1, 0, LAB_JOBS},   {"json", 1, 0, JSON},   {"data", 1, 0, DATA},
         {"dataset", 1, 0, DATASET},     {"seed", 1, 0, SEED},   {"tf32", 0, 0, TF32},
         {"no-graphs", 0, 0, NO_GRAPHS}, {"help", 0, 0, HELP},   {0, 0, 0, 0}};
-    int o;
+    int o, lab_epochs_given = 0;
     long v;
     opterr = 0;
     while ((o = getopt_long(argc, argv, "h", opts, NULL)) != -1) {
@@ -131,6 +131,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             break;
         case LAB_EPOCHS:
             rc = dd_parse_int("lab-epochs", optarg, 1, 1000, &v), a->lab_epochs = (int)v;
+            lab_epochs_given = 1;
             break;
         case LAB_JOBS:
             rc = dd_parse_int("lab-jobs", optarg, 1, 64, &v), a->lab_jobs = (int)v;
@@ -166,6 +167,10 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     }
     if (optind < argc) {
         fprintf(stderr, "deepdigits-bench: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (lab_epochs_given && !a->lab) {
+        fprintf(stderr, "deepdigits-bench: --lab-epochs goes with --lab\n");
         return -1;
     }
     return 0;

@@ -53,6 +53,9 @@ static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8
     }
     for (int i = 0; i < DD_IMAGE_PIXELS; i++) {
         long v = ascii ? number(c) : c->s[c->at++];
+        if (v < 0 && ascii) skip_blank(c);
+        if (v < 0 && c->at < c->len) /* something, but not a pixel value */
+            return dd_fail(err, name, "pixel %d is not a whole number from 0 to maxval", i);
         if (v < 0) return dd_fail(err, name, "PGM data ends after %d of 784 pixels", i);
         if (v > maxval)
             return dd_fail(err, name, "pixel %d is %ld, above maxval %ld", i, v, maxval);

@@ -28,6 +28,10 @@ expect_error "image is 28x27, expected 28x28" predict --model "$good" "$tmp/smal
 { printf 'P5\n28 28\n65535\n'; cat "$tmp/raw" "$tmp/raw"; } >"$tmp/deep.pgm"
 expect_error "maxval 65535" predict --model "$good" "$tmp/deep.pgm"
 expect_error "not a PGM" predict --model "$good" "$good"
+printf 'P2\n28 28\n255\n7 -1\n' >"$tmp/negative.pgm"
+expect_error "pixel 1 is not a whole number from 0 to maxval" predict --model "$good" "$tmp/negative.pgm"
+printf 'P2\n28 28\n255\n7 8 9\n' >"$tmp/short.pgm"
+expect_error "PGM data ends after 3 of 784 pixels" predict --model "$good" "$tmp/short.pgm"
 expect_error "--model" predict "$tmp/seven.pgm"
 expect_error "predict: --data is not one of its options" predict --model "$good" --data "$mnist" "$tmp/seven.pgm"
 

@@ -76,6 +76,7 @@ expect_bench_error "deepdigits-bench: --models '0,,1'" --models 0,,1
 expect_bench_error "--repeats" --repeats x
 expect_bench_error "unknown option" --bogus
 expect_bench_error "--lab-jobs" --lab-jobs 0
+expect_bench_error "--lab-epochs goes with --lab" --lab-epochs 2
 expect_bench_error "unknown backend 'gpu'" --backends cpu,gpu
 
 # The defaults are the lab's: its summary, and Keras's verbose=2 line per epoch.
