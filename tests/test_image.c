@@ -65,7 +65,8 @@ int main(void) {
     expect_png(27, 28, PNG_COLOR_TYPE_GRAY, 8, "image is 27x28, expected 28x28");
     expect_pgm("P6\n28 28\n255\n", 14, "not a PGM");
     expect_pgm("P5\n28 28\n255\nxyz", 17, "PGM data too short");
-    expect_pgm("P2\n28 28\n255\n1 2 3", 19, "ends after 3 of 784");
+    expect_pgm("P2\n28 28\n255\n1 2 3", 18, "ends after 3 of 784");
+    expect_pgm("P2\n28 28\n255\n1 2 -3", 19, "pixel 2 is not a whole number from 0 to maxval");
     expect_pgm("P2\n28 28\n100\n101", 16, "pixel 0 is 101, above maxval 100");
     expect_pgm("P2\n28\n", 6, "bad PGM header");
     char full[64 + 784] = "P5 28 28 255\n";
