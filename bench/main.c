@@ -12,6 +12,7 @@
 #include "bench.h"
 #include "deepdigits/gpu.h"
 #include "deepdigits/variants.h"
+#include "../src/errors.h"
 
 #define MAX_LIST 32
 
@@ -342,8 +343,9 @@ static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE
     int gpu = a->device == DD_DEVICE_GPU || (a->device == DD_DEVICE_AUTO && have_gpu);
     double seconds;
     const int jobs = a->lab_jobs ? a->lab_jobs : gpu ? DD_VARIANT_COUNT + 1 : 1;
-    printf("\nthe whole lab (21 models x %d epochs, evaluation included) on the %s, %d at a time: ",
-           a->lab_epochs, gpu ? "GPU" : "CPU", jobs);
+    printf(
+        "\nthe whole lab (21 models x %d epoch%s, evaluation included) on the %s, %d at a time: ",
+        a->lab_epochs, dd_s(a->lab_epochs), gpu ? "GPU" : "CPU", jobs);
     fflush(stdout);
     if (bench_lab(gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, a->lab_epochs, jobs, &seconds, err) !=
         0) {

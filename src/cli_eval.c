@@ -10,6 +10,7 @@
 #include "deepdigits/network.h"
 #include "deepdigits/ops.h"
 #include "image.h"
+#include "errors.h"
 
 static const char eval_help[] =
     "usage: deepdigits eval --model FILE.safetensors [--data DIR | --dataset NAME]\n"
@@ -122,7 +123,7 @@ int dd_cmd_eval(int argc, char **argv) {
     if (rc == 0) {
         char desc[256];
         dd_model_describe(&st.options.model, desc, sizeof desc);
-        printf("model: %s: %s, %d epochs\n", model, desc, st.epochs_done);
+        printf("model: %s: %s, %d epoch%s\n", model, desc, st.epochs_done, dd_s(st.epochs_done));
         rc = evaluate(&st, params, &mnist);
         dd_mnist_free(&mnist);
     }

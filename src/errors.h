@@ -6,4 +6,9 @@
 int dd_fail(char *err, const char *name, const char *fmt, ...)
     __attribute__((format(printf, 3, 4)));
 
+/* The plural ending for a count in a message: "1 epoch", "2 epochs". */
+static inline const char *dd_s(long n) {
+    return n == 1 ? "" : "s";
+}
+
 #endif

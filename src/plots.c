@@ -9,6 +9,7 @@
 #include <unistd.h>
 
 #include "deepdigits/report.h"
+#include "errors.h"
 
 /* Is gnuplot an executable on PATH? */
 static int have_gnuplot(void) {
@@ -255,8 +256,8 @@ int dd_report_plots(dd_report *r, FILE *log) {
         fprintf(log,
                 "deepdigits report: gnuplot not found on PATH (install gnuplot-nox): no "
                 "val_acc, final_val_acc, grad_rms, saturation%s plots and no <run>-curves "
-                "plots for the %d runs; the text report is complete without them\n",
-                r->have_eval ? ", confusion" : "", r->n_runs);
+                "plots for the %d run%s; the text report is complete without them\n",
+                r->have_eval ? ", confusion" : "", r->n_runs, dd_s(r->n_runs));
         return 0;
     }
     if (write_data(r, log) != 0) return 1;

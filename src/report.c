@@ -1,6 +1,7 @@
 /* deepdigits report: finds the run folders, reads them, and has the text, the evaluation and the
  * plots written; see report.h. */
 #include "deepdigits/report.h"
+#include "errors.h"
 
 #include <dirent.h>
 #include <stdlib.h>
@@ -39,9 +40,10 @@ static int load_run(const char *dir, dd_report_run *run, char *err) {
     /* train --out writes the model last: without it the run stopped part way (Ctrl-C). */
     snprintf(path, sizeof path, "%s/model.safetensors", run->dir);
     if (!is_file(path)) {
-        snprintf(err, DD_ERR_LEN,
-                 "no model.safetensors, so the run did not finish (%d of %d epochs in its history)",
-                 run->hist.rows, run->cfg.opts.epochs);
+        snprintf(
+            err, DD_ERR_LEN,
+            "no model.safetensors, so the run did not finish (%d of %d epoch%s in its history)",
+            run->hist.rows, run->cfg.opts.epochs, dd_s(run->cfg.opts.epochs));
         dd_history_free(&run->hist);
         return -1;
     }
@@ -110,8 +112,8 @@ int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
             fprintf(stderr, "deepdigits report: no confusion matrix: %s\n", r.eval_note);
     }
     if (rc == 0) {
-        fprintf(log, "deepdigits report: %d runs; best %s (val_acc %.4f)\n", r.n_runs,
-                r.runs[r.best].cfg.name, r.runs[r.best].final_val_acc);
+        fprintf(log, "deepdigits report: %d run%s; best %s (val_acc %.4f)\n", r.n_runs,
+                dd_s(r.n_runs), r.runs[r.best].cfg.name, r.runs[r.best].final_val_acc);
         r.plots_failed = dd_report_plots(&r, stderr);
         rc = dd_report_text(&r, err);
     }

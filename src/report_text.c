@@ -6,6 +6,7 @@
 #include <sys/stat.h>
 
 #include "deepdigits/report.h"
+#include "errors.h"
 
 typedef struct {
     FILE *md, *html;
@@ -225,11 +226,11 @@ static void models(doc *d) {
         heading(d, 3, "%s: %s", x->cfg.name, x->cfg.description);
         para(d,
              "Configuration: hidden %d layer(s), activation %s, init %s, BN %s; SGD lr %g, "
-             "batch %d, %d epochs, seed %llu, standardization %s, %d training images; %ld "
+             "batch %d, %d epoch%s, seed %llu, standardization %s, %d training images; %ld "
              "params (%ld trainable); device %s (%s); folder %s.",
              o->model.n_hidden, dd_activation_name(o->model.activation),
              dd_init_name(o->model.init.kind), dd_bn_name(o->model.bn), o->lr, o->batch, o->epochs,
-             o->seed, o->standardize == DD_STANDARDIZE_NONE ? "none" : "global",
+             dd_s(o->epochs), o->seed, o->standardize == DD_STANDARDIZE_NONE ? "none" : "global",
              x->cfg.train_samples, x->cfg.params_total, x->cfg.params_trainable, x->cfg.device,
              x->cfg.device_name, x->dir);
         keras_code(&x->cfg, text, sizeof text);
@@ -256,7 +257,7 @@ int dd_report_text(const dd_report *r, char *err) {
                     "report</title>\n<style>body{font-family:sans-serif;max-width:70em;margin:auto}"
                     "table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px}"
                     "img{max-width:100%%}</style></head><body>\n");
-    heading(&d, 1, "deepdigits report: %d models", r->n_runs);
+    heading(&d, 1, "deepdigits report: %d model%s", r->n_runs, dd_s(r->n_runs));
     para(&d,
          "MNIST, the lab's Keras program and its variants (../shared/LAB.md), trained by "
          "deepdigits; folder %s.",

@@ -11,6 +11,7 @@
 
 #include "deepdigits/checkpoint.h"
 #include "deepdigits/variants.h"
+#include "errors.h"
 
 int dd_mkdirs(const char *path, char *err) {
     char buf[DD_RUN_PATH_LEN];
@@ -211,9 +212,9 @@ static void *run_worker(void *arg) {
         pthread_mutex_lock(&r->lock);
         if (rc != 0 && !r->failed) r->failed = 1, memcpy(r->err, err, sizeof err);
         if (rc == 0 && r->opts[n].verbose > 0)
-            fprintf(r->console, "%-11s val_acc %.4f after %d epochs, %.1f s (%d of %d done)\n",
+            fprintf(r->console, "%-11s val_acc %.4f after %d epoch%s, %.1f s (%d of %d done)\n",
                     r->results[n].name, r->results[n].final_val_acc, r->opts[n].epochs,
-                    r->results[n].seconds, ++r->done, MODELS),
+                    dd_s(r->opts[n].epochs), r->results[n].seconds, ++r->done, MODELS),
                 fflush(r->console);
         pthread_mutex_unlock(&r->lock);
     }

@@ -12,6 +12,7 @@
 #include "deepdigits/checkpoint.h"
 #include "deepdigits/rng.h"
 #include "stop.h"
+#include "errors.h"
 
 dd_train_options dd_train_options_lab(void) {
     dd_train_options o = {0};
@@ -227,9 +228,11 @@ static int save_stopped(const saver *s, int done, const epoch_pos *pos, int sign
     const char *path = s->o->save_path ? s->o->save_path : DD_INTERRUPTED_CHECKPOINT;
     if (save(s, path, done, pos, err) != 0) return -1;
     char where[64] = "";
-    if (pos) snprintf(where, sizeof where, " and %ld steps of epoch %d", pos->step, done + 1);
-    snprintf(err, DD_ERR_LEN, "interrupted by %s after %d epochs%s; checkpoint saved to %.300s",
-             signal == SIGINT ? "SIGINT" : "SIGTERM", done, where, path);
+    if (pos)
+        snprintf(where, sizeof where, " and %ld step%s of epoch %d", pos->step, dd_s(pos->step),
+                 done + 1);
+    snprintf(err, DD_ERR_LEN, "interrupted by %s after %d epoch%s%s; checkpoint saved to %.300s",
+             signal == SIGINT ? "SIGINT" : "SIGTERM", done, dd_s(done), where, path);
     return signal;
 }
 
@@ -250,8 +253,8 @@ static int check_resume(const dd_train_options *o, long steps, double mean, doub
     if (!r) return 0;
     if (r->epochs_done >= o->epochs) {
         snprintf(err, DD_ERR_LEN,
-                 "the checkpoint has done %d epochs already: give --epochs above %d",
-                 r->epochs_done, r->epochs_done);
+                 "the checkpoint has done %d epoch%s already: give --epochs above %d",
+                 r->epochs_done, dd_s(r->epochs_done), r->epochs_done);
         return -1;
     }
     if (r->step >= steps || r->mean != mean || r->std != std) {
