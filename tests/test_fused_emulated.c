@@ -212,6 +212,7 @@ int main(void) {
     dd_model_config before = network(3, 25, DD_ACT_TANH, DD_BN_BEFORE, DD_INIT_GLOROT_UNIFORM);
     agree("3 x 25, BN before tanh, last batch partial", &before, 2 * 32 + 7, 32, 0, H100_SHARED);
     dd_model_config after = network(5, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL);
+    dd_model_config after3 = network(3, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL);
     agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, 2, H100_SHARED);
     agree("5 x 25, BN after sigmoid, one SM", &after, 64, 32, 1, H100_SHARED);
     dd_model_config two = network(2, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
@@ -223,6 +224,10 @@ int main(void) {
     dd_model_config wide = network(2, 64, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
     agree("2 x 64 relu (the 64-unit kernel)", &wide, 3 * 8, 8, 1, H100_SHARED);
     agree("2 x 64 relu, two SMs", &wide, 3 * 8, 8, 2, H100_SHARED);
+    /* The widest and largest the engine takes: variant 20's depth at width 64, and batch 256. */
+    dd_model_config wide_bn = network(5, 64, DD_ACT_TANH, DD_BN_BEFORE, DD_INIT_GLOROT_UNIFORM);
+    agree("5 x 64 tanh, BN before, batch 32", &wide_bn, 2 * 32 + 9, 32, 0, H100_SHARED);
+    agree("3 x 25 sigmoid, BN after, batch 256", &after3, 256 + 17, 256, 0, H100_SHARED);
     dd_model_config odd = network(2, 7, DD_ACT_LINEAR, DD_BN_AFTER, DD_INIT_GLOROT_NORMAL);
     agree("2 x 7 linear, BN after, everything in global memory", &odd, 3 * 5, 5, 0, TIGHT);
     agree("lab network at batch 5, images in blocks", &lab, 2 * 5 + 3, 5, 0, TIGHT);
