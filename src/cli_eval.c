@@ -123,7 +123,10 @@ int dd_cmd_eval(int argc, char **argv) {
     if (rc == 0) {
         char desc[256];
         dd_model_describe(&st.options.model, desc, sizeof desc);
-        printf("model: %s: %s, %d epoch%s\n", model, desc, st.epochs_done, dd_s(st.epochs_done));
+        printf("model: %s: %s, %d epoch%s", model, desc, st.epochs_done, dd_s(st.epochs_done));
+        if (st.step) /* stopped inside the next epoch: its steps are in the weights too */
+            printf(" and %ld step%s of epoch %d", st.step, dd_s(st.step), st.epochs_done + 1);
+        printf("\n");
         rc = evaluate(&st, params, &mnist);
         dd_mnist_free(&mnist);
     }
