@@ -68,6 +68,7 @@ static dd_backend *start(const dd_train_options *o, dd_device device, const dd_m
     uint32_t *order = malloc((size_t)data->train.count * sizeof *order);
     dd_rng *rng = dd_rng_create(o->seed, err);
     int rc = b && params && order && rng ? 0 : -1;
+    if (b && rng && (!params || !order)) snprintf(err, DD_ERR_LEN, "out of memory");
     if (rc == 0) rc = dd_model_init(&o->model, layout, o->seed, params, err);
     if (rc == 0) rc = b->ops->upload_params(b, params, err);
     if (rc == 0) rc = dd_shuffle(rng, 0, order, data->train.count, err);
@@ -88,6 +89,7 @@ int bench_measure(const dd_train_options *o, dd_device device, const dd_mnist *d
     double *us = calloc((size_t)plan->repeats, sizeof *us);
     out->steps_per_epoch = (data->train.count + o->batch - 1) / o->batch;
     int rc = us ? timed_runs(b, o, plan, data->train.count / o->batch, us, err) : -1;
+    if (!us) snprintf(err, DD_ERR_LEN, "out of memory");
     b->ops->destroy(b);
     if (rc == 0) {
         qsort(us, (size_t)plan->repeats, sizeof *us, cmp_double);

@@ -66,7 +66,7 @@ template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
 }
 #endif
 
-#else // the host emulator: one host thread per GPU thread, barriers for the synchronization
+#else // the host emulator: each GPU thread a fiber (or a host thread), barriers for the syncs
 
 #include <pthread.h>
 #include <stdint.h>
@@ -84,7 +84,7 @@ bool simt_shared_register(void *array, size_t bytes);
 
 #if defined(DD_SIMT_FIBERS)
 // Fibers (CMake's choice where it can: x86-64, no ThreadSanitizer): the block's threads are
-// coroutines of one host thread (kernels/simt_host.cc), and a thread that must wait at a barrier
+// coroutines of one host thread (kernels/simt_fibers.cc), and a thread that must wait at a barrier
 // yields to the next. Waiting costs a few nanoseconds instead of a futex and a context switch; a
 // barrier that some thread never reaches is reported instead of hanging.
 void simt_fiber_yield();

@@ -428,18 +428,26 @@ static void cuda_destroy(dd_backend *base) {
     free(b);
 }
 
+/* Records NOW in the stream, waits for it, and *MS = the time since the last mark (0 at the
+ * first). */
+static int mark_elapsed(cuda_backend *b, cudaEvent_t now, float *ms, char *err) {
+    CUDA_CHECK(cudaEventRecord(now, b->gpu.stream), err);
+    CUDA_CHECK(cudaEventSynchronize(now), err);
+    if (b->last_mark) CUDA_CHECK(cudaEventElapsedTime(ms, b->last_mark, now), err);
+    return 0;
+}
+
 static int cuda_elapsed(dd_backend *base, double *seconds, char *err) {
     cuda_backend *b = (cuda_backend *)base;
     if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     cudaEvent_t now;
-    float ms = 0;
     CUDA_CHECK(cudaEventCreate(&now), err);
-    CUDA_CHECK(cudaEventRecord(now, b->gpu.stream), err);
-    CUDA_CHECK(cudaEventSynchronize(now), err);
-    if (b->last_mark) {
-        CUDA_CHECK(cudaEventElapsedTime(&ms, b->last_mark, now), err);
-        CUDA_CHECK(cudaEventDestroy(b->last_mark), err);
+    float ms = 0;
+    if (mark_elapsed(b, now, &ms, err) != 0) {
+        cudaEventDestroy(now); /* the failure above is the one to report */
+        return -1;
     }
+    if (b->last_mark) CUDA_CHECK(cudaEventDestroy(b->last_mark), err);
     b->last_mark = now;
     *seconds = ms / 1000.0;
     return 0;

@@ -43,7 +43,8 @@ static int differs(const char *name, const dd_train_options *o, const dd_train_o
     if (strcmp(name, "seed") == 0) return o->seed != ck->seed;
     if (strcmp(name, "subset") == 0) return o->subset != ck->subset;
     if (strcmp(name, "standardize") == 0) return o->standardize != ck->standardize;
-    return o->diagnostics != ck->diagnostics;
+    if (strcmp(name, "no-diagnostics") == 0) return o->diagnostics != ck->diagnostics;
+    return 1; /* a flag listed above but not compared here: refused rather than let through */
 }
 
 /* Prints a given flag that conflicts with CK (its last value, the one in effect); returns -1
@@ -72,9 +73,10 @@ static int check_flags(int argc, char **argv, const struct option *table, const 
     char model[256];
     dd_model_describe(&ck->model, model, sizeof model);
     fprintf(stderr,
-            "deepdigits: --%s %s conflicts with --resume %s (model %s; batch %d, lr %g, seed "
+            "deepdigits: --%s%s%s conflicts with --resume %s (model %s; batch %d, lr %g, seed "
             "%llu, subset %d)\n",
-            bad, bad_arg, path, model, ck->batch, (double)ck->lr, ck->seed, ck->subset);
+            bad, *bad_arg ? " " : "", bad_arg, path, model, ck->batch, (double)ck->lr, ck->seed,
+            ck->subset);
     return -1;
 }
 

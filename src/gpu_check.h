@@ -1,5 +1,6 @@
-/* Checking CUDA, cuBLAS and cuRAND calls: on failure the call, file:line and the library's own
- * message go to gpu->err (or an ERR buffer) and the enclosing function returns -1. */
+/* Checking CUDA and cuBLAS calls (cuRAND's, which the host code makes too: curand_check.h): on
+ * failure the call, file:line and the library's own message go to gpu->err (or an ERR buffer)
+ * and the enclosing function returns -1. */
 #ifndef DD_GPU_CHECK_H
 #define DD_GPU_CHECK_H
 
@@ -32,7 +33,7 @@
         if (e_ != cudaSuccess) DD_FAIL_((gpu)->err, "launch of " name, cudaGetErrorString(e_));    \
     } while (0)
 
-/* Blocks of THREADS covering N items. */
+/* N items in blocks of D: how many blocks. */
 #define CEIL_DIV(n, d) (((n) + (d)-1) / (d))
 
 #endif

@@ -71,7 +71,10 @@ static int plot(const dd_report *r, const char *name, int w, int h, plot_body bo
     fprintf(gp, "set output '%s.svg'\n", name);
     body(gp, r, arg);
     fprintf(gp, "set output\n");
-    fclose(gp);
+    if (fclose(gp) != 0) {
+        fprintf(log, "deepdigits report: cannot write plots/scripts/%s.gp\n", name);
+        return -1;
+    }
     if (run_gnuplot(r, name) == 0) return 0;
     fprintf(log, "deepdigits report: gnuplot failed on plots/scripts/%s.gp (see its .log)\n", name);
     return -1;
@@ -228,7 +231,7 @@ static int write_summary_data(const dd_report *r) {
     for (int i = 0; i < r->n_runs; i++)
         fprintf(f, "%d %s %.6f %.6f\n", i, r->runs[i].cfg.name, r->runs[i].final_val_acc,
                 r->runs[i].best_val_acc);
-    fclose(f);
+    if (fclose(f) != 0) return -1;
     if (!r->have_eval) return 0;
     f = open_at(r, "data/", "confusion", ".dat");
     if (!f) return -1;

@@ -74,8 +74,13 @@ static int find_runs(dd_report *r, char *err) {
         if (single || (e->d_name[0] != '.' && is_file(path))) {
             if (r->n_runs == cap) {
                 cap = cap ? 2 * cap : 32;
-                r->runs = realloc(r->runs, (size_t)cap * sizeof *r->runs);
-                if (!r->runs) break;
+                dd_report_run *more = realloc(r->runs, (size_t)cap * sizeof *r->runs);
+                if (!more) {
+                    if (d) closedir(d);
+                    snprintf(err, DD_ERR_LEN, "out of memory for %d runs", cap);
+                    return -1;
+                }
+                r->runs = more;
             }
             snprintf(path, sizeof path, "%s%s%s", r->dir, single ? "" : "/",
                      single ? "" : e->d_name);

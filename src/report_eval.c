@@ -120,6 +120,7 @@ int dd_report_evaluate(dd_report *r, const char *data_dir) {
     }
     uint8_t *pred = malloc((size_t)data.test.count);
     int rc = pred ? predict(run, &state.options.model, params, &data, pred, &r->test_acc, err) : -1;
+    if (!pred) snprintf(err, DD_ERR_LEN, "out of memory");
     if (rc == 0) {
         memset(r->confusion, 0, sizeof r->confusion);
         for (int i = 0; i < data.test.count; i++) r->confusion[data.test.labels[i]][pred[i]]++;

@@ -83,7 +83,8 @@ static int draw(dd_rng *rng, draw_kind kind, unsigned long long offset, void *ou
         return -1;
     }
     curandStatus_t st = curandSetGeneratorOffset(rng->gen, offset);
-    if (st == CURAND_STATUS_SUCCESS) {
+    const int offset_failed = st != CURAND_STATUS_SUCCESS;
+    if (!offset_failed) {
         if (kind == DRAW_BITS)
             st = curandGenerate(rng->gen, tmp, padded);
         else if (kind == DRAW_UNIFORM)
@@ -99,7 +100,8 @@ static int draw(dd_rng *rng, draw_kind kind, unsigned long long offset, void *ou
         static const char *what[] = {"curandGenerate", "curandGenerateUniform",
                                      "curandGenerateNormal"};
         snprintf(err, DD_ERR_LEN, "%s:%d: %s of %zu numbers at offset %llu failed: %s", __FILE__,
-                 __LINE__, what[kind], padded, offset, dd_curand_status_name(st));
+                 __LINE__, offset_failed ? "curandSetGeneratorOffset" : what[kind], padded, offset,
+                 dd_curand_status_name(st));
         return -1;
     }
     return 0;

@@ -157,7 +157,8 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     if (rc == 0) rc = save_weights(dir, params, &c, history, data, err);
     if (rc != 0 && out) fprintf(out, "deepdigits: %s\n", err);
     if (rc == 0 && res) summarize(res, &c, history, opts->epochs, seconds);
-    if (out) fclose(out);
+    if (out && fclose(out) != 0 && rc == 0)
+        rc = -1, snprintf(err, DD_ERR_LEN, "%.300s: writing the log failed", path);
     free(history);
     free(params);
     return rc;

@@ -339,7 +339,9 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
     }
     if (o->catch_signals) dd_stop_restore();
     if (rc == 0) rc = b->ops->download_params(b, params, err);
-    if (hist) fclose(hist);
+    if (hist && fclose(hist) != 0 && rc == 0) /* a full disk shows here, at the last flush */
+        rc = -1, snprintf(err, DD_ERR_LEN, "%.300s: writing the history failed: %s",
+                          o->history_path, strerror(errno));
     free(own);
     free(order);
     dd_rng_destroy(rng);

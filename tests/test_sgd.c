@@ -117,8 +117,9 @@ static double urand(void) {
 }
 
 /* STEPS steps of batch BATCH on random data (the same for every call) through 784 -> 32 -> 16
- * -> 10 with BN before tanh, from dd_model_init's seed 7; returns the final parameters, moving
- * statistics included, and the initial ones in INITIAL. */
+ * -> 10 with BN placed as BN (tanh), from dd_model_init's seed 7, on the CPU or (FUSED) the
+ * fused engine's emulated body; returns the final parameters, moving statistics included, and
+ * the initial ones in INITIAL. */
 static float *train_random(float **initial, size_t *n_params, dd_bn_place bn, int fused) {
     dd_model_config cfg = dd_model_config_lab();
     cfg.n_hidden = 2;

@@ -1,5 +1,5 @@
 /* Small helpers shared by the tests: a failure counter, tolerant comparisons that never let a
- * NaN pass, and access to the real MNIST folder. Each test's main returns dd_test_failures(). */
+ * NaN pass, and access to the real MNIST folder. Each test's main returns dd_test_finish(). */
 #ifndef DD_TESTUTIL_H
 #define DD_TESTUTIL_H
 
@@ -16,7 +16,8 @@
 void dd_check(int ok, const char *file, int line, const char *expr, const char *fmt, ...)
     __attribute__((format(printf, 5, 6)));
 int dd_test_failures(void);
-/* Prints "name: ok" or "name: N failures" and returns the failure count, for main's return. */
+/* Prints "name: ok" or "name: N failure(s)" and returns 1 if any check failed, else 0: main's
+ * return (a raw count of 256 would read as success, and 77 as skipped). */
 int dd_test_finish(const char *name);
 
 /* |a - b| <= atol + rtol*|b|, with both finite. */

@@ -32,7 +32,7 @@ int dd_cuda_device_count(void);
 int dd_gpu_open(dd_gpu *gpu, int tf32, char *err);
 void dd_gpu_close(dd_gpu *gpu);
 
-/* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs)" */
+/* "NVIDIA H100 80GB HBM3 (sm_90, 132 SMs, 1980 MHz)" */
 void dd_gpu_describe(char *buf, size_t len);
 
 #ifdef __cplusplus

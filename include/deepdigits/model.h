@@ -78,7 +78,8 @@ int dd_activation_parse(const char *s, dd_activation *out);
 int dd_bn_parse(const char *s, dd_bn_place *out);
 int dd_init_parse(const char *s, dd_init *out, char *err);
 
-/* One line describing CFG, e.g. "784-25(tanh)-10(sigmoid), init random_uniform(-0.1,0.1)". */
+/* One line describing CFG, e.g. "784-25-10, tanh hidden, sigmoid output, BN none, init
+ * random_uniform(-0.1,0.1)". */
 void dd_model_describe(const dd_model_config *cfg, char *buf, size_t len);
 
 #endif
