@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "deepdigits/gpu.h"
+#include "deepdigits/train.h"
 
 /* The notice is the process's, not each model's: --variant all creates 21 backends. */
 static atomic_flag notice_given = ATOMIC_FLAG_INIT;
@@ -53,6 +54,19 @@ int dd_backend_check_step(const dd_backend_setup *setup, int first, int count, c
         return 0;
     snprintf(err, DD_ERR_LEN, "bad step: samples %d..%d of %d, batch limit %d", first,
              first + count, setup->train_count, setup->max_batch);
+    return -1;
+}
+
+int dd_backend_rows(const dd_backend_setup *setup) {
+    _Static_assert(DD_EVAL_BATCH >= DD_PROBE_IMAGES, "the probe batch must fit the workspace");
+    return setup->max_batch > DD_EVAL_BATCH ? setup->max_batch : DD_EVAL_BATCH;
+}
+
+int dd_backend_check_probe(const dd_backend_setup *setup, int count, char *err) {
+    const int rows = dd_backend_rows(setup);
+    const int most = setup->train_count < rows ? setup->train_count : rows;
+    if (count >= 1 && count <= most) return 0;
+    snprintf(err, DD_ERR_LEN, "probe of %d images: must be 1..%d", count, most);
     return -1;
 }
 

@@ -12,7 +12,6 @@
 #include "deepdigits/train.h"
 
 /* Evaluation and the probe run in chunks of this many rows; the workspace is sized for it. */
-#define EVAL_BATCH 1000
 
 typedef struct {
     dd_backend base;
@@ -116,11 +115,7 @@ static int cpu_evaluate(dd_backend *base, dd_split split, dd_sums *out, uint8_t 
 
 static int cpu_probe(dd_backend *base, int count, dd_layer_probe *out, char *err) {
     cpu_backend *b = (cpu_backend *)base;
-    if (count < 1 || count > b->net.max_batch || count > b->setup.train_count) {
-        snprintf(err, DD_ERR_LEN, "probe of %d images: must be 1..%d", count,
-                 b->setup.train_count < b->net.max_batch ? b->setup.train_count : b->net.max_batch);
-        return -1;
-    }
+    if (dd_backend_check_probe(&b->setup, count, err) != 0) return -1;
     dd_gather_standardize(b->net.input, b->setup.train->pixels, NULL, 0, b->setup.table, count);
     dd_net_forward(&b->net, b->params, count, 0);
     for (int l = 0; l < b->net.layout.n_dense; l++)
@@ -158,17 +153,14 @@ dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err) {
     }
     b->base.ops = &cpu_ops;
     b->setup = *setup;
-    /* Evaluation runs in chunks of EVAL_BATCH, so the workspace is sized for the larger. */
-    _Static_assert(EVAL_BATCH >= DD_PROBE_IMAGES, "the probe batch must fit the workspace");
-    int rows = setup->max_batch > EVAL_BATCH ? setup->max_batch : EVAL_BATCH;
-    if (dd_net_create(&b->net, &setup->cfg, rows, err) != 0) {
+    if (dd_net_create(&b->net, &setup->cfg, dd_backend_rows(setup), err) != 0) {
         free(b);
         return NULL;
     }
     b->params = alloc_floats(b->net.layout.n_params);
     b->grads = alloc_floats(b->net.layout.n_trainable);
     b->order = malloc((size_t)setup->train_count * sizeof *b->order);
-    b->labels = malloc((size_t)rows);
+    b->labels = malloc((size_t)b->net.max_batch);
     if (!b->params || !b->grads || !b->order || !b->labels) {
         cpu_destroy(&b->base);
         snprintf(err, DD_ERR_LEN, "out of memory for the CPU backend");

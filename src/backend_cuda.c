@@ -19,8 +19,6 @@
 #include "gpu_check.h"
 #include "layer.h"
 
-#define EVAL_BATCH 1000 /* rows per evaluation chunk; also the probe batch */
-
 /* Fused steps waiting for a launch: COUNT samples from FIRST in the order, in batches of BATCH,
  * CLOSED once a partial batch has ended them. */
 typedef struct {
@@ -339,8 +337,8 @@ static int evaluate(cuda_backend *b, dd_split split, dd_sums *out, uint8_t *pred
     const float *y = dd_net_layer_output(&b->net, b->net.layout.n_dense - 1);
     double sums[2];
     CUDA_CHECK(cudaMemsetAsync(b->sums + DD_EVAL_LOSS, 0, sizeof sums, b->gpu.stream), b->gpu.err);
-    for (int first = 0; first < n; first += EVAL_BATCH) {
-        int count = n - first < EVAL_BATCH ? n - first : EVAL_BATCH;
+    for (int first = 0; first < n; first += DD_EVAL_BATCH) {
+        int count = n - first < DD_EVAL_BATCH ? n - first : DD_EVAL_BATCH;
         TRY(forward_rows(b, split, first, count));
         TRY(dd_mse_forward_backward_gpu(NULL, b->sums + DD_EVAL_LOSS, y, labels + first, count,
                                         &b->gpu));
@@ -384,10 +382,7 @@ static int probe(cuda_backend *b, int count, dd_layer_probe *out, float *host) {
 static int cuda_probe(dd_backend *base, int count, dd_layer_probe *out, char *err) {
     cuda_backend *b = (cuda_backend *)base;
     if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
-    if (count < 1 || count > EVAL_BATCH || count > b->setup.train_count) {
-        snprintf(err, DD_ERR_LEN, "probe of %d images: must be 1..%d", count, EVAL_BATCH);
-        return -1;
-    }
+    if (dd_backend_check_probe(&b->setup, count, err) != 0) return -1;
     float *host = malloc(2 * (size_t)count * b->net.layout.max_units * sizeof *host);
     if (!host) {
         snprintf(err, DD_ERR_LEN, "out of memory");
@@ -491,7 +486,7 @@ static int allocate(cuda_backend *b, char *err) {
     const dd_backend_setup *s = &b->setup;
     const dd_layout *L = &b->net.layout;
     const size_t train = (size_t)s->train_count, test = (size_t)s->test->count;
-    const int rows = s->max_batch > EVAL_BATCH ? s->max_batch : EVAL_BATCH;
+    const int rows = dd_backend_rows(s);
     float *memory;
     TRY(upload(b, (void **)&b->train_pixels, s->train->pixels, train * DD_IMAGE_PIXELS, err));
     TRY(upload(b, (void **)&b->train_labels, s->train->labels, train, err));

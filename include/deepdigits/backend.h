@@ -106,6 +106,14 @@ dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err);
  * set, an order no longer than the set. Return 0, or -1 with one line in ERR. */
 int dd_backend_check_step(const dd_backend_setup *setup, int first, int count, char *err);
 int dd_backend_check_order(const dd_backend_setup *setup, int n, char *err);
+/* A probe of COUNT images fits the workspace and the training set. */
+int dd_backend_check_probe(const dd_backend_setup *setup, int count, char *err);
+
+/* Test images a forward pass of evaluation takes at a time. */
+#define DD_EVAL_BATCH 1000
+/* Rows of a backend's workspace: the larger of a training batch and an evaluation chunk (which
+ * also holds the diagnostics' probe). */
+int dd_backend_rows(const dd_backend_setup *setup);
 
 /* The backend for DEVICE; auto falls back to the CPU with a one-line notice on stderr. */
 dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, char *err);
