@@ -68,7 +68,7 @@ DD_SIMT_FN void batchnorm_layer_forward(const fused_ctx &c, int l, int B) {
         const float m = (float)(warp_total(sum) / B);
         for (int b = c.lane; b < B; b += 32) {
             const double d = (double)in[b * u + ch] - m;
-            sq += d * d;
+            sq = fma(d, d, sq); // fused, as src/batchnorm.c's: one rounding a term everywhere
         }
         const float v = (float)(warp_total(sq) / B), inv_std = dd_bn_inv_std(v);
         for (int b = c.lane; b < B; b += 32) {
@@ -122,7 +122,7 @@ DD_SIMT_FN void batchnorm_channel_backward(const fused_ctx &c, int l, int ch, fl
     double sum_dy = 0, sum_dy_xhat = 0;
     for (int b = c.lane; b < B; b += 32) {
         sum_dy += g[b * u + ch];
-        sum_dy_xhat += (double)g[b * u + ch] * xhat[b * u + ch];
+        sum_dy_xhat = fma((double)g[b * u + ch], (double)xhat[b * u + ch], sum_dy_xhat);
     }
     const float dbeta = (float)warp_total(sum_dy), dgamma = (float)warp_total(sum_dy_xhat);
     for (int b = c.lane; b < B; b += 32) {

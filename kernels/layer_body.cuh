@@ -66,7 +66,7 @@ DD_SIMT_FN void bn_layer_forward_body(const dd_layer_view &v, int B, int trainin
         double sq = 0;
         for (int b = t0; b < B; b += step) {
             const double d = (double)bn_in[(size_t)b * C + c] - mean;
-            sq += d * d;
+            sq = fma(d, d, sq); // fused, as src/batchnorm.c's: one rounding a term everywhere
         }
         var = (float)(block_sum(sq, part) / B); // biased, as Keras normalizes with it
     }
@@ -96,7 +96,7 @@ DD_SIMT_FN void bn_channel_backward(float *g, const dd_layer_view &v, int c, int
     for (int b = t0; b < B; b += step) {
         const size_t k = (size_t)b * C + c;
         sum_dy += g[k];
-        sum_dy_xhat += (double)g[k] * v.acts.bn_xhat[k];
+        sum_dy_xhat = fma((double)g[k], (double)v.acts.bn_xhat[k], sum_dy_xhat);
     }
     const float sum_dy_f = (float)block_sum(sum_dy, part);
     const float sum_dy_xhat_f = (float)block_sum(sum_dy_xhat, part);
