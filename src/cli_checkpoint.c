@@ -61,10 +61,6 @@ static int check_flags(int argc, char **argv, const struct option *table, const 
         const char *name = table[index].name;
         index = -1;
         if (strcmp(name, "epochs") == 0) *epochs_given = 1;
-        if (LISTED(name, excluded_flags)) {
-            fprintf(stderr, "deepdigits: --%s cannot be combined with --resume\n", name);
-            return -1;
-        }
         if ((LISTED(name, model_flags) || LISTED(name, training_flags)) && differs(name, o, ck))
             bad = name, bad_arg = optarg ? optarg : "";
     }
@@ -78,6 +74,21 @@ static int check_flags(int argc, char **argv, const struct option *table, const 
             bad, *bad_arg ? " " : "", bad_arg, path, model, ck->batch, (double)ck->lr, ck->seed,
             ck->subset);
     return -1;
+}
+
+/* The first flag given that --resume excludes, or NULL. */
+static const char *excluded_given(int argc, char **argv, const struct option *table) {
+    int opt, index = -1;
+    const char *found = NULL;
+    optind = 0;
+    opterr = 0;
+    while (!found && (opt = getopt_long(argc, argv, "h", table, &index)) != -1) {
+        if (opt != '?' && index >= 0 && LISTED(table[index].name, excluded_flags))
+            found = table[index].name;
+        index = -1;
+    }
+    optind = 0;
+    return found;
 }
 
 /* The path given with --resume, or NULL. */
@@ -100,6 +111,11 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
     *params = NULL;
     memset(state, 0, sizeof *state);
     if (!path) return 0;
+    const char *excluded = excluded_given(argc, argv, table);
+    if (excluded) { /* before the file is read: a usage error comes first */
+        fprintf(stderr, "deepdigits: --%s cannot be combined with --resume\n", excluded);
+        return -1;
+    }
     char err[DD_ERR_LEN];
     if (dd_checkpoint_load(path, params, state, err) != 0) {
         fprintf(stderr, "deepdigits: %s\n", err);

@@ -340,6 +340,57 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
     return rc == 0 ? 0 : 1;
 }
 
+/* Flags that do not go together, found before anything is loaded: the usage error's exit status
+ * (2), or 0. */
+static int check_combinations(const run_flags *run, const dd_train_options *o) {
+    const char *gpu_flag =
+        o->engine != DD_ENGINE_AUTO
+            ? (o->engine == DD_ENGINE_FUSED ? "--engine fused" : "--engine layers")
+        : o->tf32      ? "--tf32"
+        : o->no_graphs ? "--no-graphs"
+                       : NULL;
+    const char *why = NULL;
+    if (run->variant == VARIANT_ALL && !run->out)
+        why = "--variant all needs --out DIR for the 21 run folders";
+    else if (run->width && run->hidden_given)
+        why = "--width sets a preset's widths; with --hidden give the widths there";
+    else if (run->jobs > 1 && run->variant != VARIANT_ALL)
+        why = "--jobs trains several models at once: it needs --variant all";
+    else if (run->out && o->history_path)
+        why = "--history does not combine with --out (each run folder gets its own history.csv)";
+    else if (run->out && o->save_path)
+        why = "--save does not combine with --out (each run folder gets its own "
+              "model.safetensors)";
+    if (why) {
+        fprintf(stderr, "deepdigits: %s\n", why);
+        return 2;
+    }
+    if (gpu_flag && o->device == DD_DEVICE_CPU) {
+        fprintf(stderr, "deepdigits: %s runs on the GPU: it needs --device gpu or auto\n",
+                gpu_flag);
+        return 2;
+    }
+    return 0;
+}
+
+/* One model from PARAMS (a checkpoint's) or from its initialization, printing as Keras's fit. */
+static int train_one(dd_train_options *o, float *params, const dd_mnist *mnist) {
+    char err[DD_ERR_LEN];
+    dd_layout layout;
+    int rc = dd_layout_build(&o->model, &layout, err);
+    float *own = NULL;
+    if (rc == 0 && !params) {
+        params = own = malloc(layout.n_params * sizeof *params);
+        rc = own ? dd_model_init(&o->model, &layout, o->seed, own, err) : -1;
+        if (!own) snprintf(err, sizeof err, "out of memory");
+    }
+    o->summary = o->verbose > 0;
+    if (rc == 0) rc = dd_train(o, mnist, params, NULL, stdout, err);
+    if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
+    free(own);
+    return rc == 0 ? 0 : rc > 0 ? 128 + rc : 1; /* a signal: the shell's 130 or 143 */
+}
+
 int dd_cmd_train(int argc, char **argv) {
     run_flags run = {.variant = VARIANT_NONE, .jobs = 0};
     if (scan_run_flags(argc, argv, &run) != 0) return 1;
@@ -348,85 +399,33 @@ int dd_cmd_train(int argc, char **argv) {
     int first = run.variant == VARIANT_ALL ? 0 : run.variant;
     int parsed = parse_flags(argc, argv, &run, first, &o, &data, &dataset);
     if (parsed != 0) return parsed == HELP_SHOWN ? 0 : parsed;
+    int status = check_combinations(&run, &o);
+    if (status != 0) return status;
     char err[DD_ERR_LEN];
-    if (run.variant == VARIANT_ALL && !run.out) {
-        fprintf(stderr, "deepdigits: --variant all needs --out DIR for the 21 run folders\n");
-        return 2;
-    }
-    if (run.width && run.hidden_given) {
-        fprintf(stderr, "deepdigits: --width sets a preset's widths; with --hidden give the widths "
-                        "there\n");
-        return 2;
-    }
-    if (run.jobs > 1 && run.variant != VARIANT_ALL) {
-        fprintf(stderr,
-                "deepdigits: --jobs trains several models at once: it needs --variant all\n");
-        return 2;
-    }
     if (dd_check_bn_batch(&o, run.allow_bn_batch1, err) != 0) {
         fprintf(stderr, "deepdigits: %s\n", err);
         return 1;
     }
-    dd_checkpoint_state resumed;
-    float *params = NULL;
+    if (o.device == DD_DEVICE_GPU && dd_check_gpu_flag(err) != 0) {
+        fprintf(stderr, "deepdigits: %s\n", err);
+        return 1;
+    }
+    dd_checkpoint_state resumed = {0};
+    float *params = NULL; /* a checkpoint's, with --resume (which refuses --out itself) */
     if (dd_check_save_flags(&o) != 0 ||
         dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0)
         return 1;
     o.catch_signals = 1;
-    const char *gpu_flag =
-        o.engine != DD_ENGINE_AUTO
-            ? (o.engine == DD_ENGINE_FUSED ? "--engine fused" : "--engine layers")
-        : o.tf32      ? "--tf32"
-        : o.no_graphs ? "--no-graphs"
-                      : NULL;
-    if (gpu_flag && o.device == DD_DEVICE_CPU) {
-        fprintf(stderr, "deepdigits: %s runs on the GPU: it needs --device gpu or auto\n",
-                gpu_flag);
-        free(params), free(resumed.history);
-        return 2;
-    }
-    char why[DD_ERR_LEN];
-    if (o.device == DD_DEVICE_GPU && dd_check_gpu_flag(why) != 0) {
-        fprintf(stderr, "deepdigits: %s\n", why);
-        free(params), free(resumed.history);
-        return 1;
-    }
     const char *dir = dd_data_dir(data, dataset);
     dd_mnist mnist;
-    if (!dir || dd_load_data(dir, &mnist) != 0) {
-        free(params), free(resumed.history);
-        return 1;
-    }
-    if (run.out && o.history_path) {
-        fprintf(stderr, "deepdigits: --history does not combine with --out (each run folder gets "
-                        "its own history.csv)\n");
-        free(params), free(resumed.history), dd_mnist_free(&mnist);
-        return 2;
-    }
-    if (run.out && (params || o.save_path)) {
-        fprintf(stderr, "deepdigits: --save and --resume do not combine with --out (each run "
-                        "folder gets its own model.safetensors)\n");
-        free(params), free(resumed.history), dd_mnist_free(&mnist);
-        return 2;
-    }
-    if (run.out) {
-        int status = train_into_runs(argc, argv, &run, &o, dir, &mnist);
+    if (dir && dd_load_data(dir, &mnist) == 0) {
+        status = run.out ? train_into_runs(argc, argv, &run, &o, dir, &mnist)
+                         : train_one(&o, params, &mnist);
         dd_mnist_free(&mnist);
-        return status;
+    } else {
+        status = 1;
     }
-
-    dd_layout layout;
-    int rc = dd_layout_build(&o.model, &layout, err);
-    if (rc == 0 && !params) {
-        params = malloc(layout.n_params * sizeof *params);
-        rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
-        if (!params) snprintf(err, sizeof err, "out of memory");
-    }
-    o.summary = o.verbose > 0;
-    if (rc == 0) rc = dd_train(&o, &mnist, params, NULL, stdout, err);
-    if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
     free(params);
     free(resumed.history);
-    dd_mnist_free(&mnist);
-    return rc == 0 ? 0 : rc > 0 ? 128 + rc : 1; /* a signal: the shell's 130 or 143 */
+    return status;
 }

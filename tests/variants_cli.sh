@@ -57,7 +57,9 @@ expect_one_line() {
 expect_one_line "--variant 21" train "${small[@]}" --variant 21
 expect_one_line "--out" train "${small[@]}" --variant all
 expect_one_line "--width" train "${small[@]}" --width 0
-expect_one_line "do not combine with --out" train "${small[@]}" --variant all --out "$tmp/all" \
-    --save "$tmp/x.safetensors"
+expect_one_line "--save does not combine with --out" train "${small[@]}" --variant all \
+    --out "$tmp/all" --save "$tmp/x.safetensors"
+expect_one_line "--out cannot be combined with --resume" train "${small[@]}" --out "$tmp/one" \
+    --resume "$tmp/x.safetensors"
 
 finish variants_cli
