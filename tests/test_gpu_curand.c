@@ -14,12 +14,21 @@
 
 enum { BITS, UNIFORM, NORMAL };
 
+/* N draws of KIND from the device generator at OFFSET, copied to the host; NaN bytes (0xff) where
+ * a step failed (the failure is recorded, and a generator never made is never used). */
 static void *device_draw(int kind, unsigned long long seed, unsigned long long offset, size_t n) {
     curandGenerator_t gen;
     void *d = NULL, *h = malloc(n * 4);
-    CHECK(cudaMalloc(&d, n * 4) == cudaSuccess, "cudaMalloc");
-    CHECK(curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10) == CURAND_STATUS_SUCCESS,
-          "device generator");
+    memset(h, 0xff, n * 4);
+    if (cudaMalloc(&d, n * 4) != cudaSuccess) {
+        CHECK(0, "cudaMalloc of %zu bytes", n * 4);
+        return h;
+    }
+    if (curandCreateGenerator(&gen, CURAND_RNG_PSEUDO_PHILOX4_32_10) != CURAND_STATUS_SUCCESS) {
+        CHECK(0, "device generator");
+        cudaFree(d);
+        return h;
+    }
     CHECK(curandSetPseudoRandomGeneratorSeed(gen, seed) == CURAND_STATUS_SUCCESS &&
               curandSetGeneratorOffset(gen, offset) == CURAND_STATUS_SUCCESS,
           "seed and offset");

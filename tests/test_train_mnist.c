@@ -13,11 +13,18 @@ static void lab_first_epoch(const dd_mnist *data) {
     o.verbose = 0;
     char err[DD_ERR_LEN];
     dd_layout layout;
-    CHECK(dd_layout_build(&o.model, &layout, err) == 0, "%s", err);
+    if (dd_layout_build(&o.model, &layout, err) != 0) {
+        CHECK(0, "%s", err);
+        return;
+    }
     float *params = malloc(layout.n_params * sizeof *params);
-    CHECK(dd_model_init(&o.model, &layout, o.seed, params, err) == 0, "%s", err);
     dd_epoch_stats st;
-    CHECK(dd_train(&o, data, params, &st, stdout, err) == 0, "%s", err);
+    if (dd_model_init(&o.model, &layout, o.seed, params, err) != 0 ||
+        dd_train(&o, data, params, &st, stdout, err) != 0) {
+        CHECK(0, "%s", err);
+        free(params);
+        return;
+    }
     printf("epoch 1: loss %.4f acc %.4f val_loss %.4f val_acc %.4f (%.2f s, %ld steps)\n", st.loss,
            st.acc, st.val_loss, st.val_acc, st.train_seconds, st.steps);
     CHECK(st.steps == 60000, "batch 1 over 60,000 images is 60,000 steps, got %ld", st.steps);
