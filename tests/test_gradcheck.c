@@ -25,12 +25,12 @@
  * The numerical side is exact to ~1e-9: with h = 1e-6 relative the central difference's
  * truncation error is O(h^2) ~ 1e-12 and its rounding error eps_double*|L|/h ~ 1e-10. The
  * analytic side is float: a few ulps per op, accumulated over a handful of layers, stays below
- * ~1e-5 relative (the worst case is 1 - y^2 for a tanh near saturation, see test_activation).
- * Measured: the worst element of any tensor uses 3% of its tolerance. 1e-3 leaves two orders of
- * magnitude for that and is still far below what any real mistake (a missing term or factor, a
- * transposed index, a wrong sign) produces, which is O(1). GRAD_ATOL absorbs float cancellation in
- * elements that are sums of much larger terms (BN's dx, a kernel entry summed over the batch):
- * measured at ~1e-9 here, with gradients of 1e-5..1. */
+ * ~1e-5 relative (the worst case is 1 - y^2 for a tanh near saturation, see
+ * activation_derivative_matches_differences). Measured: the worst element of any tensor uses 3% of
+ * its tolerance. 1e-3 leaves two orders of magnitude for that and is still far below what any real
+ * mistake (a missing term or factor, a transposed index, a wrong sign) produces, which is O(1).
+ * GRAD_ATOL absorbs float cancellation in elements that are sums of much larger terms (BN's dx, a
+ * kernel entry summed over the batch): measured at ~1e-9 here, with gradients of 1e-5..1. */
 #define GRAD_RTOL 1e-3
 #define GRAD_ATOL 1e-7
 /* A tensor whose largest gradient is below this could pass against an all-zero backward; at 10x
@@ -276,7 +276,7 @@ static double dense_loss(void *ctx) {
     return dot(c->r, y, DB * DO);
 }
 
-static void test_dense(void) {
+static void dense_gradients_match_differences(void) {
     dense_case c;
     float x[DB * DI], W[DI * DO], b[DO], r[DB * DO], y[DB * DO];
     fill_random(x, c.x, DB * DI, -1, 1);
@@ -313,7 +313,7 @@ static double activation_loss(void *ctx) {
 /* Pre-activations in [-3, 3]: the derivative is taken from the float output (1 - y^2 for tanh),
  * which loses relative precision as eps_float / (1 - y^2) near saturation: ~1.2e-5 at |z| = 3,
  * inside GRAD_RTOL; at |z| = 6 it would be ~5e-3, an artifact of float rather than a bug. */
-static void test_activation(dd_activation act) {
+static void activation_derivative_matches_differences(dd_activation act) {
     activation_case c = {.act = act};
     float z[NACT], r[NACT], y[NACT], dz[NACT];
     for (int i = 0; i < NACT; i++) {
@@ -350,7 +350,7 @@ static double bn_loss(void *ctx) {
 
 /* Random gamma and beta, not 1 and 0: with gamma = 1 a backward that forgets the factor gamma
  * would pass. */
-static void test_batchnorm(void) {
+static void batchnorm_gradients_match_differences(void) {
     bn_case c;
     float x[BB * BC], gamma[BC], beta[BC], r[BB * BC];
     fill_random(x, c.x, BB * BC, -2, 2);
@@ -393,7 +393,7 @@ static int argmax10(const float *y) {
 }
 
 /* Sample 0 is labelled with its argmax (a hit), the others with another class (misses). */
-static void test_mse(void) {
+static void mse_gradient_matches_differences(void) {
     mse_case c;
     float y[MB * DD_CLASSES], dy[MB * DD_CLASSES];
     fill_random(y, c.y, MB * DD_CLASSES, 0.05, 0.95);
@@ -476,7 +476,8 @@ static int open_net(const char *name, const dd_model_config *cfg, dd_net *net) {
 /* dd_net_backward's gradients of every trainable tensor against differences of the double
  * network: all of them, except a random sample of the first layer's 784*6 kernel entries. The
  * training forward also updates the moving statistics, so the library runs on a copy. */
-static void test_network_gradients(const char *name, dd_activation act, dd_bn_place bn) {
+static void network_gradients_match_differences(const char *name, dd_activation act,
+                                                dd_bn_place bn) {
     const dd_model_config cfg = small_config(act, bn);
     char what[96];
     dd_net net;
@@ -542,7 +543,7 @@ static void set_moving_statistics(const dd_layout *L, float *params) {
 
 /* Evaluation mode normalizes with the moving statistics and changes no parameter; training mode
  * applies Keras's moving update (moving*0.99 + batch*0.01) and changes nothing else. */
-static void test_network_modes(const char *name, dd_activation act, dd_bn_place bn) {
+static void training_and_evaluation_modes(const char *name, dd_activation act, dd_bn_place bn) {
     const dd_model_config cfg = small_config(act, bn);
     char what[96];
     dd_net net;
@@ -578,17 +579,17 @@ static void test_network_modes(const char *name, dd_activation act, dd_bn_place 
 
 int main(void) {
     verbose = getenv("DD_TEST_VERBOSE") != NULL;
-    test_dense();
-    test_activation(DD_ACT_TANH);
-    test_activation(DD_ACT_SIGMOID);
-    test_activation(DD_ACT_RELU);
-    test_activation(DD_ACT_LINEAR);
-    test_batchnorm();
-    test_mse();
-    test_network_gradients("tanh, no BN", DD_ACT_TANH, DD_BN_NONE);
-    test_network_gradients("sigmoid, BN before", DD_ACT_SIGMOID, DD_BN_BEFORE);
-    test_network_gradients("tanh, BN after", DD_ACT_TANH, DD_BN_AFTER);
-    test_network_modes("sigmoid, BN before", DD_ACT_SIGMOID, DD_BN_BEFORE);
-    test_network_modes("tanh, BN after", DD_ACT_TANH, DD_BN_AFTER);
+    dense_gradients_match_differences();
+    activation_derivative_matches_differences(DD_ACT_TANH);
+    activation_derivative_matches_differences(DD_ACT_SIGMOID);
+    activation_derivative_matches_differences(DD_ACT_RELU);
+    activation_derivative_matches_differences(DD_ACT_LINEAR);
+    batchnorm_gradients_match_differences();
+    mse_gradient_matches_differences();
+    network_gradients_match_differences("tanh, no BN", DD_ACT_TANH, DD_BN_NONE);
+    network_gradients_match_differences("sigmoid, BN before", DD_ACT_SIGMOID, DD_BN_BEFORE);
+    network_gradients_match_differences("tanh, BN after", DD_ACT_TANH, DD_BN_AFTER);
+    training_and_evaluation_modes("sigmoid, BN before", DD_ACT_SIGMOID, DD_BN_BEFORE);
+    training_and_evaluation_modes("tanh, BN after", DD_ACT_TANH, DD_BN_AFTER);
     return dd_test_finish("test_gradcheck");
 }

@@ -88,7 +88,7 @@ static void expect_fail(const char *images, const char *labels, const char *file
     if (getenv("DD_TEST_VERBOSE")) printf("  %s\n", err);
 }
 
-static void test_valid(int gz_images, int gz_labels) {
+static void valid_files_load(int gz_images, int gz_labels) {
     char images[PATH_LEN], labels[PATH_LEN], unused[PATH_LEN];
     write_pair("valid", gz_images, images, unused);
     write_pair("valid", gz_labels, unused, labels);
@@ -107,7 +107,7 @@ static void test_valid(int gz_images, int gz_labels) {
 }
 
 /* Broken image files, each against a valid label file. */
-static void test_bad_images(void) {
+static void broken_images_are_refused(void) {
     static uint8_t buf[16 + 8 * 784];
     char images[PATH_LEN], labels[PATH_LEN];
     const char *p;
@@ -153,7 +153,7 @@ static void test_bad_images(void) {
 
 /* A header claiming 2e9 images (1.5 TB) in a 100-byte file must fail at once, allocating
  * nothing big: the raw check is on the file size, the gzip read grows with the data. */
-static void test_lying_header(void) {
+static void lying_header_fails_at_once(void) {
     uint8_t buf[100] = {0}, lbuf[100] = {0};
     images_bytes(buf, 0x803, 2000000000u, 28, 28, 0);
     put32(lbuf, 0x801), put32(lbuf + 4, 2000000000u);
@@ -170,7 +170,7 @@ static void test_lying_header(void) {
     }
 }
 
-static void test_bad_gzip(void) {
+static void broken_gzip_is_refused(void) {
     static uint8_t buf[16 + N * 784];
     char images[PATH_LEN], labels[PATH_LEN];
     write_pair("gzok", 1, images, labels);
@@ -202,7 +202,7 @@ static void test_bad_gzip(void) {
     expect_fail(p, labels, p, "corrupt gzip data: incorrect data check");
 }
 
-static void test_bad_labels(void) {
+static void broken_labels_are_refused(void) {
     uint8_t buf[64];
     char images[PATH_LEN], labels[PATH_LEN];
     const char *p;
@@ -226,7 +226,7 @@ static void test_bad_labels(void) {
     expect_fail(images, images, images, "magic"); /* an image file where labels belong */
 }
 
-static void test_mnist_dir(void) {
+static void mnist_folder_raw_or_gzipped(void) {
     char err[DD_ERR_LEN] = "";
     dd_mnist m;
     const char *dir = tmp("mnist");
@@ -273,7 +273,7 @@ static void test_mnist_dir(void) {
 
 /* The real data, when present: sizes, first labels, and the sum of all training pixels. The sum
  * was computed independently (Python's gzip module) and gives the well-known mean 0.1307 * 255. */
-static void test_real_mnist(void) {
+static void real_mnist_sizes_labels_and_pixel_sum(void) {
     const char *dir = dd_test_mnist_dir();
     if (!dir) {
         printf("test_idx: no MNIST in data/mnist (scripts/fetch-mnist.sh), real-data checks off\n");
@@ -298,12 +298,12 @@ static void test_real_mnist(void) {
 }
 
 int main(void) {
-    for (int k = 0; k < 4; k++) test_valid(k & 1, k >> 1);
-    test_bad_images();
-    test_lying_header();
-    test_bad_gzip();
-    test_bad_labels();
-    test_mnist_dir();
-    test_real_mnist();
+    for (int k = 0; k < 4; k++) valid_files_load(k & 1, k >> 1);
+    broken_images_are_refused();
+    lying_header_fails_at_once();
+    broken_gzip_is_refused();
+    broken_labels_are_refused();
+    mnist_folder_raw_or_gzipped();
+    real_mnist_sizes_labels_and_pixel_sum();
     return dd_test_finish("test_idx");
 }

@@ -14,7 +14,7 @@
 
 /* {1, -2, 0.5} - 0.1 * {0.5, 0.25, -4} = {0.95, -2.025, 0.9}; within 1e-7, a few float ulps of
  * these values. The fourth value lies beyond n and must not move. */
-static void test_update_rule(void) {
+static void sgd_update_rule(void) {
     float params[4] = {1.0f, -2.0f, 0.5f, 7.0f};
     const float grads[4] = {0.5f, 0.25f, -4.0f, 1.0f};
     const double want[3] = {0.95, -2.025, 0.9};
@@ -36,7 +36,7 @@ enum { P1 = 100, P2 = 500, LABEL = 3 };
 #define X2 (-1.5)
 #define LR 0.5
 
-static void test_one_step_by_hand(void) {
+static void one_step_matches_hand_computation(void) {
     dd_model_config cfg = dd_model_config_lab();
     cfg.n_hidden = 0;
     char err[DD_ERR_LEN];
@@ -160,7 +160,7 @@ static float *train_random(float **initial, size_t *n_params, dd_bn_place bn, in
 }
 
 /* Two identical runs end in bitwise identical parameters, which have moved and are finite. */
-static void test_determinism(void) {
+static void identical_runs_are_bitwise_identical(void) {
     float *init_a = NULL, *init_b = NULL;
     size_t n = 0;
     float *a = train_random(&init_a, &n, DD_BN_BEFORE, 0);
@@ -177,7 +177,7 @@ static void test_determinism(void) {
 
 /* The CPU backend's fused backward + update is the reference's backward then update, bit for bit:
  * the same arithmetic on every element, only in another order. */
-static void test_fused_update_matches(void) {
+static void fused_update_is_backward_then_update(void) {
     const dd_bn_place places[] = {DD_BN_NONE, DD_BN_BEFORE, DD_BN_AFTER};
     for (int k = 0; k < 3; k++) {
         float *init_a = NULL, *init_b = NULL;
@@ -191,9 +191,9 @@ static void test_fused_update_matches(void) {
 }
 
 int main(void) {
-    test_update_rule();
-    test_fused_update_matches();
-    test_one_step_by_hand();
-    test_determinism();
+    sgd_update_rule();
+    fused_update_is_backward_then_update();
+    one_step_matches_hand_computation();
+    identical_runs_are_bitwise_identical();
     return dd_test_finish("test_sgd");
 }
