@@ -140,8 +140,11 @@ int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
     if (!hidden || hidden->type != DD_JSON_ARRAY || hidden->count > DD_MAX_HIDDEN)
         return bad(why, "\"%s\" missing, not an array or too long", "hidden");
     for (const dd_json *u = hidden->child; u; u = u->next) {
-        if (u->type != DD_JSON_NUMBER || !u->is_integer || u->integer < 1 || u->integer > 4096)
-            return bad(why, "\"%s\" holds a width outside 1..4096", "hidden");
+        if (u->type != DD_JSON_NUMBER || !u->is_integer || u->integer < 1 ||
+            u->integer > DD_MAX_UNITS)
+            return snprintf(why, DD_ERR_LEN, "\"hidden\" holds a width outside 1..%d",
+                            DD_MAX_UNITS),
+                   -1;
         cfg->units[cfg->n_hidden++] = (int)u->integer;
     }
     const char *act = get_string(v, "activation"), *bn = get_string(v, "bn");

@@ -132,7 +132,8 @@ static int parse_hidden(const char *value, dd_model_config *cfg) {
         return 0;
     }
     int n;
-    if (dd_parse_int_list("hidden", value, 1, 4096, cfg->units, DD_MAX_HIDDEN, &n) != 0) return -1;
+    if (dd_parse_int_list("hidden", value, 1, DD_MAX_UNITS, cfg->units, DD_MAX_HIDDEN, &n) != 0)
+        return -1;
     cfg->n_hidden = n;
     return 0;
 }
@@ -266,7 +267,7 @@ static int scan_run_flags(int argc, char **argv, run_flags *r) {
             return -1;
         else if (opt == OPT_VARIANT)
             r->variant = (int)n;
-        else if (opt == OPT_WIDTH && dd_parse_int("width", optarg, 1, 4096, &r->width))
+        else if (opt == OPT_WIDTH && dd_parse_int("width", optarg, 1, DD_MAX_UNITS, &r->width))
             return -1;
         else if (opt == OPT_OUT)
             r->out = optarg;

@@ -22,8 +22,6 @@ dd_model_config dd_model_config_lab(void) {
     return cfg;
 }
 
-#define DD_MAX_UNITS 4096
-
 int dd_layout_build(const dd_model_config *cfg, dd_layout *layout, char *err) {
     if (cfg->n_hidden < 0 || cfg->n_hidden > DD_MAX_HIDDEN) {
         snprintf(err, DD_ERR_LEN, "%d hidden layers: must be 0..%d", cfg->n_hidden, DD_MAX_HIDDEN);

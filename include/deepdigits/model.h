@@ -10,6 +10,7 @@
 #include <stdio.h>
 
 #define DD_MAX_HIDDEN 16
+#define DD_MAX_UNITS  4096 /* units of a hidden layer */
 #define DD_MAX_DENSE  (DD_MAX_HIDDEN + 1)
 
 typedef enum { DD_ACT_LINEAR, DD_ACT_TANH, DD_ACT_SIGMOID, DD_ACT_RELU } dd_activation;
