@@ -338,7 +338,7 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
                  : dd_run_model(r->out, r->variant, o, r->allow_bn_batch1, data_dir, mnist, stdout,
                                 NULL, err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
-    return rc == 0 ? 0 : 1;
+    return rc == 0 ? 0 : rc > 0 ? 128 + rc : 1; /* a signal: the shell's 130 or 143 */
 }
 
 /* Flags that do not go together, found before anything is loaded: the usage error's exit status

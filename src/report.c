@@ -37,12 +37,13 @@ static int load_run(const char *dir, dd_report_run *run, char *err) {
     if (dd_run_config_read(path, &run->cfg, err) != 0) return -1;
     snprintf(path, sizeof path, "%s/history.csv", run->dir);
     if (dd_history_read(path, &run->hist, err) != 0) return -1;
-    /* train --out writes the model last: without it the run stopped part way (Ctrl-C). */
+    /* train --out removes an earlier model first and writes its own last: without one, or with
+     * fewer epochs in the history than configured, the run stopped part way (Ctrl-C). */
     snprintf(path, sizeof path, "%s/model.safetensors", run->dir);
-    if (!is_file(path)) {
+    if (!is_file(path) || run->hist.rows < run->cfg.opts.epochs) {
         snprintf(
             err, DD_ERR_LEN,
-            "no model.safetensors, so the run did not finish (%d of %d epoch%s in its history)",
+            "the run did not finish (no model.safetensors, or %d of %d epoch%s in its history)",
             run->hist.rows, run->cfg.opts.epochs, dd_s(run->cfg.opts.epochs));
         dd_history_free(&run->hist);
         return -1;

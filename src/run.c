@@ -8,6 +8,7 @@
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "deepdigits/checkpoint.h"
 #include "deepdigits/variants.h"
@@ -37,10 +38,12 @@ typedef struct {
     FILE *a, *b;
 } tee_files;
 
+/* Each line reaches log.txt as it is written: --variant all stops at Ctrl-C without a flush. */
 static ssize_t tee_write(void *cookie, const char *data, size_t n) {
     tee_files *t = cookie;
     if (t->a) fwrite(data, 1, n, t->a), fflush(t->a);
-    return (ssize_t)fwrite(data, 1, n, t->b);
+    size_t wrote = fwrite(data, 1, n, t->b);
+    return fflush(t->b) == 0 ? (ssize_t)wrote : -1;
 }
 
 static int tee_close(void *cookie) {
@@ -59,6 +62,7 @@ static FILE *tee_open(const char *log, FILE *console, char *err) {
           : NULL;
     if (out) {
         *t = (tee_files){console, f};
+        setvbuf(out, NULL, _IOLBF, 0);
         return out;
     }
     snprintf(err, DD_ERR_LEN, "%.300s: cannot write the log: %s", log, strerror(errno));
@@ -142,6 +146,14 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     if (dd_check_bn_batch(opts, allow, err) != 0 || dd_layout_build(&opts->model, &layout, err) ||
         dd_mkdirs(dir, err) != 0)
         return -1;
+    /* The model is written last, so a folder without one holds a run that did not finish (the
+     * report's test): one left by an earlier run here must go first. */
+    snprintf(path, sizeof path, "%s/model.safetensors", dir);
+    if (unlink(path) != 0 && errno != ENOENT) {
+        snprintf(err, DD_ERR_LEN, "%.300s: cannot remove the earlier run's model: %s", path,
+                 strerror(errno));
+        return -1;
+    }
     fill_config(&c, dir, variant, opts, allow, data_dir, data, &layout);
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (dd_run_config_write(path, &c, err) != 0) return -1;

@@ -47,6 +47,20 @@ grep -q '"activation": "relu"' "$cfg" || fail "--activation relu lost"
 grep -q '"bn": "before"' "$cfg" || fail "variant 9's BN placement lost"
 grep -qF 'Epoch 1/1' "$tmp/one/log.txt" || fail "log.txt lacks train's output"
 
+# Trained again into the same folder and stopped by SIGINT after its first epoch: the earlier
+# run's model is gone (the folder now holds an unfinished run), the exit status is the shell's
+# 130, and log.txt has the lines written before the signal.
+(cd "$tmp" && exec "$dd" train --data "$mnist" --subset 3000 --epochs 200 --device cpu \
+    --out "$tmp/one" >/dev/null 2>"$tmp/again.err") &
+pid=$!
+for _ in $(seq 300); do grep -q 'Epoch 2/200' "$tmp/one/log.txt" 2>/dev/null && break; sleep 0.1; done
+kill -INT $pid
+wait $pid
+rc=$?
+[[ $rc -eq 130 ]] || fail "--out stopped by SIGINT exited $rc, not 130: $(cat "$tmp/again.err")"
+[[ ! -e $tmp/one/model.safetensors ]] || fail "the earlier run's model.safetensors is still there"
+grep -q 'Epoch 2/200' "$tmp/one/log.txt" || fail "log.txt lost the lines before the signal"
+
 expect_one_line() {
     local word=$1; shift
     "$dd" "$@" >"$tmp/out" 2>"$tmp/err"

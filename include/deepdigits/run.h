@@ -44,7 +44,8 @@ typedef struct {
 
 /* Trains one model into folder DIR (created, with its parents): the loop body of --variant all,
  * and all a Slurm array task runs. VARIANT is the preset OPTS came from (-1: none); DATA_DIR is
- * recorded. Train's output goes to CONSOLE and to log.txt. Returns 0 or -1 with ERR. */
+ * recorded. Train's output goes to CONSOLE and to log.txt. Returns 0, -1 with ERR, or SIGINT's or
+ * SIGTERM's number after saving (dd_train's; ERR says where). */
 int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int allow_bn_batch1,
                  const char *data_dir, const dd_mnist *data, FILE *console, dd_run_result *res,
                  char *err);
