@@ -258,8 +258,9 @@ int dd_report_plots(dd_report *r, FILE *log) {
     if (!r->have_gnuplot) {
         fprintf(log,
                 "deepdigits report: gnuplot not found on PATH (install gnuplot-nox): no "
-                "val_acc, final_val_acc, grad_rms, saturation%s plots and no <run>-curves "
+                "val_acc, final_val_acc%s%s plots and no <run>-curves "
                 "plots for the %d run%s; the text report is complete without them\n",
+                r->have_diagnostics ? ", grad_rms, saturation" : "",
                 r->have_eval ? ", confusion" : "", r->n_runs, dd_s(r->n_runs));
         return 0;
     }
@@ -274,8 +275,10 @@ int dd_report_plots(dd_report *r, FILE *log) {
     }
     failed += plot(r, "val_acc", 1000, 550, val_acc_body, NULL, log) != 0;
     failed += plot(r, "final_val_acc", 1000, 500, bars_body, NULL, log) != 0;
-    failed += plot(r, "grad_rms", 1200, 500, layers_body, &grad, log) != 0;
-    failed += plot(r, "saturation", 1200, 500, layers_body, &saturation, log) != 0;
+    if (r->have_diagnostics) { /* every run trained with --no-diagnostics: nothing to draw */
+        failed += plot(r, "grad_rms", 1200, 500, layers_body, &grad, log) != 0;
+        failed += plot(r, "saturation", 1200, 500, layers_body, &saturation, log) != 0;
+    }
     if (r->have_eval) failed += plot(r, "confusion", 600, 600, confusion_body, NULL, log) != 0;
     return failed;
 }

@@ -102,6 +102,8 @@ static int find_runs(dd_report *r, char *err) {
     qsort(r->runs, (size_t)r->n_runs, sizeof *r->runs, by_name);
     for (int i = 1; i < r->n_runs; i++)
         if (r->runs[i].final_val_acc > r->runs[r->best].final_val_acc) r->best = i;
+    for (int i = 0; i < r->n_runs; i++)
+        r->have_diagnostics |= dd_history_col(&r->runs[i].hist, "grad_rms_dense_1") >= 0;
     return 0;
 }
 

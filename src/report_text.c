@@ -204,11 +204,13 @@ static void best_model(doc *d) {
 }
 
 static void diagnostics(doc *d) {
+    if (!d->r->have_diagnostics) return; /* trained with --no-diagnostics */
     heading(d, 2, "Saturation and vanishing gradients");
     para(d, "Every epoch, per Dense layer: the RMS of the kernel gradient over the epoch's steps "
             "(a layer whose gradient is orders of magnitude below the others barely learns: the "
             "vanishing-gradient problem), and on a fixed probe of 1,000 training images the "
-            "fraction of saturated units (tanh |a| > 0.99; sigmoid a < 0.01 or a > 0.99), where "
+            "fraction of saturated units (tanh |a| > 0.99; sigmoid a < 0.01 or a > 0.99; ReLU a = "
+            "0), where "
             "the activation's derivative is near 0. The columns grad_rms_dense_L, "
             "saturated_dense_L, preact_mean_dense_L and preact_std_dense_L of each history.csv "
             "hold the numbers.");

@@ -51,4 +51,16 @@ grep -q 'skipping .*variant-03: the run did not finish' "$tmp/err" ||
     { fail "the stopped run was not named on stderr:"; cat "$tmp/err"; }
 grep -q '20 runs' "$tmp/out" || { fail "not 20 runs:"; cat "$tmp/out"; }
 ! grep -q 'variant-03' "$part/report.md" || fail "report.md names the stopped run"
+
+# Runs trained with --no-diagnostics (their history.csv cut to the first 8 columns): no per-layer
+# plots to fail in gnuplot, and no section about numbers that are not there.
+plain="$tmp/plain"
+cp -r "$runs" "$plain"
+rm -rf "$plain/plots" "$plain/report.md" "$plain/report.html"
+for h in "$plain"/*/history.csv; do cut -d, -f1-8 "$h" >"$h.cut" && mv "$h.cut" "$h"; done
+"$dd" report "$plain" >"$tmp/out" 2>"$tmp/err" || fail "report without diagnostics exited $?"
+! grep -q 'gnuplot failed' "$tmp/err" || { fail "gnuplot failed without diagnostics:"; cat "$tmp/err"; }
+! grep -q 'Saturation and vanishing gradients' "$plain/report.md" ||
+    fail "report.md has the diagnostics section without diagnostics"
+[[ ! -e $plain/plots/grad_rms.png ]] || fail "a grad_rms plot without diagnostics"
 finish report

@@ -36,7 +36,8 @@ typedef struct {
     const char *dir; /* the folder the report goes to */
     dd_report_run *runs;
     int n_runs;
-    int best; /* index of the run with the highest final val_acc */
+    int best;             /* index of the run with the highest final val_acc */
+    int have_diagnostics; /* some run's history has the per-layer columns (not --no-diagnostics) */
     /* The best run's weights on the test set (have_eval) */
     int have_eval;
     char eval_note[DD_ERR_LEN]; /* why there is no evaluation */
