@@ -15,11 +15,14 @@ int dd_cmd_predict(int argc, char **argv);
 /* train --resume FILE (src/cli_checkpoint.c): with --resume among ARGV (parsed with TABLE),
  * loads the checkpoint into *PARAMS and STATE, rejects given flags that conflict with it, and
  * turns O into its configuration plus the run's own flags (--epochs may extend the run), with
- * O->resume = STATE. Without --resume *PARAMS is NULL. Returns 0, or -1 after printing. */
+ * O->resume = STATE; without --save, the run is saved back to FILE. Without --resume *PARAMS is
+ * NULL. Returns 0, or -1 after printing. */
 struct option;
 int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_options *o,
                     float **params, dd_checkpoint_state *state);
-/* --save and --save-every: a writable folder, and --save-every only with --save. */
+/* --resume among ARGV: *RESUMING, and the first flag given that it excludes (NULL: none). */
+const char *dd_resume_conflict(int argc, char **argv, const struct option *table, int *resuming);
+/* --save (given, or the --resume file it defaults to): a file that can be written there. */
 int dd_check_save_flags(const dd_train_options *o);
 
 /* The program's name that the messages below begin with: deepdigits, or deepdigits-bench. */

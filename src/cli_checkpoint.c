@@ -105,17 +105,17 @@ static const char *resume_path(int argc, char **argv, const struct option *table
     return path;
 }
 
+const char *dd_resume_conflict(int argc, char **argv, const struct option *table, int *resuming) {
+    *resuming = resume_path(argc, argv, table) != NULL;
+    return *resuming ? excluded_given(argc, argv, table) : NULL;
+}
+
 int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_options *o,
                     float **params, dd_checkpoint_state *state) {
     const char *path = resume_path(argc, argv, table);
     *params = NULL;
     memset(state, 0, sizeof *state);
     if (!path) return 0;
-    const char *excluded = excluded_given(argc, argv, table);
-    if (excluded) { /* before the file is read: a usage error comes first */
-        fprintf(stderr, "deepdigits: --%s cannot be combined with --resume\n", excluded);
-        return -1;
-    }
     char err[DD_ERR_LEN];
     if (dd_checkpoint_load(path, params, state, err) != 0) {
         fprintf(stderr, "deepdigits: %s\n", err);
@@ -132,15 +132,12 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
     o->batch = ck->batch, o->lr = ck->lr, o->seed = ck->seed, o->subset = ck->subset;
     o->standardize = ck->standardize, o->diagnostics = ck->diagnostics;
     if (!epochs_given) o->epochs = ck->epochs;
+    if (!o->save_path) o->save_path = path; /* the run goes on in the file it came from */
     o->resume = state;
     return 0;
 }
 
 int dd_check_save_flags(const dd_train_options *o) {
-    if (o->save_every && !o->save_path) {
-        fprintf(stderr, "deepdigits: --save-every needs --save FILE\n");
-        return -1;
-    }
     if (!o->save_path) return 0;
     const char *path = o->save_path;
     struct stat st;

@@ -3,6 +3,7 @@
 
 #include <getopt.h>
 
+#include <ctype.h>
 #include <errno.h>
 #include <math.h>
 #include <stdio.h>
@@ -15,7 +16,8 @@ int dd_parse_int(const char *name, const char *value, long min, long max, long *
     char *end;
     errno = 0;
     long v = strtol(value, &end, 10);
-    if (end == value || *end != '\0' || (errno && errno != ERANGE)) {
+    if (end == value || *end != '\0' || isspace((unsigned char)value[0]) ||
+        (errno && errno != ERANGE)) {
         fprintf(stderr, "%s: --%s '%s': not a whole number\n", dd_prog, name, value);
         return -1;
     }
@@ -33,7 +35,7 @@ int dd_parse_float(const char *name, const char *value, double min_exclusive, do
     char *end;
     errno = 0;
     double v = strtod(value, &end);
-    if (errno || end == value || *end != '\0' || !isfinite(v)) {
+    if (errno || end == value || *end != '\0' || isspace((unsigned char)value[0]) || !isfinite(v)) {
         fprintf(stderr, "%s: --%s '%s': not a finite number\n", dd_prog, name, value);
         return -1;
     }

@@ -343,7 +343,14 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
 
 /* Flags that do not go together, found before anything is loaded: the usage error's exit status
  * (2), or 0. */
-static int check_combinations(const run_flags *run, const dd_train_options *o) {
+static int check_combinations(int argc, char **argv, const run_flags *run,
+                              const dd_train_options *o, const char *data, const char *dataset) {
+    int resuming;
+    const char *excluded = dd_resume_conflict(argc, argv, train_options, &resuming);
+    if (excluded) {
+        fprintf(stderr, "deepdigits: --%s cannot be combined with --resume\n", excluded);
+        return 2;
+    }
     const char *gpu_flag =
         o->engine != DD_ENGINE_AUTO
             ? (o->engine == DD_ENGINE_FUSED ? "--engine fused" : "--engine layers")
@@ -362,6 +369,10 @@ static int check_combinations(const run_flags *run, const dd_train_options *o) {
     else if (run->out && o->save_path)
         why = "--save does not combine with --out (each run folder gets its own "
               "model.safetensors)";
+    else if (o->save_every && !o->save_path && !resuming)
+        why = "--save-every needs --save FILE (or --resume FILE, which it then saves to)";
+    else if (data && dataset)
+        why = "give either --data or --dataset, not both";
     if (why) {
         fprintf(stderr, "deepdigits: %s\n", why);
         return 2;
@@ -400,7 +411,7 @@ int dd_cmd_train(int argc, char **argv) {
     int first = run.variant == VARIANT_ALL ? 0 : run.variant;
     int parsed = parse_flags(argc, argv, &run, first, &o, &data, &dataset);
     if (parsed != 0) return parsed == HELP_SHOWN ? 0 : parsed;
-    int status = check_combinations(&run, &o);
+    int status = check_combinations(argc, argv, &run, &o, data, dataset);
     if (status != 0) return status;
     char err[DD_ERR_LEN];
     if (dd_check_bn_batch(&o, run.allow_bn_batch1, err) != 0) {
@@ -413,9 +424,11 @@ int dd_cmd_train(int argc, char **argv) {
     }
     dd_checkpoint_state resumed = {0};
     float *params = NULL; /* a checkpoint's, with --resume (which refuses --out itself) */
-    if (dd_check_save_flags(&o) != 0 ||
-        dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0)
+    if (dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0) return 1;
+    if (dd_check_save_flags(&o) != 0) {
+        free(params), free(resumed.history);
         return 1;
+    }
     o.catch_signals = 1;
     const char *dir = dd_data_dir(data, dataset);
     dd_mnist mnist;

@@ -263,6 +263,13 @@ done:
     return rc;
 }
 
+/* The hint for a missing MNIST: only the default folder is the fetch script's. */
+static const char *fetch_hint(const char *dir) {
+    const size_t n = strlen(dir), m = strlen("data/mnist");
+    const int ours = n >= m && strcmp(dir + n - m, "data/mnist") == 0;
+    return ours ? " (run scripts/fetch-mnist.sh)" : "";
+}
+
 /* Finds DIR/NAME, else DIR/NAME.gz, writing the path into PATH (PATH_MAX bytes). */
 static int find_file(const char *dir, const char *name, char *path, char *err) {
     struct stat st;
@@ -271,7 +278,7 @@ static int find_file(const char *dir, const char *name, char *path, char *err) {
     if (stat(path, &st) == 0) return 0;
     strcat(path, ".gz");
     if (stat(path, &st) == 0) return 0;
-    return dd_fail(err, dir, "no %s or %s.gz (run scripts/fetch-mnist.sh)", name, name);
+    return dd_fail(err, dir, "no %s or %s.gz%s", name, name, fetch_hint(dir));
 }
 
 /* Loads one split, e.g. PREFIX "train": PREFIX-images-idx3-ubyte and PREFIX-labels-idx1-ubyte. */
@@ -288,8 +295,7 @@ int dd_mnist_load(const char *dir, dd_mnist *out, char *err) {
     memset(out, 0, sizeof *out);
     struct stat st;
     if (stat(dir, &st) != 0)
-        return dd_fail(err, dir, "cannot open directory: %s (run scripts/fetch-mnist.sh)",
-                       strerror(errno));
+        return dd_fail(err, dir, "cannot open directory: %s%s", strerror(errno), fetch_hint(dir));
     if (!S_ISDIR(st.st_mode)) return dd_fail(err, dir, "not a directory");
     if (load_split(dir, "train", &out->train, err)) return -1;
     if (load_split(dir, "t10k", &out->test, err)) {

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Checkpoints from the command line: eval and predict on a saved model, one line and exit 1 for
-# every malformed safetensors file and conflicting --resume flag, SIGINT/SIGTERM saving and
+# Checkpoints from the command line: eval and predict on a saved model, a resume saving back to
+# its file, one line and a non-zero exit for every malformed safetensors file and conflicting
+# --resume flag, SIGINT/SIGTERM saving and
 # exiting 130/143, and a diverging run that leaves the good checkpoint alone.
 # Usage: checkpoint_errors.sh DEEPDIGITS MNIST_DIR
 source "$(dirname "$0")/cli_lib.sh" "$@"
@@ -8,6 +9,13 @@ source "$(dirname "$0")/cli_lib.sh" "$@"
 good=$tmp/good.safetensors
 train=(train --data "$mnist" --subset 2000 --lr 0.1 --verbose 0 --device cpu)
 "$dd" "${train[@]}" --epochs 2 --save "$good" 2>/dev/null || fail "training with --save"
+
+# --resume without --save goes on in the file it came from.
+cp "$good" "$tmp/resumed.safetensors"
+"$dd" "${train[@]}" --resume "$tmp/resumed.safetensors" --epochs 3 2>"$tmp/err" ||
+    fail "resume: $(cat "$tmp/err")"
+"$dd" eval --model "$tmp/resumed.safetensors" --data "$mnist" 2>&1 | grep -q ', 3 epochs$' ||
+    fail "a resume to 3 epochs did not save back to its file"
 
 # eval: the two numbers and a 10x10 matrix whose entries add up to the 10,000 test images.
 "$dd" eval --model "$good" --data "$mnist" >"$tmp/eval" 2>"$tmp/err" || fail "eval: $(cat "$tmp/err")"
