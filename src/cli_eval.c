@@ -114,12 +114,13 @@ int dd_cmd_eval(int argc, char **argv) {
         if (rc == 0) fprintf(stderr, "deepdigits eval: unexpected argument '%s'\n", argv[optind]);
         return rc == 3 ? 0 : rc ? rc : 2;
     }
+    const char *dir = dd_data_dir(data, dataset);
+    if (!dir) return data && dataset ? 2 : 1; /* both given: a usage error */
     dd_checkpoint_state st;
     float *params;
     if (load_model(model, &params, &st) != 0) return 1;
-    const char *dir = dd_data_dir(data, dataset);
     dd_mnist mnist;
-    rc = dir && dd_load_data(dir, &mnist) == 0 ? 0 : -1;
+    rc = dd_load_data(dir, &mnist) == 0 ? 0 : -1;
     if (rc == 0) {
         char desc[256];
         dd_model_describe(&st.options.model, desc, sizeof desc);
