@@ -175,8 +175,14 @@ static void names_var(FILE *gp, const dd_report *r) {
 
 static void val_acc_body(FILE *gp, const dd_report *r, const void *arg) {
     (void)arg;
+    int epochs = 0;
+    for (int i = 0; i < r->n_runs; i++)
+        if (r->runs[i].hist.rows > epochs) epochs = r->runs[i].hist.rows;
     fprintf(gp, "reset\n");
     names_var(gp, r);
+    /* Whole epochs on the axis; a single epoch gets room on both sides of its points. */
+    if (epochs <= 25) fprintf(gp, "set xtics 1\n");
+    if (epochs == 1) fprintf(gp, "set xrange [0.5:1.5]\n");
     fprintf(gp,
             "set grid\nset xlabel 'epoch'\nset ylabel 'val_acc'\nset key outside right\n"
             "set title 'Validation accuracy of every model'\n"

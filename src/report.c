@@ -95,7 +95,8 @@ static int find_runs(dd_report *r, char *err) {
     }
     if (d) closedir(d);
     if (r->n_runs == 0) {
-        snprintf(err, DD_ERR_LEN, "%.300s: no run folders (config.json and history.csv) found",
+        snprintf(err, DD_ERR_LEN,
+                 "%.300s: no finished run folders (config.json, history.csv, model.safetensors)",
                  r->dir);
         return -1;
     }

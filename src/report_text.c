@@ -133,11 +133,21 @@ static void keras_code(const dd_run_config *c, char *buf, size_t len) {
     if (o->standardize == DD_STANDARDIZE_NONE)
         add(buf, len, &at, "# changed: no standardization of the inputs\n");
     if (o->seed != lab.seed) add(buf, len, &at, "tf.random.set_seed(%llu)  # changed\n", o->seed);
+    if (o->subset)
+        add(buf, len, &at,
+            "x_train, y_train = x_train[:%d], y_train[:%d]  # changed: the first %d training "
+            "images, before the standardization\n",
+            o->subset, o->subset, o->subset);
     add(buf, len, &at,
         "model = keras.Sequential([\n    keras.layers.Flatten(input_shape=(28, 28)),\n");
     const char *act = dd_activation_name(m->activation);
+    const dd_model_config *lab_model = &lab.model;
+    const int first_changed =
+        m->n_hidden > 0 &&
+        (m->units[0] != lab_model->units[0] || m->activation != lab_model->activation ||
+         m->bn != lab_model->bn || memcmp(&m->init, &lab_model->init, sizeof m->init));
     for (int l = 0; l < m->n_hidden; l++) {
-        const char *mark = l >= 1 ? "  # added" : "";
+        const char *mark = l >= 1 ? "  # added" : first_changed ? "  # changed" : "";
         if (m->bn == DD_BN_BEFORE)
             add(buf, len, &at,
                 "    keras.layers.Dense(%d, kernel_initializer=%s, bias_initializer='zeros'),%s\n"
@@ -172,6 +182,14 @@ static void results(doc *d) {
             x->cfg.device, x->cfg.device_name);
     }
     table_end(d);
+    int twins = 0;
+    for (int i = 0; i < r->n_runs; i++)
+        for (int j = i + 1; j < r->n_runs; j++)
+            twins |= strcmp(r->runs[i].cfg.description, r->runs[j].cfg.description) == 0;
+    if (twins)
+        para(d, "Runs with the same description are the same model: the lab's rules make the "
+                "variants of one depth differ only by the parity of N, so with one seed they "
+                "train to the same numbers.");
     image(d, "val_acc.png", "val_acc against epoch, every model");
     image(d, "final_val_acc.png", "final and best val_acc");
 }
