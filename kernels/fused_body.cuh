@@ -114,7 +114,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
         for (int b = 0; b < B; b++) loss += c.loss[b], tot.correct += c.hits[b];
         tot.loss += loss;
         tot.steps += 1;
-        if (!isfinite(tot.loss) && tot.bad_step == 0) tot.bad_step = tot.steps;
+        tot.bad_step = dd_first_bad_step(tot.bad_step, tot.loss, tot.steps);
     }
 }
 

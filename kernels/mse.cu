@@ -30,8 +30,8 @@ DD_GLOBAL static void DD_MAX_THREADS(THREADS)
     if (!counter) return;
     *counter += B;
     sums[DD_SUM_STEPS] += 1;
-    if (!isfinite(sums[DD_SUM_LOSS]) && sums[DD_SUM_BAD_STEP] == 0)
-        sums[DD_SUM_BAD_STEP] = sums[DD_SUM_STEPS];
+    sums[DD_SUM_BAD_STEP] =
+        dd_first_bad_step(sums[DD_SUM_BAD_STEP], sums[DD_SUM_LOSS], sums[DD_SUM_STEPS]);
 }
 
 DD_GLOBAL static void DD_MAX_THREADS(THREADS)

@@ -74,7 +74,8 @@ static int cpu_train_step(dd_backend *base, int first, int count, float lr, char
     dd_net_forward(&b->net, b->params, count, 1);
     double loss = dd_net_loss(&b->net, b->labels, count, &b->sums.correct, 1);
     b->sums.loss_sum += loss;
-    if (!isfinite(loss) && !b->sums.first_bad_step) b->sums.first_bad_step = b->sums.steps + 1;
+    b->sums.first_bad_step = (long)dd_first_bad_step((double)b->sums.first_bad_step,
+                                                     b->sums.loss_sum, (double)b->sums.steps + 1);
     /* backward and SGD in one pass, bit-identical to dd_net_backward + dd_sgd_update */
     dd_net_backward_sgd(&b->net, b->params, b->grads, count, lr,
                         b->setup.diagnostics ? b->sums.grad_sq : NULL);

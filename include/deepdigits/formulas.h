@@ -150,4 +150,11 @@ DD_HD float dd_mse_sample(float *dout, const float *y, int label, float scale) {
     return sq / DD_CLASSES;
 }
 
+/* The first step whose loss is not finite: BAD (0 while there is none) after step STEP (1-based)
+ * left the running loss sum at TOTAL. The sum stays non-finite once it is, so the first step that
+ * makes it so is the first bad one. */
+DD_HD double dd_first_bad_step(double bad, double total, double step) {
+    return bad == 0 && !isfinite(total) ? step : bad;
+}
+
 #endif
