@@ -71,7 +71,8 @@ static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream
 // Whether the GPU launches clusters at all (sm_90 on), whether the kernel it would run was
 // compiled for them (code built for an older GPU and compiled again for this one at load time
 // has only simt.cuh's trapping stand-ins), then whether one of PLAN's clusters fits on it.
-template <int UPL, int SPAN> static int fits(const dd_fused_plan *plan, int *fits, char *err) {
+template <int UPL, int SPAN>
+static int cluster_fits(const dd_fused_plan *plan, int *fits, char *err) {
     int device, clusters_at_all;
     cudaFuncAttributes kernel;
     CUDA_CHECK(cudaGetDevice(&device), err);
@@ -91,10 +92,11 @@ template <int UPL, int SPAN> static int fits(const dd_fused_plan *plan, int *fit
 #define SPAN_1 DD_FUSED_SPAN_OF(1)
 #define SPAN_2 DD_FUSED_SPAN_OF(2)
 
-extern "C" int dd_fused_cluster_fits(const dd_fused_plan *plan, int *ok, char *err) {
-    *ok = 1;
+extern "C" int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char *err) {
+    *fits = 1;
     if (plan->cluster == 1) return 0;
-    return plan->upl == 1 ? fits<1, SPAN_2>(plan, ok, err) : fits<2, SPAN_2>(plan, ok, err);
+    return plan->upl == 1 ? cluster_fits<1, SPAN_2>(plan, fits, err)
+                          : cluster_fits<2, SPAN_2>(plan, fits, err);
 }
 
 extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,

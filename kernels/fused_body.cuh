@@ -29,7 +29,7 @@ DD_SIMT_FN void sample_losses(const fused_ctx &c, int B) {
 
 // Block-wide sum in double with a fixed tree (so it never depends on timing); the total is valid
 // in thread 0. Every thread must call it.
-DD_SIMT_FN double block_total(const fused_ctx &c, double v) {
+DD_SIMT_FN double block_total_in_thread0(const fused_ctx &c, double v) {
     v = warp_total(v);
     if (c.lane == 0) c.red[c.warp] = v;
     simt_sync();
@@ -189,7 +189,7 @@ template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
     if (p.rest_shared && writer)
         for (int k = c.tid; k < rest_n; k += p.threads) r.params[p.rest + k] = c.rest[k];
     for (int l = 0; l < p.n_dense && r.diagnostics; l++) {
-        double total = block_total(c, tot.grad_sq[l]);
+        double total = block_total_in_thread0(c, tot.grad_sq[l]);
         if (l == 0) total = cluster_total(c, total); // the blocks' pixels; the rest they share
         if (c.tid == 0 && writer) r.sums[DD_SUM_GRAD_SQ + l] += total;
     }

@@ -68,7 +68,7 @@ static int copy(cuda_backend *b, void *dst, const void *src, size_t bytes,
     return 0;
 }
 
-static float *P(cuda_backend *b, size_t offset) {
+static float *param_at(cuda_backend *b, size_t offset) {
     return b->params + offset;
 }
 
@@ -84,8 +84,8 @@ static int forward(cuda_backend *b, int B, int training) {
     for (int l = 0; l < net->layout.n_dense; l++) {
         const dd_dense_layout *d = &net->layout.dense[l];
         const dd_layer_view v = layer(b, l);
-        TRY(dd_dense_forward_gpu(v.acts.dense_out, dd_net_layer_input(net, l), P(b, d->kernel), B,
-                                 d->fan_in, d->units, &b->gpu));
+        TRY(dd_dense_forward_gpu(v.acts.dense_out, dd_net_layer_input(net, l),
+                                 param_at(b, d->kernel), B, d->fan_in, d->units, &b->gpu));
         TRY(dd_layer_forward_gpu(&v, B, training, &b->gpu));
     }
     return 0;
@@ -101,7 +101,7 @@ static int backward(cuda_backend *b, int B) {
         const dd_layer_view v = layer(b, l);
         TRY(dd_layer_backward_gpu(&v, net->grad_out, B, &b->gpu));
         TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel, net->grad_out,
-                                  dd_net_layer_input(net, l), P(b, d->kernel), B, d->fan_in,
+                                  dd_net_layer_input(net, l), param_at(b, d->kernel), B, d->fan_in,
                                   d->units, &b->gpu));
         float *t = net->grad_in;
         net->grad_in = net->grad_out, net->grad_out = t;
