@@ -12,6 +12,7 @@
 
 #include "cli.h"
 #include "deepdigits/checkpoint.h"
+#include "safetensors.h"
 
 /* Flags that a checkpoint fixes, and flags that cannot go with --resume at all. */
 static const char *const model_flags[] = {"hidden", "activation", "init", "bn"};
@@ -153,7 +154,7 @@ int dd_check_save_flags(const dd_train_options *o) {
      * refuses it refuses it before training, not after the last epoch. */
     char tmp[4200];
     int fd = -1;
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) < (int)sizeof tmp)
+    if (dd_safetensors_tmp_path(path, tmp, sizeof tmp) == 0)
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
     if (fd < 0) {
         fprintf(stderr, "deepdigits: --save %s: cannot write there: %s\n", path, strerror(errno));

@@ -252,13 +252,18 @@ static int sync_dir(const char *path) {
     return rc;
 }
 
+int dd_safetensors_tmp_path(const char *path, char *buf, size_t len) {
+    const int n = snprintf(buf, len, "%s.tmp.%ld", path, (long)getpid());
+    return n >= 0 && (size_t)n < len ? 0 : -1;
+}
+
 int dd_safetensors_save(const char *path, const char *metadata, const dd_st_out *t, int n,
                         char *err) {
     dd_strbuf header = {0};
     build_header(&header, metadata, t, n);
     if (header.failed) return dd_fail(err, path, "out of memory for the header");
     char tmp[4200];
-    if (snprintf(tmp, sizeof tmp, "%s.tmp.%ld", path, (long)getpid()) >= (int)sizeof tmp) {
+    if (dd_safetensors_tmp_path(path, tmp, sizeof tmp) != 0) {
         dd_sb_free(&header);
         return dd_fail(err, path, "path too long");
     }

@@ -48,6 +48,10 @@ typedef struct {
     const float *data;
 } dd_st_out;
 
+/* The temporary file a save of PATH writes before renaming it: "PATH.tmp.<pid>" into BUF (LEN
+ * bytes). Returns 0, or -1 when it does not fit. */
+int dd_safetensors_tmp_path(const char *path, char *buf, size_t len);
+
 /* Writes METADATA (a JSON object of strings, or NULL) and the N tensors to PATH atomically:
  * PATH.tmp.<pid>, fsync, rename, fsync of the directory. PATH is untouched on failure.
  * Returns 0, or -1 with one line in ERR. */
