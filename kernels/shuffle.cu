@@ -56,7 +56,7 @@ dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu
         return NULL;
     }
     w->n = n;
-    w->padded = ((size_t)n + 3) & ~(size_t)3; /* whole Philox blocks, as the host draws */
+    w->padded = DD_RNG_PADDED(n); /* whole Philox blocks, as the host draws */
     if (open_work(w, seed, gpu) != 0) {
         dd_shuffle_gpu_close(w);
         return NULL;

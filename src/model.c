@@ -71,7 +71,7 @@ static int truncated_normal(dd_rng *rng, unsigned long long offset, float *out, 
     size_t have = 0;
     while (have < n) {
         size_t missing = n - have;
-        size_t want = (missing + missing / 16 + 64 + 3) & ~(size_t)3;
+        size_t want = DD_RNG_PADDED(missing + missing / 16 + 64);
         float *z = malloc(want * sizeof *z);
         if (!z) {
             snprintf(err, DD_ERR_LEN, "out of memory initializing %zu weights", n);

@@ -76,7 +76,7 @@ typedef enum { DRAW_BITS, DRAW_UNIFORM, DRAW_NORMAL } draw_kind;
  * of draw is 4 bytes wide. */
 static int draw(dd_rng *rng, draw_kind kind, unsigned long long offset, void *out, size_t n,
                 char *err) {
-    size_t padded = (n + 3) & ~(size_t)3;
+    size_t padded = DD_RNG_PADDED(n);
     void *tmp = padded == n ? out : malloc(padded * 4);
     if (!tmp) {
         snprintf(err, DD_ERR_LEN, "out of memory drawing %zu random numbers", n);

@@ -13,6 +13,9 @@
 /* Offsets in the Philox stream, in 32-bit draws: 2^32 draws per purpose. */
 #define DD_RNG_INIT_OFFSET(layer)    ((unsigned long long)(layer) << 32)
 #define DD_RNG_SHUFFLE_OFFSET(epoch) ((1ULL << 40) + ((unsigned long long)(epoch) << 32))
+/* N draws rounded up to whole Philox blocks of 4: what both generators are asked for, so that
+ * they produce the same numbers (the extra ones are dropped). */
+#define DD_RNG_PADDED(n) (((size_t)(n) + 3) & ~(size_t)3)
 
 #ifdef __cplusplus
 extern "C" {
