@@ -46,9 +46,10 @@ static long number(cursor *c) {
 static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8_t *pixels,
                       char *err) {
     if (!ascii) {
-        if (c->at >= c->len || !strchr(" \t\r\n", c->s[c->at]) || c->len - c->at - 1 < 784)
-            return dd_fail(err, name, "PGM data too short: %zu bytes for 784 pixels",
-                           c->at < c->len ? c->len - c->at - 1 : 0);
+        if (c->at >= c->len || !strchr(" \t\r\n", c->s[c->at]) ||
+            c->len - c->at - 1 < DD_IMAGE_PIXELS)
+            return dd_fail(err, name, "PGM data too short: %zu bytes for %d pixels",
+                           c->at < c->len ? c->len - c->at - 1 : 0, DD_IMAGE_PIXELS);
         c->at++;
     }
     for (int i = 0; i < DD_IMAGE_PIXELS; i++) {
@@ -56,7 +57,8 @@ static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8
         if (v < 0 && ascii) skip_blank(c);
         if (v < 0 && c->at < c->len) /* something, but not a pixel value */
             return dd_fail(err, name, "pixel %d is not a whole number from 0 to maxval", i);
-        if (v < 0) return dd_fail(err, name, "PGM data ends after %d of 784 pixels", i);
+        if (v < 0)
+            return dd_fail(err, name, "PGM data ends after %d of %d pixels", i, DD_IMAGE_PIXELS);
         if (v > maxval)
             return dd_fail(err, name, "pixel %d is %ld, above maxval %ld", i, v, maxval);
         pixels[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);

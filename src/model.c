@@ -18,7 +18,7 @@ dd_model_config dd_model_config_lab(void) {
     cfg.units[0] = 25;
     cfg.activation = DD_ACT_TANH;
     cfg.bn = DD_BN_NONE;
-    cfg.init = (dd_init){DD_INIT_RANDOM_UNIFORM, -0.1f, 0.1f};
+    cfg.init = (dd_init){DD_INIT_RANDOM_UNIFORM, -DD_LAB_INIT_LIMIT, DD_LAB_INIT_LIMIT};
     return cfg;
 }
 
@@ -273,7 +273,7 @@ int dd_init_parse(const char *s, dd_init *out, char *err) {
                  s);
         return -1;
     }
-    dd_init init = {(dd_init_kind)i, -0.1f, 0.1f};
+    dd_init init = {(dd_init_kind)i, -DD_LAB_INIT_LIMIT, DD_LAB_INIT_LIMIT};
     if (colon && i != DD_INIT_RANDOM_UNIFORM) {
         snprintf(err, DD_ERR_LEN, "bad initializer '%s': only random_uniform takes a range", s);
         return -1;
@@ -290,12 +290,12 @@ int dd_init_parse(const char *s, dd_init *out, char *err) {
 }
 
 void dd_model_describe(const dd_model_config *cfg, char *buf, size_t len) {
-    size_t at = (size_t)snprintf(buf, len, "784");
+    size_t at = (size_t)snprintf(buf, len, "%d", DD_IMAGE_PIXELS);
     for (int l = 0; l < cfg->n_hidden && at < len; l++)
         at += (size_t)snprintf(buf + at, len - at, "-%d", cfg->units[l]);
     if (at < len)
-        at += (size_t)snprintf(buf + at, len - at, "-10, %s hidden, sigmoid output, BN %s, init %s",
-                               dd_activation_name(cfg->activation), dd_bn_name(cfg->bn),
+        at += (size_t)snprintf(buf + at, len - at, "-%d, %s hidden, sigmoid output, BN %s, init %s",
+                               DD_CLASSES, dd_activation_name(cfg->activation), dd_bn_name(cfg->bn),
                                dd_init_name(cfg->init.kind));
     if (at < len && cfg->init.kind == DD_INIT_RANDOM_UNIFORM)
         snprintf(buf + at, len - at, "(%g,%g)", cfg->init.min, cfg->init.max);

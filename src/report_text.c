@@ -110,7 +110,7 @@ static void add(char *buf, size_t len, size_t *at, const char *fmt, ...) {
 static void initializer(const dd_init *init, char *buf, size_t len) {
     if (init->kind != DD_INIT_RANDOM_UNIFORM)
         snprintf(buf, len, "'%s'", dd_init_name(init->kind));
-    else if (init->min == -0.1f && init->max == 0.1f)
+    else if (init->min == -DD_LAB_INIT_LIMIT && init->max == DD_LAB_INIT_LIMIT)
         snprintf(buf, len, "initializer");
     else
         snprintf(buf, len, "keras.initializers.RandomUniform(minval=%g, maxval=%g)", init->min,

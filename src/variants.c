@@ -23,7 +23,8 @@ int dd_variant_options(int n, int width, dd_train_options *o, char *err) {
     if (n == 0) return 0;
     const int odd = n % 2 == 1;
     m->activation = odd ? DD_ACT_TANH : DD_ACT_SIGMOID;
-    m->init = (dd_init){odd ? DD_INIT_GLOROT_UNIFORM : DD_INIT_HE_NORMAL, -0.1f, 0.1f};
+    m->init = (dd_init){odd ? DD_INIT_GLOROT_UNIFORM : DD_INIT_HE_NORMAL, -DD_LAB_INIT_LIMIT,
+                        DD_LAB_INIT_LIMIT};
     m->bn = odd ? DD_BN_BEFORE : DD_BN_AFTER;
     o->batch = DD_BN_BATCH;
     return 0;

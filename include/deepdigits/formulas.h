@@ -130,7 +130,7 @@ DD_HD float dd_sgd_step(float p, float g, float lr) {
 /* The MSE loss is the mean of (y - t)^2 over the 10 outputs and then over the batch, so
  * dL/dy = (y - t) * 2 / (10 * batch). */
 DD_HD float dd_mse_grad_scale(int batch) {
-    return 2.0f / (10.0f * (float)batch);
+    return 2.0f / ((float)DD_CLASSES * (float)batch);
 }
 
 /* Output K's difference from the one-hot target of LABEL: dL/dy is this times the scale. */

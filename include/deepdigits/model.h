@@ -28,6 +28,9 @@ typedef struct {
     float min, max; /* random_uniform only: U[min, max) */
 } dd_init;
 
+/* The lab's RandomUniform(-0.1, 0.1): random_uniform's range unless one is given. */
+#define DD_LAB_INIT_LIMIT 0.1f
+
 typedef struct {
     int n_hidden;             /* hidden Dense layers, 0..DD_MAX_HIDDEN */
     int units[DD_MAX_HIDDEN]; /* width of each hidden layer */
