@@ -31,7 +31,7 @@ DD_SIMT_FN int has_bn(const dd_fused_plan &p, int l) {
 }
 
 DD_SIMT_FN dd_activation activation(const dd_fused_plan &p, int l) {
-    return l < p.n_dense - 1 ? (dd_activation)p.activation : DD_ACT_SIGMOID;
+    return dd_dense_activation(l, p.n_dense - 1, (dd_activation)p.activation);
 }
 
 // A barrier for shared data that every block of the cluster reads (a block's own barrier alone).

@@ -64,7 +64,7 @@ void dd_net_destroy(dd_net *net) {
 }
 
 dd_activation dd_layer_activation(const dd_model_config *cfg, int l) {
-    return l < cfg->n_hidden ? cfg->activation : DD_ACT_SIGMOID;
+    return dd_dense_activation(l, cfg->n_hidden, cfg->activation);
 }
 
 static dd_activation layer_activation(const dd_net *net, int l) {

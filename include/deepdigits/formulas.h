@@ -127,6 +127,12 @@ DD_HD float dd_sgd_step(float p, float g, float lr) {
     return fmaf(-lr, g, p);
 }
 
+/* Dense layer L's activation: HIDDEN on the N_HIDDEN hidden layers, sigmoid on the output layer
+ * (the lab's). */
+DD_HD dd_activation dd_dense_activation(int l, int n_hidden, dd_activation hidden) {
+    return l < n_hidden ? hidden : DD_ACT_SIGMOID;
+}
+
 /* The MSE loss is the mean of (y - t)^2 over the 10 outputs and then over the batch, so
  * dL/dy = (y - t) * 2 / (10 * batch). */
 DD_HD float dd_mse_grad_scale(int batch) {
