@@ -110,7 +110,8 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                                    &a->n_models);
             break;
         case BATCH:
-            rc = dd_parse_int_list("batch", optarg, 1, 65536, a->batches, MAX_LIST, &a->n_batches);
+            rc = dd_parse_int_list("batch", optarg, 1, DD_MAX_BATCH, a->batches, MAX_LIST,
+                                   &a->n_batches);
             break;
         case DEVICE:
             rc = dd_parse_device(optarg, &a->device);
@@ -135,7 +136,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             lab_epochs_given = 1;
             break;
         case LAB_JOBS:
-            rc = dd_parse_int("lab-jobs", optarg, 1, 64, &v), a->lab_jobs = (int)v;
+            rc = dd_parse_int("lab-jobs", optarg, 1, DD_MAX_JOBS, &v), a->lab_jobs = (int)v;
             break;
         case JSON:
             a->json = optarg;
@@ -147,8 +148,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             a->dataset = optarg;
             break;
         case SEED:
-            rc = dd_parse_int("seed", optarg, 0, 0x7fffffffffffffffL, &v),
-            a->seed = (unsigned long long)v;
+            rc = dd_parse_int("seed", optarg, 0, DD_MAX_SEED, &v), a->seed = (unsigned long long)v;
             break;
         case TF32:
             a->tf32 = 1;

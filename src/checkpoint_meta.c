@@ -187,8 +187,8 @@ int dd_meta_read_training(const dd_json *v, dd_checkpoint_state *st, char *why) 
     const char *mode = get_string(v, "standardize");
     const dd_json *diag = dd_json_get(v, "diagnostics");
     if (get_int(v, "epochs", 1, 100000, &epochs, why) ||
-        get_int(v, "batch", 1, 65536, &batch, why) || get_double(v, "lr", &lr, why) ||
-        get_int(v, "seed", 0, 0x7fffffffffffffffLL, &seed, why) ||
+        get_int(v, "batch", 1, DD_MAX_BATCH, &batch, why) || get_double(v, "lr", &lr, why) ||
+        get_int(v, "seed", 0, DD_MAX_SEED, &seed, why) ||
         get_int(v, "subset", 0, 1LL << 30, &subset, why) ||
         get_int(v, "epochs_done", 0, epochs, &done, why) ||
         get_int(v, "step", 0, 1LL << 30, &step, why) || get_double(v, "mean", &st->mean, why) ||

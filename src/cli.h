@@ -25,6 +25,9 @@ const char *dd_resume_conflict(int argc, char **argv, const struct option *table
 /* --save (given, or the --resume file it defaults to): a file that can be written there. */
 int dd_check_save_flags(const dd_train_options *o);
 
+/* Models trained at a time (train --jobs, the bench's --lab-jobs). */
+#define DD_MAX_JOBS 64
+
 /* The program's name that the messages below begin with: deepdigits, or deepdigits-bench. */
 extern const char *dd_prog;
 

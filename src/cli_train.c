@@ -185,7 +185,7 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
         o->epochs = (int)n;
         return 0;
     case OPT_BATCH:
-        if (dd_parse_int("batch", arg, 1, 65536, &n) != 0) return -1;
+        if (dd_parse_int("batch", arg, 1, DD_MAX_BATCH, &n) != 0) return -1;
         o->batch = (int)n;
         return 0;
     case OPT_LR:
@@ -193,7 +193,7 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
         o->lr = (float)x;
         return 0;
     case OPT_SEED:
-        if (dd_parse_int("seed", arg, 0, 0x7fffffffffffffffL, &n) != 0) return -1;
+        if (dd_parse_int("seed", arg, 0, DD_MAX_SEED, &n) != 0) return -1;
         o->seed = (unsigned long long)n;
         return 0;
     case OPT_DEVICE:
@@ -273,7 +273,7 @@ static int scan_run_flags(int argc, char **argv, run_flags *r) {
             r->out = optarg;
         else if (opt == OPT_ALLOW_BN_BATCH1)
             r->allow_bn_batch1 = 1;
-        else if (opt == OPT_JOBS && dd_parse_int("jobs", optarg, 1, 64, &r->jobs))
+        else if (opt == OPT_JOBS && dd_parse_int("jobs", optarg, 1, DD_MAX_JOBS, &r->jobs))
             return -1;
         else if (opt == OPT_HIDDEN)
             r->hidden_given = 1;

@@ -45,6 +45,10 @@ typedef struct {
 /* Images in the fixed probe batch of the saturation diagnostics (the first training images). */
 #define DD_PROBE_IMAGES 1000
 
+/* The largest batch and seed the flags and checkpoints take. */
+#define DD_MAX_BATCH 65536
+#define DD_MAX_SEED  0x7fffffffffffffffLL
+
 /* Seconds on the monotonic clock: every timing of the trainer and the bench. */
 double dd_seconds(void);
 
