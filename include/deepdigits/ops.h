@@ -8,6 +8,7 @@
 #ifndef DEEPDIGITS_OPS_H
 #define DEEPDIGITS_OPS_H
 
+#include <stddef.h>
 #include <stdint.h>
 
 #include "deepdigits/model.h"
@@ -59,6 +60,9 @@ double dd_mse_forward_backward(float *dout, long *correct, const float *out, con
 
 /* sgd.c — params -= lr * grads over n values. */
 void dd_sgd_update(float *params, const float *grads, long n, float lr);
+
+/* network.c — sum of squares of X (n floats) in double, for the gradient norms. */
+double dd_sum_squares(const float *x, size_t n);
 
 /* gather.c — out (B,784) = table[pixels[idx[b]]]: one batch, gathered and standardized.
  * TABLE maps each of the 256 pixel values to its standardized float, so both backends standardize
