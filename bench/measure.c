@@ -71,7 +71,7 @@ static dd_backend *start(const dd_train_options *o, dd_device device, const dd_m
     if (b && rng && (!params || !order)) snprintf(err, DD_ERR_LEN, "out of memory");
     if (rc == 0) rc = dd_model_init(&o->model, layout, o->seed, params, err);
     if (rc == 0) rc = b->ops->upload_params(b, params, err);
-    if (rc == 0) rc = dd_shuffle(rng, 0, order, data->train.count, err);
+    if (rc == 0) rc = dd_shuffle(order, 0, rng, data->train.count, err);
     if (rc == 0) rc = b->ops->set_order(b, order, data->train.count, err);
     dd_rng_destroy(rng);
     free(order);

@@ -124,7 +124,7 @@ static int by_key_then_index(const void *a, const void *b) {
     return (x > y) - (x < y);
 }
 
-int dd_shuffle(dd_rng *rng, int epoch, uint32_t *order, int n, char *err) {
+int dd_shuffle(uint32_t *order, int epoch, dd_rng *rng, int n, char *err) {
     uint64_t *pairs = malloc((size_t)n * sizeof *pairs);
     if (!pairs) {
         snprintf(err, DD_ERR_LEN, "out of memory shuffling %d samples", n);

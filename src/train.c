@@ -120,7 +120,7 @@ static void add_sums(dd_sums *to, const dd_sums *from) {
 static int order_epoch(dd_backend *b, unsigned long long seed, dd_rng *rng, uint32_t *order, int n,
                        int epoch, char *err) {
     if (b->ops->shuffle) return b->ops->shuffle(b, seed, epoch, err);
-    if (dd_shuffle(rng, epoch, order, n, err) != 0) return -1;
+    if (dd_shuffle(order, epoch, rng, n, err) != 0) return -1;
     return b->ops->set_order(b, order, n, err);
 }
 

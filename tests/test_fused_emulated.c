@@ -94,7 +94,7 @@ static void spans_add_up(const dd_model_config *cfg, int count, int split, int b
           err);
     uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
-    CHECK(dd_shuffle(rng, 0, order, TRAIN_IMAGES, err) == 0, "%s", err);
+    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
     float *one = initial_params(cfg, &layout), *two = initial_params(cfg, &layout);
     double s1[DD_N_SUMS] = {0}, s2[DD_N_SUMS] = {0};
     fused_span(&plan, one, order, 0, count, batch, s1);
@@ -133,7 +133,7 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
           sms);
     uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
-    CHECK(dd_shuffle(rng, 0, order, TRAIN_IMAGES, err) == 0, "%s", err);
+    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
     float *ref = initial_params(cfg, &layout), *got = initial_params(cfg, &layout);
     dd_sums rs;
     double sums[DD_N_SUMS] = {0};

@@ -81,7 +81,7 @@ static void same_shuffle(unsigned long long seed, int epoch, int n) {
     dd_rng *rng = dd_rng_create(seed, err);
     uint32_t *host = malloc((size_t)n * 4), *dev, *back = malloc((size_t)n * 4);
     CHECK(cudaMalloc((void **)&dev, (size_t)n * 4) == cudaSuccess, "cudaMalloc");
-    CHECK(dd_shuffle(rng, epoch, host, n, err) == 0, "%s", err);
+    CHECK(dd_shuffle(host, epoch, rng, n, err) == 0, "%s", err);
     dd_shuffle_work *work = dd_shuffle_gpu_open(n, seed, &gpu);
     CHECK(work && dd_shuffle_gpu(dev, epoch, work, &gpu) == 0, "%s", gpu.err);
     CHECK(cudaStreamSynchronize(gpu.stream) == cudaSuccess &&

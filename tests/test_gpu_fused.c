@@ -35,7 +35,7 @@ static float *one_epoch(dd_device device, const dd_model_config *cfg, int batch,
     uint32_t *order = malloc((size_t)n * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
     CHECK(dd_model_init(cfg, &layout, 7, params, err) == 0, "%s", err);
-    CHECK(dd_shuffle(rng, 0, order, n, err) == 0, "%s", err);
+    CHECK(dd_shuffle(order, 0, rng, n, err) == 0, "%s", err);
     CHECK(b->ops->upload_params(b, params, err) == 0, "%s", err);
     CHECK(b->ops->set_order(b, order, n, err) == 0, "%s", err);
     for (int first = 0; first < n; first += batch) {

@@ -28,7 +28,7 @@ static float *train_steps(dd_backend *b, const dd_model_config *cfg, int batch, 
     uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
     CHECK(dd_model_init(cfg, &layout, 7, params, err) == 0, "%s", err);
-    CHECK(dd_shuffle(rng, 0, order, TRAIN_IMAGES, err) == 0, "%s", err);
+    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
     CHECK(b->ops->upload_params(b, params, err) == 0, "%s", err);
     CHECK(b->ops->set_order(b, order, TRAIN_IMAGES, err) == 0, "%s", err);
     for (int s = 0; s < STEPS; s++)

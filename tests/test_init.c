@@ -247,7 +247,7 @@ static void test_param_counts(void) {
 
 static int shuffle(dd_rng *rng, int epoch, uint32_t *order, int n) {
     char err[DD_ERR_LEN];
-    int rc = dd_shuffle(rng, epoch, order, n, err);
+    int rc = dd_shuffle(order, epoch, rng, n, err);
     CHECK(rc == 0, "dd_shuffle: %s", err);
     return rc;
 }

@@ -35,7 +35,7 @@ int dd_rng_bits(dd_rng *rng, unsigned long long offset, uint32_t *out, size_t n,
 /* ORDER <- the permutation of 0..n-1 used in epoch EPOCH (0-based): the indices sorted by the
  * 32-bit keys drawn at DD_RNG_SHUFFLE_OFFSET(epoch), ties by index (a stable sort, as the GPU's
  * radix sort does). */
-int dd_shuffle(dd_rng *rng, int epoch, uint32_t *order, int n, char *err);
+int dd_shuffle(uint32_t *order, int epoch, dd_rng *rng, int n, char *err);
 
 #ifdef __cplusplus
 }

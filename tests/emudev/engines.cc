@@ -87,7 +87,7 @@ int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) 
     emu_require_device(order, (size_t)w->n * sizeof *order, "shuffle: the order");
     const cudaError_t e = emu_enqueue(gpu->stream, "shuffle", [order, epoch, w] {
         char why[DD_ERR_LEN];
-        if (dd_shuffle(w->rng, epoch, order, w->n, why) != 0) emu_fault(why);
+        if (dd_shuffle(order, epoch, w->rng, w->n, why) != 0) emu_fault(why);
     });
     CUDA_CHECK(e, gpu->err);
     return 0;
