@@ -94,7 +94,6 @@ dd_activation dd_layer_activation(const dd_model_config *cfg, int l);
 void dd_probe_layer(dd_layer_probe *out, const float *preact, const float *act, size_t n,
                     dd_activation activation);
 
-
 #ifdef __cplusplus
 }
 #endif
