@@ -118,7 +118,8 @@ int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char *err);
 int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream, char *err);
 
 /* The same body on the host, every thread of the block (or cluster) a fiber or a host thread
- * (kernels/simt.cuh; slow: for tests). All pointers in RUN are host memory. Returns 0, or -1 with ERR. */
+ * (kernels/simt.cuh; slow: for tests). All pointers in RUN are host memory. Returns 0, or -1 with
+ * ERR. */
 int dd_fused_train_emulated(const dd_fused_plan *plan, const dd_fused_run *run, char *err);
 
 #ifdef __cplusplus

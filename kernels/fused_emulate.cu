@@ -1,9 +1,9 @@
 // The fused engine's body run on the host: each GPU thread a fiber of one host thread (x86-64,
 // without ThreadSanitizer; kernels/simt_fibers.cc) or a host thread with pthread barriers
-// (kernels/simt.cuh), for __syncthreads, each warp's shuffles and the cluster's barrier; each block of a cluster
-// has its own shared memory, which the others reach through simt_cluster_map. Slow (every barrier
-// wakes hundreds of threads), and blind to what only hardware shows (register spills, timing),
-// but it runs the GPU's code path, index for index, in the CPU tests.
+// (kernels/simt.cuh), for __syncthreads, each warp's shuffles and the cluster's barrier; each block
+// of a cluster has its own shared memory, which the others reach through simt_cluster_map. Slow
+// (every barrier wakes hundreds of threads), and blind to what only hardware shows (register
+// spills, timing), but it runs the GPU's code path, index for index, in the CPU tests.
 #define DD_SIMT_HOST
 #include <errno.h>
 #include <stdio.h>
