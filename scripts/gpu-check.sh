@@ -2,15 +2,18 @@
 # The one command for a GPU machine: configure for the local GPU, build, run the GPU tests (they
 # must run, not skip), train the lab's network on each engine, run the bench, run the rest of the
 # CTest suite, then compute-sanitizer and an Nsight Compute profile of the fused kernel while time
-# is left. The report (device, driver, CTest
-# summaries, bench tables, sanitizer verdicts) goes to stdout and, when $OUT is set, to
-# $OUT/report.md with the bench JSON beside it, and in $OUT/results under the names they are
-# committed by (bench/results/<date>-<gpu>.md, .json, -lab.json); it is rewritten after every
-# stage, so a run cut short still leaves what it measured. Needs no network: MNIST must already be in data/mnist
-# (carry it). Meant to finish within 5 minutes on an H100 (GPU_CHECK_BUDGET seconds, default
-# 300, bound the optional stages). Where the machine lacks libpng's or zlib's development files,
-# carry .deps too (scripts/gpu-deps.sh makes it). Through the device tool: carry data/mnist and
-# .deps, command `GPU_CHECK_BUDGET=400 scripts/gpu-check.sh`, a limit of about 540 seconds.
+# is left.
+# The report (device, driver, CTest summaries, bench tables, sanitizer verdicts) goes to stdout
+# and, when $OUT is set, to $OUT/report.md with the bench JSON beside it, and to $OUT/results under
+# the names they are committed by (bench/results/<date>-<gpu>.md, .json, -lab.json). It is
+# rewritten after every stage, so a run cut short still leaves what it measured.
+# Meant to finish within 5 minutes on an H100: every stage after the build is limited by what is
+# left of GPU_CHECK_BUDGET seconds (default 300; at least 10 s a stage), so a hung stage cannot
+# take the machine's time past it, and the optional stages run only while it lasts.
+# Needs no network: MNIST must already be in data/mnist (carry it). Where the machine lacks
+# libpng's or zlib's development files, carry .deps too (scripts/gpu-deps.sh makes it). Through
+# the device tool: carry data/mnist and .deps, command `GPU_CHECK_BUDGET=400 scripts/gpu-check.sh`,
+# a limit of about 540 seconds.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 start=$SECONDS
@@ -30,6 +33,22 @@ fail() {
     exit 1
 }
 left() { echo $((budget - (SECONDS - start))); }
+# CTest's summary line in LOG and its exit status RC, or that the budget's end stopped it.
+summary() {
+    if (($2 == 124 || $2 == 137)); then
+        echo "stopped at the budget's end (exit $2; see $(basename "$1"))"
+    else
+        echo "$(grep -E 'tests passed' "$1") (exit $2)"
+    fi
+}
+# A stage's time limit: its own N seconds, or what is left of the budget (at least 10 s), so that
+# the whole check ends near the budget even when a stage hangs.
+cap() {
+    local l
+    l=$(left)
+    ((l < 10)) && l=10
+    echo $(($1 < l ? $1 : l))
+}
 
 command -v nvidia-smi >/dev/null || fail "no nvidia-smi: is this a GPU machine?"
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
@@ -163,10 +182,10 @@ skip_fused=()
 ((fused_ok)) || skip_fused=(-E 'test_gpu_fused|gpu_variants_all|gpu_cli')
 
 # 1. The GPU tests, each with a time limit (a hung kernel must not eat the machine's time).
-ctest --test-dir $build -L gpu "${skip_fused[@]}" --timeout 120 --output-on-failure \
-    >"$out/ctest-gpu.log" 2>&1
+timeout -k 10 "$(cap 600)" ctest --test-dir $build -L gpu "${skip_fused[@]}" --timeout 120 \
+    --output-on-failure >"$out/ctest-gpu.log" 2>&1
 gpu_rc=$?
-gpu_tests="$(grep -E 'tests passed' "$out/ctest-gpu.log") (exit $gpu_rc)"
+gpu_tests="$(summary "$out/ctest-gpu.log" $gpu_rc)"
 skipped=$(grep -hE '\(Skipped\)' "$out/ctest-gpu.log" | sed 's/^[[:space:]]*//' | paste -sd ';' -)
 if [[ -n $skipped ]] || ! grep -q 'tests passed' "$out/ctest-gpu.log"; then
     gpu_tests="$gpu_tests — the GPU tests did not all run on a GPU machine"
@@ -199,7 +218,7 @@ write_report
 engines=(layers)
 ((fused_ok)) && engines=(fused layers)
 for engine in "${engines[@]}"; do
-    timeout -k 10 60 $build/deepdigits train --device gpu --engine "$engine" --epochs 2 \
+    timeout -k 10 "$(cap 60)" $build/deepdigits train --device gpu --engine "$engine" --epochs 2 \
         >"$out/train-$engine.txt" 2>&1
     say "train --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
 done
@@ -207,7 +226,7 @@ done
 # batch 32 (bench/NOTES.md counts 12 and 32 kernels; cuBLAS may split a GEMM in two).
 graph_nodes=""
 for variant in 0 20; do
-    line=$(DD_GRAPH_NODES=1 timeout -k 10 60 $build/deepdigits train --device gpu --engine layers \
+    line=$(DD_GRAPH_NODES=1 timeout -k 10 "$(cap 60)" $build/deepdigits train --device gpu --engine layers \
         --variant $variant --batch 32 --epochs 1 --subset 640 --verbose 0 --no-diagnostics \
         2>&1 >/dev/null |
         grep -m1 'graph nodes')
@@ -219,7 +238,7 @@ write_report
 # 3. The bench: the matrix, then the whole lab on the GPU.
 backends=cpu,cuda,cuda-fused,cuda-fused-2sm
 ((fused_ok)) || backends=cpu,cuda
-timeout -k 10 150 $build/bench/deepdigits-bench --backends $backends --json "$out/bench.json" \
+timeout -k 10 "$(cap 150)" $build/bench/deepdigits-bench --backends $backends --json "$out/bench.json" \
     >"$out/bench.txt" 2>&1
 bench_rc=$?
 say "bench: exit $bench_rc after $((SECONDS - start)) s"
@@ -233,9 +252,10 @@ fi
 
 # 4. The rest of the suite, but the emulated device's tests (CI runs them; here the GPU's time is
 # better spent).
-ctest --test-dir $build -LE 'gpu|emulated' -j"$(nproc)" --timeout 120 --output-on-failure >"$out/ctest.log" 2>&1
+timeout -k 10 "$(cap 300)" ctest --test-dir $build -LE 'gpu|emulated' -j"$(nproc)" --timeout 120 \
+    --output-on-failure >"$out/ctest.log" 2>&1
 rest_rc=$?
-other_tests="$(grep -E 'tests passed' "$out/ctest.log") (exit $rest_rc)"
+other_tests="$(summary "$out/ctest.log" $rest_rc)"
 ctest_rc=$((gpu_rc != 0 || rest_rc != 0))
 say "the other tests: $other_tests after $((SECONDS - start)) s"
 write_report
