@@ -25,6 +25,11 @@ const char *dd_resume_conflict(int argc, char **argv, const struct option *table
 /* --save (given, or the --resume file it defaults to): a file that can be written there. */
 int dd_check_save_flags(const dd_train_options *o);
 
+/* train's getopt string. The leading '-' hands non-options back in place (as option 1) instead of
+ * moving them to the end: train reads ARGV in several passes (run flags, resume, the rest), and
+ * one pass must not reorder what the next one sees. */
+#define DD_TRAIN_OPTSTRING "-h"
+
 /* Models trained at a time (train --jobs, the bench's --lab-jobs). */
 #define DD_MAX_JOBS 64
 

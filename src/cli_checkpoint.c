@@ -57,7 +57,7 @@ static int check_flags(int argc, char **argv, const struct option *table, const 
     optind = 0;
     opterr = 0;
     *epochs_given = 0;
-    while ((opt = getopt_long(argc, argv, "h", table, &index)) != -1) {
+    while ((opt = getopt_long(argc, argv, DD_TRAIN_OPTSTRING, table, &index)) != -1) {
         if (opt == '?' || index < 0) continue;
         const char *name = table[index].name;
         index = -1;
@@ -83,7 +83,7 @@ static const char *excluded_given(int argc, char **argv, const struct option *ta
     const char *found = NULL;
     optind = 0;
     opterr = 0;
-    while (!found && (opt = getopt_long(argc, argv, "h", table, &index)) != -1) {
+    while (!found && (opt = getopt_long(argc, argv, DD_TRAIN_OPTSTRING, table, &index)) != -1) {
         if (opt != '?' && index >= 0 && LISTED(table[index].name, excluded_flags))
             found = table[index].name;
         index = -1;
@@ -98,7 +98,7 @@ static const char *resume_path(int argc, char **argv, const struct option *table
     const char *path = NULL;
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", table, &index)) != -1) {
+    while ((opt = getopt_long(argc, argv, DD_TRAIN_OPTSTRING, table, &index)) != -1) {
         if (opt != '?' && index >= 0 && strcmp(table[index].name, "resume") == 0) path = optarg;
         index = -1;
     }

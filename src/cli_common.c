@@ -117,12 +117,19 @@ int dd_load_data(const char *dir, dd_mnist *out) {
 
 void dd_bad_option(const char *cmd, const char *arg, const struct option *table) {
     const char *name = arg[0] == '-' && arg[1] == '-' ? arg + 2 : NULL;
-    if (!name) {
-        fprintf(stderr, "%s: unknown option %s (see --help)\n", cmd, arg);
+    if (!name) { /* a short option: getopt may still be inside a group like -xy, so ARG is not it */
+        if (optopt > 0 && optopt != '?')
+            fprintf(stderr, "%s: unknown option -%c (see --help)\n", cmd, optopt);
+        else
+            fprintf(stderr, "%s: unknown option %s (see --help)\n", cmd, arg);
         return;
     }
     const char *eq = strchr(name, '=');
     const size_t len = eq ? (size_t)(eq - name) : strlen(name);
+    if (len == 0) { /* "--=x": no name at all, which every option would match as a prefix */
+        fprintf(stderr, "%s: unknown option %s (see --help)\n", cmd, arg);
+        return;
+    }
     const struct option *match = NULL;
     char others[256] = "";
     int n = 0;

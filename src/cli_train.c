@@ -260,7 +260,7 @@ static int scan_run_flags(int argc, char **argv, run_flags *r) {
     int opt;
     optind = 0; /* glibc: start over */
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", train_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, DD_TRAIN_OPTSTRING, train_options, NULL)) != -1) {
         if (opt == OPT_VARIANT && strcmp(optarg, "all") == 0)
             r->variant = VARIANT_ALL;
         else if (opt == OPT_VARIANT && dd_parse_int("variant", optarg, 0, DD_VARIANT_COUNT, &n))
@@ -295,13 +295,17 @@ static int parse_flags(int argc, char **argv, const run_flags *r, int variant, d
     int opt;
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", train_options, NULL)) != -1) {
+    while ((opt = getopt_long(argc, argv, DD_TRAIN_OPTSTRING, train_options, NULL)) != -1) {
         if (opt == OPT_HELP || opt == 'h') {
             fputs(train_help, stdout);
             return HELP_SHOWN;
         }
         if (opt == '?') {
             dd_bad_option("deepdigits train", argv[optind - 1], train_options);
+            return 2;
+        }
+        if (opt == 1) {
+            fprintf(stderr, "deepdigits train: unexpected argument '%s'\n", optarg);
             return 2;
         }
         if (apply_flag(opt, optarg, o, data, dataset) != 0) return 1;

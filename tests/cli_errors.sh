@@ -46,6 +46,10 @@ expect_error "--tf32 takes no value" "${train[@]}" --tf32=1
 expect_error "--lr needs a value" "${train[@]}" --lr
 "$dd" train -h | grep -q '^usage: deepdigits train' || fail "train -h shows no help"
 expect_error "unexpected argument" "${train[@]}" extra
+# A stray word before a flag is not taken for its value (train reads the flags in several passes).
+expect_error "unexpected argument 'oops'" "${train[@]}" oops --save
+expect_error "--=x" "${train[@]}" --=x
+expect_error "unknown option -x" "${train[@]}" -xh
 expect_error "unknown command 'trian'" trian
 expect_error "--jobs" "${train[@]}" --jobs 2
 expect_error "--jobs" "${train[@]}" --jobs 0
