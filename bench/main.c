@@ -6,6 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
 #include "../src/cli.h"
 #include "../src/json.h"
@@ -373,10 +374,18 @@ int main(int argc, char **argv) {
                     .seed = 7,
                     .device = DD_DEVICE_AUTO};
     if (parse_args(argc, argv, &a) != 0) return 1;
-    FILE *json = a.json ? fopen(a.json, "w") : NULL;
-    if (a.json && !json) {
-        fprintf(stderr, "deepdigits-bench: %s: cannot write: %s\n", a.json, strerror(errno));
-        return 1;
+    /* The JSON goes to a temporary file beside --json, renamed over it once the bench has run:
+     * a run that stops before measuring anything leaves an earlier file as it was. */
+    char tmp[4200];
+    FILE *json = NULL;
+    if (a.json) {
+        snprintf(tmp, sizeof tmp, "%s.tmp.%ld", a.json, (long)getpid());
+        json = fopen(tmp, "wx");
+        if (!json) {
+            fprintf(stderr, "deepdigits-bench: %s: cannot write there: %s\n", a.json,
+                    strerror(errno));
+            return 1;
+        }
     }
     const char *dir = dd_data_dir(a.data, a.dataset);
     dd_mnist data;
@@ -388,7 +397,7 @@ int main(int argc, char **argv) {
         bad = 1;
     }
     if (bad) {
-        if (json) fclose(json), remove(a.json);
+        if (json) fclose(json), remove(tmp);
         return 1;
     }
     bench_machine cpu, gpu;
@@ -413,9 +422,13 @@ int main(int argc, char **argv) {
     int first = 1;
     int rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json, &first);
     if (rc == 0 && a.lab) rc = run_lab(&a, &data, have_gpu, json, &first);
-    if (json) {
+    if (json) { /* what was measured, also when a later cell failed */
         fprintf(json, "\n  ]\n}\n");
-        fclose(json);
+        if (fclose(json) != 0 || rename(tmp, a.json) != 0) {
+            fprintf(stderr, "deepdigits-bench: %s: cannot write: %s\n", a.json, strerror(errno));
+            remove(tmp);
+            rc = -1;
+        }
     }
     dd_mnist_free(&data);
     return rc == 0 ? 0 : 1;

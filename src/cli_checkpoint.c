@@ -133,6 +133,7 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
     o->batch = ck->batch, o->lr = ck->lr, o->seed = ck->seed, o->subset = ck->subset;
     o->standardize = ck->standardize, o->diagnostics = ck->diagnostics;
     if (!epochs_given) o->epochs = ck->epochs;
+    o->resume_path = path;
     if (!o->save_path) o->save_path = path; /* the run goes on in the file it came from */
     o->resume = state;
     return 0;
@@ -156,10 +157,12 @@ int dd_check_save_flags(const dd_train_options *o) {
     int fd = -1;
     if (dd_safetensors_tmp_path(path, tmp, sizeof tmp) == 0)
         fd = open(tmp, O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
-    if (fd < 0) {
+    if (fd < 0 && o->resume && o->save_path == o->resume_path) /* no --save: saving back */
+        fprintf(stderr, "deepdigits: --resume %s: cannot save back there: %s (give --save FILE)\n",
+                path, strerror(errno));
+    else if (fd < 0)
         fprintf(stderr, "deepdigits: --save %s: cannot write there: %s\n", path, strerror(errno));
-        return -1;
-    }
+    if (fd < 0) return -1;
     close(fd);
     unlink(tmp);
     return 0;

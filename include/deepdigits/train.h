@@ -35,8 +35,10 @@ typedef struct {
     /* SIGINT/SIGTERM finish the current step, save (to save_path, else
      * DD_INTERRUPTED_CHECKPOINT) and make dd_train return the signal's number. */
     int catch_signals;
-    /* Where a checkpointed run stopped (dd_checkpoint_load), or NULL for a fresh start. */
+    /* Where a checkpointed run stopped (dd_checkpoint_load), or NULL for a fresh start; the
+     * file it came from. */
     const struct dd_checkpoint_state *resume;
+    const char *resume_path;
 } dd_train_options;
 
 /* Where an interrupted run without --save leaves its checkpoint. */
