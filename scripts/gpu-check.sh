@@ -169,7 +169,7 @@ say "built in $((SECONDS - start)) s"
 fused_ok=1 fused_hangs=0 canary=""
 for args in "--variant 0 --subset 200" "--variant 20 --subset 640"; do
     # shellcheck disable=SC2086 # ARGS is two flag pairs
-    timeout -k 10 30 $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
+    timeout -k 10 "$(cap 30)" $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
         >>"$out/canary.txt" 2>&1
     rc=$?
     canary+="$args: exit $rc; "
@@ -206,7 +206,7 @@ if ! grep -q ' 0 tests failed' "$out/ctest-gpu.log" && grep -q 'tests passed' "$
     elif (($(left) < 150)); then
         blocking="not rerun: $(left) s of the budget left"
     else
-        CUDA_LAUNCH_BLOCKING=1 timeout -k 10 90 ctest --test-dir $build --rerun-failed --timeout 60 \
+        CUDA_LAUNCH_BLOCKING=1 timeout -k 10 "$(cap 90)" ctest --test-dir $build --rerun-failed --timeout 60 \
             --output-on-failure >"$out/ctest-gpu-blocking.log" 2>&1
         blocking="$(grep -E 'tests passed' "$out/ctest-gpu-blocking.log") (ctest-gpu-blocking.log)"
     fi
@@ -244,7 +244,7 @@ bench_rc=$?
 say "bench: exit $bench_rc after $((SECONDS - start)) s"
 write_report
 if ((fused_ok && $(left) > 60)); then # the lab on the GPU trains with the fused engine
-    timeout -k 10 90 $build/bench/deepdigits-bench --models 0 --batch 1 --device gpu --lab \
+    timeout -k 10 "$(cap 90)" $build/bench/deepdigits-bench --models 0 --batch 1 --device gpu --lab \
         --json "$out/bench-lab.json" >"$out/bench-lab.txt" 2>&1
     say "lab bench: exit $? after $((SECONDS - start)) s"
     write_report
@@ -266,7 +266,7 @@ write_report
 # 20 (batch 32, BN after the activation), with only that kernel instrumented (--kernel-name).
 sanitizer=/usr/local/cuda/bin/compute-sanitizer
 fused_run() {
-    timeout -k 10 60 $sanitizer --tool "$1" --kernel-name kns=fused_kernel --error-exitcode 9 \
+    timeout -k 10 "$(cap 60)" $sanitizer --tool "$1" --kernel-name kns=fused_kernel --error-exitcode 9 \
         $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 \
         --subset "$2" --variant "$3" >>"$out/fused-sanitizer.log" 2>&1
 }
@@ -292,10 +292,10 @@ else
     fi
     write_report
     if (($(left) > 60)); then
-        timeout -k 10 60 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_curand \
+        timeout -k 10 "$(cap 60)" $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_curand \
             >"$out/memcheck.log" 2>&1
         memcheck="test_gpu_curand: exit $?; "
-        timeout -k 10 90 $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_ops \
+        timeout -k 10 "$(cap 90)" $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_ops \
             >>"$out/memcheck.log" 2>&1
         memcheck+="test_gpu_ops: exit $? ($(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tr '\n' ' '))"
     else
@@ -321,7 +321,7 @@ elif (($(left) > 45)); then
     ncu_rc=0
     for args in "--variant 20 --subset 3200" "--variant 0 --subset 1000"; do
         # shellcheck disable=SC2086 # ARGS is two flag pairs
-        timeout -k 10 40 "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
+        timeout -k 10 "$(cap 40)" "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
             --section LaunchStats --section Occupancy --section SpeedOfLight \
             --section WarpStateStats --section SchedulerStats \
             $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
