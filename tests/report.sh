@@ -36,7 +36,7 @@ PATH=/nonexistent "$dd" report "$runs" >"$runs/report-nognuplot.log" 2>&1 \
 grep -q variant-20 "$runs/report.md" 2>/dev/null || fail "no report.md without gnuplot"
 [[ -z $(find "$runs/plots" -name '*.svg') ]] || fail "SVGs without gnuplot?"
 
-# A --data folder given and unreadable is an error, found before anything is written.
+# A --data folder given and unreadable is an error, found before the report is written.
 rm -rf "$runs/plots" "$runs/report.md"
 expect_error "/nonexistent" report --data /nonexistent "$runs"
 [[ ! -e $runs/report.md ]] || fail "report.md written despite the bad --data"

@@ -53,11 +53,24 @@ grep -qF 'Epoch 1/1' "$tmp/one/log.txt" || fail "log.txt lacks train's output"
 (cd "$tmp" && exec "$dd" train --data "$mnist" --subset 3000 --epochs 200 --device cpu \
     --out "$tmp/one" >/dev/null 2>"$tmp/again.err") &
 pid=$!
-for _ in $(seq 300); do grep -q 'Epoch 2/200' "$tmp/one/log.txt" 2>/dev/null && break; sleep 0.1; done
-kill -INT $pid
-wait $pid
-rc=$?
-[[ $rc -eq 130 ]] || fail "--out stopped by SIGINT exited $rc, not 130: $(cat "$tmp/again.err")"
+started=0 # the second epoch's line: the handler is in place (a background job starts with
+          # SIGINT ignored, so a signal before it would be lost)
+for _ in $(seq 1200); do
+    grep -q 'Epoch 2/200' "$tmp/one/log.txt" 2>/dev/null && started=1 && break
+    sleep 0.1
+done
+if ((started)); then
+    kill -INT $pid
+    wait $pid
+    rc=$?
+    [[ $rc -eq 130 ]] || fail "--out stopped by SIGINT exited $rc, not 130: $(cat "$tmp/again.err")"
+    grep -q 'interrupted by SIGINT' "$tmp/again.err" ||
+        fail "no line about the interrupted run: $(cat "$tmp/again.err")"
+else
+    kill -KILL $pid
+    wait $pid
+    fail "the second epoch never started in 120 s: $(cat "$tmp/again.err")"
+fi
 [[ ! -e $tmp/one/model.safetensors ]] || fail "the earlier run's model.safetensors is still there"
 grep -q 'Epoch 2/200' "$tmp/one/log.txt" || fail "log.txt lost the lines before the signal"
 
