@@ -40,11 +40,13 @@ static int load_run(const char *dir, dd_report_run *run, char *err) {
     /* train --out removes an earlier model first and writes its own last: without one, or with
      * fewer epochs in the history than configured, the run stopped part way (Ctrl-C). */
     snprintf(path, sizeof path, "%s/model.safetensors", run->dir);
-    if (!is_file(path) || run->hist.rows < run->cfg.opts.epochs) {
-        snprintf(
-            err, DD_ERR_LEN,
-            "the run did not finish (no model.safetensors, or %d of %d epoch%s in its history)",
-            run->hist.rows, run->cfg.opts.epochs, dd_s(run->cfg.opts.epochs));
+    const int model = is_file(path), short_history = run->hist.rows < run->cfg.opts.epochs;
+    if (!model || short_history) {
+        if (short_history)
+            snprintf(err, DD_ERR_LEN, "the run did not finish (%d of %d epoch%s in its history)",
+                     run->hist.rows, run->cfg.opts.epochs, dd_s(run->cfg.opts.epochs));
+        else
+            snprintf(err, DD_ERR_LEN, "the run did not finish (no model.safetensors)");
         dd_history_free(&run->hist);
         return -1;
     }
