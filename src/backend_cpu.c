@@ -11,8 +11,6 @@
 
 #include "deepdigits/train.h"
 
-/* Evaluation and the probe run in chunks of this many rows; the workspace is sized for it. */
-
 typedef struct {
     dd_backend base;
     dd_backend_setup setup;

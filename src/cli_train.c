@@ -329,6 +329,12 @@ static int variant_options(int n, dd_train_options *o, void *ctx) {
     return parse_flags(a->argc, a->argv, a->run, n, o, &data, &dataset);
 }
 
+/* A training run's exit status from its return: 0; a signal's number (SIGINT, SIGTERM), as the
+ * shell's 130 or 143; or 1. */
+static int exit_status(int rc) {
+    return rc == 0 ? 0 : rc > 0 ? 128 + rc : 1;
+}
+
 /* --out DIR: one model into DIR, or with --variant all the 21 into DIR/<name>. */
 static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_train_options *o,
                            const char *data_dir, const dd_mnist *mnist) {
@@ -342,7 +348,7 @@ static int train_into_runs(int argc, char **argv, const run_flags *r, const dd_t
                  : dd_run_model(r->out, r->variant, o, r->allow_bn_batch1, data_dir, mnist, stdout,
                                 NULL, err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
-    return rc == 0 ? 0 : rc > 0 ? 128 + rc : 1; /* a signal: the shell's 130 or 143 */
+    return exit_status(rc);
 }
 
 /* Flags that do not go together, found before anything is loaded: the usage error's exit status
@@ -404,7 +410,7 @@ static int train_one(dd_train_options *o, float *params, const dd_mnist *mnist) 
     if (rc == 0) rc = dd_train(o, mnist, params, NULL, stdout, err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
     free(own);
-    return rc == 0 ? 0 : rc > 0 ? 128 + rc : 1; /* a signal: the shell's 130 or 143 */
+    return exit_status(rc);
 }
 
 int dd_cmd_train(int argc, char **argv) {
@@ -427,7 +433,7 @@ int dd_cmd_train(int argc, char **argv) {
         return 1;
     }
     dd_checkpoint_state resumed = {0};
-    float *params = NULL; /* a checkpoint's, with --resume (which refuses --out itself) */
+    float *params = NULL; /* a checkpoint's, with --resume (never with --out: see above) */
     if (dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0) return 1;
     if (dd_check_save_flags(&o) != 0) {
         free(params), free(resumed.history);
