@@ -9,15 +9,21 @@ png_ok() { [[ $(head -c 8 "$1" | od -An -tx1 | tr -d ' \n') == 89504e470d0a1a0a 
 
 rm -rf "$runs/plots" "$runs/report.md" "$runs/report.html"
 "$dd" report "$runs" >"$runs/report.log" 2>&1 || { fail "report exited $?:"; cat "$runs/report.log"; }
-for png in val_acc final_val_acc grad_rms saturation confusion misclassified baseline-curves \
-           variant-20-curves; do
-    png_ok "$runs/plots/$png.png" || fail "plots/$png.png is not a PNG"
-done
-for svg in val_acc final_val_acc confusion; do
-    grep -q '<svg' "$runs/plots/$svg.svg" 2>/dev/null || fail "plots/$svg.svg is not an SVG"
-done
-n=$(find "$runs/plots" -maxdepth 1 -name '*.png' | wc -l)
-[[ $n -eq 27 ]] || fail "$n PNG files, want 27 (21 curves, 5 summaries, misclassified)"
+# The misclassified digits are drawn by deepdigits itself; everything else by gnuplot, which CI
+# installs (a machine without it, such as the GPU machine, checks the rest and skips the test).
+png_ok "$runs/plots/misclassified.png" || fail "plots/misclassified.png is not a PNG"
+have_gnuplot=$(command -v gnuplot)
+if [[ -n $have_gnuplot ]]; then
+    for png in val_acc final_val_acc grad_rms saturation confusion baseline-curves variant-20-curves; do
+        png_ok "$runs/plots/$png.png" || fail "plots/$png.png is not a PNG"
+    done
+    for svg in val_acc final_val_acc confusion; do
+        grep -q '<svg' "$runs/plots/$svg.svg" 2>/dev/null || fail "plots/$svg.svg is not an SVG"
+    done
+    n=$(find "$runs/plots" -maxdepth 1 -name '*.png' | wc -l)
+    [[ $n -eq 27 ]] || fail "$n PNG files, want 27 (21 curves, 5 summaries, misclassified)"
+    ! grep -q 'gnuplot' "$runs/report.log" || { fail "gnuplot complained:"; cat "$runs/report.log"; }
+fi
 for doc in report.md report.html; do
     for run in baseline $(printf 'variant-%02d ' $(seq 1 20)); do
         grep -q "$run" "$runs/$doc" || fail "$doc does not name $run"
@@ -25,7 +31,6 @@ for doc in report.md report.html; do
 done
 grep -q 'keras.layers.BatchNormalization()' "$runs/report.md" || fail "report.md lacks the Keras fragments"
 grep -q 'true \\ predicted' "$runs/report.md" || fail "report.md lacks the confusion matrix"
-! grep -q 'gnuplot' "$runs/report.log" || { fail "gnuplot complained:"; cat "$runs/report.log"; }
 
 # Without gnuplot: the text report, and exactly one line naming what is missing.
 rm -rf "$runs/plots" "$runs/report.md"
@@ -54,13 +59,19 @@ grep -q '20 runs' "$tmp/out" || { fail "not 20 runs:"; cat "$tmp/out"; }
 
 # Runs trained with --no-diagnostics (their history.csv cut to the first 8 columns): no per-layer
 # plots to fail in gnuplot, and no section about numbers that are not there.
-plain="$tmp/plain"
-cp -r "$runs" "$plain"
-rm -rf "$plain/plots" "$plain/report.md" "$plain/report.html"
-for h in "$plain"/*/history.csv; do cut -d, -f1-8 "$h" >"$h.cut" && mv "$h.cut" "$h"; done
-"$dd" report "$plain" >"$tmp/out" 2>"$tmp/err" || fail "report without diagnostics exited $?"
-! grep -q 'gnuplot failed' "$tmp/err" || { fail "gnuplot failed without diagnostics:"; cat "$tmp/err"; }
-! grep -q 'Saturation and vanishing gradients' "$plain/report.md" ||
-    fail "report.md has the diagnostics section without diagnostics"
-[[ ! -e $plain/plots/grad_rms.png ]] || fail "a grad_rms plot without diagnostics"
+if [[ -n $have_gnuplot ]]; then
+    plain="$tmp/plain"
+    cp -r "$runs" "$plain"
+    rm -rf "$plain/plots" "$plain/report.md" "$plain/report.html"
+    for h in "$plain"/*/history.csv; do cut -d, -f1-8 "$h" >"$h.cut" && mv "$h.cut" "$h"; done
+    "$dd" report "$plain" >"$tmp/out" 2>"$tmp/err" || fail "report without diagnostics exited $?"
+    ! grep -q 'gnuplot failed' "$tmp/err" || { fail "gnuplot failed without diagnostics:"; cat "$tmp/err"; }
+    ! grep -q 'Saturation and vanishing gradients' "$plain/report.md" ||
+        fail "report.md has the diagnostics section without diagnostics"
+    [[ ! -e $plain/plots/grad_rms.png ]] || fail "a grad_rms plot without diagnostics"
+fi
+if ((failures == 0)) && [[ -z $have_gnuplot ]]; then
+    echo "skipped: gnuplot is not installed, so its plots were not checked (the rest passed)"
+    exit 77
+fi
 finish report

@@ -89,6 +89,7 @@ static void resume_and_compare(const dd_mnist *data, const dd_train_options *ref
     CHECK(dd_checkpoint_load(path, &p, &st, err) == 0, "%s", err);
     if (!p) return;
     dd_train_options o = st.options;
+    o.device = ref_opts->device; /* not in a checkpoint: auto would take a GPU */
     o.epochs = ref_opts->epochs;
     o.resume = &st;
     o.verbose = 0;
