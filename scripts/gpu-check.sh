@@ -259,6 +259,8 @@ timeout -k 10 "$(cap 300)" ctest --test-dir $build -LE 'gpu|emulated' -j"$(nproc
     --output-on-failure >"$out/ctest.log" 2>&1
 rest_rc=$?
 other_tests="$(summary "$out/ctest.log" $rest_rc)"
+rest_skipped=$(grep -hE '\(Skipped\)' "$out/ctest.log" | sed 's/^[[:space:]]*//' | paste -sd ';' -)
+[[ -z $rest_skipped ]] || other_tests="$other_tests; skipped: $rest_skipped"
 ctest_rc=$((gpu_rc != 0 || rest_rc != 0))
 say "the other tests: $other_tests after $((SECONDS - start)) s"
 write_report
