@@ -15,8 +15,14 @@
 # libpng's or zlib's development files, carry .deps too (scripts/gpu-deps.sh makes it). Through
 # the device tool: carry data/mnist and .deps, command `GPU_CHECK_BUDGET=400 scripts/gpu-check.sh`,
 # a limit of about 540 seconds.
+# `scripts/gpu-check.sh --profile` instead builds and measures what the next change needs (about
+# 2 minutes): the bench at the batches between the measured ones (where the engine rules switch),
+# the kernels of a captured layers step with their durations, and the fused kernel's instructions
+# and stalls by source line (Nsight Compute, built with -lineinfo).
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
+mode=check
+[[ ${1:-} == --profile ]] && mode=profile
 start=$SECONDS
 budget=${GPU_CHECK_BUDGET:-300}
 out=$(mktemp -d)  # the logs
@@ -80,6 +86,7 @@ write_report() {
         echo
         echo "- device: $gpu (sm_$arch), driver $driver, $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | tail -1)"
         echo "- commit: $commit"
+        [[ $mode == check ]] || echo "- mode: --profile (measurements for the next change; no tests)"
         echo "- fused-kernel canary: $canary"
         echo "- GPU tests: $gpu_tests"
         [[ -z $blocking ]] || echo "- the failed GPU tests with CUDA_LAUNCH_BLOCKING=1: $blocking"
@@ -114,6 +121,17 @@ write_report() {
             tail -20 "$out/canary.txt"
             echo '```'
         fi
+        for part in crossover:"The fused and layers engines between the measured batches" \
+            layers-kernels:"The kernels of captured layers steps (ncu, 10 steps of batch 32)" \
+            fused-source:"The fused kernel by source line (ncu)"; do
+            [[ -s $out/${part%%:*}.txt ]] || continue
+            echo
+            echo "## ${part#*:}"
+            echo
+            echo '```'
+            head -120 "$out/${part%%:*}.txt"
+            echo '```'
+        done
         if [[ -f $out/bench.txt ]]; then
             echo
             echo "## deepdigits-bench"
@@ -134,10 +152,11 @@ write_report() {
     } >"$report"
     # The same files under the names they are committed by: bench/results/<date>-<gpu>.*
     local name
-    name="$dest/$(date -u +%Y-%m-%d)-$slug"
+    name="$dest/$(date -u +%Y-%m-%d)-$slug$([[ $mode == profile ]] && echo -profile)"
     cp "$report" "$name.md"
     [[ -f $out/bench.json ]] && cp "$out/bench.json" "$name.json"
     [[ -f $out/bench-lab.json ]] && cp "$out/bench-lab.json" "$name-lab.json"
+    [[ -f $out/bench-crossover.json ]] && cp "$out/bench-crossover.json" "$name.json"
     tar -czf "$dest/logs.tar.gz" -C "$out" --exclude=./results . 2>/dev/null
     return 0
 }
@@ -148,7 +167,7 @@ build="build-gpu"
 # scripts/gpu-deps.sh put in .deps (carried along) are linked instead.
 configure() {
     cmake -S . -B $build -DCMAKE_BUILD_TYPE=Release -DCMAKE_CUDA_ARCHITECTURES="$arch" \
-        -DDD_MNIST_DIR="$PWD/data/mnist" "$@" >>"$log" 2>&1
+        -DCMAKE_CUDA_FLAGS=-lineinfo -DDD_MNIST_DIR="$PWD/data/mnist" "$@" >>"$log" 2>&1
 }
 deps=$PWD/.deps/usr
 if ! configure; then
@@ -161,6 +180,62 @@ if ! configure; then
 fi
 cmake --build $build -j"$(nproc)" >>"$log" 2>&1 || fail "build failed (see $log)"
 say "built in $((SECONDS - start)) s"
+ncu=$(command -v ncu)
+for candidate in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu; do
+    [[ -z $ncu && -x $candidate ]] && ncu=$candidate
+done
+
+# --profile: what the next change to either engine needs, then the report.
+profile_stages() {
+    timeout -k 10 "$(cap 90)" $build/bench/deepdigits-bench --models 0,20 --batch 2,8,16,64,128 \
+        --backends cuda,cuda-fused,cuda-fused-2sm --repeats 3 --json "$out/bench-crossover.json" \
+        >"$out/crossover.txt" 2>&1
+    say "crossover bench: exit $? after $((SECONDS - start)) s"
+    write_report
+    [[ -n $ncu ]] || { say "ncu not found"; return; }
+    # Each kernel of 10 captured steps (after the first 30 launches: set-up and capture), with its
+    # duration and launch shape; the graph's gaps between them are what the bench adds.
+    : >"$out/layers-kernels.txt"
+    for variant in 0 20; do
+        echo "### variant $variant, batch 32" >>"$out/layers-kernels.txt"
+        timeout -k 10 "$(cap 60)" "$ncu" --clock-control none --launch-skip 30 --launch-count 60 \
+            --metrics gpu__time_duration.sum,launch__grid_size,launch__block_size \
+            $build/deepdigits train --device gpu --engine layers --variant $variant --batch 32 \
+            --epochs 1 --subset 3200 --verbose 0 --no-diagnostics >"$out/ncu-layers-$variant.txt" 2>&1
+        say "ncu layers step, variant $variant: exit $?"
+        grep -E '^  [A-Za-z_].*\(|gpu__time_duration|launch__grid_size|launch__block_size' \
+            "$out/ncu-layers-$variant.txt" | sed 's/  */ /g' >>"$out/layers-kernels.txt"
+    done
+    write_report
+    # One launch each of the lab at batch 1 (1,000 steps) and variant 20 at batch 32 on two SMs
+    # (100 steps): instructions executed and warp stalls per source line.
+    : >"$out/fused-source.txt"
+    local variant subset
+    for args in "0 1000" "20 3200"; do
+        read -r variant subset <<<"$args"
+        timeout -k 10 "$(cap 60)" "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
+            --section SourceCounters --section WarpStateStats --section InstructionStats \
+            --import-source yes -f -o "$out/fused-$variant" \
+            $build/deepdigits train --device gpu --engine fused --variant "$variant" --subset "$subset" \
+            --epochs 1 --verbose 0 >"$out/ncu-fused-$variant.log" 2>&1
+        say "ncu fused kernel, variant $variant: exit $?"
+        timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page source --csv \
+            --print-source cuda >"$out/fused-$variant-source.csv" 2>&1 ||
+            timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page source --csv \
+                >"$out/fused-$variant-source.csv" 2>&1
+        say "its source page: exit $? ($(wc -l <"$out/fused-$variant-source.csv") lines)"
+        timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page source --csv \
+            --print-source sass >"$out/fused-$variant-sass.csv" 2>&1
+        timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page details \
+            >>"$out/fused-source.txt" 2>&1
+    done
+}
+if [[ $mode == profile ]]; then
+    profile_stages
+    write_report
+    cat "$report"
+    exit 0
+fi
 
 # Every limit below also kills (-k): deepdigits catches SIGTERM to save a checkpoint, and a process
 # stuck in a hung kernel's synchronize would never act on it.
@@ -313,10 +388,6 @@ write_report
 # 6. Where the fused kernel's time goes (the next version's guide): Nsight Compute's warp-state
 # and scheduler statistics of one launch each for variant 20 at batch 32 (two SMs by the rule;
 # 100 steps) and the lab's network at batch 1 (1,000 steps), clocks left alone.
-ncu=$(command -v ncu)
-for candidate in /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu; do
-    [[ -z $ncu && -x $candidate ]] && ncu=$candidate
-done
 if [[ -z $ncu ]]; then
     profile="ncu not found"
 elif ((fused_hangs)); then
