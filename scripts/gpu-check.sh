@@ -208,7 +208,8 @@ profile_stages() {
     done
     write_report
     # One launch each of the lab at batch 1 (1,000 steps) and variant 20 at batch 32 on two SMs
-    # (100 steps): instructions executed and warp stalls per source line.
+    # (100 steps): instructions executed and warp stalls per source line. Without the per-layer
+    # diagnostics, as the bench times it (their gradient norms cost a loop of their own).
     : >"$out/fused-source.txt"
     local variant subset
     for args in "0 1000" "20 3200"; do
@@ -217,7 +218,7 @@ profile_stages() {
             --section SourceCounters --section WarpStateStats --section InstructionStats \
             --import-source yes -f -o "$out/fused-$variant" \
             $build/deepdigits train --device gpu --engine fused --variant "$variant" --subset "$subset" \
-            --epochs 1 --verbose 0 >"$out/ncu-fused-$variant.log" 2>&1
+            --epochs 1 --verbose 0 --no-diagnostics >"$out/ncu-fused-$variant.log" 2>&1
         say "ncu fused kernel, variant $variant: exit $?"
         timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page source --csv \
             --print-source cuda >"$out/fused-$variant-source.csv" 2>&1 ||
@@ -400,8 +401,8 @@ elif (($(left) > 45)); then
         timeout -k 10 "$(cap 40)" "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
             --section LaunchStats --section Occupancy --section SpeedOfLight \
             --section WarpStateStats --section SchedulerStats \
-            $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
-            >>"$out/ncu-fused.txt" 2>&1 || { ncu_rc=$?; break; }
+            $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 --no-diagnostics \
+            $args >>"$out/ncu-fused.txt" 2>&1 || { ncu_rc=$?; break; }
     done
     profile="exit $ncu_rc ($(grep -c 'fused_kernel' "$out/ncu-fused.txt") lines name the kernel)"
 else

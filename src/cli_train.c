@@ -48,7 +48,7 @@ static const char train_help[] =
     "  --engine NAME         GPU: auto (default), fused (whole epochs in one thread block, for\n"
     "                        networks up to 64 units wide and batches up to 1024), layers\n"
     "                        (cuBLAS SGEMMs and a kernel per layer and direction); auto is\n"
-    "                        fused up to batch 64\n"
+    "                        fused up to batch 32\n"
     "checkpoints (safetensors; see the README):\n"
     "  --save FILE           write the weights and the training state after the last epoch\n"
     "  --save-every N        and every N epochs (to the same FILE)\n"

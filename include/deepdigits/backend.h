@@ -17,11 +17,14 @@ typedef enum { DD_DEVICE_CPU, DD_DEVICE_GPU, DD_DEVICE_AUTO } dd_device;
  * chip; AUTO takes the fused engine where it fits and the batch is at most
  * DD_FUSED_AUTO_MAX_BATCH, else the layers (see README). */
 typedef enum { DD_ENGINE_AUTO, DD_ENGINE_FUSED, DD_ENGINE_LAYERS } dd_engine;
-#define DD_FUSED_AUTO_MAX_BATCH 64
+/* Measured on an H100 (bench/results/2026-11-27-h100-80gb-hbm3*): the fused engine is faster
+ * at batches 1-32 for every model timed (0, 1, 10, 20), the layers engine from 64 up. */
+#define DD_FUSED_AUTO_MAX_BATCH 32
 /* The fused engine's rule for its SMs a model (dd_backend_setup.fused_sms 0): a cluster of two
- * from this batch up, where halving the first layer's work should outweigh the cluster's dearer
- * barrier and its reads of the other block's shared memory. Both numbers are predictions
- * (bench/NOTES.md) until deepdigits-bench measures them on a GPU. */
+ * from this batch up, where halving the first layer's work outweighs the cluster's dearer
+ * barrier and its reads of the other block's shared memory. Measured on the same H100: two SMs
+ * faster at batches 8, 16 and 32; at batch 2 one SM for the lab's network (6.04 against 6.42
+ * us), two for variant 20 (38.96 against 40.71). */
 #define DD_FUSED_CLUSTER_MIN_BATCH 8
 
 /* "auto", "fused", "layers"; the parser returns -1 on any other name. */
