@@ -164,6 +164,38 @@ DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[UPL][SP
     simt_sync();
 }
 
+// The squared norm of this thread's share of the first kernel's gradient over the N staged
+// images X (samples B0..), for the diagnostics: each element g = sum over the samples of x d, a
+// float sum in sample order as the reference's, squared into four double sums. Four pixels at a
+// time from one float4 of the images and D's values in registers: a loop of one pixel at a time
+// cost as much as the rest of a batch-1 step (bench/NOTES.md, the profile of 2026-11-27). Only
+// the double sums' order differs from that loop's, which the diagnostics' tolerance allows.
+template <int UPL, int SPAN>
+DD_SIMT_FN double first_kernel_grad_sq(const fused_ctx &c, const float *x, const float *d, int b0,
+                                       int n) {
+    const int u = c.p->units[0];
+    double sq[4] = {0.0, 0.0, 0.0, 0.0};
+    DD_UNROLL
+    for (int k = 0; k < UPL; k++) {
+        const int j = 32 * k + c.lane;
+        if (j >= u) continue;
+        DD_UNROLL
+        for (int q = 0; q < SPAN / 4; q++) {
+            float4 g = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+            for (int s = 0; s < n; s++) {
+                const float4 v = simt_aligned(
+                    (const float4 *)(x + s * c.p->block_pixels + span_offset<SPAN>(c)))[q];
+                const float ds = d[(b0 + s) * u + j];
+                g.x = fmaf(v.x, ds, g.x), g.y = fmaf(v.y, ds, g.y);
+                g.z = fmaf(v.z, ds, g.z), g.w = fmaf(v.w, ds, g.w);
+            }
+            sq[0] += (double)g.x * g.x, sq[1] += (double)g.y * g.y;
+            sq[2] += (double)g.z * g.z, sq[3] += (double)g.w * g.w;
+        }
+    }
+    return (sq[0] + sq[1]) + (sq[2] + sq[3]);
+}
+
 // The rank-1 updates of the N staged images X (samples B0..), w += (-lr d) x: the SGD step with
 // its factors grouped so that each weight costs one fused multiply-add (the reference rounds x d
 // first; they differ in the last bit). With DIAGNOSTICS, this block's share of the batch's
@@ -175,17 +207,15 @@ DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][S
                                            int diagnostics, float *G) {
     const int u = c.p->units[0];
     double sq = 0;
-    for (int k = 0; k < UPL && diagnostics; k++) {
+    if (diagnostics && !G) sq = first_kernel_grad_sq<UPL, SPAN>(c, x, d, b0, n);
+    for (int k = 0; k < UPL && diagnostics && G; k++) {
         const int j = 32 * k + c.lane;
         if (j >= u) continue;
         for (int r = 0; r < SPAN; r++) {
             const int i = span_offset<SPAN>(c) + r;
             float g = 0.0f;
             for (int s = 0; s < n; s++) g += x[s * c.p->block_pixels + i] * d[(b0 + s) * u + j];
-            if (G)
-                G[(c.px0 + i) * u + j] += g;
-            else
-                sq += (double)g * g;
+            G[(c.px0 + i) * u + j] += g;
         }
     }
     for (int s = 0; s < n; s++) {
