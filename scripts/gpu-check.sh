@@ -122,6 +122,7 @@ write_report() {
             echo '```'
         fi
         for part in crossover:"The fused and layers engines between the measured batches" \
+            lab-parts:"The 21 models at once: wall time and each epoch's own seconds" \
             layers-kernels:"The kernels of captured layers steps (ncu, 10 steps of batch 32)" \
             fused-source:"The fused kernel by source line (ncu)"; do
             [[ -s $out/${part%%:*}.txt ]] || continue
@@ -192,6 +193,25 @@ profile_stages() {
         >"$out/crossover.txt" 2>&1
     say "crossover bench: exit $? after $((SECONDS - start)) s"
     write_report
+    # Where the whole lab's time goes: `train --variant all` for two epochs, with the per-layer
+    # diagnostics (as the lab bench and a user run) and without; its wall time against the
+    # epochs' own train and evaluation seconds in the baseline's and variant 20's history.
+    : >"$out/lab-parts.txt"
+    local flags t0
+    for flags in "" "--no-diagnostics"; do
+        t0=$SECONDS
+        # shellcheck disable=SC2086 # FLAGS is one flag or none
+        timeout -k 10 "$(cap 60)" $build/deepdigits train --variant all --epochs 2 --device gpu \
+            --verbose 0 $flags --out "$out/all" >/dev/null 2>"$out/lab-parts.err"
+        {
+            echo "train --variant all --epochs 2 ${flags:-(diagnostics on)}: exit $?, $((SECONDS - t0)) s wall"
+            for run in baseline variant-20; do
+                echo "  $run: $(cut -d, -f1,6-8 "$out/all/$run/history.csv" 2>/dev/null | paste -sd ' ' -)"
+            done
+        } >>"$out/lab-parts.txt"
+        rm -rf "$out/all"
+    done
+    say "lab parts: $(paste -sd ' ' "$out/lab-parts.txt")"
     [[ -n $ncu ]] || { say "ncu not found"; return; }
     # Each kernel of 10 captured steps (after the first 30 launches: set-up and capture), with its
     # duration and launch shape; the graph's gaps between them are what the bench adds.
