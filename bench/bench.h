@@ -45,4 +45,9 @@ int bench_measure(const dd_train_options *opts, dd_device device, const dd_mnist
 int bench_lab(dd_device device, const dd_mnist *data, int epochs, int jobs, double *seconds,
               char *err);
 
+/* --gemms: each SGEMM of a layers-engine step of MODELS at BATCHES, asked of cuBLAS three ways,
+ * checked against the host and timed inside a CUDA graph (bench/gemm.c); a table on stdout.
+ * Needs a CUDA device. */
+int bench_gemms(const int *models, int n_models, const int *batches, int n_batches, char *err);
+
 #endif

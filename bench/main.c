@@ -40,13 +40,15 @@ static const char help[] =
     "  --lab-epochs N    epochs per model for --lab (default 20)\n"
     "  --lab-jobs N      models at a time for --lab (default: all 21 on the GPU, 1 on the CPU)\n"
     "  --json FILE       write the results as JSON\n"
+    "  --gemms           instead of training: each SGEMM of a layers-engine step of --models at\n"
+    "                    --batch, asked of cuBLAS three ways, checked and timed (needs a GPU)\n"
     "  --data DIR, --dataset mnist|fashion, --seed N, --tf32, --no-graphs  as in deepdigits train\n"
     "  --help            this text\n";
 
 typedef struct {
     int models[MAX_LIST], n_models, batches[MAX_LIST], n_batches;
     int backends; /* a bit per backend of the matrix */
-    int steps, repeats, quick, lab, lab_epochs, lab_jobs, tf32, no_graphs;
+    int steps, repeats, quick, lab, lab_epochs, lab_jobs, tf32, no_graphs, gemms;
     unsigned long long seed;
     dd_device device;
     const char *json, *data, *dataset;
@@ -91,15 +93,28 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         SEED,
         TF32,
         NO_GRAPHS,
+        GEMMS,
         HELP
     };
-    static const struct option opts[] = {
-        {"models", 1, 0, MODELS},       {"batch", 1, 0, BATCH}, {"device", 1, 0, DEVICE},
-        {"backends", 1, 0, BACKENDS},   {"steps", 1, 0, STEPS}, {"repeats", 1, 0, REPEATS},
-        {"quick", 0, 0, QUICK},         {"lab", 0, 0, LAB},     {"lab-epochs", 1, 0, LAB_EPOCHS},
-        {"lab-jobs", 1, 0, LAB_JOBS},   {"json", 1, 0, JSON},   {"data", 1, 0, DATA},
-        {"dataset", 1, 0, DATASET},     {"seed", 1, 0, SEED},   {"tf32", 0, 0, TF32},
-        {"no-graphs", 0, 0, NO_GRAPHS}, {"help", 0, 0, HELP},   {0, 0, 0, 0}};
+    static const struct option opts[] = {{"models", 1, 0, MODELS},
+                                         {"batch", 1, 0, BATCH},
+                                         {"device", 1, 0, DEVICE},
+                                         {"backends", 1, 0, BACKENDS},
+                                         {"steps", 1, 0, STEPS},
+                                         {"repeats", 1, 0, REPEATS},
+                                         {"quick", 0, 0, QUICK},
+                                         {"lab", 0, 0, LAB},
+                                         {"lab-epochs", 1, 0, LAB_EPOCHS},
+                                         {"lab-jobs", 1, 0, LAB_JOBS},
+                                         {"json", 1, 0, JSON},
+                                         {"data", 1, 0, DATA},
+                                         {"dataset", 1, 0, DATASET},
+                                         {"seed", 1, 0, SEED},
+                                         {"tf32", 0, 0, TF32},
+                                         {"no-graphs", 0, 0, NO_GRAPHS},
+                                         {"gemms", 0, 0, GEMMS},
+                                         {"help", 0, 0, HELP},
+                                         {0, 0, 0, 0}};
     int o, lab_epochs_given = 0;
     long v;
     opterr = 0;
@@ -157,6 +172,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         case NO_GRAPHS:
             a->no_graphs = 1;
             break;
+        case GEMMS:
+            a->gemms = 1;
+            break;
         case HELP:
         case 'h':
             fputs(help, stdout);
@@ -169,6 +187,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     }
     if (optind < argc) {
         fprintf(stderr, "deepdigits-bench: unexpected argument '%s'\n", argv[optind]);
+        return -1;
+    }
+    if (a->gemms && a->lab) {
+        fprintf(stderr, "deepdigits-bench: --gemms times the SGEMMs instead of training: not with "
+                        "--lab\n");
         return -1;
     }
     if (lab_epochs_given && !a->lab) {
@@ -420,7 +443,13 @@ int main(int argc, char **argv) {
             date, have_gpu ? gpu.name : "none", cpu.name);
     }
     int first = 1;
-    int rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json, &first);
+    int rc = 0;
+    if (a.gemms && !have_gpu)
+        printf("--gemms: skipped: no CUDA device\n");
+    else if (a.gemms && bench_gemms(a.models, a.n_models, a.batches, a.n_batches, why) != 0)
+        fprintf(stderr, "deepdigits-bench: %s\n", why), rc = -1;
+    else if (!a.gemms)
+        rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json, &first);
     if (rc == 0 && a.lab) rc = run_lab(&a, &data, have_gpu, json, &first);
     if (json) { /* what was measured, also when a later cell failed */
         fprintf(json, "\n  ]\n}\n");

@@ -122,6 +122,7 @@ write_report() {
             echo '```'
         fi
         for part in crossover:"The fused and layers engines between the measured batches" \
+            gemms:"The layers engine's SGEMMs asked of cuBLAS three ways" \
             lab-parts:"The 21 models at once: wall time and each epoch's own seconds" \
             layers-kernels:"The kernels of captured layers steps (ncu, 10 steps of batch 32)" \
             fused-source:"The fused kernel by source line (ncu)"; do
@@ -192,6 +193,11 @@ profile_stages() {
         --backends cuda,cuda-fused,cuda-fused-2sm --repeats 3 --json "$out/bench-crossover.json" \
         >"$out/crossover.txt" 2>&1
     say "crossover bench: exit $? after $((SECONDS - start)) s"
+    # The layers engine's SGEMMs asked of cuBLAS three ways (bench/gemm.c): which gives one kernel
+    # a product, and at what cost, before kernels/dense.cu changes.
+    timeout -k 10 "$(cap 60)" $build/bench/deepdigits-bench --gemms --models 0,20 --batch 32,256 \
+        >"$out/gemms.txt" 2>&1
+    say "SGEMMs three ways: exit $? after $((SECONDS - start)) s"
     write_report
     # Where the whole lab's time goes: `train --variant all` for two epochs, with the per-layer
     # diagnostics (as the lab bench and a user run) and without; its wall time against the

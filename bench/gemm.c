@@ -1,0 +1,302 @@
+/* deepdigits-bench --gemms: the SGEMMs of a layers-engine step one by one, each made three ways
+ * and timed as the step runs them (as nodes of a replayed CUDA graph), checked against a double
+ * product on the host. cuBLAS splits the small products of these networks in two kernels, a
+ * split-K product and its reduction (bench/NOTES.md, the profile of 2026-11-27); this says what
+ * each way of asking for one kernel would cost before kernels/dense.cu changes. The shapes and
+ * operand layouts are dense.cu's. */
+#include <cublasLt.h>
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "../src/gpu_check.h"
+#include "bench.h"
+#include "deepdigits/variants.h"
+
+enum { CALLS = 100, REPLAYS = 10 }; /* GEMMs in one graph, timed replays of it */
+
+/* One product: C (m x n) = op(A) op(B), column-major, as dense.cu calls cublasSgemm. */
+typedef struct {
+    char what[32];
+    cublasOperation_t ta, tb;
+    int m, n, k;
+} gemm_shape;
+
+typedef enum { WAY_CUBLAS, WAY_NO_WORKSPACE, WAY_LT_ONE_KERNEL, WAYS } gemm_way;
+static const char *const way_name[WAYS] = {"cublas", "cublas, no workspace",
+                                           "cublasLt, no split-K"};
+
+typedef struct {
+    cudaStream_t stream;
+    cublasHandle_t blas;
+    cublasLtHandle_t lt;
+    void *workspace;
+    size_t workspace_bytes;
+    float *a, *b, *c; /* device operands, big enough for every shape */
+    char err[DD_ERR_LEN];
+} gemm_ctx;
+
+/* A and B as they lie in memory (column-major), before op(). */
+static int rows_a(const gemm_shape *s) {
+    return s->ta == CUBLAS_OP_N ? s->m : s->k;
+}
+static int cols_a(const gemm_shape *s) {
+    return s->ta == CUBLAS_OP_N ? s->k : s->m;
+}
+static int rows_b(const gemm_shape *s) {
+    return s->tb == CUBLAS_OP_N ? s->k : s->n;
+}
+static int cols_b(const gemm_shape *s) {
+    return s->tb == CUBLAS_OP_N ? s->n : s->k;
+}
+
+/* Dense layer L's three products at batch B (dX only above the first layer). */
+static int layer_shapes(const dd_dense_layout *d, int l, int B, gemm_shape *out) {
+    const int I = d->fan_in, O = d->units;
+    out[0] = (gemm_shape){"", CUBLAS_OP_N, CUBLAS_OP_N, O, B, I};
+    out[1] = (gemm_shape){"", CUBLAS_OP_N, CUBLAS_OP_T, O, I, B};
+    out[2] = (gemm_shape){"", CUBLAS_OP_T, CUBLAS_OP_N, I, B, O};
+    snprintf(out[0].what, sizeof out[0].what, "dense %d Y", l + 1);
+    snprintf(out[1].what, sizeof out[1].what, "dense %d dW", l + 1);
+    snprintf(out[2].what, sizeof out[2].what, "dense %d dX", l + 1);
+    return l > 0 ? 3 : 2;
+}
+
+/* C = op(A) op(B) in double on the host, from the same floats. */
+static void reference(const gemm_shape *s, const float *A, const float *B, double *C) {
+    const int lda = rows_a(s), ldb = rows_b(s);
+    for (int j = 0; j < s->n; j++)
+        for (int i = 0; i < s->m; i++) {
+            double sum = 0;
+            for (int p = 0; p < s->k; p++) {
+                const float a = s->ta == CUBLAS_OP_N ? A[i + p * lda] : A[p + i * lda];
+                const float b = s->tb == CUBLAS_OP_N ? B[p + j * ldb] : B[j + p * ldb];
+                sum += (double)a * b;
+            }
+            C[i + j * s->m] = sum;
+        }
+}
+
+/* One product the way WAY asks for it, enqueued on the context's stream. */
+static int enqueue(gemm_ctx *g, gemm_way way, const gemm_shape *s, const cublasLtMatmulAlgo_t *algo,
+                   cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
+                   cublasLtMatrixLayout_t lc) {
+    const float one = 1.0f, zero = 0.0f;
+    if (way == WAY_LT_ONE_KERNEL) {
+        CUBLAS_CHECK(cublasLtMatmul(g->lt, op, &one, g->a, la, g->b, lb, &zero, g->c, lc, g->c, lc,
+                                    algo, NULL, 0, g->stream),
+                     g->err);
+        return 0;
+    }
+    CUBLAS_CHECK(cublasSgemm(g->blas, s->ta, s->tb, s->m, s->n, s->k, &one, g->a, rows_a(s), g->b,
+                             rows_b(s), &zero, g->c, s->m),
+                 g->err);
+    return 0;
+}
+
+/* The Lt descriptors of S and the first algorithm the heuristic offers without a split-K
+ * reduction and without workspace; *FOUND 0 when it offers none. */
+static int lt_plan(gemm_ctx *g, const gemm_shape *s, cublasLtMatmulDesc_t *op,
+                   cublasLtMatrixLayout_t l[3], cublasLtMatmulAlgo_t *algo, int *found) {
+    CUBLAS_CHECK(cublasLtMatmulDescCreate(op, CUBLAS_COMPUTE_32F_PEDANTIC, CUDA_R_32F), g->err);
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_TRANSA, &s->ta, sizeof s->ta),
+        g->err);
+    CUBLAS_CHECK(
+        cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_TRANSB, &s->tb, sizeof s->tb),
+        g->err);
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l[0], CUDA_R_32F, rows_a(s), cols_a(s), rows_a(s)),
+                 g->err);
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l[1], CUDA_R_32F, rows_b(s), cols_b(s), rows_b(s)),
+                 g->err);
+    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l[2], CUDA_R_32F, s->m, s->n, s->m), g->err);
+    cublasLtMatmulPreference_t pref;
+    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref), g->err);
+    const uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_NONE;
+    const size_t no_workspace = 0;
+    cublasLtMatmulHeuristicResult_t result;
+    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
+        pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &scheme, sizeof scheme);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
+                                                  &no_workspace, sizeof no_workspace);
+    if (st == CUBLAS_STATUS_SUCCESS)
+        st = cublasLtMatmulAlgoGetHeuristic(g->lt, *op, l[0], l[1], l[2], l[2], pref, 1, &result,
+                                            found);
+    cublasLtMatmulPreferenceDestroy(pref);
+    if (st == CUBLAS_STATUS_NOT_SUPPORTED) st = CUBLAS_STATUS_SUCCESS, *found = 0;
+    if (st != CUBLAS_STATUS_SUCCESS)
+        DD_FAIL_(g->err, "cublasLt's heuristic without split-K", cublasGetStatusString(st));
+    if (*found) *algo = result.algo;
+    return 0;
+}
+
+/* CALLS products captured in one graph: its nodes (kernels, and any memset) per product and the
+ * microseconds per product over REPLAYS replays (after one untimed). */
+static int time_graph(gemm_ctx *g, gemm_way way, const gemm_shape *s,
+                      const cublasLtMatmulAlgo_t *algo, cublasLtMatmulDesc_t op,
+                      cublasLtMatrixLayout_t l[3], double *kernels, double *us) {
+    cudaGraph_t graph;
+    cudaGraphExec_t exec;
+    CUDA_CHECK(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal), g->err);
+    int rc = 0;
+    for (int i = 0; i < CALLS && rc == 0; i++) rc = enqueue(g, way, s, algo, op, l[0], l[1], l[2]);
+    const cudaError_t end = cudaStreamEndCapture(g->stream, &graph);
+    if (rc != 0) return -1;
+    CUDA_CHECK(end, g->err);
+    size_t nodes = 0;
+    CUDA_CHECK(cudaGraphGetNodes(graph, NULL, &nodes), g->err);
+    *kernels = (double)nodes / CALLS;
+    CUDA_CHECK(cudaGraphInstantiate(&exec, graph, 0), g->err);
+    cudaEvent_t t0, t1;
+    CUDA_CHECK(cudaEventCreate(&t0), g->err);
+    CUDA_CHECK(cudaEventCreate(&t1), g->err);
+    CUDA_CHECK(cudaGraphLaunch(exec, g->stream), g->err);
+    CUDA_CHECK(cudaEventRecord(t0, g->stream), g->err);
+    for (int r = 0; r < REPLAYS; r++) CUDA_CHECK(cudaGraphLaunch(exec, g->stream), g->err);
+    CUDA_CHECK(cudaEventRecord(t1, g->stream), g->err);
+    CUDA_CHECK(cudaEventSynchronize(t1), g->err);
+    float ms = 0;
+    CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1), g->err);
+    *us = 1000.0 * ms / (REPLAYS * CALLS);
+    cudaEventDestroy(t0), cudaEventDestroy(t1);
+    cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
+    return 0;
+}
+
+/* One product WAY's way: checked against the host's REF, then timed; one table line. */
+static int measure_way(gemm_ctx *g, gemm_way way, const gemm_shape *s, const double *ref,
+                       float *host_c) {
+    cublasLtMatmulDesc_t op = NULL;
+    cublasLtMatrixLayout_t l[3] = {NULL, NULL, NULL};
+    cublasLtMatmulAlgo_t algo;
+    int found = 1, rc = 0;
+    if (way == WAY_LT_ONE_KERNEL) rc = lt_plan(g, s, &op, l, &algo, &found);
+    if (rc == 0 && way != WAY_LT_ONE_KERNEL) {
+        const int none = way == WAY_NO_WORKSPACE;
+        rc = cublasSetWorkspace(g->blas, none ? NULL : g->workspace,
+                                none ? 0 : g->workspace_bytes) == CUBLAS_STATUS_SUCCESS
+                 ? 0
+                 : (snprintf(g->err, DD_ERR_LEN, "cublasSetWorkspace failed"), -1);
+    }
+    double kernels = 0, us = 0, err2 = 0, ref2 = 0;
+    if (rc == 0 && found) {
+        rc = cudaMemset(g->c, 0xff, (size_t)s->m * s->n * sizeof(float)) == cudaSuccess
+                 ? enqueue(g, way, s, &algo, op, l[0], l[1], l[2])
+                 : (snprintf(g->err, DD_ERR_LEN, "cudaMemset failed"), -1);
+        if (rc == 0 && cudaMemcpy(host_c, g->c, (size_t)s->m * s->n * sizeof(float),
+                                  cudaMemcpyDeviceToHost) != cudaSuccess)
+            rc = -1, snprintf(g->err, DD_ERR_LEN, "copying a product back failed");
+        for (long i = 0; rc == 0 && i < (long)s->m * s->n; i++)
+            err2 += (host_c[i] - ref[i]) * (host_c[i] - ref[i]), ref2 += ref[i] * ref[i];
+        if (rc == 0) rc = time_graph(g, way, s, &algo, op, l, &kernels, &us);
+    }
+    for (int i = 0; i < 3; i++)
+        if (l[i]) cublasLtMatrixLayoutDestroy(l[i]);
+    if (op) cublasLtMatmulDescDestroy(op);
+    if (rc != 0) return -1;
+    if (!found) {
+        printf("  %-12s %4d %4d %4d  %-22s none offered\n", s->what, s->m, s->n, s->k,
+               way_name[way]);
+        return 0;
+    }
+    const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
+    printf("  %-12s %4d %4d %4d  %-22s %7.2f %9.2f  %.1e%s\n", s->what, s->m, s->n, s->k,
+           way_name[way], kernels, us, rel, rel <= 1e-5 ? "" : "  (over 1e-5!)");
+    if (rel <= 1e-5) return 0;
+    snprintf(g->err, DD_ERR_LEN, "%.31s asked as %.24s: relative error %.1e", s->what,
+             way_name[way], rel);
+    return -1;
+}
+
+static int measure_shape(gemm_ctx *g, const gemm_shape *s, float *host, double *ref) {
+    const long na = (long)s->m * s->k, nb = (long)s->k * s->n;
+    for (long i = 0; i < na + nb; i++) host[i] = (float)((i * 7919 % 2001) - 1000) / 1000.0f;
+    CUDA_CHECK(cudaMemcpy(g->a, host, na * sizeof *host, cudaMemcpyHostToDevice), g->err);
+    CUDA_CHECK(cudaMemcpy(g->b, host + na, nb * sizeof *host, cudaMemcpyHostToDevice), g->err);
+    reference(s, host, host + na, ref);
+    int failed = 0; /* one way failing (its capture, say) still leaves the others to measure */
+    for (int w = 0; w < WAYS; w++)
+        if (measure_way(g, (gemm_way)w, s, ref, host) != 0) {
+            printf("  %-12s %4d %4d %4d  %-22s failed: %s\n", s->what, s->m, s->n, s->k,
+                   way_name[w], g->err);
+            (void)cudaGetLastError();
+            failed = 1;
+        }
+    if (failed) snprintf(g->err, DD_ERR_LEN, "a product failed or was off (the table says which)");
+    return failed ? -1 : 0;
+}
+
+static void close_ctx(gemm_ctx *g) {
+    cudaFree(g->a), cudaFree(g->b), cudaFree(g->c), cudaFree(g->workspace);
+    if (g->lt) cublasLtDestroy(g->lt);
+    if (g->blas) cublasDestroy(g->blas);
+    if (g->stream) cudaStreamDestroy(g->stream);
+}
+
+static int open_ctx(gemm_ctx *g, size_t floats) {
+    g->workspace_bytes = 32u << 20; /* what kernels/gpu.cu gives cuBLAS on Hopper */
+    CUDA_CHECK(cudaStreamCreate(&g->stream), g->err);
+    CUBLAS_CHECK(cublasCreate(&g->blas), g->err);
+    CUBLAS_CHECK(cublasLtCreate(&g->lt), g->err);
+    CUBLAS_CHECK(cublasSetStream(g->blas, g->stream), g->err);
+    CUBLAS_CHECK(cublasSetMathMode(g->blas, CUBLAS_PEDANTIC_MATH), g->err);
+    CUDA_CHECK(cudaMalloc(&g->workspace, g->workspace_bytes), g->err);
+    CUDA_CHECK(cudaMalloc((void **)&g->a, floats * sizeof(float)), g->err);
+    CUDA_CHECK(cudaMalloc((void **)&g->b, floats * sizeof(float)), g->err);
+    CUDA_CHECK(cudaMalloc((void **)&g->c, floats * sizeof(float)), g->err);
+    return 0;
+}
+
+/* The shapes of model N's products at batch B into S (at most 3 a layer); their count. */
+static int model_shapes(int n, int B, gemm_shape *s, int max, char *err) {
+    dd_train_options o;
+    dd_layout layout;
+    if (dd_variant_options(n, 0, &o, err) != 0 || dd_layout_build(&o.model, &layout, err) != 0)
+        return -1;
+    int count = 0;
+    for (int l = 0; l < layout.n_dense && count + 3 <= max; l++)
+        count += layer_shapes(&layout.dense[l], l, B, s + count);
+    return count;
+}
+
+int bench_gemms(const int *models, int n_models, const int *batches, int n_batches, char *err) {
+    enum { MAX_SHAPES = 3 * DD_MAX_DENSE };
+    gemm_shape s[MAX_SHAPES];
+    size_t floats = 1; /* the largest operand or product of them all */
+    for (int mi = 0; mi < n_models; mi++)
+        for (int bi = 0; bi < n_batches; bi++) {
+            const int n = model_shapes(models[mi], batches[bi], s, MAX_SHAPES, err);
+            if (n < 0) return -1;
+            for (int i = 0; i < n; i++) {
+                const size_t m = s[i].m, k = s[i].k, c = s[i].n;
+                const size_t most = m * k > k * c ? m * k : k * c;
+                if (most > floats) floats = most;
+                if (m * c > floats) floats = m * c;
+            }
+        }
+    gemm_ctx g = {0};
+    float *host = malloc(2 * floats * sizeof *host);
+    double *ref = malloc(floats * sizeof *ref);
+    int failed = 0, rc = host && ref ? open_ctx(&g, floats)
+                                     : (snprintf(g.err, DD_ERR_LEN, "out of memory"), -1);
+    if (rc == 0)
+        printf("Each SGEMM of a layers step, %d in a CUDA graph: its nodes per product, µs per "
+               "product, ‖gpu − host‖/‖host‖\n",
+               CALLS);
+    for (int mi = 0; mi < n_models && rc == 0; mi++)
+        for (int bi = 0; bi < n_batches && rc == 0; bi++) {
+            const int n = model_shapes(models[mi], batches[bi], s, MAX_SHAPES, g.err);
+            char name[32];
+            dd_variant_name(models[mi], name, sizeof name);
+            printf("\n%s, batch %d:\n  %-12s %4s %4s %4s  %-22s %7s %9s  %s\n", name, batches[bi],
+                   "product", "m", "n", "k", "asked as", "nodes", "µs", "error");
+            rc = n < 0 ? -1 : 0;
+            for (int i = 0; i < n; i++) failed |= measure_shape(&g, &s[i], host, ref) != 0;
+        }
+    if (rc == 0 && failed) rc = -1;
+    if (rc != 0) memcpy(err, g.err, DD_ERR_LEN);
+    close_ctx(&g);
+    free(host), free(ref);
+    return rc;
+}
