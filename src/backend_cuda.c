@@ -1,14 +1,13 @@
-/* The CUDA backend: the network of src/network.c walked layer by layer with the _gpu twins of
- * the ops, on buffers carved in the same layout. The datasets are uploaded once as uint8; the
- * loss and accuracy sums stay on the device until take_sums. A training step of the full batch
- * size is captured once as a CUDA graph and replayed; the step reads its position in the epoch's
- * order from a device counter that it advances itself, so every replay takes the next batch.
- * With the fused engine (kernels/fused.h) training steps are queued instead and run as one
- * launch when anything needs their results; everything else is shared. */
+/* The CUDA backend: the network of src/network.c on device buffers carved in the same layout.
+ * The datasets are uploaded once as uint8; the loss and accuracy sums stay on the device until
+ * take_sums. The layers engine's training step, captured as a CUDA graph, is in
+ * backend_cuda_graph.c; with the fused engine (kernels/fused.h) training steps are queued
+ * instead and run as one launch when anything needs their results; everything else is shared. */
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "backend_cuda.h"
 #include "kernels.h"
 #include "deepdigits/backend.h"
 #include "deepdigits/gpu.h"
@@ -19,46 +18,6 @@
 #include "gpu_check.h"
 #include "layer.h"
 
-/* Fused steps waiting for a launch: COUNT samples from FIRST in the order, in batches of BATCH,
- * CLOSED once a partial batch has ended them. */
-typedef struct {
-    int first, count, batch, closed;
-    float lr;
-} fused_queue;
-
-typedef struct {
-    dd_backend base;
-    dd_backend_setup setup;
-    dd_gpu gpu;
-    dd_net net; /* device pointers, host-side bookkeeping */
-    uint8_t *train_pixels, *train_labels, *test_pixels, *test_labels, *batch_labels, *predictions;
-    float *table, *params, *grads;
-    uint32_t *order;
-    int *step_first; /* the device counter: where the next step starts in ORDER */
-    double *sums;
-    long steps, samples;      /* since the last take_sums, counted on the host */
-    long replayed;            /* of those steps, how many replayed the captured graph */
-    int next_first;           /* what the device counter holds after the queued steps */
-    cudaEvent_t last_mark;    /* for elapsed() */
-    dd_shuffle_work *shuffle; /* the device shuffle's buffers and generator, for SHUFFLE_SEED */
-    unsigned long long shuffle_seed;
-    cudaGraphExec_t graph;
-    int warm; /* a full-batch step ran eagerly, so capturing one is safe */
-    int graph_batch;
-    float graph_lr;
-    int lost_captures; /* captures invalidated in a row, since the last good one */
-    /* The fused engine: its plan, its global scratch (when the activations are not in shared
-     * memory), and the steps queued for its next launch. */
-    dd_fused_plan plan;
-    float *fused_scratch;
-    fused_queue queued;
-} cuda_backend;
-
-#define TRY(call)                                                                                  \
-    do {                                                                                           \
-        if ((call) != 0) return -1;                                                                \
-    } while (0)
-
 /* A copy in the backend's stream order, finished before it returns. (The stream does not
  * synchronize with the legacy default stream, so a plain cudaMemcpy could overtake queued work.) */
 static int copy(cuda_backend *b, void *dst, const void *src, size_t bytes,
@@ -68,167 +27,10 @@ static int copy(cuda_backend *b, void *dst, const void *src, size_t bytes,
     return 0;
 }
 
-static float *param_at(cuda_backend *b, size_t offset) {
-    return b->params + offset;
-}
-
-/* Layer L as the layer kernels take it, on the device's parameters and gradients. */
-static dd_layer_view layer(cuda_backend *b, int l) {
-    return dd_net_layer_view(&b->net, b->params, b->grads, l);
-}
-
-/* The twin of dd_net_forward: per layer an SGEMM, then one kernel for the bias, the activation
- * and BN. */
-static int forward(cuda_backend *b, int B, int training) {
-    dd_net *net = &b->net;
-    for (int l = 0; l < net->layout.n_dense; l++) {
-        const dd_dense_layout *d = &net->layout.dense[l];
-        const dd_layer_view v = layer(b, l);
-        TRY(dd_dense_forward_gpu(v.acts.dense_out, dd_net_layer_input(net, l),
-                                 param_at(b, d->kernel), B, d->fan_in, d->units, &b->gpu));
-        TRY(dd_layer_forward_gpu(&v, B, training, &b->gpu));
-    }
-    return 0;
-}
-
-/* The twin of dd_net_backward, from dL/dy in grad_out: per layer one kernel down to dL/dz (in
- * place) and the bias and BN gradients, then the SGEMMs for dW and dX. The buffer swap is host
- * bookkeeping and happens the same way on every call, so a captured graph stays valid. */
-static int backward(cuda_backend *b, int B) {
-    dd_net *net = &b->net;
-    for (int l = net->layout.n_dense - 1; l >= 0; l--) {
-        const dd_dense_layout *d = &net->layout.dense[l];
-        const dd_layer_view v = layer(b, l);
-        TRY(dd_layer_backward_gpu(&v, net->grad_out, B, &b->gpu));
-        TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel, net->grad_out,
-                                  dd_net_layer_input(net, l), param_at(b, d->kernel), B, d->fan_in,
-                                  d->units, &b->gpu));
-        float *t = net->grad_in;
-        net->grad_in = net->grad_out, net->grad_out = t;
-    }
-    return 0;
-}
-
-/* One training step of B samples from the device counter's position: only launches, no sync,
- * so that it can be captured. */
-static int enqueue_step(cuda_backend *b, int B, float lr) {
-    const dd_layout *L = &b->net.layout;
-    TRY(dd_gather_step_gpu(b->net.input, b->batch_labels, b->train_pixels, b->train_labels,
-                           b->order, b->step_first, b->table, B, &b->gpu));
-    TRY(forward(b, B, 1));
-    TRY(dd_mse_step_gpu(b->net.grad_out, b->sums, b->step_first,
-                        dd_net_layer_output(&b->net, L->n_dense - 1), b->batch_labels, B, &b->gpu));
-    TRY(backward(b, B));
-    if (b->setup.diagnostics)
-        for (int l = 0; l < L->n_dense; l++)
-            TRY(dd_sum_squares_gpu(b->sums + DD_SUM_GRAD_SQ + l, b->grads + L->dense[l].kernel,
-                                   (long)L->dense[l].fan_in * L->dense[l].units, &b->gpu));
-    return dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu);
-}
-
-/* With DD_GRAPH_NODES set in the environment, one line on stderr per captured step: how many
- * nodes and kernels it became (cuBLAS may split a GEMM in two), for scripts/gpu-check.sh. */
-static int report_nodes(cudaGraph_t graph, int B, char *err) {
-    if (!getenv("DD_GRAPH_NODES")) return 0;
-    size_t n = 0, kernels = 0;
-    CUDA_CHECK(cudaGraphGetNodes(graph, NULL, &n), err);
-    cudaGraphNode_t *nodes = malloc((n ? n : 1) * sizeof *nodes);
-    if (!nodes) return 0;
-    cudaError_t e = cudaGraphGetNodes(graph, nodes, &n);
-    for (size_t i = 0; i < n && e == cudaSuccess; i++) {
-        enum cudaGraphNodeType type;
-        e = cudaGraphNodeGetType(nodes[i], &type);
-        kernels += e == cudaSuccess && type == cudaGraphNodeTypeKernel;
-    }
-    free(nodes);
-    CUDA_CHECK(e, err);
-    fprintf(stderr,
-            "deepdigits: a captured training step of batch %d: %zu graph nodes, %zu kernels\n", B,
-            n, kernels);
-    return 0;
-}
-
-/* Captures one full-batch step as a graph (once per batch size and learning rate). Returns 1, or
- * 0 when the capture was invalidated from outside (with --jobs another thread's device-wide call,
- * such as a cudaFree, can do that): nothing of the step has run, and the caller runs it eagerly
- * and tries again at the next step. -1 on an error. */
-static int capture_step(cuda_backend *b, int B, float lr) {
-    cudaGraph_t graph;
-    if (b->graph) {
-        CUDA_CHECK(cudaGraphExecDestroy(b->graph), b->gpu.err);
-        b->graph = NULL;
-    }
-    CUDA_CHECK(cudaStreamBeginCapture(b->gpu.stream, cudaStreamCaptureModeThreadLocal), b->gpu.err);
-    graph = NULL;
-    int rc = enqueue_step(b, B, lr);
-    cudaError_t e = cudaStreamEndCapture(b->gpu.stream, &graph);
-    cudaGraphExec_t exec = NULL;
-    if (rc == 0 && e == cudaSuccess && report_nodes(graph, B, b->gpu.err) != 0) rc = -1;
-    if (rc == 0 && e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
-    if (graph) cudaGraphDestroy(graph);
-    if (e == cudaErrorStreamCaptureInvalidated) {
-        (void)cudaGetLastError(); /* the launches into the dead capture failed the same way */
-        if (rc == 0) snprintf(b->gpu.err, DD_ERR_LEN, "%s", cudaGetErrorString(e));
-        return 0;
-    }
-    if (rc != 0) return -1;
-    CUDA_CHECK(e, b->gpu.err);
-    b->graph = exec;
-    b->graph_batch = B;
-    b->graph_lr = lr;
-    return 1;
-}
-
 /* Hands the GPU's error line to the caller's buffer. */
 static int fail(cuda_backend *b, char *err) {
     snprintf(err, DD_ERR_LEN, "%s", b->gpu.err);
     return -1;
-}
-
-static int move_counter(cuda_backend *b, int first) {
-    CUDA_CHECK(
-        cudaMemcpyAsync(b->step_first, &first, sizeof first, cudaMemcpyHostToDevice, b->gpu.stream),
-        b->gpu.err);
-    CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), b->gpu.err); /* FIRST lives on our stack */
-    b->next_first = first;
-    return 0;
-}
-
-/* Other threads' device-wide calls invalidate a capture now and then (capture_step); a capture
- * that fails every time is something else (a library call that cannot be captured, say), and
- * retrying it at every step would cost a failed capture a step for the whole run. Eager steps
- * give the same numbers, so after LOST_CAPTURES_LIMIT in a row the run goes on without graphs,
- * saying so once. */
-enum { LOST_CAPTURES_LIMIT = 16 };
-
-static void give_up_graphs_if_lost(cuda_backend *b) {
-    if (++b->lost_captures < LOST_CAPTURES_LIMIT) return;
-    fprintf(stderr,
-            "deepdigits: capturing the training step as a CUDA graph failed %d times in a row "
-            "(%s); the steps run without graphs\n",
-            b->lost_captures, b->gpu.err);
-    b->setup.no_graphs = 1;
-}
-
-static int step(cuda_backend *b, int first, int count, float lr) {
-    if (first != b->next_first) TRY(move_counter(b, first));
-    if (b->setup.no_graphs || count != b->setup.max_batch) return enqueue_step(b, count, lr);
-    if (!b->warm) { /* the first step runs eagerly: kernels load, cuBLAS picks its algorithms */
-        b->warm = 1;
-        return enqueue_step(b, count, lr);
-    }
-    if (!b->graph || b->graph_batch != count || b->graph_lr != lr) {
-        const int captured = capture_step(b, count, lr);
-        if (captured < 0) return -1;
-        if (!captured) {
-            give_up_graphs_if_lost(b);
-            return enqueue_step(b, count, lr);
-        }
-        b->lost_captures = 0;
-    }
-    CUDA_CHECK(cudaGraphLaunch(b->graph, b->gpu.stream), b->gpu.err);
-    b->replayed++;
-    return 0;
 }
 
 /* Launches the queued fused steps, if any. */
@@ -272,7 +74,7 @@ static int fused_train_step(dd_backend *base, int first, int count, float lr, ch
 static int cuda_train_step(dd_backend *base, int first, int count, float lr, char *err) {
     cuda_backend *b = (cuda_backend *)base;
     if (dd_backend_check_step(&b->setup, first, count, err) != 0) return -1;
-    if (step(b, first, count, lr) != 0) return fail(b, err);
+    if (dd_cuda_layers_step(b, first, count, lr) != 0) return fail(b, err);
     b->next_first = first + count;
     b->steps++;
     b->samples += count;
@@ -284,7 +86,7 @@ static int cuda_set_order(dd_backend *base, const uint32_t *order, int n, char *
     if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
     if (dd_backend_check_order(&b->setup, n, err) != 0) return -1;
     if (copy(b, b->order, order, (size_t)n * sizeof *order, cudaMemcpyHostToDevice) != 0 ||
-        move_counter(b, 0) != 0)
+        dd_cuda_move_counter(b, 0) != 0)
         return fail(b, err);
     return 0;
 }
@@ -299,7 +101,8 @@ static int cuda_shuffle(dd_backend *base, unsigned long long seed, int epoch, ch
         b->shuffle_seed = seed;
         if (!b->shuffle) return fail(b, err);
     }
-    if (dd_shuffle_gpu(b->order, epoch, b->shuffle, &b->gpu) != 0 || move_counter(b, 0) != 0)
+    if (dd_shuffle_gpu(b->order, epoch, b->shuffle, &b->gpu) != 0 ||
+        dd_cuda_move_counter(b, 0) != 0)
         return fail(b, err);
     return 0;
 }
@@ -328,7 +131,7 @@ static int cuda_take_sums(dd_backend *base, dd_sums *out, char *err) {
 static int forward_rows(cuda_backend *b, dd_split split, int first, int count) {
     const uint8_t *pixels = split == DD_SPLIT_TRAIN ? b->train_pixels : b->test_pixels;
     TRY(dd_gather_standardize_gpu(b->net.input, pixels, NULL, first, b->table, count, &b->gpu));
-    return forward(b, count, 0);
+    return dd_cuda_forward(b, count, 0);
 }
 
 static int evaluate(cuda_backend *b, dd_split split, dd_sums *out, uint8_t *predictions) {

@@ -1,0 +1,166 @@
+/* The layers engine's training step (the CUDA backend's other file is backend_cuda.c): the
+ * network of src/network.c walked layer by layer with the _gpu twins of the ops, one SGEMM and one
+ * layer kernel at a time. A step of the full batch size is captured once as a CUDA graph and
+ * replayed; it reads its position in the epoch's order from a device counter that it advances
+ * itself, so every replay takes the next batch. */
+#include <stdio.h>
+#include <stdlib.h>
+
+#include "backend_cuda.h"
+#include "deepdigits/ops.h"
+#include "gpu_check.h"
+#include "kernels.h"
+#include "layer.h"
+
+/* Layer L as the layer kernels take it, on the device's parameters and gradients. */
+static dd_layer_view layer(cuda_backend *b, int l) {
+    return dd_net_layer_view(&b->net, b->params, b->grads, l);
+}
+
+/* The twin of dd_net_forward: per layer an SGEMM, then one kernel for the bias, the activation
+ * and BN. */
+int dd_cuda_forward(cuda_backend *b, int B, int training) {
+    dd_net *net = &b->net;
+    for (int l = 0; l < net->layout.n_dense; l++) {
+        const dd_dense_layout *d = &net->layout.dense[l];
+        const dd_layer_view v = layer(b, l);
+        TRY(dd_dense_forward_gpu(v.acts.dense_out, dd_net_layer_input(net, l),
+                                 param_at(b, d->kernel), B, d->fan_in, d->units, &b->gpu));
+        TRY(dd_layer_forward_gpu(&v, B, training, &b->gpu));
+    }
+    return 0;
+}
+
+/* The twin of dd_net_backward, from dL/dy in grad_out: per layer one kernel down to dL/dz (in
+ * place) and the bias and BN gradients, then the SGEMMs for dW and dX. The buffer swap is host
+ * bookkeeping and happens the same way on every call, so a captured graph stays valid. */
+static int backward(cuda_backend *b, int B) {
+    dd_net *net = &b->net;
+    for (int l = net->layout.n_dense - 1; l >= 0; l--) {
+        const dd_dense_layout *d = &net->layout.dense[l];
+        const dd_layer_view v = layer(b, l);
+        TRY(dd_layer_backward_gpu(&v, net->grad_out, B, &b->gpu));
+        TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel, net->grad_out,
+                                  dd_net_layer_input(net, l), param_at(b, d->kernel), B, d->fan_in,
+                                  d->units, &b->gpu));
+        float *t = net->grad_in;
+        net->grad_in = net->grad_out, net->grad_out = t;
+    }
+    return 0;
+}
+
+/* One training step of B samples from the device counter's position: only launches, no sync,
+ * so that it can be captured. */
+static int enqueue_step(cuda_backend *b, int B, float lr) {
+    const dd_layout *L = &b->net.layout;
+    TRY(dd_gather_step_gpu(b->net.input, b->batch_labels, b->train_pixels, b->train_labels,
+                           b->order, b->step_first, b->table, B, &b->gpu));
+    TRY(dd_cuda_forward(b, B, 1));
+    TRY(dd_mse_step_gpu(b->net.grad_out, b->sums, b->step_first,
+                        dd_net_layer_output(&b->net, L->n_dense - 1), b->batch_labels, B, &b->gpu));
+    TRY(backward(b, B));
+    if (b->setup.diagnostics)
+        for (int l = 0; l < L->n_dense; l++)
+            TRY(dd_sum_squares_gpu(b->sums + DD_SUM_GRAD_SQ + l, b->grads + L->dense[l].kernel,
+                                   (long)L->dense[l].fan_in * L->dense[l].units, &b->gpu));
+    return dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu);
+}
+
+/* With DD_GRAPH_NODES set in the environment, one line on stderr per captured step: how many
+ * nodes and kernels it became (cuBLAS may split a GEMM in two), for scripts/gpu-check.sh. */
+static int report_nodes(cudaGraph_t graph, int B, char *err) {
+    if (!getenv("DD_GRAPH_NODES")) return 0;
+    size_t n = 0, kernels = 0;
+    CUDA_CHECK(cudaGraphGetNodes(graph, NULL, &n), err);
+    cudaGraphNode_t *nodes = malloc((n ? n : 1) * sizeof *nodes);
+    if (!nodes) return 0;
+    cudaError_t e = cudaGraphGetNodes(graph, nodes, &n);
+    for (size_t i = 0; i < n && e == cudaSuccess; i++) {
+        enum cudaGraphNodeType type;
+        e = cudaGraphNodeGetType(nodes[i], &type);
+        kernels += e == cudaSuccess && type == cudaGraphNodeTypeKernel;
+    }
+    free(nodes);
+    CUDA_CHECK(e, err);
+    fprintf(stderr,
+            "deepdigits: a captured training step of batch %d: %zu graph nodes, %zu kernels\n", B,
+            n, kernels);
+    return 0;
+}
+
+/* Captures one full-batch step as a graph (once per batch size and learning rate). Returns 1, or
+ * 0 when the capture was invalidated from outside (with --jobs another thread's device-wide call,
+ * such as a cudaFree, can do that): nothing of the step has run, and the caller runs it eagerly
+ * and tries again at the next step. -1 on an error. */
+static int capture_step(cuda_backend *b, int B, float lr) {
+    cudaGraph_t graph;
+    if (b->graph) {
+        CUDA_CHECK(cudaGraphExecDestroy(b->graph), b->gpu.err);
+        b->graph = NULL;
+    }
+    CUDA_CHECK(cudaStreamBeginCapture(b->gpu.stream, cudaStreamCaptureModeThreadLocal), b->gpu.err);
+    graph = NULL;
+    int rc = enqueue_step(b, B, lr);
+    cudaError_t e = cudaStreamEndCapture(b->gpu.stream, &graph);
+    cudaGraphExec_t exec = NULL;
+    if (rc == 0 && e == cudaSuccess && report_nodes(graph, B, b->gpu.err) != 0) rc = -1;
+    if (rc == 0 && e == cudaSuccess) e = cudaGraphInstantiate(&exec, graph, 0);
+    if (graph) cudaGraphDestroy(graph);
+    if (e == cudaErrorStreamCaptureInvalidated) {
+        (void)cudaGetLastError(); /* the launches into the dead capture failed the same way */
+        if (rc == 0) snprintf(b->gpu.err, DD_ERR_LEN, "%s", cudaGetErrorString(e));
+        return 0;
+    }
+    if (rc != 0) return -1;
+    CUDA_CHECK(e, b->gpu.err);
+    b->graph = exec;
+    b->graph_batch = B;
+    b->graph_lr = lr;
+    return 1;
+}
+
+int dd_cuda_move_counter(cuda_backend *b, int first) {
+    CUDA_CHECK(
+        cudaMemcpyAsync(b->step_first, &first, sizeof first, cudaMemcpyHostToDevice, b->gpu.stream),
+        b->gpu.err);
+    CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), b->gpu.err); /* FIRST lives on our stack */
+    b->next_first = first;
+    return 0;
+}
+
+/* Other threads' device-wide calls invalidate a capture now and then (capture_step); a capture
+ * that fails every time is something else (a library call that cannot be captured, say), and
+ * retrying it at every step would cost a failed capture a step for the whole run. Eager steps
+ * give the same numbers, so after LOST_CAPTURES_LIMIT in a row the run goes on without graphs,
+ * saying so once. */
+enum { LOST_CAPTURES_LIMIT = 16 };
+
+static void give_up_graphs_if_lost(cuda_backend *b) {
+    if (++b->lost_captures < LOST_CAPTURES_LIMIT) return;
+    fprintf(stderr,
+            "deepdigits: capturing the training step as a CUDA graph failed %d times in a row "
+            "(%s); the steps run without graphs\n",
+            b->lost_captures, b->gpu.err);
+    b->setup.no_graphs = 1;
+}
+
+int dd_cuda_layers_step(cuda_backend *b, int first, int count, float lr) {
+    if (first != b->next_first) TRY(dd_cuda_move_counter(b, first));
+    if (b->setup.no_graphs || count != b->setup.max_batch) return enqueue_step(b, count, lr);
+    if (!b->warm) { /* the first step runs eagerly: kernels load, cuBLAS picks its algorithms */
+        b->warm = 1;
+        return enqueue_step(b, count, lr);
+    }
+    if (!b->graph || b->graph_batch != count || b->graph_lr != lr) {
+        const int captured = capture_step(b, count, lr);
+        if (captured < 0) return -1;
+        if (!captured) {
+            give_up_graphs_if_lost(b);
+            return enqueue_step(b, count, lr);
+        }
+        b->lost_captures = 0;
+    }
+    CUDA_CHECK(cudaGraphLaunch(b->graph, b->gpu.stream), b->gpu.err);
+    b->replayed++;
+    return 0;
+}
