@@ -1,4 +1,4 @@
-/* GPU helpers private to the CUDA backend (src/backend_cuda.c), beside the op twins of ops.h. */
+/* GPU helpers private to the CUDA backend (src/backend_cuda*.c), beside the op twins of ops.h. */
 #ifndef DD_KERNELS_H
 #define DD_KERNELS_H
 
