@@ -7,6 +7,7 @@
 #define DD_FUSED_LAYERS_CUH
 
 #include "fused_ctx.cuh"
+#include "reduce.cuh"
 
 // Layer L's z at (ROW, J) = in[ROW] · W[:, J] + b[J], for a layer after the first.
 DD_SIMT_FN float dense_z(const fused_ctx &c, int l, int row, int j) {
@@ -33,15 +34,6 @@ DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B, float *dz) {
         if (output)
             dz[t] = dd_mse_diff(act[t], j, c.labels[row]) * scale * dd_activate_grad(a, act[t]);
     }
-}
-
-// The sum of V over the warp's 32 lanes, in every lane: a butterfly, the same tree every time.
-DD_SIMT_FN double warp_total(double v) {
-    v += simt_shfl_xor(v, 16);
-    v += simt_shfl_xor(v, 8);
-    v += simt_shfl_xor(v, 4);
-    v += simt_shfl_xor(v, 2);
-    return v + simt_shfl_xor(v, 1);
 }
 
 // Layer L with BN, forward in training mode, a warp per channel: z (the Dense output, computed

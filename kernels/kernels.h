@@ -6,6 +6,7 @@
 
 #include "deepdigits/gpu.h"
 #include "deepdigits/model.h"
+#include "deepdigits/network.h"
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,13 +28,16 @@ enum {
     DD_N_SUMS = DD_SUM_GRAD_SQ + DD_MAX_DENSE
 };
 
-/* The training step's loss (kernels/mse.cu): dd_mse_forward_backward_gpu into
- * SUMS[DD_SUM_LOSS] and SUMS[DD_SUM_CORRECT], then the step's bookkeeping, in the same kernel:
- * *COUNTER += B (where the next step starts in the order; the gather that reads it has run), one
- * more step counted, and the step remembered if the loss sum just stopped being finite (losses are
- * never negative, so it stays non-finite from then on). */
-int dd_mse_step_gpu(float *dout, double *sums, int *counter, const float *out,
-                    const uint8_t *labels, int B, dd_gpu *gpu);
+/* The training step's loss and the output layer's backward pass (kernels/mse.cu), one kernel:
+ * the loss and hits of OUT_LAYER's output against LABELS into SUMS[DD_SUM_LOSS] and
+ * SUMS[DD_SUM_CORRECT]; dL/dz of the output layer into GRAD (B,10) and dL/db into its dbias (what
+ * dd_mse_forward_backward, then the layer kernel's backward pass, give); then the step's
+ * bookkeeping: *COUNTER += B (where the next step starts in the order; the gather that reads it
+ * has run), one more step counted, and the step remembered if the loss sum just stopped being
+ * finite (losses are never negative, so it stays non-finite from then on). The output layer has
+ * no BN. */
+int dd_loss_output_step_gpu(const dd_layer_view *out_layer, float *grad, double *sums, int *counter,
+                            const uint8_t *labels, int B, dd_gpu *gpu);
 /* PREDICTIONS[b] = argmax of row b of OUT (B,10). */
 int dd_argmax_gpu(uint8_t *predictions, const float *out, int B, dd_gpu *gpu);
 

@@ -1,7 +1,9 @@
 // MSE loss, its gradient and the argmax accuracy on the GPU, twin of src/mse.c. One block walks
 // the batch and adds the batch's sums to the device accumulators: no host sync per step. In
-// training the same kernel also ends the step (its counter and step count), one graph node less.
+// training the same kernel also takes the output layer's backward pass down to its Dense part and
+// ends the step (its counter and step count): two graph nodes fewer.
 #include "deepdigits/formulas.h"
+#include "deepdigits/network.h"
 #include "deepdigits/ops.h"
 #include "gpu_check.h"
 #include "kernels.h"
@@ -10,11 +12,19 @@
 
 constexpr int THREADS = 256;
 
-// ACC[0] += the batch's loss, ACC[1] += its argmax matches. With COUNTER (a training step), the
-// step's end too: see dd_mse_step_gpu; SUMS is then the accumulators' base, ACC = SUMS.
+// A training step's end, by one thread: the batch's loss and hits into SUMS, the counter moved on
+// by B, the step counted, the first step whose loss sum is not finite remembered.
+DD_SIMT_FN void end_step(double *sums, int *counter, double loss, double correct, int B) {
+    sums[DD_SUM_LOSS] += loss, sums[DD_SUM_CORRECT] += correct;
+    *counter += B;
+    sums[DD_SUM_STEPS] += 1;
+    sums[DD_SUM_BAD_STEP] =
+        dd_first_bad_step(sums[DD_SUM_BAD_STEP], sums[DD_SUM_LOSS], sums[DD_SUM_STEPS]);
+}
+
+// ACC[0] += the batch's loss, ACC[1] += its argmax matches; DOUT, when not NULL, gets dL/dy.
 DD_GLOBAL static void DD_MAX_THREADS(THREADS)
-    mse_kernel(float *dout, double *acc, int *counter, double *sums, const float *out,
-               const uint8_t *labels, int B) {
+    mse_kernel(float *dout, double *acc, const float *out, const uint8_t *labels, int B) {
     DD_SHARED_ARRAY(double, part, THREADS);
     const float scale = dd_mse_grad_scale(B);
     double loss = 0, correct = 0;
@@ -25,13 +35,38 @@ DD_GLOBAL static void DD_MAX_THREADS(THREADS)
     }
     loss = block_sum(loss, part);
     correct = block_sum(correct, part);
+    if (simt_tid() == 0) acc[0] += loss, acc[1] += correct;
+}
+
+// The training step's loss and the output layer's backward pass down to its Dense part, one
+// kernel where two were (a graph node costs more than either's work): per sample, the MSE loss,
+// the hit, and dL/dz = dL/dy act'(y) into G; then the bias gradient, a warp per output unit (a
+// column sum in double, as the layer kernel's); then the step's end.
+DD_GLOBAL static void DD_MAX_THREADS(THREADS)
+    loss_output_kernel(dd_layer_view v, float *g, int *counter, double *sums, const uint8_t *labels,
+                       int B) {
+    DD_SHARED_ARRAY(double, part, THREADS);
+    const float scale = dd_mse_grad_scale(B);
+    double loss = 0, correct = 0;
+    for (int b = simt_tid(); b < B; b += simt_block_threads()) {
+        const float *y = v.acts.act_out + (size_t)b * DD_CLASSES;
+        float *gb = g + (size_t)b * DD_CLASSES;
+        loss += dd_mse_sample(gb, y, labels[b], scale);
+        correct += dd_argmax(y, DD_CLASSES) == labels[b];
+        for (int k = 0; k < DD_CLASSES; k++) gb[k] *= dd_activate_grad(v.act, y[k]);
+    }
+    simt_sync(); // every sample's dL/dz is written
+    const int lane = simt_tid() % 32, warps = simt_block_threads() / 32;
+    for (int c = simt_tid() / 32; c < DD_CLASSES; c += warps) {
+        double sum = 0;
+        for (int b = lane; b < B; b += 32) sum += g[(size_t)b * DD_CLASSES + c];
+        sum = warp_total(sum);
+        if (lane == 0) v.dbias[c] = (float)sum;
+    }
+    loss = block_sum(loss, part);
+    correct = block_sum(correct, part);
     if (simt_tid() != 0) return;
-    acc[0] += loss, acc[1] += correct;
-    if (!counter) return;
-    *counter += B;
-    sums[DD_SUM_STEPS] += 1;
-    sums[DD_SUM_BAD_STEP] =
-        dd_first_bad_step(sums[DD_SUM_BAD_STEP], sums[DD_SUM_LOSS], sums[DD_SUM_STEPS]);
+    end_step(sums, counter, loss, correct, B);
 }
 
 DD_GLOBAL static void DD_MAX_THREADS(THREADS)
@@ -43,16 +78,16 @@ DD_GLOBAL static void DD_MAX_THREADS(THREADS)
 
 int dd_mse_forward_backward_gpu(float *dout, double *sums, const float *out, const uint8_t *labels,
                                 int B, dd_gpu *gpu) {
-    DD_LAUNCH_SYNCING(mse_kernel, 1, THREADS, gpu->stream, dout, sums, NULL, NULL, out, labels, B);
+    DD_LAUNCH_SYNCING(mse_kernel, 1, THREADS, gpu->stream, dout, sums, out, labels, B);
     LAUNCH_CHECK("mse_kernel", gpu);
     return 0;
 }
 
-int dd_mse_step_gpu(float *dout, double *sums, int *counter, const float *out,
-                    const uint8_t *labels, int B, dd_gpu *gpu) {
-    DD_LAUNCH_SYNCING(mse_kernel, 1, THREADS, gpu->stream, dout, sums + DD_SUM_LOSS, counter, sums,
-                      out, labels, B);
-    LAUNCH_CHECK("mse_kernel", gpu);
+int dd_loss_output_step_gpu(const dd_layer_view *out_layer, float *grad, double *sums, int *counter,
+                            const uint8_t *labels, int B, dd_gpu *gpu) {
+    DD_LAUNCH_SYNCING(loss_output_kernel, 1, THREADS, gpu->stream, *out_layer, grad, counter, sums,
+                      labels, B);
+    LAUNCH_CHECK("loss_output_kernel", gpu);
     return 0;
 }
 

@@ -31,15 +31,16 @@ int dd_cuda_forward(cuda_backend *b, int B, int training) {
     return 0;
 }
 
-/* The twin of dd_net_backward, from dL/dy in grad_out: per layer one kernel down to dL/dz (in
- * place) and the bias and BN gradients, then the SGEMMs for dW and dX. The buffer swap is host
- * bookkeeping and happens the same way on every call, so a captured graph stays valid. */
+/* The twin of dd_net_backward, from the output layer's dL/dz in grad_out and its bias gradient
+ * (the loss kernel's): per layer below it one kernel down to dL/dz (in place) and the bias and BN
+ * gradients; per layer the SGEMMs for dW and dX. The buffer swap is host bookkeeping and happens
+ * the same way on every call, so a captured graph stays valid. */
 static int backward(cuda_backend *b, int B) {
     dd_net *net = &b->net;
     for (int l = net->layout.n_dense - 1; l >= 0; l--) {
         const dd_dense_layout *d = &net->layout.dense[l];
         const dd_layer_view v = layer(b, l);
-        TRY(dd_layer_backward_gpu(&v, net->grad_out, B, &b->gpu));
+        if (l < net->layout.n_dense - 1) TRY(dd_layer_backward_gpu(&v, net->grad_out, B, &b->gpu));
         TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel, net->grad_out,
                                   dd_net_layer_input(net, l), param_at(b, d->kernel), B, d->fan_in,
                                   d->units, &b->gpu));
@@ -56,8 +57,9 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
     TRY(dd_gather_step_gpu(b->net.input, b->batch_labels, b->train_pixels, b->train_labels,
                            b->order, b->step_first, b->table, B, &b->gpu));
     TRY(dd_cuda_forward(b, B, 1));
-    TRY(dd_mse_step_gpu(b->net.grad_out, b->sums, b->step_first,
-                        dd_net_layer_output(&b->net, L->n_dense - 1), b->batch_labels, B, &b->gpu));
+    const dd_layer_view out = layer(b, L->n_dense - 1); /* no BN: its output is act_out */
+    TRY(dd_loss_output_step_gpu(&out, b->net.grad_out, b->sums, b->step_first, b->batch_labels, B,
+                                &b->gpu));
     TRY(backward(b, B));
     if (b->setup.diagnostics)
         for (int l = 0; l < L->n_dense; l++)

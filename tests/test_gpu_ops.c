@@ -109,44 +109,62 @@ static void check_argmax(int B) {
     cudaFree(d_y), cudaFree(d_pred);
 }
 
-/* The training step's loss kernel also ends the step: the counter moves on by B, the step is
- * counted, and the first step whose loss sum is not finite is remembered. */
-static void check_mse_step(int B) {
-    float *y = random_floats((size_t)B * 10, 0, 1), *dy = malloc((size_t)B * 40);
+/* The training step's loss kernel also takes the output layer (sigmoid, no BN) down to its Dense
+ * part — dL/dz and the bias gradient, what the MSE gradient, the activation's backward pass and
+ * the bias's column sum give on the CPU — and ends the step: the counter moves on by B, the step
+ * is counted, and the first step whose loss sum is not finite is remembered. */
+static void check_loss_output_step(int B) {
+    const size_t n = (size_t)B * DD_CLASSES;
+    float *y = random_floats(n, 0, 1), *dy = malloc(n * sizeof *dy), *dz = malloc(n * sizeof *dz);
+    float dbias[DD_CLASSES];
     uint8_t *labels = malloc(B);
     for (int b = 0; b < B; b++) labels[b] = (uint8_t)((b * 3 + 1) % 10);
     long correct = 0;
     const double loss = dd_mse_forward_backward(dy, &correct, y, labels, B);
+    dd_activation_backward(dz, dy, y, (int)n, DD_ACT_SIGMOID);
+    dd_dense_backward_bias(dbias, dz, B, DD_CLASSES);
     double sums[DD_N_SUMS] = {0}, got[DD_N_SUMS];
     sums[DD_SUM_LOSS] = 0.5, sums[DD_SUM_CORRECT] = 3, sums[DD_SUM_STEPS] = 4;
     const int start = 10;
     int counter;
-    float *d_y = dev_floats(y, (size_t)B * 10), *d_dy = dev_nan((size_t)B * 10);
+    float *d_y = dev_floats(y, n), *d_g = dev_nan(n), *d_dbias = dev_nan(DD_CLASSES);
     uint8_t *d_labels = dev_bytes(labels, B);
     double *d_sums = dev_doubles(sums, DD_N_SUMS);
     int *d_counter = (int *)dev_bytes(&start, sizeof start);
-    CHECK(dd_mse_step_gpu(d_dy, d_sums, d_counter, d_y, d_labels, B, &gpu) == 0, "%s", gpu.err);
-    float *g_dy = host_floats(d_dy, (size_t)B * 10);
+    const dd_layer_view out = {.acts = {.act_out = d_y},
+                               .units = DD_CLASSES,
+                               .act = DD_ACT_SIGMOID,
+                               .bn = DD_BN_NONE,
+                               .dbias = d_dbias};
+    CHECK(dd_loss_output_step_gpu(&out, d_g, d_sums, d_counter, d_labels, B, &gpu) == 0, "%s",
+          gpu.err);
+    float *g_dz = host_floats(d_g, n), *g_dbias = host_floats(d_dbias, DD_CLASSES);
     CHECK(cudaMemcpy(got, d_sums, sizeof got, cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
     CHECK(cudaMemcpy(&counter, d_counter, sizeof counter, cudaMemcpyDeviceToHost) == cudaSuccess,
           "copy");
-    check_rel("mse step gradient", g_dy, dy, (size_t)B * 10, TOL);
-    CHECK(dd_close(got[DD_SUM_LOSS] - 0.5, loss, 0, TOL), "mse step loss B=%d: gpu %.9g cpu %.9g",
-          B, got[DD_SUM_LOSS] - 0.5, loss);
-    CHECK(got[DD_SUM_CORRECT] - 3 == (double)correct, "mse step accuracy B=%d", B);
+    char name[64];
+    snprintf(name, sizeof name, "loss step: output dL/dz B=%d", B);
+    check_rel(name, g_dz, dz, n, TOL);
+    snprintf(name, sizeof name, "loss step: output bias gradient B=%d", B);
+    check_rel(name, g_dbias, dbias, DD_CLASSES, TOL);
+    CHECK(dd_close(got[DD_SUM_LOSS] - 0.5, loss, 0, TOL), "loss step B=%d: gpu %.9g cpu %.9g", B,
+          got[DD_SUM_LOSS] - 0.5, loss);
+    CHECK(got[DD_SUM_CORRECT] - 3 == (double)correct, "loss step accuracy B=%d", B);
     CHECK(counter == start + B && got[DD_SUM_STEPS] == 5 && got[DD_SUM_BAD_STEP] == 0,
           "step end B=%d: counter %d (want %d), steps %g (want 5), bad step %g (want 0)", B,
           counter, start + B, got[DD_SUM_STEPS], got[DD_SUM_BAD_STEP]);
     y[0] = NAN; /* the next step's loss is not finite: it is step 6 */
     dev_put(d_y, y, 1);
-    CHECK(dd_mse_step_gpu(d_dy, d_sums, d_counter, d_y, d_labels, B, &gpu) == 0, "%s", gpu.err);
+    CHECK(dd_loss_output_step_gpu(&out, d_g, d_sums, d_counter, d_labels, B, &gpu) == 0, "%s",
+          gpu.err);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
     CHECK(cudaMemcpy(got, d_sums, sizeof got, cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
     CHECK(got[DD_SUM_STEPS] == 6 && got[DD_SUM_BAD_STEP] == 6,
           "a non-finite loss at B=%d: steps %g (want 6), bad step %g (want 6)", B,
           got[DD_SUM_STEPS], got[DD_SUM_BAD_STEP]);
-    free(y), free(dy), free(labels), free(g_dy);
-    cudaFree(d_y), cudaFree(d_dy), cudaFree(d_labels), cudaFree(d_sums), cudaFree(d_counter);
+    free(y), free(dy), free(dz), free(labels), free(g_dz), free(g_dbias);
+    cudaFree(d_y), cudaFree(d_g), cudaFree(d_dbias), cudaFree(d_labels), cudaFree(d_sums);
+    cudaFree(d_counter);
 }
 
 static void check_sgd_and_squares(long n) {
@@ -207,7 +225,7 @@ int main(void) {
     for (int b = 0; b < N_SHAPES; b++) {
         check_mse(batches[b]);
         check_argmax(batches[b]);
-        check_mse_step(batches[b]);
+        check_loss_output_step(batches[b]);
         check_gather(batches[b]);
     }
     check_sgd_and_squares(19885);
