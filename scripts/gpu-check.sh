@@ -328,7 +328,7 @@ for engine in "${engines[@]}"; do
     say "train --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
 done
 # What one captured step of the layers engine became, for the lab's network and variant 20 at
-# batch 32 (bench/NOTES.md counts 12 and 32 kernels; cuBLAS may split a GEMM in two).
+# batch 32 (README counts 11 and 31 kernels, each SGEMM as one; cuBLAS splits some in two).
 graph_nodes=""
 for variant in 0 20; do
     line=$(DD_GRAPH_NODES=1 timeout -k 10 "$(cap 60)" $build/deepdigits train --device gpu --engine layers \
