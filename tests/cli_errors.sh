@@ -82,6 +82,11 @@ expect_bench_error "unknown option" --bogus
 expect_bench_error "--lab-jobs" --lab-jobs 0
 expect_bench_error "--lab-epochs goes with --lab" --lab-epochs 2
 expect_bench_error "unknown backend 'gpu'" --backends cpu,gpu
+expect_bench_error "--gemms times the SGEMMs instead of training" --gemms --lab
+# --gemms runs on a GPU and says it skipped without one; either way it exits 0.
+"${bench[@]}" --gemms --models 0 --batch 2 >"$tmp/out" 2>"$tmp/err" &&
+    grep -qE 'skipped: no CUDA device|Each SGEMM of a layers step' "$tmp/out" ||
+    fail "deepdigits-bench --gemms: $(cat "$tmp/err" "$tmp/out")"
 
 # The defaults are the lab's: its summary, and Keras's verbose=2 line per epoch.
 if ! "$dd" train --data "$mnist" --subset 200 --epochs 2 >"$tmp/out" 2>"$tmp/err"; then
