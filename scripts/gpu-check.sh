@@ -17,12 +17,18 @@
 # a limit of about 540 seconds.
 # `scripts/gpu-check.sh --profile` instead builds and measures what the next change needs (about
 # 2 minutes): the bench at the batches between the measured ones (where the engine rules switch),
-# the kernels of a captured layers step with their durations, and the fused kernel's instructions
-# and stalls by source line (Nsight Compute, built with -lineinfo).
+# the SGEMMs three ways, where the lab's time goes, the kernels of a captured layers step with
+# their durations, and the fused kernel's instructions and stalls by source line (Nsight Compute,
+# built with -lineinfo). `--all` does both, the check first, on one build and one machine start.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 mode=check
-[[ ${1:-} == --profile ]] && mode=profile
+case ${1:-} in
+--profile) mode=profile ;;
+--all) mode=all ;; # the check, then the profile's stages: one machine start, one build
+"") ;;
+*) echo "usage: scripts/gpu-check.sh [--profile | --all]" >&2 && exit 2 ;;
+esac
 start=$SECONDS
 budget=${GPU_CHECK_BUDGET:-300}
 out=$(mktemp -d)  # the logs
@@ -86,7 +92,7 @@ write_report() {
         echo
         echo "- device: $gpu (sm_$arch), driver $driver, $(/usr/local/cuda/bin/nvcc --version 2>/dev/null | tail -1)"
         echo "- commit: $commit"
-        [[ $mode == check ]] || echo "- mode: --profile (measurements for the next change; no tests)"
+        [[ $mode != profile ]] || echo "- mode: --profile (measurements for the next change; no tests)"
         echo "- fused-kernel canary: $canary"
         echo "- GPU tests: $gpu_tests"
         [[ -z $blocking ]] || echo "- the failed GPU tests with CUDA_LAUNCH_BLOCKING=1: $blocking"
@@ -158,7 +164,7 @@ write_report() {
     cp "$report" "$name.md"
     [[ -f $out/bench.json ]] && cp "$out/bench.json" "$name.json"
     [[ -f $out/bench-lab.json ]] && cp "$out/bench-lab.json" "$name-lab.json"
-    [[ -f $out/bench-crossover.json ]] && cp "$out/bench-crossover.json" "$name.json"
+    [[ -f $out/bench-crossover.json ]] && cp "$out/bench-crossover.json" "$name-crossover.json"
     tar -czf "$dest/logs.tar.gz" -C "$out" --exclude=./results . 2>/dev/null
     return 0
 }
@@ -436,5 +442,9 @@ else
 fi
 say "ncu: $profile"
 write_report
+if [[ $mode == all ]]; then
+    profile_stages
+    write_report
+fi
 cat "$report"
 ((ctest_rc == 0 && bench_rc == 0))
