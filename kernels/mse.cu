@@ -22,39 +22,47 @@ DD_SIMT_FN void end_step(double *sums, int *counter, double loss, double correct
         dd_first_bad_step(sums[DD_SUM_BAD_STEP], sums[DD_SUM_LOSS], sums[DD_SUM_STEPS]);
 }
 
+// The batch's MSE loss and argmax hits, block totals in every thread, with dL/dy into DOUT when
+// it is not NULL (thread t takes samples t, t + threads, ...). Every thread must call it.
+DD_SIMT_FN void batch_loss(float *dout, const float *out, const uint8_t *labels, int B,
+                           double *part, double *loss, double *correct) {
+    const float scale = dd_mse_grad_scale(B);
+    double l = 0, c = 0;
+    for (int b = simt_tid(); b < B; b += simt_block_threads()) {
+        const float *y = out + (size_t)b * DD_CLASSES;
+        l += dd_mse_sample(dout ? dout + (size_t)b * DD_CLASSES : NULL, y, labels[b], scale);
+        c += dd_argmax(y, DD_CLASSES) == labels[b];
+    }
+    *loss = block_sum(l, part);
+    *correct = block_sum(c, part);
+}
+
 // ACC[0] += the batch's loss, ACC[1] += its argmax matches; DOUT, when not NULL, gets dL/dy.
 DD_GLOBAL static void DD_MAX_THREADS(THREADS)
     mse_kernel(float *dout, double *acc, const float *out, const uint8_t *labels, int B) {
     DD_SHARED_ARRAY(double, part, THREADS);
-    const float scale = dd_mse_grad_scale(B);
-    double loss = 0, correct = 0;
-    for (int b = simt_tid(); b < B; b += simt_block_threads()) {
-        const float *y = out + (size_t)b * DD_CLASSES;
-        loss += dd_mse_sample(dout ? dout + (size_t)b * DD_CLASSES : NULL, y, labels[b], scale);
-        correct += dd_argmax(y, DD_CLASSES) == labels[b];
-    }
-    loss = block_sum(loss, part);
-    correct = block_sum(correct, part);
+    double loss, correct;
+    batch_loss(dout, out, labels, B, part, &loss, &correct);
     if (simt_tid() == 0) acc[0] += loss, acc[1] += correct;
 }
 
 // The training step's loss and the output layer's backward pass down to its Dense part, one
-// kernel where two were (a graph node costs more than either's work): per sample, the MSE loss,
-// the hit, and dL/dz = dL/dy act'(y) into G; then the bias gradient, a warp per output unit (a
-// column sum in double, as the layer kernel's); then the step's end.
+// kernel where two were (a graph node costs more than either's work): the loss, the hits and
+// dL/dy into G, then dL/dz = dL/dy act'(y) in place (each thread its own samples); then the bias
+// gradient, a warp per output unit (a column sum in double, as the layer kernel's); then the
+// step's end.
 DD_GLOBAL static void DD_MAX_THREADS(THREADS)
     loss_output_kernel(dd_layer_view v, float *g, int *counter, double *sums, const uint8_t *labels,
                        int B) {
     DD_SHARED_ARRAY(double, part, THREADS);
-    const float scale = dd_mse_grad_scale(B);
-    double loss = 0, correct = 0;
-    for (int b = simt_tid(); b < B; b += simt_block_threads()) {
-        const float *y = v.acts.act_out + (size_t)b * DD_CLASSES;
-        float *gb = g + (size_t)b * DD_CLASSES;
-        loss += dd_mse_sample(gb, y, labels[b], scale);
-        correct += dd_argmax(y, DD_CLASSES) == labels[b];
-        for (int k = 0; k < DD_CLASSES; k++) gb[k] *= dd_activate_grad(v.act, y[k]);
-    }
+    const float *y = v.acts.act_out;
+    double loss, correct;
+    batch_loss(g, y, labels, B, part, &loss, &correct);
+    for (int b = simt_tid(); b < B; b += simt_block_threads())
+        for (int k = 0; k < DD_CLASSES; k++) {
+            const size_t at = (size_t)b * DD_CLASSES + k;
+            g[at] *= dd_activate_grad(v.act, y[at]);
+        }
     simt_sync(); // every sample's dL/dz is written
     const int lane = simt_tid() % 32, warps = simt_block_threads() / 32;
     for (int c = simt_tid() / 32; c < DD_CLASSES; c += warps) {
@@ -63,10 +71,7 @@ DD_GLOBAL static void DD_MAX_THREADS(THREADS)
         sum = warp_total(sum);
         if (lane == 0) v.dbias[c] = (float)sum;
     }
-    loss = block_sum(loss, part);
-    correct = block_sum(correct, part);
-    if (simt_tid() != 0) return;
-    end_step(sums, counter, loss, correct, B);
+    if (simt_tid() == 0) end_step(sums, counter, loss, correct, B);
 }
 
 DD_GLOBAL static void DD_MAX_THREADS(THREADS)
