@@ -27,11 +27,8 @@ static const char *const way_name[WAYS] = {"cublas", "cublas, no workspace",
                                            "cublasLt, no split-K"};
 
 typedef struct {
-    cudaStream_t stream;
-    cublasHandle_t blas;
+    dd_gpu gpu; /* the stream, cuBLAS handle and workspace the engine uses (dd_gpu_open) */
     cublasLtHandle_t lt;
-    void *workspace;
-    size_t workspace_bytes;
     float *a, *b, *c; /* device operands, big enough for every shape */
     char err[DD_ERR_LEN];
 } gemm_ctx;
@@ -84,12 +81,12 @@ static int enqueue(gemm_ctx *g, gemm_way way, const gemm_shape *s, const cublasL
     const float one = 1.0f, zero = 0.0f;
     if (way == WAY_LT_ONE_KERNEL) {
         CUBLAS_CHECK(cublasLtMatmul(g->lt, op, &one, g->a, la, g->b, lb, &zero, g->c, lc, g->c, lc,
-                                    algo, NULL, 0, g->stream),
+                                    algo, NULL, 0, g->gpu.stream),
                      g->err);
         return 0;
     }
-    CUBLAS_CHECK(cublasSgemm(g->blas, s->ta, s->tb, s->m, s->n, s->k, &one, g->a, rows_a(s), g->b,
-                             rows_b(s), &zero, g->c, s->m),
+    CUBLAS_CHECK(cublasSgemm(g->gpu.cublas, s->ta, s->tb, s->m, s->n, s->k, &one, g->a, rows_a(s),
+                             g->b, rows_b(s), &zero, g->c, s->m),
                  g->err);
     return 0;
 }
@@ -138,10 +135,10 @@ static int time_graph(gemm_ctx *g, gemm_way way, const gemm_shape *s,
                       cublasLtMatrixLayout_t l[3], double *kernels, double *us) {
     cudaGraph_t graph;
     cudaGraphExec_t exec;
-    CUDA_CHECK(cudaStreamBeginCapture(g->stream, cudaStreamCaptureModeThreadLocal), g->err);
+    CUDA_CHECK(cudaStreamBeginCapture(g->gpu.stream, cudaStreamCaptureModeThreadLocal), g->err);
     int rc = 0;
     for (int i = 0; i < CALLS && rc == 0; i++) rc = enqueue(g, way, s, algo, op, l[0], l[1], l[2]);
-    const cudaError_t end = cudaStreamEndCapture(g->stream, &graph);
+    const cudaError_t end = cudaStreamEndCapture(g->gpu.stream, &graph);
     if (rc != 0) return -1;
     CUDA_CHECK(end, g->err);
     size_t nodes = 0;
@@ -151,16 +148,36 @@ static int time_graph(gemm_ctx *g, gemm_way way, const gemm_shape *s,
     cudaEvent_t t0, t1;
     CUDA_CHECK(cudaEventCreate(&t0), g->err);
     CUDA_CHECK(cudaEventCreate(&t1), g->err);
-    CUDA_CHECK(cudaGraphLaunch(exec, g->stream), g->err);
-    CUDA_CHECK(cudaEventRecord(t0, g->stream), g->err);
-    for (int r = 0; r < REPLAYS; r++) CUDA_CHECK(cudaGraphLaunch(exec, g->stream), g->err);
-    CUDA_CHECK(cudaEventRecord(t1, g->stream), g->err);
+    CUDA_CHECK(cudaGraphLaunch(exec, g->gpu.stream), g->err);
+    CUDA_CHECK(cudaEventRecord(t0, g->gpu.stream), g->err);
+    for (int r = 0; r < REPLAYS; r++) CUDA_CHECK(cudaGraphLaunch(exec, g->gpu.stream), g->err);
+    CUDA_CHECK(cudaEventRecord(t1, g->gpu.stream), g->err);
     CUDA_CHECK(cudaEventSynchronize(t1), g->err);
     float ms = 0;
     CUDA_CHECK(cudaEventElapsedTime(&ms, t0, t1), g->err);
     *us = 1000.0 * ms / (REPLAYS * CALLS);
     cudaEventDestroy(t0), cudaEventDestroy(t1);
     cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
+    return 0;
+}
+
+static int set_workspace(gemm_ctx *g, int none) {
+    CUBLAS_CHECK(cublasSetWorkspace(g->gpu.cublas, none ? NULL : g->gpu.cublas_workspace,
+                                    none ? 0 : g->gpu.cublas_workspace_bytes),
+                 g->err);
+    return 0;
+}
+
+/* One product into C, poisoned with NaN first, and back into HOST_C: all in the engine's stream
+ * order, which the legacy default stream's copies would not keep (it is a non-blocking stream). */
+static int product_once(gemm_ctx *g, gemm_way way, const gemm_shape *s,
+                        const cublasLtMatmulAlgo_t *algo, cublasLtMatmulDesc_t op,
+                        cublasLtMatrixLayout_t l[3], float *host_c) {
+    const size_t bytes = (size_t)s->m * s->n * sizeof(float);
+    CUDA_CHECK(cudaMemsetAsync(g->c, 0xff, bytes, g->gpu.stream), g->err);
+    if (enqueue(g, way, s, algo, op, l[0], l[1], l[2]) != 0) return -1;
+    CUDA_CHECK(cudaMemcpyAsync(host_c, g->c, bytes, cudaMemcpyDeviceToHost, g->gpu.stream), g->err);
+    CUDA_CHECK(cudaStreamSynchronize(g->gpu.stream), g->err);
     return 0;
 }
 
@@ -172,21 +189,10 @@ static int measure_way(gemm_ctx *g, gemm_way way, const gemm_shape *s, const dou
     cublasLtMatmulAlgo_t algo;
     int found = 1, rc = 0;
     if (way == WAY_LT_ONE_KERNEL) rc = lt_plan(g, s, &op, l, &algo, &found);
-    if (rc == 0 && way != WAY_LT_ONE_KERNEL) {
-        const int none = way == WAY_NO_WORKSPACE;
-        rc = cublasSetWorkspace(g->blas, none ? NULL : g->workspace,
-                                none ? 0 : g->workspace_bytes) == CUBLAS_STATUS_SUCCESS
-                 ? 0
-                 : (snprintf(g->err, DD_ERR_LEN, "cublasSetWorkspace failed"), -1);
-    }
+    if (rc == 0 && way != WAY_LT_ONE_KERNEL) rc = set_workspace(g, way == WAY_NO_WORKSPACE);
     double kernels = 0, us = 0, err2 = 0, ref2 = 0;
     if (rc == 0 && found) {
-        rc = cudaMemset(g->c, 0xff, (size_t)s->m * s->n * sizeof(float)) == cudaSuccess
-                 ? enqueue(g, way, s, &algo, op, l[0], l[1], l[2])
-                 : (snprintf(g->err, DD_ERR_LEN, "cudaMemset failed"), -1);
-        if (rc == 0 && cudaMemcpy(host_c, g->c, (size_t)s->m * s->n * sizeof(float),
-                                  cudaMemcpyDeviceToHost) != cudaSuccess)
-            rc = -1, snprintf(g->err, DD_ERR_LEN, "copying a product back failed");
+        rc = product_once(g, way, s, &algo, op, l, host_c);
         for (long i = 0; rc == 0 && i < (long)s->m * s->n; i++)
             err2 += (host_c[i] - ref[i]) * (host_c[i] - ref[i]), ref2 += ref[i] * ref[i];
         if (rc == 0) rc = time_graph(g, way, s, &algo, op, l, &kernels, &us);
@@ -212,8 +218,13 @@ static int measure_way(gemm_ctx *g, gemm_way way, const gemm_shape *s, const dou
 static int measure_shape(gemm_ctx *g, const gemm_shape *s, float *host, double *ref) {
     const long na = (long)s->m * s->k, nb = (long)s->k * s->n;
     for (long i = 0; i < na + nb; i++) host[i] = (float)((i * 7919 % 2001) - 1000) / 1000.0f;
-    CUDA_CHECK(cudaMemcpy(g->a, host, na * sizeof *host, cudaMemcpyHostToDevice), g->err);
-    CUDA_CHECK(cudaMemcpy(g->b, host + na, nb * sizeof *host, cudaMemcpyHostToDevice), g->err);
+    CUDA_CHECK(
+        cudaMemcpyAsync(g->a, host, na * sizeof *host, cudaMemcpyHostToDevice, g->gpu.stream),
+        g->err);
+    CUDA_CHECK(
+        cudaMemcpyAsync(g->b, host + na, nb * sizeof *host, cudaMemcpyHostToDevice, g->gpu.stream),
+        g->err);
+    CUDA_CHECK(cudaStreamSynchronize(g->gpu.stream), g->err); /* HOST is rewritten next */
     reference(s, host, host + na, ref);
     int failed = 0; /* one way failing (its capture, say) still leaves the others to measure */
     for (int w = 0; w < WAYS; w++)
@@ -228,20 +239,14 @@ static int measure_shape(gemm_ctx *g, const gemm_shape *s, float *host, double *
 }
 
 static void close_ctx(gemm_ctx *g) {
-    cudaFree(g->a), cudaFree(g->b), cudaFree(g->c), cudaFree(g->workspace);
+    cudaFree(g->a), cudaFree(g->b), cudaFree(g->c);
     if (g->lt) cublasLtDestroy(g->lt);
-    if (g->blas) cublasDestroy(g->blas);
-    if (g->stream) cudaStreamDestroy(g->stream);
+    dd_gpu_close(&g->gpu);
 }
 
 static int open_ctx(gemm_ctx *g, size_t floats) {
-    g->workspace_bytes = 32u << 20; /* what kernels/gpu.cu gives cuBLAS on Hopper */
-    CUDA_CHECK(cudaStreamCreate(&g->stream), g->err);
-    CUBLAS_CHECK(cublasCreate(&g->blas), g->err);
+    if (dd_gpu_open(&g->gpu, 0, g->err) != 0) return -1;
     CUBLAS_CHECK(cublasLtCreate(&g->lt), g->err);
-    CUBLAS_CHECK(cublasSetStream(g->blas, g->stream), g->err);
-    CUBLAS_CHECK(cublasSetMathMode(g->blas, CUBLAS_PEDANTIC_MATH), g->err);
-    CUDA_CHECK(cudaMalloc(&g->workspace, g->workspace_bytes), g->err);
     CUDA_CHECK(cudaMalloc((void **)&g->a, floats * sizeof(float)), g->err);
     CUDA_CHECK(cudaMalloc((void **)&g->b, floats * sizeof(float)), g->err);
     CUDA_CHECK(cudaMalloc((void **)&g->c, floats * sizeof(float)), g->err);

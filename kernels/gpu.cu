@@ -89,9 +89,10 @@ static int open_parts(dd_gpu *gpu, int tf32, char *err) {
     CUBLAS_CHECK(cublasSetStream(gpu->cublas, gpu->stream), err);
     int major;
     CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, 0), err);
-    const size_t workspace = cublas_workspace_bytes(major);
-    CUDA_CHECK(cudaMalloc(&gpu->cublas_workspace, workspace), err);
-    CUBLAS_CHECK(cublasSetWorkspace(gpu->cublas, gpu->cublas_workspace, workspace), err);
+    gpu->cublas_workspace_bytes = cublas_workspace_bytes(major);
+    CUDA_CHECK(cudaMalloc(&gpu->cublas_workspace, gpu->cublas_workspace_bytes), err);
+    CUBLAS_CHECK(
+        cublasSetWorkspace(gpu->cublas, gpu->cublas_workspace, gpu->cublas_workspace_bytes), err);
     // FP32 means FP32: TF32 tensor cores change the numbers, so they are opt-in (--tf32).
     CUBLAS_CHECK(
         cublasSetMathMode(gpu->cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),

@@ -17,6 +17,7 @@ typedef struct dd_gpu {
     cudaStream_t stream;
     cublasHandle_t cublas;
     void *cublas_workspace; /* set explicitly so that cuBLAS calls can be captured in graphs */
+    size_t cublas_workspace_bytes;
     char err[DD_ERR_LEN];
 } dd_gpu;
 
