@@ -5,8 +5,8 @@
 # is left.
 # The report (device, driver, CTest summaries, bench tables, sanitizer verdicts) goes to stdout
 # and, when $OUT is set, to $OUT under the names it is committed by (bench/results/<date>-<gpu>.md,
-# with the bench's .json and -lab.json beside it), with every log in $OUT/logs.tar.gz: four files,
-# since the device tool brings back no more than eight. They are rewritten after every stage, so a
+# with the bench's .json, -lab.json and -crossover.json beside it), with every log in
+# $OUT/logs.tar.gz: five files at most, since the device tool brings back no more than eight. They are rewritten after every stage, so a
 # run cut short still leaves what it measured.
 # Meant to finish within 5 minutes on an H100: every stage after the build is limited by what is
 # left of GPU_CHECK_BUDGET seconds (default 300; at least 10 s a stage), so a hung stage cannot
@@ -18,8 +18,8 @@
 # `scripts/gpu-check.sh --profile` instead builds and measures what the next change needs (about
 # 2 minutes): the bench at the batches between the measured ones (where the engine rules switch),
 # the SGEMMs three ways, where the lab's time goes, the kernels of a captured layers step with
-# their durations, and the fused kernel's instructions and stalls by source line (Nsight Compute,
-# built with -lineinfo). `--all` does both, the check first, on one build and one machine start.
+# their durations, and the fused kernel's instructions and stalls by SASS instruction (Nsight
+# Compute). `--all` does both, the check first, on one build and one machine start.
 set -uo pipefail
 cd "$(dirname "$0")/.." || exit 1
 mode=check
@@ -55,6 +55,8 @@ summary() {
         echo "$(grep -E 'tests passed' "$1") (exit $2)"
     fi
 }
+# The tests CTest's LOG names as skipped, on one line.
+skips() { grep -hE '\(Skipped\)' "$1" | sed 's/^[[:space:]]*//' | paste -sd ';' -; }
 # A stage's time limit: its own N seconds, or what is left of the budget (at least 10 s), so that
 # the whole check ends near the budget even when a stage hangs.
 cap() {
@@ -131,7 +133,7 @@ write_report() {
             gemms:"The layers engine's SGEMMs asked of cuBLAS three ways" \
             lab-parts:"The 21 models at once: wall time and each epoch's own seconds" \
             layers-kernels:"The kernels of captured layers steps (ncu, 10 steps of batch 32)" \
-            fused-source:"The fused kernel by source line (ncu)"; do
+            fused-source:"The fused kernel's warp state and instruction statistics (ncu)"; do
             [[ -s $out/${part%%:*}.txt ]] || continue
             echo
             echo "## ${part#*:}"
@@ -240,7 +242,7 @@ profile_stages() {
     done
     write_report
     # One launch each of the lab at batch 1 (1,000 steps) and variant 20 at batch 32 on two SMs
-    # (100 steps): instructions executed and warp stalls per source line. Without the per-layer
+    # (100 steps): instructions executed and warp stalls by SASS instruction. Without the per-layer
     # diagnostics, as the bench times it (their gradient norms cost a loop of their own).
     : >"$out/fused-source.txt"
     local variant subset
@@ -252,13 +254,11 @@ profile_stages() {
             $build/deepdigits train --device gpu --engine fused --variant "$variant" --subset "$subset" \
             --epochs 1 --verbose 0 --no-diagnostics >"$out/ncu-fused-$variant.log" 2>&1
         say "ncu fused kernel, variant $variant: exit $?"
-        timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page source --csv \
-            --print-source cuda >"$out/fused-$variant-source.csv" 2>&1 ||
-            timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page source --csv \
-                >"$out/fused-$variant-source.csv" 2>&1
-        say "its source page: exit $? ($(wc -l <"$out/fused-$variant-source.csv") lines)"
+        # By SASS instruction: the CUDA source page covers fused.cu alone, not the headers the
+        # kernel's body is in.
         timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page source --csv \
             --print-source sass >"$out/fused-$variant-sass.csv" 2>&1
+        say "its SASS page: exit $? ($(wc -l <"$out/fused-$variant-sass.csv") lines)"
         timeout -k 10 "$(cap 30)" "$ncu" -i "$out/fused-$variant.ncu-rep" --page details \
             >>"$out/fused-source.txt" 2>&1
     done
@@ -296,7 +296,7 @@ timeout -k 10 "$(cap 600)" ctest --test-dir $build -L gpu "${skip_fused[@]}" --t
     --output-on-failure >"$out/ctest-gpu.log" 2>&1
 gpu_rc=$?
 gpu_tests="$(summary "$out/ctest-gpu.log" $gpu_rc)"
-skipped=$(grep -hE '\(Skipped\)' "$out/ctest-gpu.log" | sed 's/^[[:space:]]*//' | paste -sd ';' -)
+skipped=$(skips "$out/ctest-gpu.log")
 if [[ -n $skipped ]] || ! grep -q 'tests passed' "$out/ctest-gpu.log"; then
     gpu_tests="$gpu_tests — the GPU tests did not all run on a GPU machine"
     gpu_rc=1
@@ -367,7 +367,7 @@ timeout -k 10 "$(cap 300)" ctest --test-dir $build -LE 'gpu|emulated' -j"$(nproc
     --output-on-failure >"$out/ctest.log" 2>&1
 rest_rc=$?
 other_tests="$(summary "$out/ctest.log" $rest_rc)"
-rest_skipped=$(grep -hE '\(Skipped\)' "$out/ctest.log" | sed 's/^[[:space:]]*//' | paste -sd ';' -)
+rest_skipped=$(skips "$out/ctest.log")
 [[ -z $rest_skipped ]] || other_tests="$other_tests; skipped: $rest_skipped"
 ctest_rc=$((gpu_rc != 0 || rest_rc != 0))
 say "the other tests: $other_tests after $((SECONDS - start)) s"
