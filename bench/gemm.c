@@ -1,14 +1,15 @@
 /* deepdigits-bench --gemms: the SGEMMs of a layers-engine step one by one, each made three ways
  * and timed as the step runs them (as nodes of a replayed CUDA graph), checked against a double
- * product on the host. cuBLAS splits the small products of these networks in two kernels, a
- * split-K product and its reduction (bench/NOTES.md, the profile of 2026-11-27); this says what
- * each way of asking for one kernel would cost before kernels/dense.cu changes. The shapes and
- * operand layouts are dense.cu's. */
-#include <cublasLt.h>
+ * product on the host. cublasSgemm split the small products of these networks in two kernels, a
+ * split-K product and its reduction (bench/NOTES.md, the profile of 2026-11-27); the engine now
+ * asks cuBLASLt for one kernel (kernels/sgemm.cu). This says what each way costs: cublasSgemm as
+ * the engine called it before, cublasSgemm without a workspace, and the engine's way. The shapes
+ * and operand layouts are kernels/dense.cu's. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "../kernels/kernels.h"
 #include "../src/gpu_check.h"
 #include "bench.h"
 #include "deepdigits/variants.h"
@@ -22,13 +23,12 @@ typedef struct {
     int m, n, k;
 } gemm_shape;
 
-typedef enum { WAY_CUBLAS, WAY_NO_WORKSPACE, WAY_LT_ONE_KERNEL, WAYS } gemm_way;
-static const char *const way_name[WAYS] = {"cublas", "cublas, no workspace",
-                                           "cublasLt, no split-K"};
+typedef enum { WAY_CUBLAS, WAY_NO_WORKSPACE, WAY_ENGINE, WAYS } gemm_way;
+static const char *const way_name[WAYS] = {"cublasSgemm", "cublasSgemm, no workspace",
+                                           "engine (cublasLt)"};
 
 typedef struct {
-    dd_gpu gpu; /* the stream, cuBLAS handle and workspace the engine uses (dd_gpu_open) */
-    cublasLtHandle_t lt;
+    dd_gpu gpu;       /* the stream, cuBLAS handles and workspace the engine uses (dd_gpu_open) */
     float *a, *b, *c; /* device operands, big enough for every shape */
     char err[DD_ERR_LEN];
 } gemm_ctx;
@@ -75,69 +75,33 @@ static void reference(const gemm_shape *s, const float *A, const float *B, doubl
 }
 
 /* One product the way WAY asks for it, enqueued on the context's stream. */
-static int enqueue(gemm_ctx *g, gemm_way way, const gemm_shape *s, const cublasLtMatmulAlgo_t *algo,
-                   cublasLtMatmulDesc_t op, cublasLtMatrixLayout_t la, cublasLtMatrixLayout_t lb,
-                   cublasLtMatrixLayout_t lc) {
+static int enqueue(gemm_ctx *g, gemm_way way, const gemm_shape *s) {
     const float one = 1.0f, zero = 0.0f;
-    if (way == WAY_LT_ONE_KERNEL) {
-        CUBLAS_CHECK(cublasLtMatmul(g->lt, op, &one, g->a, la, g->b, lb, &zero, g->c, lc, g->c, lc,
-                                    algo, NULL, 0, g->gpu.stream),
-                     g->err);
-        return 0;
+    if (way == WAY_ENGINE) {
+        if (dd_sgemm_gpu(&g->gpu, s->ta, s->tb, s->m, s->n, s->k, g->a, rows_a(s), g->b, rows_b(s),
+                         g->c, s->m) == 0)
+            return 0;
+        memcpy(g->err, g->gpu.err, DD_ERR_LEN);
+        return -1;
     }
+    CUBLAS_CHECK(cublasSetWorkspace(g->gpu.cublas,
+                                    way == WAY_NO_WORKSPACE ? NULL : g->gpu.cublas_workspace,
+                                    way == WAY_NO_WORKSPACE ? 0 : g->gpu.cublas_workspace_bytes),
+                 g->err);
     CUBLAS_CHECK(cublasSgemm(g->gpu.cublas, s->ta, s->tb, s->m, s->n, s->k, &one, g->a, rows_a(s),
                              g->b, rows_b(s), &zero, g->c, s->m),
                  g->err);
     return 0;
 }
 
-/* The Lt descriptors of S and the first algorithm the heuristic offers without a split-K
- * reduction and without workspace; *FOUND 0 when it offers none. */
-static int lt_plan(gemm_ctx *g, const gemm_shape *s, cublasLtMatmulDesc_t *op,
-                   cublasLtMatrixLayout_t l[3], cublasLtMatmulAlgo_t *algo, int *found) {
-    CUBLAS_CHECK(cublasLtMatmulDescCreate(op, CUBLAS_COMPUTE_32F_PEDANTIC, CUDA_R_32F), g->err);
-    CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_TRANSA, &s->ta, sizeof s->ta),
-        g->err);
-    CUBLAS_CHECK(
-        cublasLtMatmulDescSetAttribute(*op, CUBLASLT_MATMUL_DESC_TRANSB, &s->tb, sizeof s->tb),
-        g->err);
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l[0], CUDA_R_32F, rows_a(s), cols_a(s), rows_a(s)),
-                 g->err);
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l[1], CUDA_R_32F, rows_b(s), cols_b(s), rows_b(s)),
-                 g->err);
-    CUBLAS_CHECK(cublasLtMatrixLayoutCreate(&l[2], CUDA_R_32F, s->m, s->n, s->m), g->err);
-    cublasLtMatmulPreference_t pref;
-    CUBLAS_CHECK(cublasLtMatmulPreferenceCreate(&pref), g->err);
-    const uint32_t scheme = CUBLASLT_REDUCTION_SCHEME_NONE;
-    const size_t no_workspace = 0;
-    cublasLtMatmulHeuristicResult_t result;
-    cublasStatus_t st = cublasLtMatmulPreferenceSetAttribute(
-        pref, CUBLASLT_MATMUL_PREF_REDUCTION_SCHEME_MASK, &scheme, sizeof scheme);
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulPreferenceSetAttribute(pref, CUBLASLT_MATMUL_PREF_MAX_WORKSPACE_BYTES,
-                                                  &no_workspace, sizeof no_workspace);
-    if (st == CUBLAS_STATUS_SUCCESS)
-        st = cublasLtMatmulAlgoGetHeuristic(g->lt, *op, l[0], l[1], l[2], l[2], pref, 1, &result,
-                                            found);
-    cublasLtMatmulPreferenceDestroy(pref);
-    if (st == CUBLAS_STATUS_NOT_SUPPORTED) st = CUBLAS_STATUS_SUCCESS, *found = 0;
-    if (st != CUBLAS_STATUS_SUCCESS)
-        DD_FAIL_(g->err, "cublasLt's heuristic without split-K", cublasGetStatusString(st));
-    if (*found) *algo = result.algo;
-    return 0;
-}
-
 /* CALLS products captured in one graph: its nodes (kernels, and any memset) per product and the
  * microseconds per product over REPLAYS replays (after one untimed). */
-static int time_graph(gemm_ctx *g, gemm_way way, const gemm_shape *s,
-                      const cublasLtMatmulAlgo_t *algo, cublasLtMatmulDesc_t op,
-                      cublasLtMatrixLayout_t l[3], double *kernels, double *us) {
+static int time_graph(gemm_ctx *g, gemm_way way, const gemm_shape *s, double *kernels, double *us) {
     cudaGraph_t graph;
     cudaGraphExec_t exec;
     CUDA_CHECK(cudaStreamBeginCapture(g->gpu.stream, cudaStreamCaptureModeThreadLocal), g->err);
     int rc = 0;
-    for (int i = 0; i < CALLS && rc == 0; i++) rc = enqueue(g, way, s, algo, op, l[0], l[1], l[2]);
+    for (int i = 0; i < CALLS && rc == 0; i++) rc = enqueue(g, way, s);
     const cudaError_t end = cudaStreamEndCapture(g->gpu.stream, &graph);
     if (rc != 0) return -1;
     CUDA_CHECK(end, g->err);
@@ -161,21 +125,12 @@ static int time_graph(gemm_ctx *g, gemm_way way, const gemm_shape *s,
     return 0;
 }
 
-static int set_workspace(gemm_ctx *g, int none) {
-    CUBLAS_CHECK(cublasSetWorkspace(g->gpu.cublas, none ? NULL : g->gpu.cublas_workspace,
-                                    none ? 0 : g->gpu.cublas_workspace_bytes),
-                 g->err);
-    return 0;
-}
-
 /* One product into C, poisoned with NaN first, and back into HOST_C: all in the engine's stream
  * order, which the legacy default stream's copies would not keep (it is a non-blocking stream). */
-static int product_once(gemm_ctx *g, gemm_way way, const gemm_shape *s,
-                        const cublasLtMatmulAlgo_t *algo, cublasLtMatmulDesc_t op,
-                        cublasLtMatrixLayout_t l[3], float *host_c) {
+static int product_once(gemm_ctx *g, gemm_way way, const gemm_shape *s, float *host_c) {
     const size_t bytes = (size_t)s->m * s->n * sizeof(float);
     CUDA_CHECK(cudaMemsetAsync(g->c, 0xff, bytes, g->gpu.stream), g->err);
-    if (enqueue(g, way, s, algo, op, l[0], l[1], l[2]) != 0) return -1;
+    if (enqueue(g, way, s) != 0) return -1;
     CUDA_CHECK(cudaMemcpyAsync(host_c, g->c, bytes, cudaMemcpyDeviceToHost, g->gpu.stream), g->err);
     CUDA_CHECK(cudaStreamSynchronize(g->gpu.stream), g->err);
     return 0;
@@ -184,33 +139,16 @@ static int product_once(gemm_ctx *g, gemm_way way, const gemm_shape *s,
 /* One product WAY's way: checked against the host's REF, then timed; one table line. */
 static int measure_way(gemm_ctx *g, gemm_way way, const gemm_shape *s, const double *ref,
                        float *host_c) {
-    cublasLtMatmulDesc_t op = NULL;
-    cublasLtMatrixLayout_t l[3] = {NULL, NULL, NULL};
-    cublasLtMatmulAlgo_t algo;
-    int found = 1, rc = 0;
-    if (way == WAY_LT_ONE_KERNEL) rc = lt_plan(g, s, &op, l, &algo, &found);
-    if (rc == 0 && way != WAY_LT_ONE_KERNEL) rc = set_workspace(g, way == WAY_NO_WORKSPACE);
     double kernels = 0, us = 0, err2 = 0, ref2 = 0;
-    if (rc == 0 && found) {
-        rc = product_once(g, way, s, &algo, op, l, host_c);
-        for (long i = 0; rc == 0 && i < (long)s->m * s->n; i++)
-            err2 += (host_c[i] - ref[i]) * (host_c[i] - ref[i]), ref2 += ref[i] * ref[i];
-        if (rc == 0) rc = time_graph(g, way, s, &algo, op, l, &kernels, &us);
-    }
-    for (int i = 0; i < 3; i++)
-        if (l[i]) cublasLtMatrixLayoutDestroy(l[i]);
-    if (op) cublasLtMatmulDescDestroy(op);
-    if (rc != 0) return -1;
-    if (!found) {
-        printf("  %-12s %4d %4d %4d  %-22s none offered\n", s->what, s->m, s->n, s->k,
-               way_name[way]);
-        return 0;
-    }
+    if (product_once(g, way, s, host_c) != 0) return -1;
+    for (long i = 0; i < (long)s->m * s->n; i++)
+        err2 += (host_c[i] - ref[i]) * (host_c[i] - ref[i]), ref2 += ref[i] * ref[i];
+    if (time_graph(g, way, s, &kernels, &us) != 0) return -1;
     const double rel = ref2 > 0 ? sqrt(err2 / ref2) : sqrt(err2);
-    printf("  %-12s %4d %4d %4d  %-22s %7.2f %9.2f  %.1e%s\n", s->what, s->m, s->n, s->k,
+    printf("  %-12s %4d %4d %4d  %-26s %7.2f %9.2f  %.1e%s\n", s->what, s->m, s->n, s->k,
            way_name[way], kernels, us, rel, rel <= 1e-5 ? "" : "  (over 1e-5!)");
     if (rel <= 1e-5) return 0;
-    snprintf(g->err, DD_ERR_LEN, "%.31s asked as %.24s: relative error %.1e", s->what,
+    snprintf(g->err, DD_ERR_LEN, "%.31s asked as %.26s: relative error %.1e", s->what,
              way_name[way], rel);
     return -1;
 }
@@ -229,7 +167,7 @@ static int measure_shape(gemm_ctx *g, const gemm_shape *s, float *host, double *
     int failed = 0; /* one way failing (its capture, say) still leaves the others to measure */
     for (int w = 0; w < WAYS; w++)
         if (measure_way(g, (gemm_way)w, s, ref, host) != 0) {
-            printf("  %-12s %4d %4d %4d  %-22s failed: %s\n", s->what, s->m, s->n, s->k,
+            printf("  %-12s %4d %4d %4d  %-26s failed: %s\n", s->what, s->m, s->n, s->k,
                    way_name[w], g->err);
             (void)cudaGetLastError();
             failed = 1;
@@ -240,13 +178,11 @@ static int measure_shape(gemm_ctx *g, const gemm_shape *s, float *host, double *
 
 static void close_ctx(gemm_ctx *g) {
     cudaFree(g->a), cudaFree(g->b), cudaFree(g->c);
-    if (g->lt) cublasLtDestroy(g->lt);
     dd_gpu_close(&g->gpu);
 }
 
 static int open_ctx(gemm_ctx *g, size_t floats) {
     if (dd_gpu_open(&g->gpu, 0, g->err) != 0) return -1;
-    CUBLAS_CHECK(cublasLtCreate(&g->lt), g->err);
     CUDA_CHECK(cudaMalloc((void **)&g->a, floats * sizeof(float)), g->err);
     CUDA_CHECK(cudaMalloc((void **)&g->b, floats * sizeof(float)), g->err);
     CUDA_CHECK(cudaMalloc((void **)&g->c, floats * sizeof(float)), g->err);
@@ -294,7 +230,7 @@ int bench_gemms(const int *models, int n_models, const int *batches, int n_batch
             const int n = model_shapes(models[mi], batches[bi], s, MAX_SHAPES, g.err);
             char name[32];
             dd_variant_name(models[mi], name, sizeof name);
-            printf("\n%s, batch %d:\n  %-12s %4s %4s %4s  %-22s %7s %9s  %s\n", name, batches[bi],
+            printf("\n%s, batch %d:\n  %-12s %4s %4s %4s  %-26s %7s %9s  %s\n", name, batches[bi],
                    "product", "m", "n", "k", "asked as", "nodes", "µs", "error");
             rc = n < 0 ? -1 : 0;
             for (int i = 0; i < n; i++) failed |= measure_shape(&g, &s[i], host, ref) != 0;

@@ -1,6 +1,6 @@
-// Dense layer on the GPU: the cuBLAS SGEMMs of src/dense.c's products. The bias, forward and
-// backward, is the layer kernels' (kernels/layer.cu), which take it in the same pass as the
-// activation: one graph node a layer less each way.
+// Dense layer on the GPU: the SGEMMs of src/dense.c's products, one cuBLAS kernel each
+// (kernels/sgemm.cu). The bias, forward and backward, is the layer kernels' (kernels/layer.cu),
+// which take it in the same pass as the activation: one graph node a layer less each way.
 //
 // Our tensors are row-major; cuBLAS is column-major. A row-major (R,C) matrix is the
 // column-major (C,R) matrix of the same memory, i.e. its transpose. So each row-major product
@@ -10,26 +10,17 @@
 //   dX = dY·Wᵀ   (B,I)  ->  dXᵀ (I,B) = W (I,O) · dYᵀ (O,B)       gemm(T, N, m=I, n=B, k=O)
 // with leading dimensions O for W, dW, Y, dY and I for X, dX.
 #include "deepdigits/ops.h"
-#include "gpu_check.h"
+#include "kernels.h"
 
 int dd_dense_forward_gpu(float *out, const float *inp, const float *kernel, int B, int I, int O,
                          dd_gpu *gpu) {
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemm(gpu->cublas, CUBLAS_OP_N, CUBLAS_OP_N, O, B, I, &one, kernel, O, inp,
-                             I, &zero, out, O),
-                 gpu->err);
-    return 0;
+    return dd_sgemm_gpu(gpu, CUBLAS_OP_N, CUBLAS_OP_N, O, B, I, kernel, O, inp, I, out, O);
 }
 
 int dd_dense_backward_gpu(float *dinp, float *dkernel, const float *dout, const float *inp,
                           const float *kernel, int B, int I, int O, dd_gpu *gpu) {
-    const float one = 1.0f, zero = 0.0f;
-    CUBLAS_CHECK(cublasSgemm(gpu->cublas, CUBLAS_OP_N, CUBLAS_OP_T, O, I, B, &one, dout, O, inp, I,
-                             &zero, dkernel, O),
-                 gpu->err);
+    if (dd_sgemm_gpu(gpu, CUBLAS_OP_N, CUBLAS_OP_T, O, I, B, dout, O, inp, I, dkernel, O) != 0)
+        return -1;
     if (!dinp) return 0;
-    CUBLAS_CHECK(cublasSgemm(gpu->cublas, CUBLAS_OP_T, CUBLAS_OP_N, I, B, O, &one, kernel, O, dout,
-                             O, &zero, dinp, I),
-                 gpu->err);
-    return 0;
+    return dd_sgemm_gpu(gpu, CUBLAS_OP_T, CUBLAS_OP_N, I, B, O, kernel, O, dout, O, dinp, I);
 }

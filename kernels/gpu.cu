@@ -4,6 +4,7 @@
 
 #include "deepdigits/gpu.h"
 #include "gpu_check.h"
+#include "kernels.h"
 #include "launch.cuh"
 
 // cuBLAS needs a workspace it does not allocate itself for its calls to be captured in graphs;
@@ -94,6 +95,8 @@ static int open_parts(dd_gpu *gpu, int tf32, char *err) {
     CUBLAS_CHECK(
         cublasSetWorkspace(gpu->cublas, gpu->cublas_workspace, gpu->cublas_workspace_bytes), err);
     // FP32 means FP32: TF32 tensor cores change the numbers, so they are opt-in (--tf32).
+    gpu->tf32 = tf32;
+    CUBLAS_CHECK(cublasLtCreate(&gpu->lt), err);
     CUBLAS_CHECK(
         cublasSetMathMode(gpu->cublas, tf32 ? CUBLAS_TF32_TENSOR_OP_MATH : CUBLAS_PEDANTIC_MATH),
         err);
@@ -108,6 +111,8 @@ int dd_gpu_open(dd_gpu *gpu, int tf32, char *err) {
 }
 
 void dd_gpu_close(dd_gpu *gpu) {
+    dd_sgemm_plans_free(gpu);
+    if (gpu->lt) cublasLtDestroy(gpu->lt);
     if (gpu->cublas) cublasDestroy(gpu->cublas);
     if (gpu->cublas_workspace) cudaFree(gpu->cublas_workspace);
     if (gpu->stream) cudaStreamDestroy(gpu->stream);

@@ -12,6 +12,15 @@
 extern "C" {
 #endif
 
+/* C (m x n) = op(A) op(B), column-major FP32, as cublasSgemm with alpha 1 and beta 0 would give
+ * it, but in one kernel: through cuBLASLt, with an algorithm that reduces in one pass and needs no
+ * workspace, planned once per shape and alignment (kernels/sgemm.cu); through cublasSgemm where
+ * cuBLASLt offers none, and for shapes cublasSgemm would refuse (its message then). */
+int dd_sgemm_gpu(dd_gpu *gpu, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
+                 const float *A, int lda, const float *B, int ldb, float *C, int ldc);
+/* Frees the plans dd_sgemm_gpu made (dd_gpu_close calls it). */
+void dd_sgemm_plans_free(dd_gpu *gpu);
+
 /* Training gather for graph replay: rows order[*first ..) of the training set, their labels too. */
 int dd_gather_step_gpu(float *out, uint8_t *labels_out, const uint8_t *pixels,
                        const uint8_t *labels, const uint32_t *order, const int *first,

@@ -3,9 +3,9 @@
 # checks of the backend also run where there is no GPU (label cpu). What only nvcc compiles has a
 # stand-in: the fused kernel's launch (its body runs through kernels/fused_emulate.cu) and the
 # shuffle (the CPU's). It does not stand for a GPU run: see README, "The emulated device".
-set(DD_EMU_SOURCES emudev/cudart.cc emudev/cublas.cc emudev/engines.cc
+set(DD_EMU_SOURCES emudev/cudart.cc emudev/cublas.cc emudev/cublaslt.cc emudev/engines.cc
                    ${PROJECT_SOURCE_DIR}/kernels/simt_host.cc ${PROJECT_SOURCE_DIR}/kernels/simt_fibers.cc)
-foreach(k fused_emulate gpu dense layer gather mse sgd squares)
+foreach(k fused_emulate gpu dense sgemm layer gather mse sgd squares)
   set(host_copy ${CMAKE_CURRENT_BINARY_DIR}/emudev/${k}.cc)
   file(GENERATE OUTPUT ${host_copy} CONTENT
        "// kernels/${k}.cu compiled for the emulated device\n#define DD_SIMT_HOST\n#include \"${PROJECT_SOURCE_DIR}/kernels/${k}.cu\"\n")
@@ -33,6 +33,10 @@ dd_emulated_test(test_emudev LABELS "cpu;emulated" SOURCES test_emudev.c emudev_
 dd_emulated_test(test_layer_emulated LABELS "cpu;emulated" SOURCES test_layer_emulated.c gputest.c
                  layer_check.c)
 dd_emulated_test(emulated_gpu_ops LABELS "cpu;emulated" SOURCES test_gpu_ops.c gputest.c layer_check.c)
+# The same where cuBLASLt offers no one-pass algorithm: the SGEMMs fall back to cublasSgemm.
+add_test(NAME emulated_gpu_ops_sgemm_fallback COMMAND emulated_gpu_ops)
+set_tests_properties(emulated_gpu_ops_sgemm_fallback PROPERTIES LABELS "cpu;emulated"
+                     ENVIRONMENT "EMUDEV_LT_OFFERS_NONE=1")
 dd_emulated_test(emulated_gpu_network LABELS "cpu;emulated;mnist" SOURCES test_gpu_network.c gputest.c)
 # The fused engine through the backend (its queue of steps), on epochs of 3,000 images: of 60,000,
 # the test takes 3.5 minutes here instead of 11 s.

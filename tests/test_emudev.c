@@ -164,7 +164,7 @@ static void cublas_checks_leading_dimensions(dd_gpu *gpu) {
 static void cublas_failure_names_call_and_status(dd_gpu *gpu) {
     float *d = device_floats();
     CHECK(dd_dense_forward_gpu(d, d, d, -1, 4, 4, gpu) == -1, "a batch of -1 was accepted");
-    CHECK(strstr(gpu->err, "dense.cu:") && strstr(gpu->err, "cublasSgemm") &&
+    CHECK(strstr(gpu->err, "sgemm.cu:") && strstr(gpu->err, "cublasSgemm") &&
               strstr(gpu->err, cublasGetStatusString(CUBLAS_STATUS_INVALID_VALUE)) &&
               !strchr(gpu->err, '\n'),
           "message: %s", gpu->err);

@@ -31,9 +31,19 @@ static float *random_floats(size_t n, float lo, float hi) {
     return x;
 }
 
+/* N floats on the device, SHIFT floats past the start of their allocation (*BASE, to free):
+ * the network's packed parameters and gradients lie at any float boundary, and an SGEMM
+ * algorithm that assumed 16-byte or wider operands would misread them. HOST NULL: NaN. */
+static float *dev_shifted(const float *host, size_t n, int shift, float **base) {
+    *base = dev_nan(n + shift);
+    if (host) dev_put(*base + shift, host, n);
+    return *base + shift;
+}
+
 /* The GPU's Dense ops are the products alone (the bias is the layer kernel's): forward against
- * the CPU's with a zero bias, backward against its dinp and dkernel. */
-static void check_dense(int B, int I, int O) {
+ * the CPU's with a zero bias, backward against its dinp and dkernel; every operand SHIFT floats
+ * off its allocation's (256-byte) alignment. */
+static void check_dense(int B, int I, int O, int shift) {
     char name[96];
     float *x = random_floats((size_t)B * I, -2, 2), *w = random_floats((size_t)I * O, -0.5f, 0.5f);
     float *bias = calloc(O, sizeof *bias), *dy = random_floats((size_t)B * O, -1, 1);
@@ -42,22 +52,26 @@ static void check_dense(int B, int I, int O) {
     dd_dense_forward(y, x, w, bias, B, I, O);
     dd_dense_backward(dx, dw, db, dy, x, w, B, I, O);
 
-    float *d_x = dev_floats(x, (size_t)B * I), *d_w = dev_floats(w, (size_t)I * O);
-    float *d_dy = dev_floats(dy, (size_t)B * O), *d_y = dev_nan((size_t)B * O);
-    float *d_dx = dev_nan((size_t)B * I), *d_dw = dev_nan((size_t)I * O);
+    float *dev[6];
+    float *d_x = dev_shifted(x, (size_t)B * I, shift, &dev[0]);
+    float *d_w = dev_shifted(w, (size_t)I * O, shift, &dev[1]);
+    float *d_dy = dev_shifted(dy, (size_t)B * O, shift, &dev[2]);
+    float *d_y = dev_shifted(NULL, (size_t)B * O, shift, &dev[3]);
+    float *d_dx = dev_shifted(NULL, (size_t)B * I, shift, &dev[4]);
+    float *d_dw = dev_shifted(NULL, (size_t)I * O, shift, &dev[5]);
     CHECK(dd_dense_forward_gpu(d_y, d_x, d_w, B, I, O, &gpu) == 0, "%s", gpu.err);
     CHECK(dd_dense_backward_gpu(d_dx, d_dw, d_dy, d_x, d_w, B, I, O, &gpu) == 0, "%s", gpu.err);
     float *g_y = host_floats(d_y, (size_t)B * O), *g_dx = host_floats(d_dx, (size_t)B * I);
     float *g_dw = host_floats(d_dw, (size_t)I * O);
-    snprintf(name, sizeof name, "dense forward B=%d I=%d O=%d", B, I, O);
+    const char *off = shift ? " (operands off alignment)" : "";
+    snprintf(name, sizeof name, "dense forward B=%d I=%d O=%d%s", B, I, O, off);
     check_rel(name, g_y, y, (size_t)B * O, TOL);
-    snprintf(name, sizeof name, "dense dinp B=%d I=%d O=%d", B, I, O);
+    snprintf(name, sizeof name, "dense dinp B=%d I=%d O=%d%s", B, I, O, off);
     check_rel(name, g_dx, dx, (size_t)B * I, TOL);
-    snprintf(name, sizeof name, "dense dkernel B=%d I=%d O=%d", B, I, O);
+    snprintf(name, sizeof name, "dense dkernel B=%d I=%d O=%d%s", B, I, O, off);
     check_rel(name, g_dw, dw, (size_t)I * O, TOL);
     void *all[] = {x, w, bias, dy, y, dx, dw, db, g_y, g_dx, g_dw};
     for (size_t i = 0; i < sizeof all / sizeof *all; i++) free(all[i]);
-    void *dev[] = {d_x, d_w, d_dy, d_y, d_dx, d_dw};
     for (size_t i = 0; i < sizeof dev / sizeof *dev; i++) cudaFree(dev[i]);
 }
 
@@ -211,7 +225,10 @@ int main(void) {
     gpu_test_open(&gpu);
     for (int b = 0; b < N_SHAPES; b++)
         for (int i = 0; i < N_SHAPES; i++)
-            for (int o = 0; o < N_SHAPES; o++) check_dense(batches[b], widths[i], widths[o]);
+            for (int o = 0; o < N_SHAPES; o++) check_dense(batches[b], widths[i], widths[o], 0);
+    check_dense(33, 784, 25, 1);
+    check_dense(256, 25, 10, 3);
+    check_dense(2, 64, 64, 1);
     const dd_activation acts[] = {DD_ACT_TANH, DD_ACT_SIGMOID, DD_ACT_RELU, DD_ACT_LINEAR};
     const dd_bn_place places[] = {DD_BN_NONE, DD_BN_BEFORE, DD_BN_AFTER};
     for (int b = 0; b < N_SHAPES; b++)

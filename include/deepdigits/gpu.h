@@ -4,6 +4,7 @@
 #ifndef DEEPDIGITS_GPU_H
 #define DEEPDIGITS_GPU_H
 
+#include <cublasLt.h>
 #include <cublas_v2.h>
 #include <cuda_runtime_api.h>
 
@@ -18,6 +19,9 @@ typedef struct dd_gpu {
     cublasHandle_t cublas;
     void *cublas_workspace; /* set explicitly so that cuBLAS calls can be captured in graphs */
     size_t cublas_workspace_bytes;
+    int tf32;                           /* TF32 tensor cores allowed (--tf32) */
+    cublasLtHandle_t lt;                /* the SGEMMs' (kernels/sgemm.cu) */
+    struct dd_sgemm_plans *sgemm_plans; /* their plans, one per shape asked for */
     char err[DD_ERR_LEN];
 } dd_gpu;
 

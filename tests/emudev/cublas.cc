@@ -11,7 +11,7 @@
 
 struct cublasContext {
     cudaStream_t stream = nullptr;
-    bool workspace = false; // one set by the caller, which a capture needs
+    bool workspace = false; // set by the caller (even of 0 bytes: none), which a capture needs
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
@@ -35,7 +35,7 @@ cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {
 cublasStatus_t cublasSetWorkspace(cublasHandle_t handle, void *workspace, size_t bytes) {
     if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
     emu_require_device(workspace, bytes, "cuBLAS workspace");
-    handle->workspace = bytes > 0;
+    handle->workspace = true; // the caller's: with 0 bytes, cuBLAS runs without one
     return CUBLAS_STATUS_SUCCESS;
 }
 
@@ -48,6 +48,10 @@ const char *cublasGetStatusString(cublasStatus_t status) {
         return "CUBLAS_STATUS_NOT_INITIALIZED";
     case CUBLAS_STATUS_INVALID_VALUE:
         return "CUBLAS_STATUS_INVALID_VALUE";
+    case CUBLAS_STATUS_NOT_SUPPORTED:
+        return "CUBLAS_STATUS_NOT_SUPPORTED";
+    case CUBLAS_STATUS_EXECUTION_FAILED:
+        return "CUBLAS_STATUS_EXECUTION_FAILED";
     default:
         return "emulated cuBLAS: unexpected status";
     }
@@ -64,14 +68,35 @@ bool transposed(cublasOperation_t op) {
 }
 
 // An operand of ROWS x COLS (as stored) with leading dimension LD must lie in device memory.
-void check_operand(const char *name, const float *p, int rows, int cols, int ld) {
+void check_operand(const char *call, const char *name, const float *p, int rows, int cols, int ld) {
     if (rows == 0 || cols == 0) return;
     const size_t floats = (size_t)ld * (cols - 1) + rows;
-    emu_require_device(p, floats * sizeof *p, "cublasSgemm: %s (%d x %d, ld %d)", name, rows, cols,
+    emu_require_device(p, floats * sizeof *p, "%s: %s (%d x %d, ld %d)", call, name, rows, cols,
                        ld);
 }
 
 } // namespace
+
+cudaError_t emu_sgemm(cudaStream_t stream, const char *call, bool ta, bool tb, int m, int n, int k,
+                      float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc) {
+    check_operand(call, "A", A, ta ? k : m, ta ? m : k, lda);
+    check_operand(call, "B", B, tb ? n : k, tb ? k : n, ldb);
+    check_operand(call, "C", C, m, n, ldc);
+    return emu_enqueue(stream, call, [=] {
+        for (int j = 0; j < n; j++)
+            for (int i = 0; i < m; i++) {
+                float sum = 0;
+                for (int l = 0; l < k; l++) {
+                    const float x = ta ? A[l + (size_t)i * lda] : A[i + (size_t)l * lda];
+                    const float y = tb ? B[j + (size_t)l * ldb] : B[l + (size_t)j * ldb];
+                    sum = std::fma(x, y, sum);
+                }
+                float *c = &C[i + (size_t)j * ldc];
+                *c = beta == 0 ? alpha * sum : alpha * sum + beta * *c; // beta 0: C is not read
+            }
+    });
+}
 
 cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
                            cublasOperation_t transb, int m, int n, int k, const float *alpha,
@@ -82,28 +107,14 @@ cublasStatus_t cublasSgemm(cublasHandle_t handle, cublasOperation_t transa,
     if (m < 0 || n < 0 || k < 0 || lda < (a_rows > 1 ? a_rows : 1) ||
         ldb < (b_rows > 1 ? b_rows : 1) || ldc < (m > 1 ? m : 1))
         return CUBLAS_STATUS_INVALID_VALUE;
-    check_operand("A", A, a_rows, transposed(transa) ? m : k, lda);
-    check_operand("B", B, b_rows, transposed(transb) ? k : n, ldb);
-    check_operand("C", C, m, n, ldc);
     if (emu_capturing(handle->stream) && !handle->workspace) {
         fprintf(stderr, "emulated device: an SGEMM captured without a workspace of the caller's "
                         "(cuBLAS would allocate its own during the capture)\n");
         return CUBLAS_STATUS_NOT_SUPPORTED;
     }
-    const float a = *alpha, b = *beta; // host scalars are read at the call
-    const bool ta = transposed(transa), tb = transposed(transb);
-    const cudaError_t e = emu_enqueue(handle->stream, "sgemm", [=] {
-        for (int j = 0; j < n; j++)
-            for (int i = 0; i < m; i++) {
-                float sum = 0;
-                for (int l = 0; l < k; l++) {
-                    const float x = ta ? A[l + (size_t)i * lda] : A[i + (size_t)l * lda];
-                    const float y = tb ? B[j + (size_t)l * ldb] : B[l + (size_t)j * ldb];
-                    sum = std::fma(x, y, sum);
-                }
-                float *c = &C[i + (size_t)j * ldc];
-                *c = b == 0 ? a * sum : a * sum + b * *c; // beta 0: C is not read
-            }
-    });
+    // host scalars are read at the call
+    const cudaError_t e =
+        emu_sgemm(handle->stream, "cublasSgemm", transposed(transa), transposed(transb), m, n, k,
+                  *alpha, A, lda, B, ldb, *beta, C, ldc);
     return e == cudaSuccess ? CUBLAS_STATUS_SUCCESS : CUBLAS_STATUS_EXECUTION_FAILED;
 }

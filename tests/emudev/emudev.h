@@ -1,5 +1,6 @@
 // The emulated device's interface for its own parts: the cuBLAS calls deepdigits makes
-// (cublas.cc) and the stand-ins for the code that only nvcc compiles (engines.cc). See cudart.cc.
+// (cublas.cc, cublaslt.cc) and the stand-ins for the code that only nvcc compiles (engines.cc). See
+// cudart.cc.
 #ifndef DD_EMUDEV_H
 #define DD_EMUDEV_H
 
@@ -21,6 +22,12 @@ void emu_require_device(const void *p, size_t bytes, const char *what, ...)
 bool emu_capturing(cudaStream_t stream);
 // Queues WORK in STREAM (or records it, in a capture) as a kernel named NAME.
 cudaError_t emu_enqueue(cudaStream_t stream, const char *name, std::function<void()> work);
+// C = ALPHA op(A) op(B) + BETA C, column-major, by the BLAS definition (a sum of FMAs in k's
+// order), queued in STREAM as a kernel named CALL; the operands must lie in device memory, whole.
+// cuBLAS's SGEMM (cublas.cc) and cuBLASLt's matmul (cublaslt.cc) both run it.
+cudaError_t emu_sgemm(cudaStream_t stream, const char *call, bool ta, bool tb, int m, int n, int k,
+                      float alpha, const float *A, int lda, const float *B, int ldb, float beta,
+                      float *C, int ldc);
 // What the GPU would do on a bad access: stop, with one line on stderr.
 [[noreturn]] void emu_fault(const char *what);
 
