@@ -106,6 +106,70 @@ static void captures(cudaStream_t s) {
     cudaFree(d);
 }
 
+/* A capture of S with a branch in SIDE: S copies d[2] (1) to d[0], the branch copies d[0] to d[1],
+ * S then copies d[3] (2) to d[0], and joins the branch when JOIN. */
+static cudaError_t branch_graph(cudaStream_t s, cudaStream_t side, float *d, int join,
+                                cudaGraph_t *graph) {
+    cudaEvent_t fork, joined;
+    cudaEventCreate(&fork), cudaEventCreate(&joined);
+    cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+    CHECK(cudaMemcpyAsync(d, d + 2, sizeof *d, cudaMemcpyDeviceToDevice, s) == cudaSuccess &&
+              cudaEventRecord(fork, s) == cudaSuccess &&
+              cudaStreamWaitEvent(side, fork, 0) == cudaSuccess &&
+              cudaMemcpyAsync(d + 1, d, sizeof *d, cudaMemcpyDeviceToDevice, side) == cudaSuccess &&
+              cudaMemcpyAsync(d, d + 3, sizeof *d, cudaMemcpyDeviceToDevice, s) == cudaSuccess,
+          "recording a fork");
+    if (join)
+        CHECK(cudaEventRecord(joined, side) == cudaSuccess &&
+                  cudaStreamWaitEvent(s, joined, 0) == cudaSuccess,
+              "recording a join");
+    const cudaError_t e = cudaStreamEndCapture(s, graph);
+    cudaEventDestroy(fork), cudaEventDestroy(joined);
+    return e;
+}
+
+/* Forks and joins: a stream joins a capture by waiting for an event recorded in it; the capture
+ * ends only when every branch is joined back; a replay runs a branch as late as the nodes that
+ * wait for it allow, so a dependency the code forgot (here: S overwrites what the branch reads)
+ * shows, every time. Without a capture, a wait for another stream's event runs that stream. */
+static void forks_and_joins(cudaStream_t s) {
+    cudaStream_t side;
+    CHECK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking) == cudaSuccess, "side stream");
+    float *d = device_floats(), init[4] = {0, 0, 1, 2};
+    CHECK(cudaMemcpy(d, init, sizeof init, cudaMemcpyHostToDevice) == cudaSuccess &&
+              cudaDeviceSynchronize() == cudaSuccess,
+          "init");
+    cudaGraph_t graph = NULL;
+    CHECK(branch_graph(s, side, d, 0, &graph) == cudaErrorStreamCaptureUnjoined && !graph,
+          "a capture ended with a branch not joined");
+    (void)cudaGetLastError();
+    CHECK(branch_graph(s, side, d, 1, &graph) == cudaSuccess && graph, "a joined capture");
+    size_t nodes = 0;
+    CHECK(cudaGraphGetNodes(graph, NULL, &nodes) == cudaSuccess && nodes == 3,
+          "%zu nodes (events are no nodes)", nodes);
+    cudaGraphExec_t exec;
+    CHECK(cudaGraphInstantiate(&exec, graph, 0) == cudaSuccess &&
+              cudaGraphLaunch(exec, s) == cudaSuccess && cudaStreamSynchronize(s) == cudaSuccess,
+          "replay");
+    CHECK(first_of(d) == 2 && first_of(d + 1) == 2,
+          "the branch read d[0] = %g, not the 2 written after the fork: it did not run late",
+          first_of(d + 1));
+    cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
+
+    cudaEvent_t e;
+    cudaEventCreate(&e);
+    CHECK(cudaMemcpyAsync(d + 1, d + 2, sizeof *d, cudaMemcpyDeviceToDevice, side) == cudaSuccess &&
+              cudaEventRecord(e, side) == cudaSuccess &&
+              cudaStreamWaitEvent(s, e, 0) == cudaSuccess &&
+              cudaMemcpyAsync(d, d + 1, sizeof *d, cudaMemcpyDeviceToDevice, s) == cudaSuccess &&
+              cudaStreamSynchronize(s) == cudaSuccess,
+          "an eager wait");
+    CHECK(first_of(d) == 1, "the wait for SIDE's event did not run SIDE first: %g", first_of(d));
+    cudaEventDestroy(e);
+    cudaStreamDestroy(side);
+    cudaFree(d);
+}
+
 static void launch_shapes(dd_gpu *gpu) {
     float *d = device_floats();
     /* 2^31 blocks of 256: one more than a grid may have */
@@ -178,6 +242,7 @@ int main(void) {
     streams_run_when_waited_for(gpu.stream);
     device_memory_is_cudamallocs();
     captures(gpu.stream);
+    forks_and_joins(gpu.stream);
     launch_shapes(&gpu);
     host_pointer_to_a_kernel(&gpu);
     shared_memory_starts_unwritten(gpu.stream);

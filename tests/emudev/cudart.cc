@@ -9,9 +9,16 @@
 //    as a stale result, every time, as it could on a GPU. Copies from the host read it when they
 //    are queued (the runtime stages pageable memory so).
 //  - A stream in capture records its work into a graph; a wait, or a copy to or from host memory,
-//    fails there and invalidates the capture, as on a GPU. A device-wide wait (cudaFree,
-//    cudaDeviceSynchronize) fails so in the capturing thread, and from another thread invalidates
-//    the capture (thread-local capture mode, which deepdigits uses): launches into it then fail.
+//    fails there and invalidates the capture, as on a GPU. Another stream joins the capture by
+//    waiting for an event recorded in it (a fork); its work is a branch of the graph, which must
+//    be joined back (the origin stream waits for an event recorded after it) before the capture
+//    ends, or the capture fails as unjoined. A replay runs each branch's nodes as late as the
+//    nodes that wait for them allow: a dependency the code forgot shows as a stale or overwritten
+//    operand, every time. Without a capture, a wait for another stream's event makes that stream
+//    run up to the event when the waiting stream's work reaches the wait. A device-wide wait
+//    (cudaFree, cudaDeviceSynchronize) fails so in the capturing thread, and from another thread
+//    invalidates the capture (thread-local capture mode, which deepdigits uses): launches into it
+//    then fail.
 //  - Copies to the host run when the stream does, like everything else, though the runtime finishes
 //    those to pageable memory before it returns: code that reads one without a wait would break
 //    the day its memory is pinned.
@@ -46,17 +53,25 @@ struct CUgraphNode_st {
     cudaGraphNodeType type;
     std::string name;
     std::function<void()> run;
+    std::vector<size_t> deps; // the nodes (indices in the graph) it waits for
+    bool origin;              // captured in the stream that began the capture
 };
 struct CUgraph_st {
     std::vector<std::shared_ptr<CUgraphNode_st>> nodes;
+    std::vector<size_t> ends; // what the origin stream waited for last: the graph's end
 };
 struct CUgraphExec_st {
     std::vector<std::shared_ptr<CUgraphNode_st>> nodes;
+    std::vector<size_t> ends;
 };
+const size_t NO_NODE = (size_t)-1;
 struct CUstream_st {
     std::deque<std::function<void()>> queue;
     cudaGraph_t capture = nullptr; // recording into this graph
     bool capture_invalid = false;  // something illegal happened during the capture
+    bool capture_origin = false;   // began it (else joined it by a fork)
+    size_t tail = NO_NODE;         // in a capture: its last node, which the next one waits for
+    std::vector<size_t> waits;     // and the other nodes the next one waits for
     std::thread::id capturing_thread;
 };
 // What a record leaves: the queued work holds it, so an event may be destroyed before it ran.
@@ -67,6 +82,8 @@ struct event_mark {
 struct CUevent_st {
     CUstream_st *stream = nullptr;
     std::shared_ptr<event_mark> mark; // of the last record, if any
+    cudaGraph_t capture = nullptr;    // or, recorded in a capture: that graph
+    size_t node = NO_NODE;            // and the node it followed (none: the capture's start)
 };
 
 namespace {
@@ -151,12 +168,39 @@ cudaError_t enqueue(cudaStream_t stream, cudaGraphNodeType type, const char *nam
     CUstream_st *s = resolve(stream);
     if (!s) return fail(cudaErrorInvalidResourceHandle);
     if (s->capture && s->capture_invalid) return fail(cudaErrorStreamCaptureInvalidated);
-    if (s->capture)
-        s->capture->nodes.push_back(
-            std::make_shared<CUgraphNode_st>(CUgraphNode_st{type, name, std::move(work)}));
-    else
+    if (!s->capture) {
         s->queue.push_back(std::move(work));
+        return cudaSuccess;
+    }
+    std::vector<size_t> deps = std::move(s->waits);
+    s->waits.clear();
+    if (s->tail != NO_NODE) deps.push_back(s->tail);
+    s->tail = s->capture->nodes.size();
+    s->capture->nodes.push_back(std::make_shared<CUgraphNode_st>(
+        CUgraphNode_st{type, name, std::move(work), std::move(deps), s->capture_origin}));
     return cudaSuccess;
+}
+
+// Every node of G that node I waits for, I included, marked in SEEN.
+void mark_ancestors(const CUgraph_st &g, size_t i, std::vector<char> &seen) {
+    std::vector<size_t> todo{i};
+    while (!todo.empty()) {
+        const size_t n = todo.back();
+        todo.pop_back();
+        if (seen[n]) continue;
+        seen[n] = 1;
+        for (size_t d : g.nodes[n]->deps) todo.push_back(d);
+    }
+}
+
+// Runs node I of NODES after the nodes it waits for that have not run yet (DONE). Called for the
+// origin's nodes in order, it recurses only into branches, which are short.
+void run_node(const std::vector<std::shared_ptr<CUgraphNode_st>> &nodes, size_t i,
+              std::vector<char> &done) {
+    if (done[i]) return;
+    for (size_t d : nodes[i]->deps) run_node(nodes, d, done);
+    done[i] = 1;
+    nodes[i]->run();
 }
 
 bool env_set(const char *name) {
@@ -299,6 +343,12 @@ const char *cudaGetErrorString(cudaError_t e) {
         return "operation failed due to a previous error during capture";
     case cudaErrorIllegalState:
         return "the operation cannot be performed in the present state";
+    case cudaErrorStreamCaptureUnjoined:
+        return "capture was not joined";
+    case cudaErrorStreamCaptureIsolation:
+        return "operation would make the legacy stream depend on a capturing blocking stream";
+    case cudaErrorStreamCaptureUnmatched:
+        return "the capture was not initiated in this stream";
     case cudaErrorNoDevice:
         return "no CUDA-capable device is detected";
     case cudaErrorInsufficientDriver:
@@ -498,13 +548,48 @@ cudaError_t cudaEventRecord(cudaEvent_t e, cudaStream_t stream) {
     guard g(lock);
     CUstream_st *s = resolve(stream);
     if (!s) return fail(cudaErrorInvalidResourceHandle);
-    if (s->capture) fault("events in a capture are not emulated");
+    if (s->capture) { // no node: a place in the graph for others to wait for
+        if (s->capture_invalid) return fail(cudaErrorStreamCaptureInvalidated);
+        e->stream = s, e->mark = nullptr, e->capture = s->capture, e->node = s->tail;
+        return cudaSuccess;
+    }
+    e->capture = nullptr;
     auto mark = std::make_shared<event_mark>();
     e->stream = s, e->mark = mark;
     return enqueue(stream, cudaGraphNodeTypeEventRecord, "event", [mark] {
         mark->done = true;
         mark->at = std::chrono::steady_clock::now();
     });
+}
+
+cudaError_t cudaEventCreateWithFlags(cudaEvent_t *e, unsigned int) {
+    return cudaEventCreate(e);
+}
+
+// In a capture: STREAM's next node waits for the event's place in the graph, and a stream not yet
+// capturing joins the capture (a fork). Otherwise STREAM's work, when it reaches this wait, first
+// runs the event's stream up to the record.
+cudaError_t cudaStreamWaitEvent(cudaStream_t stream, cudaEvent_t e, unsigned int) {
+    guard g(lock);
+    CUstream_st *s = resolve(stream);
+    if (!s) return fail(cudaErrorInvalidResourceHandle);
+    if (e->capture) {
+        if (s->capture && s->capture != e->capture) return fail(cudaErrorStreamCaptureIsolation);
+        if (!s->capture) {
+            if (e->capture != e->stream->capture) return fail(cudaErrorStreamCaptureIsolation);
+            s->capture = e->capture, s->capture_invalid = false, s->capture_origin = false;
+            s->tail = NO_NODE, s->waits.clear();
+            s->capturing_thread = e->stream->capturing_thread;
+        }
+        if (e->node != NO_NODE) s->waits.push_back(e->node);
+        return cudaSuccess;
+    }
+    if (s->capture) fault("a capture waiting for an event recorded outside it is not emulated");
+    if (!e->mark || e->mark->done) return cudaSuccess;
+    CUstream_st *from = e->stream;
+    std::shared_ptr<event_mark> mark = e->mark;
+    s->queue.push_back([from, mark] { drain(from, mark.get()); });
+    return cudaSuccess;
 }
 
 // Waits for the stream up to the record, not for what was queued after it.
@@ -530,20 +615,47 @@ cudaError_t cudaStreamBeginCapture(cudaStream_t stream, cudaStreamCaptureMode mo
     if (s->capture) return fail(cudaErrorIllegalState);
     s->capture = new CUgraph_st();
     s->capture_invalid = false;
+    s->capture_origin = true;
+    s->tail = NO_NODE, s->waits.clear();
     s->capturing_thread = std::this_thread::get_id();
     return cudaSuccess;
 }
+
+namespace {
+
+// Whether every node of G is one of its ends or one they wait for, at some remove.
+bool all_joined(const CUgraph_st &g) {
+    std::vector<char> seen(g.nodes.size(), 0);
+    for (size_t end : g.ends) mark_ancestors(g, end, seen);
+    for (char c : seen)
+        if (!c) return false;
+    return true;
+}
+
+} // namespace
 
 cudaError_t cudaStreamEndCapture(cudaStream_t stream, cudaGraph_t *graph) {
     guard g(lock);
     CUstream_st *s = resolve(stream);
     if (!s || !s->capture) return fail(cudaErrorIllegalState);
+    if (!s->capture_origin) return fail(cudaErrorStreamCaptureUnmatched);
     *graph = s->capture;
+    bool invalid = s->capture_invalid;
+    for (CUstream_st *other : streams) // the streams forked into the capture leave it too
+        if (other != s && other->capture == *graph) {
+            invalid |= other->capture_invalid;
+            other->capture = nullptr, other->waits.clear();
+        }
     s->capture = nullptr;
-    if (!s->capture_invalid && !env_set("DD_EMU_LOSE_CAPTURES")) return cudaSuccess;
+    (*graph)->ends = std::move(s->waits);
+    if (s->tail != NO_NODE) (*graph)->ends.push_back(s->tail);
+    s->waits.clear();
+    const bool joined = all_joined(**graph);
+    if (!invalid && joined && !env_set("DD_EMU_LOSE_CAPTURES")) return cudaSuccess;
     delete *graph;
     *graph = nullptr;
-    return fail(cudaErrorStreamCaptureInvalidated);
+    return fail(invalid || joined ? cudaErrorStreamCaptureInvalidated
+                                  : cudaErrorStreamCaptureUnjoined);
 }
 
 cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t *n) {
@@ -559,7 +671,7 @@ cudaError_t cudaGraphNodeGetType(cudaGraphNode_t node, cudaGraphNodeType *type) 
 }
 
 cudaError_t cudaGraphInstantiate(cudaGraphExec_t *exec, cudaGraph_t graph, unsigned long long) {
-    *exec = new CUgraphExec_st{graph->nodes};
+    *exec = new CUgraphExec_st{graph->nodes, graph->ends};
     return cudaSuccess;
 }
 
@@ -573,11 +685,16 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
     return cudaSuccess;
 }
 
-// A graph from one stream's capture is a chain: its nodes run in the order they were captured.
+// The origin stream's nodes run in the order they were captured, and a branch's nodes only when
+// one of those waits for them, or at the graph's end: as late as the dependencies allow.
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
     guard g(lock);
     auto nodes = exec->nodes;
-    return enqueue(stream, cudaGraphNodeTypeGraph, "graph", [nodes] {
-        for (const auto &node : nodes) node->run();
+    auto ends = exec->ends;
+    return enqueue(stream, cudaGraphNodeTypeGraph, "graph", [nodes, ends] {
+        std::vector<char> done(nodes.size(), 0);
+        for (size_t i = 0; i < nodes.size(); i++)
+            if (nodes[i]->origin) run_node(nodes, i, done);
+        for (size_t end : ends) run_node(nodes, end, done);
     });
 }
