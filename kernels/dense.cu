@@ -14,13 +14,24 @@
 
 int dd_dense_forward_gpu(float *out, const float *inp, const float *kernel, int B, int I, int O,
                          dd_gpu *gpu) {
-    return dd_sgemm_gpu(gpu, CUBLAS_OP_N, CUBLAS_OP_N, O, B, I, kernel, O, inp, I, out, O);
+    return dd_sgemm_gpu(gpu, gpu->stream, CUBLAS_OP_N, CUBLAS_OP_N, O, B, I, kernel, O, inp, I, out,
+                        O);
+}
+
+int dd_dense_backward_kernel_gpu(float *dkernel, const float *dout, const float *inp, int B, int I,
+                                 int O, cudaStream_t stream, dd_gpu *gpu) {
+    return dd_sgemm_gpu(gpu, stream, CUBLAS_OP_N, CUBLAS_OP_T, O, I, B, dout, O, inp, I, dkernel,
+                        O);
+}
+
+int dd_dense_backward_input_gpu(float *dinp, const float *dout, const float *kernel, int B, int I,
+                                int O, dd_gpu *gpu) {
+    return dd_sgemm_gpu(gpu, gpu->stream, CUBLAS_OP_T, CUBLAS_OP_N, I, B, O, kernel, O, dout, O,
+                        dinp, I);
 }
 
 int dd_dense_backward_gpu(float *dinp, float *dkernel, const float *dout, const float *inp,
                           const float *kernel, int B, int I, int O, dd_gpu *gpu) {
-    if (dd_sgemm_gpu(gpu, CUBLAS_OP_N, CUBLAS_OP_T, O, I, B, dout, O, inp, I, dkernel, O) != 0)
-        return -1;
-    if (!dinp) return 0;
-    return dd_sgemm_gpu(gpu, CUBLAS_OP_T, CUBLAS_OP_N, I, B, O, kernel, O, dout, O, dinp, I);
+    if (dd_dense_backward_kernel_gpu(dkernel, dout, inp, B, I, O, gpu->stream, gpu) != 0) return -1;
+    return dinp ? dd_dense_backward_input_gpu(dinp, dout, kernel, B, I, O, gpu) : 0;
 }

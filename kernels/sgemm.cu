@@ -156,8 +156,9 @@ void dd_sgemm_plans_free(dd_gpu *gpu) {
     gpu->sgemm_plans = NULL;
 }
 
-int dd_sgemm_gpu(dd_gpu *gpu, cublasOperation_t ta, cublasOperation_t tb, int m, int n, int k,
-                 const float *A, int lda, const float *B, int ldb, float *C, int ldc) {
+int dd_sgemm_gpu(dd_gpu *gpu, cudaStream_t stream, cublasOperation_t ta, cublasOperation_t tb,
+                 int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
+                 int ldc) {
     const float one = 1.0f, zero = 0.0f;
     // Shapes cuBLAS would refuse, or empty ones, go to cublasSgemm: its own checks and message.
     const int a_rows = ta != CUBLAS_OP_N ? k : m, b_rows = tb != CUBLAS_OP_N ? n : k;
@@ -170,8 +171,7 @@ int dd_sgemm_gpu(dd_gpu *gpu, cublasOperation_t ta, cublasOperation_t tb, int m,
     if (valid && !p) return -1;
     if (p && p->offered) {
         CUBLAS_CHECK(cublasLtMatmul(gpu->lt, p->op, &one, A, p->layout[0], B, p->layout[1], &zero,
-                                    C, p->layout[2], C, p->layout[2], &p->algo, NULL, 0,
-                                    gpu->stream),
+                                    C, p->layout[2], C, p->layout[2], &p->algo, NULL, 0, stream),
                      gpu->err);
         return 0;
     }

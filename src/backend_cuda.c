@@ -215,11 +215,15 @@ static void cuda_destroy(dd_backend *base) {
     if (!b) return;
     if (b->graph) cudaGraphExecDestroy(b->graph);
     if (b->last_mark) cudaEventDestroy(b->last_mark);
+    for (int l = 0; l < DD_MAX_DENSE; l++)
+        if (b->fork[l]) cudaEventDestroy(b->fork[l]);
+    if (b->join) cudaEventDestroy(b->join);
+    if (b->side) cudaStreamDestroy(b->side);
     dd_shuffle_gpu_close(b->shuffle);
-    void *buffers[] = {b->train_pixels, b->train_labels, b->test_pixels, b->test_labels,
-                       b->batch_labels, b->predictions,  b->table,       b->params,
-                       b->grads,        b->order,        b->step_first,  b->sums,
-                       b->net.memory,   b->fused_scratch};
+    void *buffers[] = {b->train_pixels, b->train_labels,  b->test_pixels, b->test_labels,
+                       b->batch_labels, b->predictions,   b->table,       b->params,
+                       b->grads,        b->order,         b->step_first,  b->sums,
+                       b->net.memory,   b->fused_scratch, b->dz};
     for (size_t i = 0; i < sizeof buffers / sizeof buffers[0]; i++) cudaFree(buffers[i]);
     dd_gpu_close(&b->gpu);
     (void)cudaGetLastError(); /* a failed free must not be blamed on this thread's next launch */
@@ -305,6 +309,12 @@ static int allocate(cuda_backend *b, char *err) {
     TRY(upload(b, (void **)&b->sums, NULL, DD_N_SUMS * sizeof(double), err));
     CUDA_CHECK(cudaMemsetAsync(b->sums, 0, DD_N_SUMS * sizeof(double), b->gpu.stream), err);
     TRY(upload(b, (void **)&memory, NULL, dd_net_floats(L, rows) * sizeof(float), err));
+    TRY(upload(b, (void **)&b->dz, NULL, (size_t)L->n_dense * rows * L->max_units * sizeof(float),
+               err));
+    CUDA_CHECK(cudaStreamCreateWithFlags(&b->side, cudaStreamNonBlocking), err);
+    for (int l = 0; l < L->n_dense; l++)
+        CUDA_CHECK(cudaEventCreateWithFlags(&b->fork[l], cudaEventDisableTiming), err);
+    CUDA_CHECK(cudaEventCreateWithFlags(&b->join, cudaEventDisableTiming), err);
     CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), err); /* the host's copies may go now */
     return dd_net_attach(&b->net, &s->cfg, rows, memory, err);
 }

@@ -38,6 +38,14 @@ typedef struct {
     int graph_batch;
     float graph_lr;
     int lost_captures; /* captures invalidated in a row, since the last good one */
+    /* The layers engine's backward pass runs each layer's dW SGEMM on a branch (SIDE), beside
+     * the rest of the pass: forked after the layer's kernel (FORK[l]), joined before the update
+     * (JOIN). Each layer's dL/dz has a buffer of its own (DZ: n_dense blocks of max_batch x
+     * max_units), so that nothing the main stream writes later is read by a branch still to
+     * run. */
+    cudaStream_t side;
+    cudaEvent_t fork[DD_MAX_DENSE], join;
+    float *dz;
     /* The fused engine: its plan, its global scratch (when the activations are not in shared
      * memory), and the steps queued for its next launch. */
     dd_fused_plan plan;

@@ -31,22 +31,33 @@ int dd_cuda_forward(cuda_backend *b, int B, int training) {
     return 0;
 }
 
-/* The twin of dd_net_backward, from the output layer's dL/dz in grad_out and its bias gradient
+/* Layer L's dL/dz, in a buffer of its own. */
+static float *dz(cuda_backend *b, int l) {
+    return b->dz + (size_t)l * b->net.max_batch * b->net.layout.max_units;
+}
+
+/* The twin of dd_net_backward, from the output layer's dL/dz (dz(top)) and its bias gradient
  * (the loss kernel's): per layer below it one kernel down to dL/dz (in place) and the bias and BN
- * gradients; per layer the SGEMMs for dW and dX. The buffer swap is host bookkeeping and happens
- * the same way on every call, so a captured graph stays valid. */
+ * gradients; per layer the SGEMMs for dW and dX. dW waits only for its layer's kernel and nothing
+ * waits for it but the update, so it runs on the side stream, beside the next layers' kernels and
+ * dX products, which are the pass's critical path: in a captured step, a branch of the graph. */
 static int backward(cuda_backend *b, int B) {
     dd_net *net = &b->net;
-    for (int l = net->layout.n_dense - 1; l >= 0; l--) {
+    const int top = net->layout.n_dense - 1;
+    for (int l = top; l >= 0; l--) {
         const dd_dense_layout *d = &net->layout.dense[l];
         const dd_layer_view v = layer(b, l);
-        if (l < net->layout.n_dense - 1) TRY(dd_layer_backward_gpu(&v, net->grad_out, B, &b->gpu));
-        TRY(dd_dense_backward_gpu(l > 0 ? net->grad_in : NULL, b->grads + d->kernel, net->grad_out,
-                                  dd_net_layer_input(net, l), param_at(b, d->kernel), B, d->fan_in,
-                                  d->units, &b->gpu));
-        float *t = net->grad_in;
-        net->grad_in = net->grad_out, net->grad_out = t;
+        if (l < top) TRY(dd_layer_backward_gpu(&v, dz(b, l), B, &b->gpu));
+        CUDA_CHECK(cudaEventRecord(b->fork[l], b->gpu.stream), b->gpu.err);
+        CUDA_CHECK(cudaStreamWaitEvent(b->side, b->fork[l], 0), b->gpu.err);
+        TRY(dd_dense_backward_kernel_gpu(b->grads + d->kernel, dz(b, l), dd_net_layer_input(net, l),
+                                         B, d->fan_in, d->units, b->side, &b->gpu));
+        if (l > 0)
+            TRY(dd_dense_backward_input_gpu(dz(b, l - 1), dz(b, l), param_at(b, d->kernel), B,
+                                            d->fan_in, d->units, &b->gpu));
     }
+    CUDA_CHECK(cudaEventRecord(b->join, b->side), b->gpu.err);
+    CUDA_CHECK(cudaStreamWaitEvent(b->gpu.stream, b->join, 0), b->gpu.err);
     return 0;
 }
 
@@ -58,8 +69,8 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
                            b->order, b->step_first, b->table, B, &b->gpu));
     TRY(dd_cuda_forward(b, B, 1));
     const dd_layer_view out = layer(b, L->n_dense - 1); /* no BN: its output is act_out */
-    TRY(dd_loss_output_step_gpu(&out, b->net.grad_out, b->sums, b->step_first, b->batch_labels, B,
-                                &b->gpu));
+    TRY(dd_loss_output_step_gpu(&out, dz(b, L->n_dense - 1), b->sums, b->step_first,
+                                b->batch_labels, B, &b->gpu));
     TRY(backward(b, B));
     if (b->setup.diagnostics)
         for (int l = 0; l < L->n_dense; l++)
