@@ -79,25 +79,52 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
     return dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu);
 }
 
+/* The kernels on the longest chain of dependencies that ends at NODES[I] (DEPTH memoizes, 0 for
+ * not yet known): what the step waits through, whatever runs beside it. */
+static int chain(cudaGraphNode_t *nodes, size_t n, size_t i, int *depth, cudaError_t *e) {
+    if (depth[i] || *e != cudaSuccess) return depth[i];
+    enum cudaGraphNodeType type;
+    size_t n_deps = 0;
+    *e = cudaGraphNodeGetType(nodes[i], &type);
+    if (*e == cudaSuccess) *e = cudaGraphNodeGetDependencies(nodes[i], NULL, NULL, &n_deps);
+    cudaGraphNode_t *deps = malloc((n_deps ? n_deps : 1) * sizeof *deps);
+    if (!deps || *e != cudaSuccess) return free(deps), 0;
+    *e = cudaGraphNodeGetDependencies(nodes[i], deps, NULL, &n_deps);
+    int longest = 0;
+    for (size_t d = 0; d < n_deps && *e == cudaSuccess; d++)
+        for (size_t j = 0; j < n; j++)
+            if (nodes[j] == deps[d]) {
+                const int c = chain(nodes, n, j, depth, e);
+                if (c > longest) longest = c;
+            }
+    free(deps);
+    return depth[i] = longest + (type == cudaGraphNodeTypeKernel);
+}
+
 /* With DD_GRAPH_NODES set in the environment, one line on stderr per captured step: how many
- * nodes and kernels it became (cuBLAS may split a GEMM in two), for scripts/gpu-check.sh. */
+ * nodes and kernels it became (cuBLAS may split a GEMM in two) and how many kernels lie on its
+ * longest chain (the branches run beside it), for scripts/gpu-check.sh. */
 static int report_nodes(cudaGraph_t graph, int B, char *err) {
     if (!getenv("DD_GRAPH_NODES")) return 0;
     size_t n = 0, kernels = 0;
     CUDA_CHECK(cudaGraphGetNodes(graph, NULL, &n), err);
     cudaGraphNode_t *nodes = malloc((n ? n : 1) * sizeof *nodes);
-    if (!nodes) return 0;
+    int *depth = calloc(n ? n : 1, sizeof *depth), longest = 0;
+    if (!nodes || !depth) return free(nodes), free(depth), 0;
     cudaError_t e = cudaGraphGetNodes(graph, nodes, &n);
     for (size_t i = 0; i < n && e == cudaSuccess; i++) {
         enum cudaGraphNodeType type;
         e = cudaGraphNodeGetType(nodes[i], &type);
         kernels += e == cudaSuccess && type == cudaGraphNodeTypeKernel;
+        const int c = chain(nodes, n, i, depth, &e);
+        if (c > longest) longest = c;
     }
-    free(nodes);
+    free(nodes), free(depth);
     CUDA_CHECK(e, err);
     fprintf(stderr,
-            "deepdigits: a captured training step of batch %d: %zu graph nodes, %zu kernels\n", B,
-            n, kernels);
+            "deepdigits: a captured training step of batch %d: %zu graph nodes, %zu kernels, %d "
+            "on its longest chain\n",
+            B, n, kernels, longest);
     return 0;
 }
 

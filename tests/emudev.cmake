@@ -55,6 +55,10 @@ add_test(NAME emulated_gpu_variants_all COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu_
                                                 $<TARGET_FILE:deepdigits-emulated> ${DD_MNIST_DIR})
 set_tests_properties(emulated_gpu_variants_all PROPERTIES LABELS "cpu;emulated;mnist"
                      SKIP_RETURN_CODE 77 ENVIRONMENT DD_TEST_SUBSET=1200)
+# The layers engine's captured step: its kernels, and those on its longest chain.
+add_test(NAME emulated_graph_shape COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/graph_shape.sh
+                                           $<TARGET_FILE:deepdigits-emulated> ${DD_MNIST_DIR})
+set_tests_properties(emulated_graph_shape PROPERTIES LABELS "cpu;emulated;mnist")
 # The error lines of a GPU that is missing, full, or of another architecture.
 add_test(NAME emulated_gpu_errors COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/emulated_gpu_errors.sh
                                           $<TARGET_FILE:deepdigits-emulated> ${DD_MNIST_DIR})

@@ -55,6 +55,7 @@ struct CUgraphNode_st {
     std::function<void()> run;
     std::vector<size_t> deps; // the nodes (indices in the graph) it waits for
     bool origin;              // captured in the stream that began the capture
+    CUgraph_st *graph;        // the graph it was captured in
 };
 struct CUgraph_st {
     std::vector<std::shared_ptr<CUgraphNode_st>> nodes;
@@ -176,8 +177,8 @@ cudaError_t enqueue(cudaStream_t stream, cudaGraphNodeType type, const char *nam
     s->waits.clear();
     if (s->tail != NO_NODE) deps.push_back(s->tail);
     s->tail = s->capture->nodes.size();
-    s->capture->nodes.push_back(std::make_shared<CUgraphNode_st>(
-        CUgraphNode_st{type, name, std::move(work), std::move(deps), s->capture_origin}));
+    s->capture->nodes.push_back(std::make_shared<CUgraphNode_st>(CUgraphNode_st{
+        type, name, std::move(work), std::move(deps), s->capture_origin, s->capture}));
     return cudaSuccess;
 }
 
@@ -662,6 +663,16 @@ cudaError_t cudaGraphGetNodes(cudaGraph_t graph, cudaGraphNode_t *nodes, size_t 
     if (nodes)
         for (size_t i = 0; i < *n && i < graph->nodes.size(); i++) nodes[i] = graph->nodes[i].get();
     *n = graph->nodes.size();
+    return cudaSuccess;
+}
+
+cudaError_t cudaGraphNodeGetDependencies(cudaGraphNode_t node, cudaGraphNode_t *deps,
+                                         cudaGraphEdgeData *edges, size_t *n) {
+    if (edges) fault("graph edge data is not emulated");
+    if (deps)
+        for (size_t i = 0; i < *n && i < node->deps.size(); i++)
+            deps[i] = node->graph->nodes[node->deps[i]].get();
+    *n = node->deps.size();
     return cudaSuccess;
 }
 
