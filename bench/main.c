@@ -387,6 +387,7 @@ static int run_lab(const bench_args *a, const dd_mnist *data, int have_gpu, FILE
 }
 
 int main(int argc, char **argv) {
+    dd_cuda_prefer_own_queues();
     dd_prog = "deepdigits-bench";
     bench_args a = {.backends = (1 << N_BACKENDS) - 1,
                     .models = {0, 1, 10, 20},

@@ -1,6 +1,7 @@
 // Opening the GPU: device, stream, cuBLAS handle, and the checks that turn "no device", "no
 // kernels for this architecture" and "out of memory" into one clear line.
 #include <stdio.h>
+#include <stdlib.h>
 
 #include "deepdigits/gpu.h"
 #include "gpu_check.h"
@@ -11,6 +12,10 @@
 // its documentation (cublasSetWorkspace) recommends 32 MiB on Hopper and later, 4 MiB before.
 static size_t cublas_workspace_bytes(int major) {
     return major >= 9 ? 32u << 20 : 4u << 20;
+}
+
+void dd_cuda_prefer_own_queues(void) {
+    setenv("CUDA_DEVICE_MAX_CONNECTIONS", "32", 0); // 32 is CUDA's largest; a user's value stays
 }
 
 // Without a driver the runtime answers as it does to an old one (cudaErrorInsufficientDriver);

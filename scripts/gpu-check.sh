@@ -208,17 +208,21 @@ profile_stages() {
     say "SGEMMs three ways: exit $? after $((SECONDS - start)) s"
     write_report
     # Where the whole lab's time goes: `train --variant all` for two epochs, with the per-layer
-    # diagnostics (as the lab bench and a user run) and without; its wall time against the
-    # epochs' own train and evaluation seconds in the baseline's and variant 20's history.
+    # diagnostics (as the lab bench and a user run) and without, and with CUDA's default 8
+    # hardware queues instead of the 32 deepdigits asks for (dd_cuda_prefer_own_queues); its wall
+    # time against the epochs' own train and evaluation seconds in the baseline's and variant 20's
+    # history.
     : >"$out/lab-parts.txt"
-    local flags t0
-    for flags in "" "--no-diagnostics"; do
+    local flags queues t0 run_case
+    for run_case in "32 " "32 --no-diagnostics" "8 "; do
+        read -r queues flags <<<"$run_case"
         t0=$SECONDS
         # shellcheck disable=SC2086 # FLAGS is one flag or none
-        timeout -k 10 "$(cap 60)" $build/deepdigits train --variant all --epochs 2 --device gpu \
-            --verbose 0 $flags --out "$out/all" >/dev/null 2>"$out/lab-parts.err"
+        CUDA_DEVICE_MAX_CONNECTIONS=$queues timeout -k 10 "$(cap 60)" $build/deepdigits train \
+            --variant all --epochs 2 --device gpu --verbose 0 $flags --out "$out/all" \
+            >/dev/null 2>"$out/lab-parts.err"
         {
-            echo "train --variant all --epochs 2 ${flags:-(diagnostics on)}: exit $?, $((SECONDS - t0)) s wall"
+            echo "train --variant all --epochs 2 ${flags:-(diagnostics on)}, $queues hardware queues: exit $?, $((SECONDS - t0)) s wall"
             for run in baseline variant-20; do
                 echo "  $run: $(cut -d, -f1,6-8 "$out/all/$run/history.csv" 2>/dev/null | paste -sd ' ' -)"
             done

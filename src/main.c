@@ -3,6 +3,7 @@
 #include <string.h>
 
 #include "cli.h"
+#include "deepdigits/gpu.h"
 
 static void usage(FILE *out) {
     fprintf(out, "usage: deepdigits <command> [options]\n"
@@ -17,6 +18,7 @@ static void usage(FILE *out) {
 }
 
 int main(int argc, char **argv) {
+    dd_cuda_prefer_own_queues();
     if (argc < 2) {
         usage(stderr);
         return 2;

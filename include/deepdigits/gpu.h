@@ -32,6 +32,12 @@ int dd_cuda_devices(char *why, size_t len);
 /* The number of usable CUDA devices: dd_cuda_devices, with an unusable driver as none. */
 int dd_cuda_device_count(void);
 
+/* Before any other CUDA call of the process (main's first line): unless the environment says
+ * otherwise, CUDA_DEVICE_MAX_CONNECTIONS=32, so that the streams of models trained at once
+ * (--variant all, the bench's --lab: a stream or two each) get hardware queues of their own
+ * instead of sharing CUDA's default 8, where one stream's wait holds up another's launches. */
+void dd_cuda_prefer_own_queues(void);
+
 /* Opens device 0: stream, cuBLAS handle (TF32 only when TF32 is set), and a check that this build
  * has kernels for the device's architecture. Returns 0, or -1 with one line in ERR. */
 int dd_gpu_open(dd_gpu *gpu, int tf32, char *err);
