@@ -15,14 +15,11 @@ struct cublasContext {
 };
 
 cublasStatus_t cublasCreate(cublasHandle_t *handle) {
-    *handle = new cublasContext();
-    return CUBLAS_STATUS_SUCCESS;
+    return emu_handle_create(handle);
 }
 
 cublasStatus_t cublasDestroy(cublasHandle_t handle) {
-    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
-    delete handle;
-    return CUBLAS_STATUS_SUCCESS;
+    return emu_handle_destroy(handle);
 }
 
 cublasStatus_t cublasSetStream(cublasHandle_t handle, cudaStream_t stream) {

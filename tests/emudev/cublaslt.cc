@@ -75,14 +75,11 @@ bool aligned(const void *p, uint32_t bytes) {
 } // namespace
 
 cublasStatus_t cublasLtCreate(cublasLtHandle_t *handle) {
-    *handle = new cublasLtContext();
-    return CUBLAS_STATUS_SUCCESS;
+    return emu_handle_create(handle);
 }
 
 cublasStatus_t cublasLtDestroy(cublasLtHandle_t handle) {
-    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
-    delete handle;
-    return CUBLAS_STATUS_SUCCESS;
+    return emu_handle_destroy(handle);
 }
 
 cublasStatus_t cublasLtMatmulDescCreate(cublasLtMatmulDesc_t *out, cublasComputeType_t compute,

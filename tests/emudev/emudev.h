@@ -8,6 +8,7 @@
 #define DD_SIMT_HOST
 #endif
 
+#include <cublas_api.h>
 #include <cuda_runtime_api.h>
 
 #include <functional>
@@ -28,6 +29,16 @@ cudaError_t emu_enqueue(cudaStream_t stream, const char *name, std::function<voi
 cudaError_t emu_sgemm(cudaStream_t stream, const char *call, bool ta, bool tb, int m, int n, int k,
                       float alpha, const float *A, int lda, const float *B, int ldb, float beta,
                       float *C, int ldc);
+// A cuBLAS or cuBLASLt handle's creation and destruction (its context struct is the emulator's).
+template <typename Context> cublasStatus_t emu_handle_create(Context **handle) {
+    *handle = new Context();
+    return CUBLAS_STATUS_SUCCESS;
+}
+template <typename Context> cublasStatus_t emu_handle_destroy(Context *handle) {
+    if (!handle) return CUBLAS_STATUS_NOT_INITIALIZED;
+    delete handle;
+    return CUBLAS_STATUS_SUCCESS;
+}
 // What the GPU would do on a bad access: stop, with one line on stderr.
 [[noreturn]] void emu_fault(const char *what);
 
