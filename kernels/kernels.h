@@ -46,8 +46,10 @@ enum {
     DD_N_SUMS = DD_SUM_GRAD_SQ + DD_MAX_DENSE
 };
 
-/* The training step's loss and the output layer's backward pass (kernels/mse.cu), one kernel:
- * the loss and hits of OUT_LAYER's output against LABELS into SUMS[DD_SUM_LOSS] and
+/* The training step's output layer from its SGEMM's product on, with the loss (kernels/mse.cu),
+ * one kernel: OUT_LAYER's bias and activation (dense_out += bias in place, act_out = act(z), as
+ * its layer kernel would do them); the loss and hits of that output against LABELS into
+ * SUMS[DD_SUM_LOSS] and
  * SUMS[DD_SUM_CORRECT]; dL/dz of the output layer into GRAD (B,10) and dL/db into its dbias (what
  * dd_mse_forward_backward, then the layer kernel's backward pass, give); then the step's
  * bookkeeping: *COUNTER += B (where the next step starts in the order; the gather that reads it

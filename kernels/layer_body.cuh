@@ -37,12 +37,17 @@ static inline layer_shape layer_channel_shape(const dd_layer_view *v, int B) {
 
 // --- forward ---
 
-DD_SIMT_FN void bias_activation_body(const dd_layer_view &v, int n) {
-    const int k = simt_block_index() * simt_block_threads() + simt_tid();
-    if (k >= n) return;
+// Element K of a layer without BN: z = X·W + b in place, then the activation. The training step's
+// loss kernel does it for the output layer too (kernels/mse.cu).
+DD_SIMT_FN void bias_activation_at(const dd_layer_view &v, size_t k) {
     const float z = v.acts.dense_out[k] + v.bias[k % v.units];
     v.acts.dense_out[k] = z;
     v.acts.act_out[k] = dd_activate(v.act, z);
+}
+
+DD_SIMT_FN void bias_activation_body(const dd_layer_view &v, int n) {
+    const int k = simt_block_index() * simt_block_threads() + simt_tid();
+    if (k < n) bias_activation_at(v, (size_t)k);
 }
 
 // Channel c of a layer with BN: z = X·W + b, then BN before the activation (BN of z) or after it

@@ -1,13 +1,15 @@
 // MSE loss, its gradient and the argmax accuracy on the GPU, twin of src/mse.c. One block walks
 // the batch and adds the batch's sums to the device accumulators: no host sync per step. In
-// training the same kernel also takes the output layer's backward pass down to its Dense part and
-// ends the step (its counter and step count): two graph nodes fewer.
+// training the same kernel also finishes the output layer's forward pass after its SGEMM (the
+// bias and the activation), takes its backward pass down to its Dense part and ends the step (its
+// counter and step count): three graph nodes fewer.
 #include "deepdigits/formulas.h"
 #include "deepdigits/network.h"
 #include "deepdigits/ops.h"
 #include "gpu_check.h"
 #include "kernels.h"
 #include "launch.cuh"
+#include "layer_body.cuh"
 #include "reduce.cuh"
 
 constexpr int THREADS = 256;
@@ -46,15 +48,18 @@ DD_GLOBAL static void DD_MAX_THREADS(THREADS)
     if (simt_tid() == 0) acc[0] += loss, acc[1] += correct;
 }
 
-// The training step's loss and the output layer's backward pass down to its Dense part, one
-// kernel where two were (a graph node costs more than either's work): the loss, the hits and
-// dL/dy into G, then dL/dz = dL/dy act'(y) in place (each thread its own samples); then the bias
-// gradient, a warp per output unit (a column sum in double, as the layer kernel's); then the
-// step's end.
+// The training step's output layer after its SGEMM, its loss, and its backward pass down to its
+// Dense part, one kernel where three were (a graph node costs more than any one's work): the bias
+// and the activation (the layer kernel's element function); the loss, the hits and dL/dy into G,
+// then dL/dz = dL/dy act'(y) in place (each thread its own samples); then the bias gradient, a
+// warp per output unit (a column sum in double, as the layer kernel's); then the step's end.
 DD_GLOBAL static void DD_MAX_THREADS(THREADS)
     loss_output_kernel(dd_layer_view v, float *g, int *counter, double *sums, const uint8_t *labels,
                        int B) {
     DD_SHARED_ARRAY(double, part, THREADS);
+    for (int k = simt_tid(); k < B * DD_CLASSES; k += simt_block_threads())
+        bias_activation_at(v, (size_t)k);
+    simt_sync(); // a sample's outputs come from several threads
     const float *y = v.acts.act_out;
     double loss, correct;
     batch_loss(g, y, labels, B, part, &loss, &correct);

@@ -63,8 +63,10 @@ static inline float *param_at(cuda_backend *b, size_t offset) {
     return b->params + offset;
 }
 
-/* The twin of dd_net_forward over B rows of net.input, in training mode or not. */
-int dd_cuda_forward(cuda_backend *b, int B, int training);
+/* The twin of dd_net_forward over B rows of net.input, in training mode or not. Without
+ * OUTPUT_KERNEL the output layer stops at its SGEMM: a training step's loss kernel takes its bias
+ * and activation (dd_loss_output_step_gpu). */
+int dd_cuda_forward(cuda_backend *b, int B, int training, int output_kernel);
 
 /* Points the device counter at FIRST in the order (a new epoch, a resumed position). */
 int dd_cuda_move_counter(cuda_backend *b, int first);

@@ -129,8 +129,14 @@ static void check_argmax(int B) {
  * is counted, and the first step whose loss sum is not finite is remembered. */
 static void check_loss_output_step(int B) {
     const size_t n = (size_t)B * DD_CLASSES;
-    float *y = random_floats(n, 0, 1), *dy = malloc(n * sizeof *dy), *dz = malloc(n * sizeof *dz);
+    /* The output layer's SGEMM product and bias; the CPU's z and y from them, as its network's
+     * op sequence has them (bias, then the activation). */
+    float *xw = random_floats(n, -3, 3), *bias = random_floats(DD_CLASSES, -1, 1);
+    float *z = malloc(n * sizeof *z), *y = malloc(n * sizeof *y);
+    float *dy = malloc(n * sizeof *dy), *dz = malloc(n * sizeof *dz);
     float dbias[DD_CLASSES];
+    for (size_t k = 0; k < n; k++) z[k] = xw[k] + bias[k % DD_CLASSES];
+    dd_activation_forward(y, z, (int)n, DD_ACT_SIGMOID);
     uint8_t *labels = malloc(B);
     for (int b = 0; b < B; b++) labels[b] = (uint8_t)((b * 3 + 1) % 10);
     long correct = 0;
@@ -141,22 +147,29 @@ static void check_loss_output_step(int B) {
     sums[DD_SUM_LOSS] = 0.5, sums[DD_SUM_CORRECT] = 3, sums[DD_SUM_STEPS] = 4;
     const int start = 10;
     int counter;
-    float *d_y = dev_floats(y, n), *d_g = dev_nan(n), *d_dbias = dev_nan(DD_CLASSES);
+    float *d_z = dev_floats(xw, n), *d_y = dev_nan(n), *d_bias = dev_floats(bias, DD_CLASSES);
+    float *d_g = dev_nan(n), *d_dbias = dev_nan(DD_CLASSES);
     uint8_t *d_labels = dev_bytes(labels, B);
     double *d_sums = dev_doubles(sums, DD_N_SUMS);
     int *d_counter = (int *)dev_bytes(&start, sizeof start);
-    const dd_layer_view out = {.acts = {.act_out = d_y},
+    const dd_layer_view out = {.acts = {.dense_out = d_z, .act_out = d_y},
                                .units = DD_CLASSES,
                                .act = DD_ACT_SIGMOID,
                                .bn = DD_BN_NONE,
+                               .bias = d_bias,
                                .dbias = d_dbias};
     CHECK(dd_loss_output_step_gpu(&out, d_g, d_sums, d_counter, d_labels, B, &gpu) == 0, "%s",
           gpu.err);
     float *g_dz = host_floats(d_g, n), *g_dbias = host_floats(d_dbias, DD_CLASSES);
+    float *g_z = host_floats(d_z, n), *g_y = host_floats(d_y, n);
     CHECK(cudaMemcpy(got, d_sums, sizeof got, cudaMemcpyDeviceToHost) == cudaSuccess, "copy");
     CHECK(cudaMemcpy(&counter, d_counter, sizeof counter, cudaMemcpyDeviceToHost) == cudaSuccess,
           "copy");
     char name[64];
+    snprintf(name, sizeof name, "loss step: output z B=%d", B);
+    check_rel(name, g_z, z, n, TOL);
+    snprintf(name, sizeof name, "loss step: output y B=%d", B);
+    check_rel(name, g_y, y, n, TOL);
     snprintf(name, sizeof name, "loss step: output dL/dz B=%d", B);
     check_rel(name, g_dz, dz, n, TOL);
     snprintf(name, sizeof name, "loss step: output bias gradient B=%d", B);
@@ -167,8 +180,8 @@ static void check_loss_output_step(int B) {
     CHECK(counter == start + B && got[DD_SUM_STEPS] == 5 && got[DD_SUM_BAD_STEP] == 0,
           "step end B=%d: counter %d (want %d), steps %g (want 5), bad step %g (want 0)", B,
           counter, start + B, got[DD_SUM_STEPS], got[DD_SUM_BAD_STEP]);
-    y[0] = NAN; /* the next step's loss is not finite: it is step 6 */
-    dev_put(d_y, y, 1);
+    xw[0] = NAN; /* the next step's loss is not finite: it is step 6 */
+    dev_put(d_z, xw, n);
     CHECK(dd_loss_output_step_gpu(&out, d_g, d_sums, d_counter, d_labels, B, &gpu) == 0, "%s",
           gpu.err);
     CHECK(cudaDeviceSynchronize() == cudaSuccess, "sync");
@@ -176,6 +189,8 @@ static void check_loss_output_step(int B) {
     CHECK(got[DD_SUM_STEPS] == 6 && got[DD_SUM_BAD_STEP] == 6,
           "a non-finite loss at B=%d: steps %g (want 6), bad step %g (want 6)", B,
           got[DD_SUM_STEPS], got[DD_SUM_BAD_STEP]);
+    free(xw), free(bias), free(z), free(g_z), free(g_y);
+    cudaFree(d_z), cudaFree(d_bias);
     free(y), free(dy), free(dz), free(labels), free(g_dz), free(g_dbias);
     cudaFree(d_y), cudaFree(d_g), cudaFree(d_dbias), cudaFree(d_labels), cudaFree(d_sums);
     cudaFree(d_counter);
