@@ -78,8 +78,8 @@ static void reference(const gemm_shape *s, const float *A, const float *B, doubl
 static int enqueue(gemm_ctx *g, gemm_way way, const gemm_shape *s) {
     const float one = 1.0f, zero = 0.0f;
     if (way == WAY_ENGINE) {
-        if (dd_sgemm_gpu(&g->gpu, g->gpu.stream, s->ta, s->tb, s->m, s->n, s->k, g->a, rows_a(s),
-                         g->b, rows_b(s), g->c, s->m) == 0)
+        if (dd_sgemm_gpu(&g->gpu, g->gpu.stream, s->ta, s->tb, s->m, s->n, s->k, 1.0f, g->a,
+                         rows_a(s), g->b, rows_b(s), 0.0f, g->c, s->m) == 0)
             return 0;
         memcpy(g->err, g->gpu.err, DD_ERR_LEN);
         return -1;

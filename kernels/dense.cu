@@ -14,20 +14,26 @@
 
 int dd_dense_forward_gpu(float *out, const float *inp, const float *kernel, int B, int I, int O,
                          dd_gpu *gpu) {
-    return dd_sgemm_gpu(gpu, gpu->stream, CUBLAS_OP_N, CUBLAS_OP_N, O, B, I, kernel, O, inp, I, out,
-                        O);
+    return dd_sgemm_gpu(gpu, gpu->stream, CUBLAS_OP_N, CUBLAS_OP_N, O, B, I, 1.0f, kernel, O, inp,
+                        I, 0.0f, out, O);
 }
 
 int dd_dense_backward_kernel_gpu(float *dkernel, const float *dout, const float *inp, int B, int I,
                                  int O, cudaStream_t stream, dd_gpu *gpu) {
-    return dd_sgemm_gpu(gpu, stream, CUBLAS_OP_N, CUBLAS_OP_T, O, I, B, dout, O, inp, I, dkernel,
-                        O);
+    return dd_sgemm_gpu(gpu, stream, CUBLAS_OP_N, CUBLAS_OP_T, O, I, B, 1.0f, dout, O, inp, I, 0.0f,
+                        dkernel, O);
 }
 
 int dd_dense_backward_input_gpu(float *dinp, const float *dout, const float *kernel, int B, int I,
                                 int O, dd_gpu *gpu) {
-    return dd_sgemm_gpu(gpu, gpu->stream, CUBLAS_OP_T, CUBLAS_OP_N, I, B, O, kernel, O, dout, O,
-                        dinp, I);
+    return dd_sgemm_gpu(gpu, gpu->stream, CUBLAS_OP_T, CUBLAS_OP_N, I, B, O, 1.0f, kernel, O, dout,
+                        O, 0.0f, dinp, I);
+}
+
+int dd_dense_update_kernel_gpu(float *kernel, const float *dout, const float *inp, int B, int I,
+                               int O, float lr, cudaStream_t stream, dd_gpu *gpu) {
+    return dd_sgemm_gpu(gpu, stream, CUBLAS_OP_N, CUBLAS_OP_T, O, I, B, -lr, dout, O, inp, I, 1.0f,
+                        kernel, O);
 }
 
 int dd_dense_backward_gpu(float *dinp, float *dkernel, const float *dout, const float *inp,

@@ -12,21 +12,34 @@
 extern "C" {
 #endif
 
-/* C (m x n) = op(A) op(B), column-major FP32, as cublasSgemm with alpha 1 and beta 0 would give
- * it, but in one kernel: through cuBLASLt in STREAM, with an algorithm that reduces in one pass and
- * needs no workspace, planned once per shape and alignment (kernels/sgemm.cu); through cublasSgemm
- * where cuBLASLt offers none, and for shapes cublasSgemm would refuse (its message then). Those
- * run in gpu->stream whatever STREAM is (the handle has one workspace, so one stream): a caller
- * that passes another stream must be right with either. */
+/* C (m x n) = ALPHA op(A) op(B) + BETA C (C not read when BETA is 0), column-major FP32, as
+ * cublasSgemm would give it, but in one kernel: through cuBLASLt in STREAM, with an algorithm that
+ * reduces in one pass and needs no workspace, planned once per shape and alignment
+ * (kernels/sgemm.cu); through cublasSgemm where cuBLASLt offers none, and for shapes cublasSgemm
+ * would refuse (its message then). Those run in gpu->stream whatever STREAM is (the handle has one
+ * workspace, so one stream): a caller that passes another stream must be right with either. */
 int dd_sgemm_gpu(dd_gpu *gpu, cudaStream_t stream, cublasOperation_t ta, cublasOperation_t tb,
-                 int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
-                 int ldc);
+                 int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc);
 /* dd_dense_backward_gpu's two products apart, the kernel's in STREAM (as dd_sgemm_gpu runs it):
  * DKERNEL = INPᵀ·DOUT and DINP = DOUT·KERNELᵀ. */
 int dd_dense_backward_kernel_gpu(float *dkernel, const float *dout, const float *inp, int B, int I,
                                  int O, cudaStream_t stream, dd_gpu *gpu);
 int dd_dense_backward_input_gpu(float *dinp, const float *dout, const float *kernel, int B, int I,
                                 int O, dd_gpu *gpu);
+/* SGD on KERNEL straight from the product: KERNEL = KERNEL - LR INPᵀ·DOUT, one SGEMM (alpha -LR,
+ * beta 1: the epilogue's alpha·acc + beta·C, which may round differently from dd_sgd_step's fmaf
+ * in the last bit), in STREAM as dd_sgemm_gpu runs it. No gradient is left behind. */
+int dd_dense_update_kernel_gpu(float *kernel, const float *dout, const float *inp, int B, int I,
+                               int O, float lr, cudaStream_t stream, dd_gpu *gpu);
+/* SGD on the floats of RANGES (first, count) of PARAMS from the same places in GRADS, one launch:
+ * the biases and BN's gamma and beta, when the kernels are updated by their SGEMMs. */
+typedef struct {
+    int n;
+    long first[DD_MAX_DENSE], count[DD_MAX_DENSE];
+} dd_sgd_ranges;
+int dd_sgd_update_ranges_gpu(float *params, const float *grads, const dd_sgd_ranges *ranges,
+                             float lr, dd_gpu *gpu);
 /* Frees the plans dd_sgemm_gpu made (dd_gpu_close calls it). */
 void dd_sgemm_plans_free(dd_gpu *gpu);
 

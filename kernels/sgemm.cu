@@ -157,9 +157,8 @@ void dd_sgemm_plans_free(dd_gpu *gpu) {
 }
 
 int dd_sgemm_gpu(dd_gpu *gpu, cudaStream_t stream, cublasOperation_t ta, cublasOperation_t tb,
-                 int m, int n, int k, const float *A, int lda, const float *B, int ldb, float *C,
-                 int ldc) {
-    const float one = 1.0f, zero = 0.0f;
+                 int m, int n, int k, float alpha, const float *A, int lda, const float *B, int ldb,
+                 float beta, float *C, int ldc) {
     // Shapes cuBLAS would refuse, or empty ones, go to cublasSgemm: its own checks and message.
     const int a_rows = ta != CUBLAS_OP_N ? k : m, b_rows = tb != CUBLAS_OP_N ? n : k;
     const bool valid = m > 0 && n > 0 && k > 0 && lda >= a_rows && ldb >= b_rows && ldc >= m;
@@ -170,12 +169,12 @@ int dd_sgemm_gpu(dd_gpu *gpu, cudaStream_t stream, cublasOperation_t ta, cublasO
     const sgemm_plan *p = valid ? find_plan(gpu, key) : NULL;
     if (valid && !p) return -1;
     if (p && p->offered) {
-        CUBLAS_CHECK(cublasLtMatmul(gpu->lt, p->op, &one, A, p->layout[0], B, p->layout[1], &zero,
+        CUBLAS_CHECK(cublasLtMatmul(gpu->lt, p->op, &alpha, A, p->layout[0], B, p->layout[1], &beta,
                                     C, p->layout[2], C, p->layout[2], &p->algo, NULL, 0, stream),
                      gpu->err);
         return 0;
     }
-    CUBLAS_CHECK(cublasSgemm(gpu->cublas, ta, tb, m, n, k, &one, A, lda, B, ldb, &zero, C, ldc),
+    CUBLAS_CHECK(cublasSgemm(gpu->cublas, ta, tb, m, n, k, &alpha, A, lda, B, ldb, &beta, C, ldc),
                  gpu->err);
     return 0;
 }

@@ -338,7 +338,7 @@ for engine in "${engines[@]}"; do
     say "train --engine $engine --epochs 2: exit $? ($(tail -1 "$out/train-$engine.txt"))"
 done
 # What one captured step of the layers engine became, for the lab's network and variant 20 at
-# batch 32: its kernels and those on its longest chain (README: 10 and 30, 9 and 25 on the chain,
+# batch 32: its kernels and those on its longest chain (README: 10 and 30, 8 and 24 on the chain,
 # each SGEMM one kernel through cuBLASLt; the emulated device's count, CTest emulated_graph_shape).
 graph_nodes=""
 for variant in 0 20; do

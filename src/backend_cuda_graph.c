@@ -39,27 +39,51 @@ static float *dz(cuda_backend *b, int l) {
 
 /* The twin of dd_net_backward, from the output layer's dL/dz (dz(top)) and its bias gradient
  * (the loss kernel's): per layer below it one kernel down to dL/dz (in place) and the bias and BN
- * gradients; per layer the SGEMMs for dW and dX. dW waits only for its layer's kernel and nothing
- * waits for it but the update, so it runs on the side stream, beside the next layers' kernels and
- * dX products, which are the pass's critical path: in a captured step, a branch of the graph. */
-static int backward(cuda_backend *b, int B) {
+ * gradients, then dX's SGEMM; then the layer's kernel product, forked to the side stream: nothing
+ * on the pass's critical path (the layer kernels and dX products) waits for it. Without the
+ * diagnostics, which need the kernel gradients' norms, that product is the kernel's SGD update
+ * itself (dd_dense_update_kernel_gpu), after dX has read the kernel; with them, the gradient, for
+ * the update after the join. The caller joins the side stream (join_side). */
+static int backward(cuda_backend *b, int B, float lr) {
     dd_net *net = &b->net;
-    const int top = net->layout.n_dense - 1;
+    const int top = net->layout.n_dense - 1, update_in_product = !b->setup.diagnostics;
     for (int l = top; l >= 0; l--) {
         const dd_dense_layout *d = &net->layout.dense[l];
         const dd_layer_view v = layer(b, l);
+        const int I = d->fan_in, O = d->units;
+        float *kernel = param_at(b, d->kernel);
+        const float *inp = dd_net_layer_input(net, l);
         if (l < top) TRY(dd_layer_backward_gpu(&v, dz(b, l), B, &b->gpu));
+        if (l > 0)
+            TRY(dd_dense_backward_input_gpu(dz(b, l - 1), dz(b, l), kernel, B, I, O, &b->gpu));
         CUDA_CHECK(cudaEventRecord(b->fork[l], b->gpu.stream), b->gpu.err);
         CUDA_CHECK(cudaStreamWaitEvent(b->side, b->fork[l], 0), b->gpu.err);
-        TRY(dd_dense_backward_kernel_gpu(b->grads + d->kernel, dz(b, l), dd_net_layer_input(net, l),
-                                         B, d->fan_in, d->units, b->side, &b->gpu));
-        if (l > 0)
-            TRY(dd_dense_backward_input_gpu(dz(b, l - 1), dz(b, l), param_at(b, d->kernel), B,
-                                            d->fan_in, d->units, &b->gpu));
+        if (update_in_product)
+            TRY(dd_dense_update_kernel_gpu(kernel, dz(b, l), inp, B, I, O, lr, b->side, &b->gpu));
+        else
+            TRY(dd_dense_backward_kernel_gpu(b->grads + d->kernel, dz(b, l), inp, B, I, O, b->side,
+                                             &b->gpu));
     }
+    return 0;
+}
+
+/* The main stream waits for everything forked to the side stream. */
+static int join_side(cuda_backend *b) {
     CUDA_CHECK(cudaEventRecord(b->join, b->side), b->gpu.err);
     CUDA_CHECK(cudaStreamWaitEvent(b->gpu.stream, b->join, 0), b->gpu.err);
     return 0;
+}
+
+/* The trainable floats that are not Dense kernels: each layer's bias, gamma and beta, which lie
+ * between its kernel and the next layer's (model.h's layout). */
+static dd_sgd_ranges beside_kernels(const dd_layout *L) {
+    dd_sgd_ranges r = {.n = L->n_dense};
+    for (int l = 0; l < L->n_dense; l++) {
+        const size_t end = l + 1 < L->n_dense ? L->dense[l + 1].kernel : L->n_trainable;
+        r.first[l] = (long)L->dense[l].bias;
+        r.count[l] = (long)(end - L->dense[l].bias);
+    }
+    return r;
 }
 
 /* One training step of B samples from the device counter's position: only launches, no sync,
@@ -72,11 +96,16 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
     const dd_layer_view out = layer(b, L->n_dense - 1); /* no BN: its output is act_out */
     TRY(dd_loss_output_step_gpu(&out, dz(b, L->n_dense - 1), b->sums, b->step_first,
                                 b->batch_labels, B, &b->gpu));
-    TRY(backward(b, B));
-    if (b->setup.diagnostics)
-        for (int l = 0; l < L->n_dense; l++)
-            TRY(dd_sum_squares_gpu(b->sums + DD_SUM_GRAD_SQ + l, b->grads + L->dense[l].kernel,
-                                   (long)L->dense[l].fan_in * L->dense[l].units, &b->gpu));
+    TRY(backward(b, B, lr));
+    if (!b->setup.diagnostics) { /* the kernels' updates are their products' (backward) */
+        const dd_sgd_ranges rest = beside_kernels(L);
+        TRY(dd_sgd_update_ranges_gpu(b->params, b->grads, &rest, lr, &b->gpu));
+        return join_side(b);
+    }
+    TRY(join_side(b));
+    for (int l = 0; l < L->n_dense; l++)
+        TRY(dd_sum_squares_gpu(b->sums + DD_SUM_GRAD_SQ + l, b->grads + L->dense[l].kernel,
+                               (long)L->dense[l].fan_in * L->dense[l].units, &b->gpu));
     return dd_sgd_update_gpu(b->params, b->grads, (long)L->n_trainable, lr, &b->gpu);
 }
 

@@ -129,9 +129,10 @@ static cudaError_t branch_graph(cudaStream_t s, cudaStream_t side, float *d, int
 }
 
 /* Forks and joins: a stream joins a capture by waiting for an event recorded in it; the capture
- * ends only when every branch is joined back; a replay runs a branch as late as the nodes that
- * wait for it allow, so a dependency the code forgot (here: S overwrites what the branch reads)
- * shows, every time. Without a capture, a wait for another stream's event runs that stream. */
+ * ends only when every branch is joined back; replays run a branch as late as the nodes that
+ * wait for it allow and as early as its dependencies allow, in turn, so a dependency the code
+ * forgot (here: S overwrites what the branch reads) shows in one of two launches. Without a
+ * capture, a wait for another stream's event runs that stream. */
 static void forks_and_joins(cudaStream_t s) {
     cudaStream_t side;
     CHECK(cudaStreamCreateWithFlags(&side, cudaStreamNonBlocking) == cudaSuccess, "side stream");
@@ -154,6 +155,12 @@ static void forks_and_joins(cudaStream_t s) {
     CHECK(first_of(d) == 2 && first_of(d + 1) == 2,
           "the branch read d[0] = %g, not the 2 written after the fork: it did not run late",
           first_of(d + 1));
+    CHECK(cudaGraphLaunch(exec, s) == cudaSuccess && cudaStreamSynchronize(s) == cudaSuccess,
+          "second replay");
+    CHECK(
+        first_of(d) == 2 && first_of(d + 1) == 1,
+        "the branch read d[0] = %g, not the 1 of the fork: the second replay did not run it early",
+        first_of(d + 1));
     cudaGraphExecDestroy(exec), cudaGraphDestroy(graph);
 
     cudaEvent_t e;

@@ -4,7 +4,9 @@
  * (~1e-7 relative, see test_gpu_ops); 500 steps of SGD let that grow but, for a stable network,
  * not past ~1e-5, so 1e-4 catches any real difference in the math (a wrong gradient moves the
  * parameters by 1e-2 within a few steps). Also: graph replay gives bit-identical parameters to
- * eager launches, and evaluation agrees. */
+ * eager launches, and evaluation agrees. Each with the per-layer diagnostics, whose gradient
+ * norms are compared too, and without, where the layers engine updates each Dense kernel in its
+ * gradient's SGEMM (the bench and --no-diagnostics train so). */
 #include <stdlib.h>
 #include <string.h>
 
@@ -43,27 +45,32 @@ static float *train_steps(dd_backend *b, const dd_model_config *cfg, int batch, 
     return params;
 }
 
-/* The layers engine (cuBLAS SGEMMs and the layer kernels), with graphs unless NO_GRAPHS. */
-static dd_backend *backend(dd_device device, const dd_model_config *cfg, int batch, int no_graphs) {
-    return dd_test_backend(device, cfg, &data, TRAIN_IMAGES, batch, DD_ENGINE_LAYERS, no_graphs);
+/* The layers engine (cuBLAS SGEMMs and the layer kernels), with graphs unless NO_GRAPHS, with the
+ * diagnostics or not. */
+static dd_backend *backend(dd_device device, const dd_model_config *cfg, int batch, int no_graphs,
+                           int diagnostics) {
+    dd_backend_setup setup =
+        dd_test_setup(cfg, &data, TRAIN_IMAGES, batch, DD_ENGINE_LAYERS, no_graphs);
+    setup.diagnostics = diagnostics;
+    return dd_test_create(device, &setup);
 }
 
-static void agree(const char *name, const dd_model_config *cfg, int batch) {
+static void agree(const char *name, const dd_model_config *cfg, int batch, int diagnostics) {
     char err[DD_ERR_LEN];
     dd_layout layout;
     dd_layout_build(cfg, &layout, err);
-    dd_backend *cpu = backend(DD_DEVICE_CPU, cfg, batch, 0),
-               *gpu = backend(DD_DEVICE_GPU, cfg, batch, 0);
+    dd_backend *cpu = backend(DD_DEVICE_CPU, cfg, batch, 0, diagnostics),
+               *gpu = backend(DD_DEVICE_GPU, cfg, batch, 0, diagnostics);
     dd_sums cs, gs;
     float *pc = train_steps(cpu, cfg, batch, &cs), *pg = train_steps(gpu, cfg, batch, &gs);
     double rel = dd_rel_error(pg, pc, layout.n_params);
-    printf("%s: %d steps at batch %d, parameters differ by %.3g relative\n", name, STEPS, batch,
-           rel);
+    printf("%s, diagnostics %s: %d steps at batch %d, parameters differ by %.3g relative\n", name,
+           diagnostics ? "on" : "off", STEPS, batch, rel);
     CHECK(rel <= 1e-4, "%s: parameters differ by %.3g relative (limit 1e-4)", name, rel);
     CHECK(dd_close(gs.loss_sum, cs.loss_sum, 0, 1e-4), "%s: training loss sums %.9g vs %.9g", name,
           gs.loss_sum, cs.loss_sum);
     CHECK(gs.steps == cs.steps && gs.samples == cs.samples, "%s: step counts differ", name);
-    for (int l = 0; l < layout.n_dense; l++)
+    for (int l = 0; l < layout.n_dense && diagnostics; l++)
         CHECK(dd_close(gs.grad_sq[l], cs.grad_sq[l], 0, 1e-3), "%s: gradient norm of layer %d",
               name, l);
 
@@ -80,12 +87,12 @@ static void agree(const char *name, const dd_model_config *cfg, int batch) {
 }
 
 /* A replayed graph runs the very same kernels: the result must be bit-identical. */
-static void graphs_match_eager(const dd_model_config *cfg, int batch) {
+static void graphs_match_eager(const dd_model_config *cfg, int batch, int diagnostics) {
     dd_layout layout;
     char err[DD_ERR_LEN];
     dd_layout_build(cfg, &layout, err);
-    dd_backend *g = backend(DD_DEVICE_GPU, cfg, batch, 0),
-               *e = backend(DD_DEVICE_GPU, cfg, batch, 1);
+    dd_backend *g = backend(DD_DEVICE_GPU, cfg, batch, 0, diagnostics),
+               *e = backend(DD_DEVICE_GPU, cfg, batch, 1, diagnostics);
     dd_sums gs, es;
     float *pg = train_steps(g, cfg, batch, &gs), *pe = train_steps(e, cfg, batch, &es);
     CHECK(memcmp(pg, pe, layout.n_params * sizeof *pg) == 0, "graphs and eager launches differ");
@@ -115,12 +122,14 @@ int main(void) {
     dd_gpu_close(&probe);
     dd_test_load_mnist(&data);
     dd_model_config lab = dd_model_config_lab();
-    agree("lab network", &lab, 1);
     dd_model_config before = bn_network(DD_BN_BEFORE, DD_ACT_TANH, DD_INIT_GLOROT_UNIFORM);
-    agree("3 hidden layers, BN before tanh", &before, 32);
     dd_model_config after = bn_network(DD_BN_AFTER, DD_ACT_SIGMOID, DD_INIT_HE_NORMAL);
-    agree("3 hidden layers, BN after sigmoid", &after, 32);
-    graphs_match_eager(&after, 32);
+    for (int diagnostics = 1; diagnostics >= 0; diagnostics--) {
+        agree("lab network", &lab, 1, diagnostics);
+        agree("3 hidden layers, BN before tanh", &before, 32, diagnostics);
+        agree("3 hidden layers, BN after sigmoid", &after, 32, diagnostics);
+        graphs_match_eager(&after, 32, diagnostics);
+    }
     dd_mnist_free(&data);
     return dd_test_finish("test_gpu_network");
 }

@@ -12,13 +12,13 @@
 //    fails there and invalidates the capture, as on a GPU. Another stream joins the capture by
 //    waiting for an event recorded in it (a fork); its work is a branch of the graph, which must
 //    be joined back (the origin stream waits for an event recorded after it) before the capture
-//    ends, or the capture fails as unjoined. A replay runs each branch's nodes as late as the
-//    nodes that wait for them allow: a dependency the code forgot shows as a stale or overwritten
-//    operand, every time. Without a capture, a wait for another stream's event makes that stream
-//    run up to the event when the waiting stream's work reaches the wait. A device-wide wait
-//    (cudaFree, cudaDeviceSynchronize) fails so in the capturing thread, and from another thread
-//    invalidates the capture (thread-local capture mode, which deepdigits uses): launches into it
-//    then fail.
+//    ends, or the capture fails as unjoined. Replays run a branch's nodes as early as their
+//    dependencies allow and as late as the nodes waiting for them allow, in turn: a dependency
+//    the code forgot shows as a stale or overwritten operand in one of the two. Without a capture,
+//    a wait for another stream's event makes that stream run up to the event when the waiting
+//    stream's work reaches the wait. A device-wide wait (cudaFree, cudaDeviceSynchronize) fails so
+//    in the capturing thread, and from another thread invalidates the capture (thread-local capture
+//    mode, which deepdigits uses): launches into it then fail.
 //  - Copies to the host run when the stream does, like everything else, though the runtime finishes
 //    those to pageable memory before it returns: code that reads one without a wait would break
 //    the day its memory is pinned.
@@ -64,6 +64,7 @@ struct CUgraph_st {
 struct CUgraphExec_st {
     std::vector<std::shared_ptr<CUgraphNode_st>> nodes;
     std::vector<size_t> ends;
+    long launches = 0;
 };
 const size_t NO_NODE = (size_t)-1;
 struct CUstream_st {
@@ -696,16 +697,19 @@ cudaError_t cudaGraphExecDestroy(cudaGraphExec_t exec) {
     return cudaSuccess;
 }
 
-// The origin stream's nodes run in the order they were captured, and a branch's nodes only when
-// one of those waits for them, or at the graph's end: as late as the dependencies allow.
+// Launches of a graph alternate between the two orders a missing dependency can show in: every
+// node in the order it was captured (a branch's nodes as early as the dependencies allow, before
+// the origin's later ones), and the origin stream's nodes in order with a branch's nodes only when
+// one of those waits for them, or at the graph's end (as late as the dependencies allow).
 cudaError_t cudaGraphLaunch(cudaGraphExec_t exec, cudaStream_t stream) {
     guard g(lock);
     auto nodes = exec->nodes;
     auto ends = exec->ends;
-    return enqueue(stream, cudaGraphNodeTypeGraph, "graph", [nodes, ends] {
+    const bool early = exec->launches++ % 2 == 1;
+    return enqueue(stream, cudaGraphNodeTypeGraph, "graph", [nodes, ends, early] {
         std::vector<char> done(nodes.size(), 0);
         for (size_t i = 0; i < nodes.size(); i++)
-            if (nodes[i]->origin) run_node(nodes, i, done);
+            if (early || nodes[i]->origin) run_node(nodes, i, done);
         for (size_t end : ends) run_node(nodes, end, done);
     });
 }
