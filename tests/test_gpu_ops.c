@@ -212,6 +212,52 @@ static void check_sgd_and_squares(long n) {
     cudaFree(d_p), cudaFree(d_g), cudaFree(d_acc);
 }
 
+/* SGD on a Dense kernel inside its gradient's SGEMM (alpha -lr, beta 1): against the CPU's
+ * gradient and then its SGD step, compared as the steps each took (new kernel minus old: the
+ * kernel itself is ~100 times larger than a step and would hide a wrong one). The kernel lies off
+ * alignment, as in the packed parameters. */
+static void check_kernel_update(int B, int I, int O) {
+    char name[96];
+    const float lr = 0.01f;
+    float *x = random_floats((size_t)B * I, -2, 2), *w = random_floats((size_t)I * O, -0.5f, 0.5f);
+    float *dy = random_floats((size_t)B * O, -1, 1), *dw = malloc((size_t)I * O * 4);
+    float *dx = malloc((size_t)B * I * 4), *db = malloc((size_t)O * 4);
+    float *dev[3];
+    float *d_x = dev_shifted(x, (size_t)B * I, 0, &dev[0]);
+    float *d_w = dev_shifted(w, (size_t)I * O, 1, &dev[1]);
+    float *d_dy = dev_shifted(dy, (size_t)B * O, 0, &dev[2]);
+    const size_t n = (size_t)I * O;
+    float *w0 = malloc(n * sizeof *w0);
+    memcpy(w0, w, n * sizeof *w0);
+    dd_dense_backward(dx, dw, db, dy, x, w, B, I, O);
+    dd_sgd_update(w, dw, (long)n, lr);
+    CHECK(dd_dense_update_kernel_gpu(d_w, d_dy, d_x, B, I, O, lr, gpu.stream, &gpu) == 0, "%s",
+          gpu.err);
+    float *g_w = host_floats(d_w, n);
+    for (size_t i = 0; i < n; i++) g_w[i] -= w0[i], w[i] -= w0[i];
+    snprintf(name, sizeof name, "kernel update in its SGEMM B=%d I=%d O=%d", B, I, O);
+    check_rel(name, g_w, w, n, TOL);
+    free(x), free(w), free(w0), free(dy), free(dw), free(dx), free(db), free(g_w);
+    for (int i = 0; i < 3; i++) cudaFree(dev[i]);
+}
+
+/* SGD on ranges of the parameters (the biases and BN's parameters beside the kernels): those
+ * floats as dd_sgd_step gives them, bit for bit (the same fmaf), the others untouched. */
+static void check_sgd_ranges(void) {
+    enum { N = 5000 };
+    const dd_sgd_ranges ranges = {.n = 3, .first = {0, 1000, 4990}, .count = {1, 2500, 10}};
+    float *p = random_floats(N, -1, 1), *g = random_floats(N, -1, 1);
+    float *d_p = dev_floats(p, N), *d_g = dev_floats(g, N);
+    for (int r = 0; r < ranges.n; r++)
+        for (long i = ranges.first[r]; i < ranges.first[r] + ranges.count[r]; i++)
+            p[i] = dd_sgd_step(p[i], g[i], 0.01f);
+    CHECK(dd_sgd_update_ranges_gpu(d_p, d_g, &ranges, 0.01f, &gpu) == 0, "%s", gpu.err);
+    float *g_p = host_floats(d_p, N);
+    CHECK(memcmp(g_p, p, sizeof(float) * N) == 0, "sgd on ranges differs from the CPU's steps");
+    free(p), free(g), free(g_p);
+    cudaFree(d_p), cudaFree(d_g);
+}
+
 static void check_gather(int B) {
     enum { IMAGES = 300 };
     char name[64];
@@ -262,6 +308,9 @@ int main(void) {
     }
     check_sgd_and_squares(19885);
     check_sgd_and_squares(1);
+    check_sgd_ranges();
+    for (int b = 0; b < N_SHAPES; b++) check_kernel_update(batches[b], 784, 25);
+    check_kernel_update(32, 25, 10);
     dd_gpu_close(&gpu);
     return dd_test_finish("test_gpu_ops");
 }
