@@ -62,13 +62,12 @@ enum {
 /* The training step's output layer from its SGEMM's product on, with the loss (kernels/mse.cu),
  * one kernel: OUT_LAYER's bias and activation (dense_out += bias in place, act_out = act(z), as
  * its layer kernel would do them); the loss and hits of that output against LABELS into
- * SUMS[DD_SUM_LOSS] and
- * SUMS[DD_SUM_CORRECT]; dL/dz of the output layer into GRAD (B,10) and dL/db into its dbias (what
- * dd_mse_forward_backward, then the layer kernel's backward pass, give); then the step's
- * bookkeeping: *COUNTER += B (where the next step starts in the order; the gather that reads it
- * has run), one more step counted, and the step remembered if the loss sum just stopped being
- * finite (losses are never negative, so it stays non-finite from then on). The output layer has
- * no BN. */
+ * SUMS[DD_SUM_LOSS] and SUMS[DD_SUM_CORRECT]; dL/dz of the output layer into GRAD (B,10) and dL/db
+ * into its dbias (what dd_mse_forward_backward, then the layer kernel's backward pass, give); then
+ * the step's bookkeeping: *COUNTER += B (where the next step starts in the order; the gather that
+ * reads it has run), one more step counted, and the step remembered if the loss sum just stopped
+ * being finite (losses are never negative, so it stays non-finite from then on). The output layer
+ * has no BN. */
 int dd_loss_output_step_gpu(const dd_layer_view *out_layer, float *grad, double *sums, int *counter,
                             const uint8_t *labels, int B, dd_gpu *gpu);
 /* PREDICTIONS[b] = argmax of row b of OUT (B,10). */

@@ -131,7 +131,7 @@ static int cuda_take_sums(dd_backend *base, dd_sums *out, char *err) {
 static int forward_rows(cuda_backend *b, dd_split split, int first, int count) {
     const uint8_t *pixels = split == DD_SPLIT_TRAIN ? b->train_pixels : b->test_pixels;
     TRY(dd_gather_standardize_gpu(b->net.input, pixels, NULL, first, b->table, count, &b->gpu));
-    return dd_cuda_forward(b, count, 0, 1);
+    return dd_cuda_forward(b, count, 0);
 }
 
 static int evaluate(cuda_backend *b, dd_split split, dd_sums *out, uint8_t *predictions) {

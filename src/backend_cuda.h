@@ -38,11 +38,11 @@ typedef struct {
     int graph_batch;
     float graph_lr;
     int lost_captures; /* captures invalidated in a row, since the last good one */
-    /* The layers engine's backward pass runs each layer's dW SGEMM on a branch (SIDE), beside
-     * the rest of the pass: forked after the layer's kernel (FORK[l]), joined before the update
-     * (JOIN). Each layer's dL/dz has a buffer of its own (DZ: n_dense blocks of max_batch x
-     * max_units), so that nothing the main stream writes later is read by a branch still to
-     * run. */
+    /* The layers engine's backward pass runs each layer's kernel product (its gradient, or with
+     * the diagnostics off its update) on a branch (SIDE), beside the rest of the pass: forked
+     * after the layer's dX product (FORK[l]), joined at the step's end (JOIN). Each layer's dL/dz
+     * has a buffer of its own (DZ: n_dense blocks of max_batch x max_units), so that nothing the
+     * main stream writes later is read by a branch still to run. */
     cudaStream_t side;
     cudaEvent_t fork[DD_MAX_DENSE], join;
     float *dz;
@@ -63,10 +63,10 @@ static inline float *param_at(cuda_backend *b, size_t offset) {
     return b->params + offset;
 }
 
-/* The twin of dd_net_forward over B rows of net.input, in training mode or not. Without
- * OUTPUT_KERNEL the output layer stops at its SGEMM: a training step's loss kernel takes its bias
- * and activation (dd_loss_output_step_gpu). */
-int dd_cuda_forward(cuda_backend *b, int B, int training, int output_kernel);
+/* The twin of dd_net_forward over B rows of net.input, in training mode or not. In training the
+ * output layer stops at its SGEMM: the step's loss kernel takes its bias and activation
+ * (dd_loss_output_step_gpu). */
+int dd_cuda_forward(cuda_backend *b, int B, int training);
 
 /* Points the device counter at FIRST in the order (a new epoch, a resumed position). */
 int dd_cuda_move_counter(cuda_backend *b, int first);

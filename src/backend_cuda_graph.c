@@ -18,15 +18,15 @@ static dd_layer_view layer(cuda_backend *b, int l) {
 }
 
 /* The twin of dd_net_forward: per layer an SGEMM, then one kernel for the bias, the activation
- * and BN (the output layer's left to the loss kernel without OUTPUT_KERNEL). */
-int dd_cuda_forward(cuda_backend *b, int B, int training, int output_kernel) {
+ * and BN (in training, the output layer's is the loss kernel's). */
+int dd_cuda_forward(cuda_backend *b, int B, int training) {
     dd_net *net = &b->net;
     for (int l = 0; l < net->layout.n_dense; l++) {
         const dd_dense_layout *d = &net->layout.dense[l];
         const dd_layer_view v = layer(b, l);
         TRY(dd_dense_forward_gpu(v.acts.dense_out, dd_net_layer_input(net, l),
                                  param_at(b, d->kernel), B, d->fan_in, d->units, &b->gpu));
-        if (l < net->layout.n_dense - 1 || output_kernel)
+        if (l < net->layout.n_dense - 1 || !training)
             TRY(dd_layer_forward_gpu(&v, B, training, &b->gpu));
     }
     return 0;
@@ -92,7 +92,7 @@ static int enqueue_step(cuda_backend *b, int B, float lr) {
     const dd_layout *L = &b->net.layout;
     TRY(dd_gather_step_gpu(b->net.input, b->batch_labels, b->train_pixels, b->train_labels,
                            b->order, b->step_first, b->table, B, &b->gpu));
-    TRY(dd_cuda_forward(b, B, 1, 0)); /* the loss kernel finishes the output layer */
+    TRY(dd_cuda_forward(b, B, 1)); /* the loss kernel finishes the output layer */
     const dd_layer_view out = layer(b, L->n_dense - 1); /* no BN: its output is act_out */
     TRY(dd_loss_output_step_gpu(&out, dz(b, L->n_dense - 1), b->sums, b->step_first,
                                 b->batch_labels, B, &b->gpu));
