@@ -6,8 +6,8 @@
 # The report (device, driver, CTest summaries, bench tables, sanitizer verdicts) goes to stdout
 # and, when $OUT is set, to $OUT under the names it is committed by (bench/results/<date>-<gpu>.md,
 # with the bench's .json, -lab.json and -crossover.json beside it), with every log in
-# $OUT/logs.tar.gz: five files at most, since the device tool brings back no more than eight. They are rewritten after every stage, so a
-# run cut short still leaves what it measured.
+# $OUT/logs.tar.gz: five files at most, since the device tool brings back no more than eight.
+# They are rewritten after every stage, so a run cut short still leaves what it measured.
 # Meant to finish within 5 minutes on an H100: every stage after the build is limited by what is
 # left of GPU_CHECK_BUDGET seconds (default 300; at least 10 s a stage), so a hung stage cannot
 # take the machine's time past it, and the optional stages run only while it lasts.
@@ -202,7 +202,7 @@ profile_stages() {
         >"$out/crossover.txt" 2>&1
     say "crossover bench: exit $? after $((SECONDS - start)) s"
     # The layers engine's SGEMMs asked of cuBLAS three ways (bench/gemm.c): which gives one kernel
-    # a product, and at what cost, before kernels/dense.cu changes.
+    # a product, and at what cost, the engine's way (cuBLASLt, kernels/sgemm.cu) among them.
     timeout -k 10 "$(cap 60)" $build/bench/deepdigits-bench --gemms --models 0,20 --batch 32,256 \
         >"$out/gemms.txt" 2>&1
     say "SGEMMs three ways: exit $? after $((SECONDS - start)) s"
