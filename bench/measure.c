@@ -52,7 +52,7 @@ static int timed_runs(dd_backend *b, const dd_train_options *o, const bench_plan
 }
 
 static dd_backend *start(const dd_train_options *o, dd_device device, const dd_mnist *data,
-                         const dd_layout *layout, char *err) {
+                         char *err) {
     dd_backend_setup setup = {.cfg = o->model,
                               .train = &data->train,
                               .train_count = data->train.count,
@@ -64,18 +64,15 @@ static dd_backend *start(const dd_train_options *o, dd_device device, const dd_m
                               .fused_sms = o->fused_sms};
     dd_standardize_table(&data->train, data->train.count, o->standardize, setup.table, NULL, NULL);
     dd_backend *b = dd_backend_create(device, &setup, err);
-    float *params = malloc(layout->n_params * sizeof *params);
     uint32_t *order = malloc((size_t)data->train.count * sizeof *order);
     dd_rng *rng = dd_rng_create(o->seed, err);
-    int rc = b && params && order && rng ? 0 : -1;
-    if (b && rng && (!params || !order)) snprintf(err, DD_ERR_LEN, "out of memory");
-    if (rc == 0) rc = dd_model_init(&o->model, layout, o->seed, params, err);
-    if (rc == 0) rc = b->ops->upload_params(b, params, err);
+    int rc = b && order && rng ? 0 : -1;
+    if (b && rng && !order) snprintf(err, DD_ERR_LEN, "out of memory");
+    if (rc == 0) rc = b->ops->init_params(b, o->seed, err);
     if (rc == 0) rc = dd_shuffle(order, 0, rng, data->train.count, err);
     if (rc == 0) rc = b->ops->set_order(b, order, data->train.count, err);
     dd_rng_destroy(rng);
     free(order);
-    free(params);
     if (rc != 0 && b) b->ops->destroy(b);
     return rc == 0 ? b : NULL;
 }
@@ -84,7 +81,7 @@ int bench_measure(const dd_train_options *o, dd_device device, const dd_mnist *d
                   const bench_plan *plan, bench_result *out, char *err) {
     dd_layout layout;
     if (dd_layout_build(&o->model, &layout, err) != 0) return -1;
-    dd_backend *b = start(o, device, data, &layout, err);
+    dd_backend *b = start(o, device, data, err);
     if (!b) return -1;
     double *us = calloc((size_t)plan->repeats, sizeof *us);
     out->steps_per_epoch = (data->train.count + o->batch - 1) / o->batch;
@@ -121,7 +118,7 @@ static int train_variant(lab_work *w, int n, char *err) {
     o.device = w->device;
     o.verbose = 0;
     float *params = malloc(layout.n_params * sizeof *params);
-    int rc = params ? dd_model_init(&o.model, &layout, o.seed, params, err) : -1;
+    int rc = params ? 0 : -1;
     if (!params) snprintf(err, DD_ERR_LEN, "out of memory");
     if (rc == 0) rc = dd_train(&o, w->data, params, NULL, w->quiet, err);
     free(params);

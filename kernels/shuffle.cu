@@ -1,10 +1,8 @@
 // The epoch's sample order on the GPU, twin of dd_shuffle in src/rng.c: the same 32-bit keys from
-// cuRAND's device generator (Philox4x32-10, same seed and offset as the host generator), then
+// cuRAND's device generator (kernels/philox.cu: same seed and offset as the host generator), then
 // cub's stable radix sort of the indices by key, which breaks ties by index as the CPU's sort does.
 #include <cub/cub.cuh>
-#include <curand.h>
 
-#include "curand_check.h"
 #include "deepdigits/ops.h"
 #include "deepdigits/rng.h"
 #include "gpu_check.h"
@@ -22,12 +20,12 @@ struct dd_shuffle_work {
     size_t padded, temp_bytes;
     uint32_t *keys, *keys_sorted, *index;
     void *temp;
-    curandGenerator_t gen;
+    dd_philox_gpu *philox;
 };
 
 void dd_shuffle_gpu_close(dd_shuffle_work *w) {
     if (!w) return;
-    if (w->gen) curandDestroyGenerator(w->gen);
+    dd_philox_gpu_close(w->philox);
     cudaFree(w->temp);
     cudaFree(w->index);
     cudaFree(w->keys_sorted);
@@ -43,10 +41,8 @@ static int open_work(dd_shuffle_work *w, unsigned long long seed, dd_gpu *gpu) {
                                                w->index, w->index, w->n, 0, 32, gpu->stream),
                gpu->err);
     CUDA_CHECK(cudaMalloc(&w->temp, w->temp_bytes), gpu->err);
-    CURAND_CHECK(curandCreateGenerator(&w->gen, CURAND_RNG_PSEUDO_PHILOX4_32_10), gpu->err);
-    CURAND_CHECK(curandSetStream(w->gen, gpu->stream), gpu->err);
-    CURAND_CHECK(curandSetPseudoRandomGeneratorSeed(w->gen, seed), gpu->err);
-    return 0;
+    w->philox = dd_philox_gpu_open(seed, gpu);
+    return w->philox ? 0 : -1;
 }
 
 dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu) {
@@ -65,8 +61,8 @@ dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu
 }
 
 int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) {
-    CURAND_CHECK(curandSetGeneratorOffset(w->gen, DD_RNG_SHUFFLE_OFFSET(epoch)), gpu->err);
-    CURAND_CHECK(curandGenerate(w->gen, w->keys, w->padded), gpu->err);
+    if (dd_philox_gpu_bits(w->keys, DD_RNG_SHUFFLE_OFFSET(epoch), w->padded, w->philox, gpu) != 0)
+        return -1;
     DD_LAUNCH(iota_kernel, CEIL_DIV(w->n, THREADS), THREADS, gpu->stream, w->index, w->n);
     LAUNCH_CHECK("iota_kernel", gpu);
     CUDA_CHECK(cub::DeviceRadixSort::SortPairs(w->temp, w->temp_bytes, w->keys, w->keys_sorted,

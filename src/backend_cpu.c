@@ -40,6 +40,11 @@ static void cpu_destroy(dd_backend *base) {
     free(b);
 }
 
+static int cpu_init(dd_backend *base, unsigned long long seed, char *err) {
+    cpu_backend *b = (cpu_backend *)base;
+    return dd_model_init(&b->setup.cfg, &b->net.layout, seed, b->params, err);
+}
+
 static int cpu_upload(dd_backend *base, const float *params, char *err) {
     cpu_backend *b = (cpu_backend *)base;
     (void)err;
@@ -135,6 +140,7 @@ static int cpu_elapsed(dd_backend *base, double *seconds, char *err) {
 
 static const dd_backend_ops cpu_ops = {.name = "cpu",
                                        .destroy = cpu_destroy,
+                                       .init_params = cpu_init,
                                        .upload_params = cpu_upload,
                                        .download_params = cpu_download,
                                        .set_order = cpu_set_order,

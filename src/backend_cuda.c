@@ -203,6 +203,23 @@ static int cuda_upload(dd_backend *base, const float *params, char *err) {
     return copy(b, b->params, params, bytes, cudaMemcpyHostToDevice) == 0 ? 0 : fail(b, err);
 }
 
+/* The constant tensors from the host, the kernels drawn on the device. */
+static int cuda_init(dd_backend *base, unsigned long long seed, char *err) {
+    cuda_backend *b = (cuda_backend *)base;
+    const dd_layout *layout = &b->net.layout;
+    float *constants = calloc(layout->n_params, sizeof *constants);
+    if (!constants) {
+        snprintf(err, DD_ERR_LEN, "out of memory");
+        return -1;
+    }
+    dd_model_init_constants(layout, constants);
+    int rc = cuda_upload(base, constants, err);
+    free(constants);
+    if (rc == 0 && dd_init_kernels_gpu(b->params, &b->setup.cfg, layout, seed, &b->gpu) != 0)
+        rc = fail(b, err);
+    return rc;
+}
+
 static int cuda_download(dd_backend *base, float *params, char *err) {
     cuda_backend *b = (cuda_backend *)base;
     if (flush(b) != 0) return fail(b, err); /* the queued steps come first */
@@ -257,6 +274,7 @@ static int cuda_elapsed(dd_backend *base, double *seconds, char *err) {
 
 static const dd_backend_ops cuda_ops = {.name = "gpu",
                                         .destroy = cuda_destroy,
+                                        .init_params = cuda_init,
                                         .upload_params = cuda_upload,
                                         .download_params = cuda_download,
                                         .set_order = cuda_set_order,
@@ -270,6 +288,7 @@ static const dd_backend_ops cuda_ops = {.name = "gpu",
 /* The same backend with the fused engine's training step. */
 static const dd_backend_ops fused_ops = {.name = "gpu-fused",
                                          .destroy = cuda_destroy,
+                                         .init_params = cuda_init,
                                          .upload_params = cuda_upload,
                                          .download_params = cuda_download,
                                          .set_order = cuda_set_order,

@@ -401,10 +401,9 @@ static int train_one(dd_train_options *o, float *params, const dd_mnist *mnist) 
     dd_layout layout;
     int rc = dd_layout_build(&o->model, &layout, err);
     float *own = NULL;
-    if (rc == 0 && !params) {
+    if (rc == 0 && !params) { /* dd_train initializes it */
         params = own = malloc(layout.n_params * sizeof *params);
-        rc = own ? dd_model_init(&o->model, &layout, o->seed, own, err) : -1;
-        if (!own) snprintf(err, sizeof err, "out of memory");
+        if (!own) rc = -1, snprintf(err, sizeof err, "out of memory");
     }
     o->summary = o->verbose > 0;
     if (rc == 0) rc = dd_train(o, mnist, params, NULL, stdout, err);

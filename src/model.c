@@ -8,6 +8,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "deepdigits/draws.h"
 #include "deepdigits/formulas.h"
 #include "deepdigits/idx.h"
 #include "deepdigits/rng.h"
@@ -64,14 +65,14 @@ int dd_layout_build(const dd_model_config *cfg, dd_layout *layout, char *err) {
     return 0;
 }
 
-/* Keras's truncated normal: draws beyond 2 sigma are dropped and replaced by later draws. The
- * rounds are a fixed function of how many values are still missing, so the GPU can replay them. */
+/* Keras's truncated normal: draws beyond 2 sigma are dropped and replaced by later draws, in
+ * rounds (DD_RNG_TRUNCATED_ROUND) that depend only on how many values are still missing, so that
+ * the GPU's dd_init_kernels_gpu draws the same ones. */
 static int truncated_normal(dd_rng *rng, unsigned long long offset, float *out, size_t n,
                             double stddev, char *err) {
     size_t have = 0;
     while (have < n) {
-        size_t missing = n - have;
-        size_t want = DD_RNG_PADDED(missing + missing / 16 + 64);
+        size_t want = DD_RNG_TRUNCATED_ROUND(n - have);
         float *z = malloc(want * sizeof *z);
         if (!z) {
             snprintf(err, DD_ERR_LEN, "out of memory initializing %zu weights", n);
@@ -83,59 +84,53 @@ static int truncated_normal(dd_rng *rng, unsigned long long offset, float *out, 
         }
         offset += want;
         for (size_t i = 0; i < want && have < n; i++)
-            if (fabsf(z[i]) <= 2.0f) out[have++] = (float)(stddev * z[i]);
+            if (dd_within_truncation(z[i])) out[have++] = dd_truncated_normal_value(z[i], stddev);
         free(z);
     }
     return 0;
 }
 
-/* U[lo, hi): cuRAND's uniforms lie in (0, 1], so 1 - u lies in [0, 1) as Keras's do. */
 static int uniform(dd_rng *rng, unsigned long long offset, float *out, size_t n, double lo,
                    double hi, char *err) {
     if (dd_rng_uniform(rng, offset, out, n, err) != 0) return -1;
-    for (size_t i = 0; i < n; i++) out[i] = (float)(lo + (hi - lo) * (1.0 - (double)out[i]));
+    for (size_t i = 0; i < n; i++) out[i] = dd_uniform_between(out[i], lo, hi);
     return 0;
+}
+
+dd_kernel_draw dd_kernel_draw_of(const dd_init *init, const dd_dense_layout *d) {
+    const double fan_avg = (d->fan_in + d->units) / 2.0;
+    switch (init->kind) {
+    case DD_INIT_GLOROT_UNIFORM:
+        return (dd_kernel_draw){.lo = -sqrt(3.0 / fan_avg), .hi = sqrt(3.0 / fan_avg)};
+    case DD_INIT_HE_UNIFORM:
+        return (dd_kernel_draw){.lo = -sqrt(6.0 / d->fan_in), .hi = sqrt(6.0 / d->fan_in)};
+    case DD_INIT_GLOROT_NORMAL:
+        return (dd_kernel_draw){.normal = 1,
+                                .stddev = sqrt(1.0 / fan_avg) / DD_TRUNCATED_NORMAL_STD};
+    case DD_INIT_HE_NORMAL:
+        return (dd_kernel_draw){.normal = 1,
+                                .stddev = sqrt(2.0 / d->fan_in) / DD_TRUNCATED_NORMAL_STD};
+    default: /* random_uniform (dd_init_parse takes no other kind) */
+        return (dd_kernel_draw){.lo = init->min, .hi = init->max};
+    }
 }
 
 static int init_kernel(const dd_init *init, dd_rng *rng, int layer, const dd_dense_layout *d,
                        float *kernel, char *err) {
-    unsigned long long offset = DD_RNG_INIT_OFFSET(layer);
-    size_t n = (size_t)d->fan_in * d->units;
-    double fan_avg = (d->fan_in + d->units) / 2.0;
-    switch (init->kind) {
-    case DD_INIT_RANDOM_UNIFORM:
-        return uniform(rng, offset, kernel, n, init->min, init->max, err);
-    case DD_INIT_GLOROT_UNIFORM: {
-        double limit = sqrt(3.0 / fan_avg);
-        return uniform(rng, offset, kernel, n, -limit, limit, err);
-    }
-    case DD_INIT_HE_UNIFORM: {
-        double limit = sqrt(6.0 / d->fan_in);
-        return uniform(rng, offset, kernel, n, -limit, limit, err);
-    }
-    case DD_INIT_GLOROT_NORMAL:
-        return truncated_normal(rng, offset, kernel, n,
-                                sqrt(1.0 / fan_avg) / DD_TRUNCATED_NORMAL_STD, err);
-    case DD_INIT_HE_NORMAL:
-        return truncated_normal(rng, offset, kernel, n,
-                                sqrt(2.0 / d->fan_in) / DD_TRUNCATED_NORMAL_STD, err);
-    }
-    snprintf(err, DD_ERR_LEN, "unknown initializer %d", (int)init->kind);
-    return -1;
+    const dd_kernel_draw draw = dd_kernel_draw_of(init, d);
+    const unsigned long long offset = DD_RNG_INIT_OFFSET(layer);
+    const size_t n = (size_t)d->fan_in * d->units;
+    return draw.normal ? truncated_normal(rng, offset, kernel, n, draw.stddev, err)
+                       : uniform(rng, offset, kernel, n, draw.lo, draw.hi, err);
 }
 
 static void fill(float *p, size_t n, float v) {
     for (size_t i = 0; i < n; i++) p[i] = v;
 }
 
-int dd_model_init(const dd_model_config *cfg, const dd_layout *layout, unsigned long long seed,
-                  float *params, char *err) {
-    dd_rng *rng = dd_rng_create(seed, err);
-    if (!rng) return -1;
-    int rc = 0;
-    for (int l = 0; l < layout->n_dense && rc == 0; l++) {
+void dd_model_init_constants(const dd_layout *layout, float *params) {
+    for (int l = 0; l < layout->n_dense; l++) {
         const dd_dense_layout *d = &layout->dense[l];
-        rc = init_kernel(&cfg->init, rng, l, d, params + d->kernel, err);
         fill(params + d->bias, d->units, 0.0f);
         if (d->has_bn) {
             fill(params + d->gamma, d->units, 1.0f);
@@ -144,6 +139,17 @@ int dd_model_init(const dd_model_config *cfg, const dd_layout *layout, unsigned 
             fill(params + d->moving_var, d->units, 1.0f);
         }
     }
+}
+
+int dd_model_init(const dd_model_config *cfg, const dd_layout *layout, unsigned long long seed,
+                  float *params, char *err) {
+    dd_rng *rng = dd_rng_create(seed, err);
+    if (!rng) return -1;
+    dd_model_init_constants(layout, params);
+    int rc = 0;
+    for (int l = 0; l < layout->n_dense && rc == 0; l++)
+        rc = init_kernel(&cfg->init, rng, l, &layout->dense[l], params + layout->dense[l].kernel,
+                         err);
     dd_rng_destroy(rng);
     return rc;
 }

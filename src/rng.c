@@ -5,6 +5,7 @@
 #include <string.h>
 
 #include "curand_check.h"
+#include "deepdigits/draws.h"
 
 struct dd_rng {
     curandGenerator_t gen;
@@ -73,7 +74,7 @@ typedef enum { DRAW_BITS, DRAW_UNIFORM, DRAW_NORMAL } draw_kind;
 
 /* Draws always cover a whole number of Philox blocks (4 words), so the host and device
  * generators are asked for exactly the same thing; the extra words are dropped. Every kind
- * of draw is 4 bytes wide. */
+ * of draw is 4 bytes wide. Normals are uniforms turned by dd_box_muller, as on the GPU. */
 static int draw(dd_rng *rng, draw_kind kind, unsigned long long offset, void *out, size_t n,
                 char *err) {
     size_t padded = DD_RNG_PADDED(n);
@@ -87,10 +88,12 @@ static int draw(dd_rng *rng, draw_kind kind, unsigned long long offset, void *ou
     if (!offset_failed) {
         if (kind == DRAW_BITS)
             st = curandGenerate(rng->gen, tmp, padded);
-        else if (kind == DRAW_UNIFORM)
-            st = curandGenerateUniform(rng->gen, tmp, padded);
         else
-            st = curandGenerateNormal(rng->gen, tmp, padded, 0.0f, 1.0f);
+            st = curandGenerateUniform(rng->gen, tmp, padded);
+    }
+    if (st == CURAND_STATUS_SUCCESS && kind == DRAW_NORMAL) {
+        float *u = tmp; /* whole Philox blocks: the pairs are complete */
+        for (size_t i = 0; i < padded; i += 2) dd_box_muller(u[i], u[i + 1], &u[i], &u[i + 1]);
     }
     if (tmp != out) {
         memcpy(out, tmp, n * 4);
@@ -98,7 +101,7 @@ static int draw(dd_rng *rng, draw_kind kind, unsigned long long offset, void *ou
     }
     if (st != CURAND_STATUS_SUCCESS) {
         static const char *what[] = {"curandGenerate", "curandGenerateUniform",
-                                     "curandGenerateNormal"};
+                                     "curandGenerateUniform"};
         snprintf(err, DD_ERR_LEN, "%s:%d: %s of %zu numbers at offset %llu failed: %s", __FILE__,
                  __LINE__, offset_failed ? "curandSetGeneratorOffset" : what[kind], padded, offset,
                  dd_curand_status_name(st));

@@ -319,7 +319,9 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
     if (!order || !history) snprintf(err, DD_ERR_LEN, "out of memory");
     epoch_pos pos = {0};
     int start = rc == 0 ? resume_at(o, history, hist, &pos) : 0;
-    if (rc == 0) rc = b->ops->upload_params(b, params, err);
+    if (rc == 0) /* a fresh model starts from the backend's own draws */
+        rc = o->resume ? b->ops->upload_params(b, params, err)
+                       : b->ops->init_params(b, o->seed, err);
     if (rc == 0 && o->summary) {
         dd_model_summary(&o->model, &layout, out);
         fprintf(out, "Train on %d samples, validate on %d samples\n", n, data->test.count);

@@ -1,11 +1,12 @@
 # The emulated device (emudev/cudart.cc): the CUDA backend's host code, the kernels' launch code
 # and bodies (kernels/launch.cuh), and cuBLAS's SGEMM run on the host, so that the GPU tests'
 # checks of the backend also run where there is no GPU (label cpu). What only nvcc compiles has a
-# stand-in: the fused kernel's launch (its body runs through kernels/fused_emulate.cu) and the
-# shuffle (the CPU's). It does not stand for a GPU run: see README, "The emulated device".
+# stand-in: the fused kernel's launch (its body runs through kernels/fused_emulate.cu), cuRAND's
+# device generator (the host generator) and the shuffle (the CPU's). It does not stand for a GPU
+# run: see README, "The emulated device".
 set(DD_EMU_SOURCES emudev/cudart.cc emudev/cublas.cc emudev/cublaslt.cc emudev/engines.cc
                    ${PROJECT_SOURCE_DIR}/kernels/simt_host.cc ${PROJECT_SOURCE_DIR}/kernels/simt_fibers.cc)
-foreach(k fused_emulate gpu dense sgemm layer gather mse sgd squares)
+foreach(k fused_emulate gpu dense sgemm layer gather mse sgd squares init)
   set(host_copy ${CMAKE_CURRENT_BINARY_DIR}/emudev/${k}.cc)
   file(GENERATE OUTPUT ${host_copy} CONTENT
        "// kernels/${k}.cu compiled for the emulated device\n#define DD_SIMT_HOST\n#include \"${PROJECT_SOURCE_DIR}/kernels/${k}.cu\"\n")
@@ -37,6 +38,7 @@ dd_emulated_test(emulated_gpu_ops LABELS "cpu;emulated" SOURCES test_gpu_ops.c g
 add_test(NAME emulated_gpu_ops_sgemm_fallback COMMAND emulated_gpu_ops)
 set_tests_properties(emulated_gpu_ops_sgemm_fallback PROPERTIES LABELS "cpu;emulated"
                      ENVIRONMENT "EMUDEV_LT_OFFERS_NONE=1")
+dd_emulated_test(emulated_gpu_init LABELS "cpu;emulated" SOURCES test_gpu_init.c gputest.c)
 dd_emulated_test(emulated_gpu_network LABELS "cpu;emulated;mnist" SOURCES test_gpu_network.c gputest.c)
 # The fused engine through the backend (its queue of steps), on epochs of 3,000 images: of 60,000,
 # the test takes 3.5 minutes here instead of 11 s.

@@ -1,6 +1,7 @@
 # GPU tests: skipped (exit 77) where there is no CUDA device, run by scripts/gpu-check.sh.
 dd_test(test_gpu_ops LABELS gpu SOURCES test_gpu_ops.c gputest.c layer_check.c)
 dd_test(test_gpu_curand LABELS gpu SOURCES test_gpu_curand.c gputest.c)
+dd_test(test_gpu_init LABELS gpu SOURCES test_gpu_init.c gputest.c)
 dd_test(test_gpu_network LABELS "gpu;mnist" SOURCES test_gpu_network.c gputest.c)
 dd_test(test_gpu_fused LABELS "gpu;mnist" SOURCES test_gpu_fused.c gputest.c)
 # --variant all on the GPU (all 21 models at once, fused engine) gives each model the weights it

@@ -10,6 +10,7 @@
  *             (kurtosis 1.8) and 0.30% for the truncated normal (2.36), so 2% is 7-9 SE, while
  *             the usual mistakes (a limit from fan_in alone, a missing 0.8796 correction) are
  *             off by 10% or more. */
+#include "deepdigits/draws.h"
 #include "deepdigits/formulas.h"
 #include "deepdigits/idx.h"
 #include "deepdigits/model.h"
@@ -155,6 +156,33 @@ static void check_truncated_normal(const char *name, dd_init init, double target
     CHECK(fabs(share - want) < 0.01, "%s: %.4f of the draws beyond 1 sigma, expected %.4f", name,
           share, want);
     free(params);
+}
+
+/* draws.h's own log, cos and sin, which both backends use for the normals, against long double
+ * libm: within 1e-15 (relative for the log, absolute for cos and sin) over uniforms in (0, 1] as
+ * cuRAND makes them (k 2^-32 + 2^-33 rounded to float), its end points and the quarter turns. */
+static void check_draw_functions_at(float u) {
+    const long double two_pi = 6.283185307179586476925286766559L;
+    const double log_want = (double)logl((long double)u), log_got = dd_log_unit(u);
+    CHECK(fabs(log_got - log_want) <= 1e-15 * fabs(log_want), "log(%a): %.17g, want %.17g", u,
+          log_got, log_want);
+    double c, s;
+    dd_cos_sin_turn(u, &c, &s);
+    const double c_want = (double)cosl(two_pi * u), s_want = (double)sinl(two_pi * u);
+    CHECK(fabs(c - c_want) <= 1e-15 && fabs(s - s_want) <= 1e-15,
+          "turn %a: cos %.17g sin %.17g, want %.17g %.17g", u, c, s, c_want, s_want);
+}
+
+static void test_draw_functions(void) {
+    const float edges[] = {0x1p-33f,       0x1p-24f,       0.125f,        0.25f,  0.375f,
+                           0.5f,           0.625f,         0.75f,         0.875f, 1.0f,
+                           0x1.6a09e6p-1f, 0x1.6a09e8p-1f, 0x1.fffffep-1f};
+    for (size_t i = 0; i < sizeof edges / sizeof edges[0]; i++) check_draw_functions_at(edges[i]);
+    unsigned state = 12345;
+    for (int i = 0; i < 100000; i++) {
+        state = state * 1664525u + 1013904223u;
+        check_draw_functions_at((float)(state * 0x1p-32 + 0x1p-33));
+    }
 }
 
 static void test_initializers(void) {
@@ -321,6 +349,7 @@ static void test_shuffle_distribution(void) {
 }
 
 int main(void) {
+    test_draw_functions();
     test_initializers();
     test_constant_tensors(DD_BN_NONE);
     test_constant_tensors(DD_BN_BEFORE);

@@ -75,6 +75,9 @@ typedef struct dd_backend dd_backend;
 typedef struct {
     const char *name;
     void (*destroy)(dd_backend *b);
+    /* The parameters dd_model_init gives for SEED, drawn by the backend itself: the CPU with
+     * cuRAND's host generator, the GPU with its device generator (the same numbers). */
+    int (*init_params)(dd_backend *b, unsigned long long seed, char *err);
     /* Host <-> backend copies of the flat parameter buffer (layout order, all n_params floats). */
     int (*upload_params)(dd_backend *b, const float *params, char *err);
     int (*download_params)(dd_backend *b, float *params, char *err);

@@ -63,13 +63,28 @@ typedef struct {
     int max_units;      /* widest layer, for workspace sizing */
 } dd_layout;
 
+#ifdef __cplusplus
+extern "C" {
+#endif
+
 /* Checks CFG (one line in ERR on failure, returning -1) and fills LAYOUT. */
 int dd_layout_build(const dd_model_config *cfg, dd_layout *layout, char *err);
 
 /* Writes every tensor's initial value: kernels from the initializer (drawn from cuRAND's Philox
- * stream for SEED), biases and betas 0, gammas and moving variances 1, moving means 0. */
+ * stream for SEED), biases and betas 0, gammas and moving variances 1, moving means 0. The GPU's
+ * twin, which draws the kernels with the device generator: dd_init_kernels_gpu (ops.h). */
 int dd_model_init(const dd_model_config *cfg, const dd_layout *layout, unsigned long long seed,
                   float *params, char *err);
+/* The constant part of dd_model_init: every tensor but the kernels. */
+void dd_model_init_constants(const dd_layout *layout, float *params);
+
+/* How a Dense layer's kernel is drawn: uniforms in [lo, hi), or normals truncated at 2 sigma and
+ * scaled to stddev (draws.h has the formulas). */
+typedef struct {
+    int normal;
+    double lo, hi, stddev;
+} dd_kernel_draw;
+dd_kernel_draw dd_kernel_draw_of(const dd_init *init, const dd_dense_layout *d);
 
 /* Keras-style model summary (layers, output shapes, parameter counts). */
 void dd_model_summary(const dd_model_config *cfg, const dd_layout *layout, FILE *out);
@@ -85,5 +100,9 @@ int dd_init_parse(const char *s, dd_init *out, char *err);
 /* One line describing CFG, e.g. "784-25-10, tanh hidden, sigmoid output, BN none, init
  * random_uniform(-0.1,0.1)". */
 void dd_model_describe(const dd_model_config *cfg, char *buf, size_t len);
+
+#ifdef __cplusplus
+}
+#endif
 
 #endif

@@ -92,6 +92,20 @@ int dd_gather_standardize_gpu(float *out, const uint8_t *pixels, const uint32_t 
                               const float *table, int B, struct dd_gpu *gpu);
 /* ACC[0] += sum of squares of X (n floats), in double. */
 int dd_sum_squares_gpu(double *acc, const float *x, long n, struct dd_gpu *gpu);
+/* philox.cu — cuRAND's device generator for one seed, in gpu->stream: OUT (device, N floats or
+ * words, N a multiple of 4) = what dd_rng_uniform / dd_rng_bits draw at OFFSET. */
+typedef struct dd_philox_gpu dd_philox_gpu;
+dd_philox_gpu *dd_philox_gpu_open(unsigned long long seed, struct dd_gpu *gpu);
+void dd_philox_gpu_close(dd_philox_gpu *g);
+int dd_philox_gpu_uniform(float *out, unsigned long long offset, size_t n, dd_philox_gpu *g,
+                          struct dd_gpu *gpu);
+int dd_philox_gpu_bits(uint32_t *out, unsigned long long offset, size_t n, dd_philox_gpu *g,
+                       struct dd_gpu *gpu);
+/* init.cu — the kernels of PARAMS (device, the layout's order) as dd_model_init draws them for
+ * SEED, bit for bit: the same uniforms from the device generator, through the same formulas
+ * (draws.h). The other tensors are left as they are. Returns when the draws are done. */
+int dd_init_kernels_gpu(float *params, const dd_model_config *cfg, const dd_layout *layout,
+                        unsigned long long seed, struct dd_gpu *gpu);
 /* ORDER (device, n) = the permutation dd_shuffle draws for (SEED, EPOCH), drawn with cuRAND's
  * device generator and sorted by cub's stable radix sort. Its device buffers and generator are
  * made once by dd_shuffle_gpu_open (no allocation, and so no implicit device-wide sync, per

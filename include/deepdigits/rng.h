@@ -16,6 +16,9 @@
 /* N draws rounded up to whole Philox blocks of 4: what both generators are asked for, so that
  * they produce the same numbers (the extra ones are dropped). */
 #define DD_RNG_PADDED(n) (((size_t)(n) + 3) & ~(size_t)3)
+/* Normals a round of a truncated-normal initialization draws while MISSING values are still
+ * wanted: about 4.6% of draws fall beyond 2 sigma, so one round almost always suffices. */
+#define DD_RNG_TRUNCATED_ROUND(missing) DD_RNG_PADDED((missing) + (missing) / 16 + 64)
 
 #ifdef __cplusplus
 extern "C" {
@@ -27,7 +30,8 @@ dd_rng *dd_rng_create(unsigned long long seed, char *err);
 void dd_rng_destroy(dd_rng *rng);
 
 /* Fill OUT[0..n) from the stream starting at OFFSET. Return 0, or -1 with a line in ERR.
- * uniform: (0, 1] as cuRAND defines it; normal: N(0, 1) by Box-Muller; bits: raw 32-bit words. */
+ * uniform: (0, 1] as cuRAND defines it; normal: N(0, 1), pairs of uniforms through draws.h's
+ * dd_box_muller (as the GPU's initialization turns them); bits: raw 32-bit words. */
 int dd_rng_uniform(dd_rng *rng, unsigned long long offset, float *out, size_t n, char *err);
 int dd_rng_normal(dd_rng *rng, unsigned long long offset, float *out, size_t n, char *err);
 int dd_rng_bits(dd_rng *rng, unsigned long long offset, uint32_t *out, size_t n, char *err);

@@ -78,8 +78,10 @@ void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mod
  * dd_standardize_table and the table a checkpoint's statistics give back. */
 void dd_standardize_apply(dd_standardize mode, double mean, double std, float table[256]);
 
-/* Trains on DATA from PARAMS (already initialized, or the checkpoint's when resuming; n_params
- * floats, updated in place). HISTORY (opts->epochs entries) may be NULL; when resuming it gets
+/* Trains on DATA and leaves the trained parameters in PARAMS (n_params floats). A fresh run
+ * starts from the backend's initialization for opts->seed (dd_model_init's values: the GPU draws
+ * them with its device generator), and PARAMS' contents are not read; a resumed run starts from
+ * PARAMS, the checkpoint's. HISTORY (opts->epochs entries) may be NULL; when resuming it gets
  * the checkpoint's epochs too. Messages go to OUT. Returns 0; -1 with ERR (a non-finite loss
  * included); or SIGINT/SIGTERM's number with catch_signals, after saving, with the checkpoint's
  * path in ERR. */

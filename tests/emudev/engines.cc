@@ -2,7 +2,10 @@
 //  - the fused kernel's launch (kernels/fused.cu: cudaLaunchKernelEx with a cluster). The body it
 //    launches runs here through the fused engine's own emulator (kernels/fused_emulate.cu), queued
 //    in the stream like any launch, with the device's limits checked as the launch would;
-//  - the epoch's shuffle (kernels/shuffle.cu: cuRAND's device generator and cub's radix sort). Here
+//  - cuRAND's device generator (kernels/philox.cu). Here the host generator draws, in the stream's
+//    order, the numbers the device's must equal (test_gpu_curand checks that on a GPU), so that
+//    what is built on them (the initialization's kernels, kernels/init.cu) runs as on the GPU;
+//  - the epoch's shuffle (kernels/shuffle.cu: the device generator and cub's radix sort). Here
 //    it is the CPU's dd_shuffle, the numbers the GPU's must equal (test_gpu_curand checks that on a
 //    GPU): the emulated device does not test shuffle.cu, only what the backend does around it.
 #include <cstdio>
@@ -91,4 +94,58 @@ int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) 
     });
     CUDA_CHECK(e, gpu->err);
     return 0;
+}
+
+struct dd_philox_gpu {
+    dd_rng *rng;
+};
+
+dd_philox_gpu *dd_philox_gpu_open(unsigned long long seed, dd_gpu *gpu) {
+    dd_philox_gpu *g = (dd_philox_gpu *)calloc(1, sizeof *g);
+    if (!g) {
+        snprintf(gpu->err, DD_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    g->rng = dd_rng_create(seed, gpu->err);
+    if (!g->rng) {
+        free(g);
+        return NULL;
+    }
+    return g;
+}
+
+// Queued draws use the generator: they run first.
+void dd_philox_gpu_close(dd_philox_gpu *g) {
+    if (!g) return;
+    cudaDeviceSynchronize();
+    dd_rng_destroy(g->rng);
+    free(g);
+}
+
+// N 4-byte draws of the host generator into OUT, in STREAM's order; N whole Philox blocks, as the
+// device generator is asked for (an odd count is the caller's bug, which the emulator reports).
+template <typename T, typename Draw>
+static int queue_draw(T *out, unsigned long long offset, size_t n, dd_philox_gpu *g, dd_gpu *gpu,
+                      Draw draw) {
+    if (n != DD_RNG_PADDED(n)) {
+        snprintf(gpu->err, DD_ERR_LEN, "a device draw of %zu numbers: not a multiple of 4", n);
+        return -1;
+    }
+    emu_require_device(out, n * sizeof *out, "philox: the draws");
+    const cudaError_t e = emu_enqueue(gpu->stream, "philox", [out, offset, n, g, draw] {
+        char why[DD_ERR_LEN];
+        if (draw(g->rng, offset, out, n, why) != 0) emu_fault(why);
+    });
+    CUDA_CHECK(e, gpu->err);
+    return 0;
+}
+
+int dd_philox_gpu_uniform(float *out, unsigned long long offset, size_t n, dd_philox_gpu *g,
+                          dd_gpu *gpu) {
+    return queue_draw(out, offset, n, g, gpu, dd_rng_uniform);
+}
+
+int dd_philox_gpu_bits(uint32_t *out, unsigned long long offset, size_t n, dd_philox_gpu *g,
+                       dd_gpu *gpu) {
+    return queue_draw(out, offset, n, g, gpu, dd_rng_bits);
 }

@@ -1,0 +1,93 @@
+/* Initialization on the GPU: the CUDA backend's init_params (cuRAND's device generator, then
+ * kernels/init.cu's formulas) gives the CPU backend's parameters (dd_model_init) bit for bit, for
+ * every initializer and two seeds, on the lab's network, on the widest the engines take (five
+ * hidden layers of 64, BN) and on a narrow one whose kernels (784x3, 3x3, 3x10) are not whole
+ * Philox blocks of 4 draws. The device's parameters are NaN before, so a tensor it forgot shows. */
+#include <math.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "deepdigits/backend.h"
+#include "deepdigits/train.h"
+#include "gputest.h"
+#include "testutil.h"
+
+enum { IMAGES = 4 };
+
+/* The backends need data to hold; initialization never reads it. */
+static dd_mnist blank_data(void) {
+    dd_mnist m;
+    m.train.count = m.test.count = IMAGES;
+    m.train.pixels = calloc(IMAGES, DD_IMAGE_PIXELS);
+    m.test.pixels = calloc(IMAGES, DD_IMAGE_PIXELS);
+    m.train.labels = calloc(IMAGES, 1);
+    m.test.labels = calloc(IMAGES, 1);
+    return m;
+}
+
+static float *init_on(dd_device device, const dd_model_config *cfg, const dd_mnist *data,
+                      unsigned long long seed, size_t n) {
+    char err[DD_ERR_LEN];
+    dd_backend_setup setup = dd_test_setup(cfg, data, IMAGES, 2, DD_ENGINE_LAYERS, 0);
+    dd_backend *b = dd_test_create(device, &setup);
+    float *p = malloc(n * sizeof *p);
+    for (size_t i = 0; i < n; i++) p[i] = NAN;
+    CHECK(b->ops->upload_params(b, p, err) == 0, "%s", err);
+    CHECK(b->ops->init_params(b, seed, err) == 0, "%s init: %s", b->ops->name, err);
+    CHECK(b->ops->download_params(b, p, err) == 0, "%s", err);
+    b->ops->destroy(b);
+    return p;
+}
+
+static void same_init(const char *name, const dd_model_config *cfg, const dd_mnist *data,
+                      unsigned long long seed) {
+    char err[DD_ERR_LEN];
+    dd_layout layout;
+    if (dd_layout_build(cfg, &layout, err) != 0) {
+        CHECK(0, "%s: %s", name, err);
+        return;
+    }
+    float *cpu = init_on(DD_DEVICE_CPU, cfg, data, seed, layout.n_params),
+          *gpu = init_on(DD_DEVICE_GPU, cfg, data, seed, layout.n_params);
+    size_t first = 0, differ = 0;
+    for (size_t i = 0; i < layout.n_params; i++)
+        if (memcmp(&cpu[i], &gpu[i], sizeof *cpu) != 0 && differ++ == 0) first = i;
+    CHECK(differ == 0,
+          "%s, %s, seed %llu: %zu of %zu parameters differ, the first at %zu: cpu %a, "
+          "gpu %a",
+          name, dd_init_name(cfg->init.kind), seed, differ, layout.n_params, first, cpu[first],
+          gpu[first]);
+    free(cpu), free(gpu);
+}
+
+static dd_model_config network(int n_hidden, int units, dd_bn_place bn, dd_init init) {
+    dd_model_config cfg = dd_model_config_lab();
+    cfg.n_hidden = n_hidden;
+    for (int l = 0; l < n_hidden; l++) cfg.units[l] = units;
+    cfg.bn = bn;
+    cfg.init = init;
+    return cfg;
+}
+
+int main(void) {
+    dd_gpu gpu;
+    gpu_test_open(&gpu);
+    dd_gpu_close(&gpu);
+    dd_mnist data = blank_data();
+    const unsigned long long seeds[] = {7, (1ULL << 40) + 3};
+    for (int k = DD_INIT_RANDOM_UNIFORM; k <= DD_INIT_HE_UNIFORM; k++)
+        for (int s = 0; s < 2; s++) {
+            const dd_init init = {(dd_init_kind)k, -DD_LAB_INIT_LIMIT, DD_LAB_INIT_LIMIT};
+            const dd_model_config lab = network(1, 25, DD_BN_NONE, init),
+                                  widest = network(5, 64, DD_BN_AFTER, init),
+                                  narrow = network(2, 3, DD_BN_NONE, init);
+            same_init("784-25-10", &lab, &data, seeds[s]);
+            same_init("784-64x5-10 BN", &widest, &data, seeds[s]);
+            same_init("784-3-3-10", &narrow, &data, seeds[s]);
+        }
+    const dd_init wide = {DD_INIT_RANDOM_UNIFORM, -1, 1};
+    const dd_model_config lab_wide = network(1, 25, DD_BN_NONE, wide);
+    same_init("784-25-10 random_uniform:-1,1", &lab_wide, &data, 7);
+    dd_mnist_free(&data);
+    return dd_test_finish("test_gpu_init");
+}
