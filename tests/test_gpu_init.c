@@ -60,15 +60,6 @@ static void same_init(const char *name, const dd_model_config *cfg, const dd_mni
     free(cpu), free(gpu);
 }
 
-static dd_model_config network(int n_hidden, int units, dd_bn_place bn, dd_init init) {
-    dd_model_config cfg = dd_model_config_lab();
-    cfg.n_hidden = n_hidden;
-    for (int l = 0; l < n_hidden; l++) cfg.units[l] = units;
-    cfg.bn = bn;
-    cfg.init = init;
-    return cfg;
-}
-
 int main(void) {
     dd_gpu gpu;
     gpu_test_open(&gpu);
@@ -78,15 +69,15 @@ int main(void) {
     for (int k = DD_INIT_RANDOM_UNIFORM; k <= DD_INIT_HE_UNIFORM; k++)
         for (int s = 0; s < 2; s++) {
             const dd_init init = {(dd_init_kind)k, -DD_LAB_INIT_LIMIT, DD_LAB_INIT_LIMIT};
-            const dd_model_config lab = network(1, 25, DD_BN_NONE, init),
-                                  widest = network(5, 64, DD_BN_AFTER, init),
-                                  narrow = network(2, 3, DD_BN_NONE, init);
+            const dd_model_config lab = dd_test_network(1, 25, DD_BN_NONE, init),
+                                  widest = dd_test_network(5, 64, DD_BN_AFTER, init),
+                                  narrow = dd_test_network(2, 3, DD_BN_NONE, init);
             same_init("784-25-10", &lab, &data, seeds[s]);
             same_init("784-64x5-10 BN", &widest, &data, seeds[s]);
             same_init("784-3-3-10", &narrow, &data, seeds[s]);
         }
     const dd_init wide = {DD_INIT_RANDOM_UNIFORM, -1, 1};
-    const dd_model_config lab_wide = network(1, 25, DD_BN_NONE, wide);
+    const dd_model_config lab_wide = dd_test_network(1, 25, DD_BN_NONE, wide);
     same_init("784-25-10 random_uniform:-1,1", &lab_wide, &data, 7);
     dd_mnist_free(&data);
     return dd_test_finish("test_gpu_init");

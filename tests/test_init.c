@@ -46,15 +46,6 @@ static sample_stats stats_of(const float *w, size_t n) {
     return s;
 }
 
-static dd_model_config config(int n_hidden, int units, dd_bn_place bn, dd_init init) {
-    dd_model_config cfg = dd_model_config_lab();
-    cfg.n_hidden = n_hidden;
-    for (int l = 0; l < n_hidden; l++) cfg.units[l] = units;
-    cfg.bn = bn;
-    cfg.init = init;
-    return cfg;
-}
-
 /* Parameters of CFG initialized with SEED (NULL on failure); the layout goes to L. */
 static float *init_params(const dd_model_config *cfg, unsigned long long seed, dd_layout *L) {
     char err[DD_ERR_LEN];
@@ -74,7 +65,7 @@ static float *init_params(const dd_model_config *cfg, unsigned long long seed, d
 
 /* The first layer's 156,800 kernel values for INIT, or NULL. */
 static float *first_kernel(dd_init init, float **params) {
-    const dd_model_config cfg = config(1, FAN_OUT, DD_BN_NONE, init);
+    const dd_model_config cfg = dd_test_network(1, FAN_OUT, DD_BN_NONE, init);
     dd_layout L;
     *params = init_params(&cfg, 1234, &L);
     return *params ? *params + L.dense[0].kernel : NULL;
@@ -206,7 +197,7 @@ static size_t count_not(const float *p, size_t n, float v) {
 
 /* Biases 0; with BN gamma 1, beta 0, moving mean 0, moving variance 1 (Keras's defaults). */
 static void test_constant_tensors(dd_bn_place bn) {
-    const dd_model_config cfg = config(2, 30, bn, dd_model_config_lab().init);
+    const dd_model_config cfg = dd_test_network(2, 30, bn, dd_model_config_lab().init);
     dd_layout L;
     float *p = init_params(&cfg, 5, &L);
     if (!p) return;
@@ -233,7 +224,7 @@ static void test_constant_tensors(dd_bn_place bn) {
  * stream: layer 2's 25x25 kernel is not a copy of layer 1's first values. */
 static void test_seed_determinism(dd_init_kind kind) {
     const dd_init init = {kind, -0.1f, 0.1f};
-    const dd_model_config cfg = config(2, 25, DD_BN_NONE, init);
+    const dd_model_config cfg = dd_test_network(2, 25, DD_BN_NONE, init);
     dd_layout L;
     float *a = init_params(&cfg, 42, &L), *b = init_params(&cfg, 42, &L);
     float *c = init_params(&cfg, 43, &L);
@@ -267,9 +258,9 @@ static void check_counts(const char *name, const dd_model_config *cfg, size_t n_
 static void test_param_counts(void) {
     const dd_model_config lab = dd_model_config_lab();
     check_counts("lab", &lab, 19885, 19885);
-    const dd_model_config before = config(3, 25, DD_BN_BEFORE, lab.init);
+    const dd_model_config before = dd_test_network(3, 25, DD_BN_BEFORE, lab.init);
     check_counts("3x25, BN before", &before, 21485, 21335);
-    const dd_model_config after = config(3, 25, DD_BN_AFTER, lab.init);
+    const dd_model_config after = dd_test_network(3, 25, DD_BN_AFTER, lab.init);
     check_counts("3x25, BN after", &after, 21485, 21335);
 }
 

@@ -93,6 +93,15 @@ const char *dd_test_tmpdir(void) {
     return path;
 }
 
+dd_model_config dd_test_network(int n_hidden, int units, dd_bn_place bn, dd_init init) {
+    dd_model_config cfg = dd_model_config_lab();
+    cfg.n_hidden = n_hidden;
+    for (int l = 0; l < n_hidden; l++) cfg.units[l] = units;
+    cfg.bn = bn;
+    cfg.init = init;
+    return cfg;
+}
+
 dd_backend_setup dd_test_setup(const dd_model_config *cfg, const dd_mnist *data, int train_count,
                                int batch, dd_engine engine, int no_graphs) {
     dd_backend_setup setup = {.cfg = *cfg,

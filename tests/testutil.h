@@ -43,6 +43,9 @@ const char *dd_test_mnist_dir(void);
  * (not skip) without it, since .ci/run fetches it first. */
 void dd_test_load_mnist(dd_mnist *out);
 
+/* The lab's network with N_HIDDEN hidden layers of UNITS, BN at BN, kernels from INIT. */
+dd_model_config dd_test_network(int n_hidden, int units, dd_bn_place bn, dd_init init);
+
 /* The setup of a backend for CFG, on the first TRAIN_COUNT images of DATA (standardized by their
  * own mean and std), batches up to BATCH, diagnostics on. */
 dd_backend_setup dd_test_setup(const dd_model_config *cfg, const dd_mnist *data, int train_count,

@@ -58,44 +58,6 @@ int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void 
     return 0;
 }
 
-struct dd_shuffle_work {
-    int n;
-    dd_rng *rng;
-};
-
-dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu) {
-    dd_shuffle_work *w = (dd_shuffle_work *)calloc(1, sizeof *w);
-    if (!w) {
-        snprintf(gpu->err, DD_ERR_LEN, "out of memory");
-        return NULL;
-    }
-    w->n = n;
-    w->rng = dd_rng_create(seed, gpu->err);
-    if (!w->rng) {
-        free(w);
-        return NULL;
-    }
-    return w;
-}
-
-// The GPU's version frees device memory, which waits for the device: queued shuffles run first.
-void dd_shuffle_gpu_close(dd_shuffle_work *w) {
-    if (!w) return;
-    cudaDeviceSynchronize();
-    dd_rng_destroy(w->rng);
-    free(w);
-}
-
-int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) {
-    emu_require_device(order, (size_t)w->n * sizeof *order, "shuffle: the order");
-    const cudaError_t e = emu_enqueue(gpu->stream, "shuffle", [order, epoch, w] {
-        char why[DD_ERR_LEN];
-        if (dd_shuffle(order, epoch, w->rng, w->n, why) != 0) emu_fault(why);
-    });
-    CUDA_CHECK(e, gpu->err);
-    return 0;
-}
-
 struct dd_philox_gpu {
     dd_rng *rng;
 };
@@ -122,8 +84,44 @@ void dd_philox_gpu_close(dd_philox_gpu *g) {
     free(g);
 }
 
+struct dd_shuffle_work {
+    int n;
+    dd_philox_gpu *philox;
+};
+
+dd_shuffle_work *dd_shuffle_gpu_open(int n, unsigned long long seed, dd_gpu *gpu) {
+    dd_shuffle_work *w = (dd_shuffle_work *)calloc(1, sizeof *w);
+    if (!w) {
+        snprintf(gpu->err, DD_ERR_LEN, "out of memory");
+        return NULL;
+    }
+    w->n = n;
+    w->philox = dd_philox_gpu_open(seed, gpu);
+    if (!w->philox) {
+        free(w);
+        return NULL;
+    }
+    return w;
+}
+
+void dd_shuffle_gpu_close(dd_shuffle_work *w) {
+    if (!w) return;
+    dd_philox_gpu_close(w->philox);
+    free(w);
+}
+
+int dd_shuffle_gpu(uint32_t *order, int epoch, dd_shuffle_work *w, dd_gpu *gpu) {
+    emu_require_device(order, (size_t)w->n * sizeof *order, "shuffle: the order");
+    const cudaError_t e = emu_enqueue(gpu->stream, "shuffle", [order, epoch, w] {
+        char why[DD_ERR_LEN];
+        if (dd_shuffle(order, epoch, w->philox->rng, w->n, why) != 0) emu_fault(why);
+    });
+    CUDA_CHECK(e, gpu->err);
+    return 0;
+}
+
 // N 4-byte draws of the host generator into OUT, in STREAM's order; N whole Philox blocks, as the
-// device generator is asked for (an odd count is the caller's bug, which the emulator reports).
+// device generator is asked for (any other count is refused as kernels/philox.cu refuses it).
 template <typename T, typename Draw>
 static int queue_draw(T *out, unsigned long long offset, size_t n, dd_philox_gpu *g, dd_gpu *gpu,
                       Draw draw) {
