@@ -41,7 +41,8 @@ static const char help[] =
     "  --lab-jobs N      models at a time for --lab (default: all 21 on the GPU, 1 on the CPU)\n"
     "  --json FILE       write the results as JSON\n"
     "  --gemms           instead of training: each SGEMM of a layers-engine step of --models at\n"
-    "                    --batch, asked of cuBLAS three ways, checked and timed (needs a GPU)\n"
+    "                    --batch, asked of cuBLAS three ways, checked and timed (needs a GPU,\n"
+    "                    no images)\n"
     "  --data DIR, --dataset mnist|fashion, --seed N, --tf32, --no-graphs  as in deepdigits train\n"
     "  --help            this text\n";
 
@@ -192,6 +193,11 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     if (a->gemms && a->lab) {
         fprintf(stderr, "deepdigits-bench: --gemms times the SGEMMs instead of training: not with "
                         "--lab\n");
+        return -1;
+    }
+    if (a->gemms && (a->data || a->dataset)) {
+        fprintf(stderr, "deepdigits-bench: --gemms multiplies random operands and reads no images: "
+                        "not with --data or --dataset\n");
         return -1;
     }
     if (lab_epochs_given && !a->lab) {
@@ -411,10 +417,10 @@ int main(int argc, char **argv) {
             return 1;
         }
     }
-    const char *dir = dd_data_dir(a.data, a.dataset);
-    dd_mnist data;
+    dd_mnist data = {0}; /* --gemms times products of random operands: no images */
     char why[DD_ERR_LEN];
-    int bad = !dir || dd_load_data(dir, &data) != 0;
+    const char *dir = a.gemms ? NULL : dd_data_dir(a.data, a.dataset);
+    int bad = !a.gemms && (!dir || dd_load_data(dir, &data) != 0);
     if (!bad && a.device == DD_DEVICE_GPU && dd_check_gpu_flag(why) != 0) {
         fprintf(stderr, "deepdigits-bench: %s\n", why);
         dd_mnist_free(&data);
