@@ -27,15 +27,13 @@ static dd_train_options small_run(int subset, int epochs) {
     return o;
 }
 
-/* Fresh parameters for O's model; N gets their count. */
-static float *init_params(const dd_train_options *o, size_t *n) {
+/* Room for O's parameters, which a fresh dd_train initializes; N gets their count. */
+static float *param_buffer(const dd_train_options *o, size_t *n) {
     dd_layout layout;
     char err[DD_ERR_LEN];
     CHECK(dd_layout_build(&o->model, &layout, err) == 0, "%s", err);
-    float *p = malloc(layout.n_params * sizeof *p);
-    CHECK(dd_model_init(&o->model, &layout, o->seed, p, err) == 0, "%s", err);
     *n = layout.n_params;
-    return p;
+    return malloc(layout.n_params * sizeof(float));
 }
 
 static void round_trip_with_bn(const dd_mnist *data) {
@@ -45,7 +43,7 @@ static void round_trip_with_bn(const dd_mnist *data) {
     o.model.n_hidden = 2, o.model.units[1] = 12;
     o.save_path = tmp_path("bn.safetensors");
     size_t n;
-    float *p = init_params(&o, &n), *q;
+    float *p = param_buffer(&o, &n), *q;
     dd_epoch_stats h[2];
     char err[DD_ERR_LEN];
     CHECK(dd_train(&o, data, p, h, stdout, err) == 0, "%s", err);
@@ -82,7 +80,7 @@ static void resume_and_compare(const dd_mnist *data, const dd_train_options *ref
                                const char *path, double loss_rtol) {
     size_t n;
     char err[DD_ERR_LEN];
-    float *ref = init_params(ref_opts, &n), *p;
+    float *ref = param_buffer(ref_opts, &n), *p;
     dd_epoch_stats want[8], got[8];
     CHECK(dd_train(ref_opts, data, ref, want, stdout, err) == 0, "%s", err);
     dd_checkpoint_state st;
@@ -104,7 +102,7 @@ static void exact_resume_at_epoch(const dd_mnist *data) {
     o.save_path = tmp_path("half.safetensors");
     size_t n;
     char err[DD_ERR_LEN];
-    float *p = init_params(&o, &n);
+    float *p = param_buffer(&o, &n);
     CHECK(dd_train(&o, data, p, NULL, stdout, err) == 0, "%s", err);
     free(p);
     dd_train_options full = small_run(2000, 4);
@@ -128,7 +126,7 @@ static void resume_after_sigint(const dd_mnist *data) {
     signal(SIGINT, SIG_IGN); /* what dd_stop_restore puts back, should the signal come late */
     size_t n;
     char err[DD_ERR_LEN];
-    float *p = init_params(&o, &n);
+    float *p = param_buffer(&o, &n);
     pthread_t thread;
     pthread_create(&thread, NULL, send_sigint, NULL);
     int rc = dd_train(&o, data, p, NULL, stdout, err);
@@ -155,7 +153,7 @@ static void divergence_keeps_checkpoint(const dd_mnist *data) {
     char err[DD_ERR_LEN];
     CHECK(dd_checkpoint_load(o.save_path, &good, &before, err) == 0, "%s", err);
     size_t n;
-    float *p = init_params(&o, &n);
+    float *p = param_buffer(&o, &n);
     CHECK(dd_train(&o, data, p, NULL, stdout, err) == -1, "a diverging run succeeded");
     CHECK(strstr(err, "epoch 1, step 1 of 500") && strstr(err, "--lr"), "message: %s", err);
     CHECK(dd_checkpoint_load(o.save_path, &again, &after, err) == 0, "%s", err);

@@ -19,8 +19,7 @@ static void lab_first_epoch(const dd_mnist *data) {
     }
     float *params = malloc(layout.n_params * sizeof *params);
     dd_epoch_stats st;
-    if (dd_model_init(&o.model, &layout, o.seed, params, err) != 0 ||
-        dd_train(&o, data, params, &st, stdout, err) != 0) {
+    if (dd_train(&o, data, params, &st, stdout, err) != 0) {
         CHECK(0, "%s", err);
         free(params);
         return;
