@@ -24,10 +24,13 @@ void dd_meta_write_config(dd_strbuf *sb, const dd_model_config *cfg) {
     for (int l = 0; l < cfg->n_hidden; l++) dd_sb_printf(sb, "%s%d", l ? "," : "", cfg->units[l]);
     dd_sb_printf(sb, "],\"activation\":\"%s\",\"bn\":\"%s\",", dd_activation_name(cfg->activation),
                  dd_bn_name(cfg->bn));
-    dd_sb_printf(sb, "\"init\":{\"kind\":\"%s\",\"min\":", dd_init_name(cfg->init.kind));
-    dd_sb_float(sb, cfg->init.min);
-    dd_sb_printf(sb, ",\"max\":");
-    dd_sb_float(sb, cfg->init.max);
+    dd_sb_printf(sb, "\"init\":{\"kind\":\"%s\"", dd_init_name(cfg->init.kind));
+    if (cfg->init.kind == DD_INIT_RANDOM_UNIFORM) { /* the only one with a range */
+        dd_sb_printf(sb, ",\"min\":");
+        dd_sb_float(sb, cfg->init.min);
+        dd_sb_printf(sb, ",\"max\":");
+        dd_sb_float(sb, cfg->init.max);
+    }
     dd_sb_printf(sb, "}}");
 }
 
@@ -156,6 +159,7 @@ int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
     double lo, hi;
     if (!kind || dd_init_parse(kind, &cfg->init, err) != 0)
         return bad(why, "\"%s\" missing or unknown", "init");
+    if (cfg->init.kind != DD_INIT_RANDOM_UNIFORM) return 0; /* a range, if any, is not its own */
     if (get_double(init, "min", &lo, why) || get_double(init, "max", &hi, why)) return -1;
     if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
         return bad(why, "\"%s\": min must be below max", "init");

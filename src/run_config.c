@@ -52,8 +52,10 @@ int dd_run_config_write(const char *path, const dd_run_config *c, char *err) {
     put_string(f, "activation", dd_activation_name(m->activation), 0);
     put_string(f, "output_activation", "sigmoid", 0);
     put_string(f, "init", dd_init_name(m->init.kind), 0);
-    put_float(f, "init_min", m->init.min);
-    put_float(f, "init_max", m->init.max);
+    if (m->init.kind == DD_INIT_RANDOM_UNIFORM) { /* the only one with a range */
+        put_float(f, "init_min", m->init.min);
+        put_float(f, "init_max", m->init.max);
+    }
     put_string(f, "bn", dd_bn_name(m->bn), 0);
     put_string(f, "loss", "mse", 0);
     put_string(f, "optimizer", "sgd", 0);

@@ -53,6 +53,24 @@ static void config_round_trip(void) {
           "a torn config.json read without complaint");
 }
 
+/* Only random_uniform has a range: another initializer's config.json names none, and reads back
+ * as the initializer alone. */
+static void config_without_range(void) {
+    char path[512], err[DD_ERR_LEN], text[4096] = "";
+    dd_run_config c = {0}, back;
+    snprintf(path, sizeof path, "%s/he.json", dd_test_tmpdir());
+    CHECK(dd_variant_options(2, 0, &c.opts, err) == 0, "%s", err);
+    CHECK(c.opts.model.init.kind == DD_INIT_HE_NORMAL, "variant 2's init");
+    CHECK(dd_run_config_write(path, &c, err) == 0, "%s", err);
+    FILE *f = fopen(path, "r");
+    if (f) fread(text, 1, sizeof text - 1, f), fclose(f);
+    CHECK(strstr(text, "\"he_normal\"") && !strstr(text, "init_min") && !strstr(text, "init_max"),
+          "config.json of a he_normal model:\n%s", text);
+    CHECK(dd_run_config_read(path, &back, err) == 0, "%s", err);
+    CHECK(back.opts.model.init.kind == DD_INIT_HE_NORMAL, "init read back as %s",
+          dd_init_name(back.opts.model.init.kind));
+}
+
 static void history_read_back(void) {
     char path[512], err[DD_ERR_LEN];
     snprintf(path, sizeof path, "%s/history.csv", dd_test_tmpdir());
@@ -73,6 +91,7 @@ static void history_read_back(void) {
 
 int main(void) {
     config_round_trip();
+    config_without_range();
     history_read_back();
     return dd_test_finish("test_run_files");
 }

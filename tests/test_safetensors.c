@@ -133,6 +133,16 @@ static void malformed_files(void) {
         expect(c, edits[i].want, edits[i].to);
         free(c.data);
     }
+    /* Only random_uniform needs its range; files written before 2026-11-28 gave every
+     * initializer one, which still loads. */
+    c = edited(b, "\\\"min\\\"", "\\\"mix\\\"");
+    expect(c, "\"min\"", "random_uniform without its range");
+    free(c.data);
+    c = edited(b, "random_uniform", "glorot_uniform");
+    expect(c, NULL, "glorot_uniform with a range, as older files have");
+    blob d = edited(c, "\\\"min\\\"", "\\\"mix\\\"");
+    expect(d, NULL, "glorot_uniform without a range");
+    free(d.data), free(c.data);
     free(b.data);
 }
 
