@@ -3,7 +3,7 @@
 // weights through the same formulas (draws.h), so the GPU starts from the CPU's weights bit for
 // bit. It runs once per model: written for clarity, not speed.
 #include <limits.h>
-#include <stdlib.h>
+#include <stdio.h>
 
 #include "deepdigits/draws.h"
 #include "deepdigits/ops.h"
@@ -55,14 +55,32 @@ DD_GLOBAL static void DD_MAX_THREADS(KEEP_THREADS)
     if (t == 0) *have_after = have < n ? have : n;
 }
 
-// The truncated normal's rounds, each sized by what is still missing (DD_RNG_TRUNCATED_ROUND), as
-// on the host; the host reads back each round's count to size the next.
-static int truncated_normal(float *w, int n, double stddev, unsigned long long offset,
-                            float *scratch, int *have_dev, dd_philox_gpu *philox, dd_gpu *gpu) {
-    int have = 0;
+// A device buffer of N Ts, or -1 with the line in gpu->err.
+template <typename T> static int device_alloc(T **p, size_t n, dd_gpu *gpu) {
+    CUDA_CHECK(cudaMalloc((void **)p, n * sizeof(T)), gpu->err);
+    return 0;
+}
+
+// Frees what device_alloc gave; the first failure is reported, unless an earlier one was.
+static int device_free(void *p, int rc, dd_gpu *gpu) {
+    const cudaError_t e = cudaFree(p);
+    if (e == cudaSuccess || rc != 0) return rc;
+    snprintf(gpu->err, DD_ERR_LEN, "%s:%d: cudaFree: %s", __FILE__, __LINE__,
+             cudaGetErrorString(e));
+    return -1;
+}
+
+// The rounds of dd_truncated_normal_gpu through SCRATCH (room for the first round) and HAVE_DEV;
+// the host reads back each round's count to size the next, as init.c's loop counts it.
+static int truncated_rounds(float *w, int n, double stddev, unsigned long long offset,
+                            dd_round_size round, float *scratch, int *have_dev, dd_philox_gpu *g,
+                            int *rounds, dd_gpu *gpu) {
+    int have = 0, taken = 0;
     while (have < n) {
-        const size_t want = DD_RNG_TRUNCATED_ROUND((size_t)(n - have));
-        if (dd_philox_gpu_uniform(scratch, offset, want, philox, gpu) != 0) return -1;
+        if (dd_truncated_round_ok(round, (size_t)(n - have), round((size_t)n), gpu->err) != 0)
+            return -1;
+        const size_t want = round((size_t)(n - have));
+        if (dd_philox_gpu_uniform(scratch, offset, want, g, gpu) != 0) return -1;
         const int pairs = (int)(want / 2);
         DD_LAUNCH(box_muller_kernel, CEIL_DIV(pairs, THREADS), THREADS, gpu->stream, scratch,
                   pairs);
@@ -70,32 +88,79 @@ static int truncated_normal(float *w, int n, double stddev, unsigned long long o
         DD_LAUNCH_SYNCING(keep_within_truncation_kernel, 1, KEEP_THREADS, gpu->stream, w, have_dev,
                           scratch, (int)want, have, n, stddev);
         LAUNCH_CHECK("keep_within_truncation_kernel", gpu);
-        CUDA_CHECK(
-            cudaMemcpyAsync(&have, have_dev, sizeof have, cudaMemcpyDeviceToHost, gpu->stream),
-            gpu->err);
+        int now = -1;
+        CUDA_CHECK(cudaMemcpyAsync(&now, have_dev, sizeof now, cudaMemcpyDeviceToHost, gpu->stream),
+                   gpu->err);
         CUDA_CHECK(cudaStreamSynchronize(gpu->stream), gpu->err);
-        offset += want;
+        if (now < have || now > n) { // a round only adds: anything else would loop for ever
+            snprintf(gpu->err, DD_ERR_LEN,
+                     "%s:%d: a truncated normal's round left %d of %d kept "
+                     "values, after %d",
+                     __FILE__, __LINE__, now, n, have);
+            return -1;
+        }
+        have = now, offset += want, taken++;
     }
+    if (rounds) *rounds = taken;
     return 0;
 }
 
+// The kernels' counts and places are ints: a round of draws, plus what is already kept, must fit
+// one.
+static int check_size(size_t n, dd_gpu *gpu) {
+    if (n <= INT_MAX / 2) return 0;
+    snprintf(gpu->err, DD_ERR_LEN, "a draw of %zu numbers is too large", n);
+    return -1;
+}
+
+int dd_truncated_normal_gpu(float *out, int n, double stddev, unsigned long long offset,
+                            dd_round_size round, dd_philox_gpu *g, int *rounds, dd_gpu *gpu) {
+    const size_t first = round((size_t)n); // the largest round: see dd_truncated_round_ok
+    float *scratch = NULL;
+    int *have_dev = NULL;
+    int rc = check_size(first, gpu) == 0 && device_alloc(&scratch, first, gpu) == 0 &&
+                     device_alloc(&have_dev, 1, gpu) == 0
+                 ? 0
+                 : -1;
+    if (rc == 0)
+        rc = truncated_rounds(out, n, stddev, offset, round, scratch, have_dev, g, rounds, gpu);
+    rc = device_free(have_dev, rc, gpu);
+    return device_free(scratch, rc, gpu);
+}
+
+// KERNEL (N) = uniforms from OFFSET mapped onto DRAW's [lo, hi), through SCRATCH (N rounded up
+// to whole Philox blocks).
+static int draw_uniform(float *kernel, int n, const dd_kernel_draw *draw, unsigned long long offset,
+                        float *scratch, dd_philox_gpu *g, dd_gpu *gpu) {
+    if (dd_philox_gpu_uniform(scratch, offset, DD_RNG_PADDED((size_t)n), g, gpu) != 0) return -1;
+    DD_LAUNCH(uniform_between_kernel, CEIL_DIV(n, THREADS), THREADS, gpu->stream, kernel, scratch,
+              n, draw->lo, draw->hi);
+    LAUNCH_CHECK("uniform_between_kernel", gpu);
+    return 0;
+}
+
+static int uniform_kernel(float *kernel, int n, const dd_kernel_draw *draw,
+                          unsigned long long offset, dd_philox_gpu *g, dd_gpu *gpu) {
+    const size_t padded = DD_RNG_PADDED((size_t)n);
+    float *scratch = NULL;
+    int rc = check_size(padded, gpu) == 0 && device_alloc(&scratch, padded, gpu) == 0 ? 0 : -1;
+    if (rc == 0) rc = draw_uniform(kernel, n, draw, offset, scratch, g, gpu);
+    return device_free(scratch, rc, gpu); // cudaFree waits for the kernel
+}
+
 static int draw_kernels(float *params, const dd_model_config *cfg, const dd_layout *layout,
-                        float *scratch, int *have_dev, dd_philox_gpu *philox, dd_gpu *gpu) {
+                        dd_philox_gpu *g, dd_gpu *gpu) {
     for (int l = 0; l < layout->n_dense; l++) {
         const dd_dense_layout *d = &layout->dense[l];
-        const dd_kernel_draw draw = dd_kernel_draw_of(&cfg->init, d);
+        dd_kernel_draw draw;
+        if (dd_kernel_draw_of(&cfg->init, d, &draw, gpu->err) != 0) return -1;
         const unsigned long long offset = DD_RNG_INIT_OFFSET(l);
         const int n = d->fan_in * d->units;
-        float *w = params + d->kernel;
-        if (draw.normal) {
-            if (truncated_normal(w, n, draw.stddev, offset, scratch, have_dev, philox, gpu) != 0)
-                return -1;
-            continue;
-        }
-        if (dd_philox_gpu_uniform(scratch, offset, DD_RNG_PADDED(n), philox, gpu) != 0) return -1;
-        DD_LAUNCH(uniform_between_kernel, CEIL_DIV(n, THREADS), THREADS, gpu->stream, w, scratch, n,
-                  draw.lo, draw.hi);
-        LAUNCH_CHECK("uniform_between_kernel", gpu);
+        const int rc = draw.normal
+                           ? dd_truncated_normal_gpu(params + d->kernel, n, draw.stddev, offset,
+                                                     dd_truncated_round, g, NULL, gpu)
+                           : uniform_kernel(params + d->kernel, n, &draw, offset, g, gpu);
+        if (rc != 0) return -1;
     }
     CUDA_CHECK(cudaStreamSynchronize(gpu->stream), gpu->err);
     return 0;
@@ -103,28 +168,9 @@ static int draw_kernels(float *params, const dd_model_config *cfg, const dd_layo
 
 int dd_init_kernels_gpu(float *params, const dd_model_config *cfg, const dd_layout *layout,
                         unsigned long long seed, dd_gpu *gpu) {
-    size_t most = 0; // floats of the largest draw: a kernel's first truncated-normal round
-    for (int l = 0; l < layout->n_dense; l++) {
-        const size_t n = (size_t)layout->dense[l].fan_in * layout->dense[l].units;
-        if (DD_RNG_TRUNCATED_ROUND(n) > most) most = DD_RNG_TRUNCATED_ROUND(n);
-    }
-    if (most > INT_MAX / 2) {
-        snprintf(gpu->err, DD_ERR_LEN, "a kernel of %zu weights is too large to draw", most);
-        return -1;
-    }
-    float *scratch = NULL;
-    int *have_dev = NULL;
-    dd_philox_gpu *philox = dd_philox_gpu_open(seed, gpu);
-    int rc = philox ? 0 : -1;
-    cudaError_t e = cudaSuccess;
-    if (rc == 0 && (e = cudaMalloc((void **)&scratch, most * sizeof *scratch)) == cudaSuccess)
-        e = cudaMalloc((void **)&have_dev, sizeof *have_dev);
-    if (e != cudaSuccess)
-        rc = -1, snprintf(gpu->err, DD_ERR_LEN, "%s:%d: cudaMalloc of %zu floats: %s", __FILE__,
-                          __LINE__, most, cudaGetErrorString(e));
-    if (rc == 0) rc = draw_kernels(params, cfg, layout, scratch, have_dev, philox, gpu);
-    cudaFree(have_dev);
-    cudaFree(scratch);
-    dd_philox_gpu_close(philox);
+    dd_philox_gpu *g = dd_philox_gpu_open(seed, gpu);
+    if (!g) return -1;
+    const int rc = draw_kernels(params, cfg, layout, g, gpu);
+    dd_philox_gpu_close(g);
     return rc;
 }

@@ -2,6 +2,8 @@
 // seed and offset it draws the same numbers (test_gpu_curand compares them bitwise on a GPU).
 // The emulated device has a stand-in that draws with the host generator (tests/emudev/engines.cc).
 #include <curand.h>
+#include <stdio.h>
+#include <stdlib.h>
 
 #include "curand_check.h"
 #include "deepdigits/ops.h"

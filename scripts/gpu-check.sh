@@ -101,7 +101,7 @@ write_report() {
         echo "- the other tests: $other_tests"
         echo "- a captured step of the layers engine (lab network = variant 0): $graph_nodes"
         [[ -z $skipped ]] || echo "- skipped: $skipped"
-        echo "- compute-sanitizer memcheck (test_gpu_curand, test_gpu_ops): $memcheck"
+        echo "- compute-sanitizer memcheck (test_gpu_curand, test_gpu_ops), racecheck (test_gpu_init): $memcheck"
         echo "- compute-sanitizer racecheck, memcheck, synccheck of the fused kernel: $fused_check"
         echo "- Nsight Compute profile of the fused kernel (ncu-fused.txt): $profile"
         echo "- wall time so far: $((SECONDS - start)) s"
@@ -415,7 +415,13 @@ else
         memcheck="test_gpu_curand: exit $?; "
         timeout -k 10 "$(cap 90)" $sanitizer --tool memcheck --error-exitcode 9 $build/tests/test_gpu_ops \
             >>"$out/memcheck.log" 2>&1
-        memcheck+="test_gpu_ops: exit $? ($(grep -E 'ERROR SUMMARY' "$out/memcheck.log" | tr '\n' ' '))"
+        memcheck+="test_gpu_ops: exit $?; "
+        # The initialization's one shared-memory kernel, a scan between barriers: racecheck.
+        timeout -k 10 "$(cap 45)" $sanitizer --tool racecheck --error-exitcode 9 \
+            --kernel-name kns=keep_within_truncation_kernel $build/tests/test_gpu_init \
+            >>"$out/memcheck.log" 2>&1
+        memcheck+="test_gpu_init racecheck: exit $? "
+        memcheck+="($(grep -E 'ERROR SUMMARY|RACECHECK SUMMARY' "$out/memcheck.log" | tr '\n' ' '))"
     else
         memcheck="skipped: out of time"
     fi

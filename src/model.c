@@ -1,5 +1,5 @@
-/* Model configuration, parameter layout, initialization and the Keras-style summary; see model.h.
- */
+/* Model configuration, parameter layout and the Keras-style summary; see model.h. Initialization:
+ * src/init.c. */
 #include "deepdigits/model.h"
 
 #include <ctype.h>
@@ -8,7 +8,6 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "deepdigits/draws.h"
 #include "deepdigits/formulas.h"
 #include "deepdigits/idx.h"
 #include "deepdigits/rng.h"
@@ -63,95 +62,6 @@ int dd_layout_build(const dd_model_config *cfg, dd_layout *layout, char *err) {
     }
     layout->n_params = at;
     return 0;
-}
-
-/* Keras's truncated normal: draws beyond 2 sigma are dropped and replaced by later draws, in
- * rounds (DD_RNG_TRUNCATED_ROUND) that depend only on how many values are still missing, so that
- * the GPU's dd_init_kernels_gpu draws the same ones. */
-static int truncated_normal(dd_rng *rng, unsigned long long offset, float *out, size_t n,
-                            double stddev, char *err) {
-    size_t have = 0;
-    while (have < n) {
-        size_t want = DD_RNG_TRUNCATED_ROUND(n - have);
-        float *z = malloc(want * sizeof *z);
-        if (!z) {
-            snprintf(err, DD_ERR_LEN, "out of memory initializing %zu weights", n);
-            return -1;
-        }
-        if (dd_rng_normal(rng, offset, z, want, err) != 0) {
-            free(z);
-            return -1;
-        }
-        offset += want;
-        for (size_t i = 0; i < want && have < n; i++)
-            if (dd_within_truncation(z[i])) out[have++] = dd_truncated_normal_value(z[i], stddev);
-        free(z);
-    }
-    return 0;
-}
-
-static int uniform(dd_rng *rng, unsigned long long offset, float *out, size_t n, double lo,
-                   double hi, char *err) {
-    if (dd_rng_uniform(rng, offset, out, n, err) != 0) return -1;
-    for (size_t i = 0; i < n; i++) out[i] = dd_uniform_between(out[i], lo, hi);
-    return 0;
-}
-
-dd_kernel_draw dd_kernel_draw_of(const dd_init *init, const dd_dense_layout *d) {
-    const double fan_avg = (d->fan_in + d->units) / 2.0;
-    switch (init->kind) {
-    case DD_INIT_GLOROT_UNIFORM:
-        return (dd_kernel_draw){.lo = -sqrt(3.0 / fan_avg), .hi = sqrt(3.0 / fan_avg)};
-    case DD_INIT_HE_UNIFORM:
-        return (dd_kernel_draw){.lo = -sqrt(6.0 / d->fan_in), .hi = sqrt(6.0 / d->fan_in)};
-    case DD_INIT_GLOROT_NORMAL:
-        return (dd_kernel_draw){.normal = 1,
-                                .stddev = sqrt(1.0 / fan_avg) / DD_TRUNCATED_NORMAL_STD};
-    case DD_INIT_HE_NORMAL:
-        return (dd_kernel_draw){.normal = 1,
-                                .stddev = sqrt(2.0 / d->fan_in) / DD_TRUNCATED_NORMAL_STD};
-    default: /* random_uniform (dd_init_parse takes no other kind) */
-        return (dd_kernel_draw){.lo = init->min, .hi = init->max};
-    }
-}
-
-static int init_kernel(const dd_init *init, dd_rng *rng, int layer, const dd_dense_layout *d,
-                       float *kernel, char *err) {
-    const dd_kernel_draw draw = dd_kernel_draw_of(init, d);
-    const unsigned long long offset = DD_RNG_INIT_OFFSET(layer);
-    const size_t n = (size_t)d->fan_in * d->units;
-    return draw.normal ? truncated_normal(rng, offset, kernel, n, draw.stddev, err)
-                       : uniform(rng, offset, kernel, n, draw.lo, draw.hi, err);
-}
-
-static void fill(float *p, size_t n, float v) {
-    for (size_t i = 0; i < n; i++) p[i] = v;
-}
-
-void dd_model_init_constants(const dd_layout *layout, float *params) {
-    for (int l = 0; l < layout->n_dense; l++) {
-        const dd_dense_layout *d = &layout->dense[l];
-        fill(params + d->bias, d->units, 0.0f);
-        if (d->has_bn) {
-            fill(params + d->gamma, d->units, 1.0f);
-            fill(params + d->beta, d->units, 0.0f);
-            fill(params + d->moving_mean, d->units, 0.0f);
-            fill(params + d->moving_var, d->units, 1.0f);
-        }
-    }
-}
-
-int dd_model_init(const dd_model_config *cfg, const dd_layout *layout, unsigned long long seed,
-                  float *params, char *err) {
-    dd_rng *rng = dd_rng_create(seed, err);
-    if (!rng) return -1;
-    dd_model_init_constants(layout, params);
-    int rc = 0;
-    for (int l = 0; l < layout->n_dense && rc == 0; l++)
-        rc = init_kernel(&cfg->init, rng, l, &layout->dense[l], params + layout->dense[l].kernel,
-                         err);
-    dd_rng_destroy(rng);
-    return rc;
 }
 
 /* 19885 -> "19,885" */

@@ -82,7 +82,7 @@ int main(void) {
         same_stream(UNIFORM, 7, DD_RNG_INIT_OFFSET(layer), 784 * 25);
         same_stream(BITS, 7, DD_RNG_INIT_OFFSET(layer), 784 * 25);
         /* a truncated normal's first round for the lab's first kernel */
-        same_stream(UNIFORM, 7, DD_RNG_INIT_OFFSET(layer), DD_RNG_TRUNCATED_ROUND(784 * 25));
+        same_stream(UNIFORM, 7, DD_RNG_INIT_OFFSET(layer), dd_truncated_round(784 * 25));
     }
     same_stream(BITS, 7, DD_RNG_SHUFFLE_OFFSET(0), 60000);
     same_stream(BITS, 123, DD_RNG_SHUFFLE_OFFSET(19), 60000);

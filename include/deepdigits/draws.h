@@ -3,10 +3,11 @@
  * offset (cuRAND's uniforms: test_gpu_curand checks them bitwise); these functions turn them into
  * weights, and must give the same bits on the host and on the device. So they use only the
  * operations IEEE 754 rounds exactly on both (+, -, *, /, sqrt, fma, frexp, rint), and every
- * product that meets a sum is an explicit fma: neither a compiler's contraction (the host build
- * has -ffp-contract=fast, nvcc contracts by default) nor a math library's last-ulp choices can
- * tell the backends apart. cuRAND's own normals are not used: the device's Box-Muller takes the
- * fast __sincosf, so they differ from the host generator's by up to 1e-4. */
+ * product that meets a sum is an explicit fma (or exact, or an fma's addend, which no compiler
+ * fuses further): neither a compiler's contraction (the host build has -ffp-contract=fast, nvcc
+ * contracts by default) nor a math library's last-ulp choices can tell the backends apart. cuRAND's
+ * own normals are not used: the device's Box-Muller takes the fast __sincosf, so they differ from
+ * the host generator's by up to 1e-4. */
 #ifndef DEEPDIGITS_DRAWS_H
 #define DEEPDIGITS_DRAWS_H
 
@@ -41,7 +42,7 @@ DD_HD double dd_log_unit(double x) {
 
 /* cos and sin of the angle 2 pi v, v in (0, 1]. 4v = q + f with q whole and |f| <= 1/2, both
  * exact: q quarter turns and (pi/2) f, whose Taylor series in f have their first omitted terms
- * below 1e-19 (sin, 9 terms) and 3e-18 (cos, 10 terms). */
+ * below 1e-19 (sin, 9 terms) and 1e-20 (cos, 10 terms). */
 DD_HD void dd_cos_sin_turn(double v, double *cos_out, double *sin_out) {
     /* (-1)^k (pi/2)^(2k+1) / (2k+1)! and (-1)^k (pi/2)^(2k) / (2k)! */
     const double sin_c[9] = {0x1.921fb54442d18p+0,  -0x1.4abbce625be53p-1,  0x1.466bc6775aae2p-4,

@@ -72,7 +72,8 @@ int dd_layout_build(const dd_model_config *cfg, dd_layout *layout, char *err);
 
 /* Writes every tensor's initial value: kernels from the initializer (drawn from cuRAND's Philox
  * stream for SEED), biases and betas 0, gammas and moving variances 1, moving means 0. The GPU's
- * twin, which draws the kernels with the device generator: dd_init_kernels_gpu (ops.h). */
+ * twin, which draws the kernels with the device generator: dd_init_kernels_gpu (ops.h). Both in
+ * src/init.c. */
 int dd_model_init(const dd_model_config *cfg, const dd_layout *layout, unsigned long long seed,
                   float *params, char *err);
 /* The constant part of dd_model_init: every tensor but the kernels. */
@@ -84,7 +85,8 @@ typedef struct {
     int normal;
     double lo, hi, stddev;
 } dd_kernel_draw;
-dd_kernel_draw dd_kernel_draw_of(const dd_init *init, const dd_dense_layout *d);
+int dd_kernel_draw_of(const dd_init *init, const dd_dense_layout *d, dd_kernel_draw *out,
+                      char *err);
 
 /* Keras-style model summary (layers, output shapes, parameter counts). */
 void dd_model_summary(const dd_model_config *cfg, const dd_layout *layout, FILE *out);

@@ -78,6 +78,19 @@ void dd_prefetch_images(const uint8_t *pixels, const uint32_t *idx, int first, i
  * dbias), and the bias, the activation and BN run in one kernel a layer and direction
  * (dd_layer_forward_gpu and dd_layer_backward_gpu in kernels/kernels.h, kernels/layer.cu), whose
  * twin is the op sequence of src/network.c: each kernel of a captured step costs a graph node. */
+/* init.c — Keras's truncated normal for one kernel: OUT (n) = the normals drawn from OFFSET that
+ * lie within the truncation (draws.h), in order, scaled to STDDEV, drawn in rounds of ROUND(the
+ * values still missing) until N are kept; ROUNDS (may be NULL) = how many it took. dd_model_init
+ * takes dd_truncated_round, which draws about 4.6% spare (the share beyond 2 sigma) plus 64: one
+ * round in practice; tests take stingier rounds to make several. A round must be a positive
+ * multiple of 4 and no larger than the first (dd_truncated_round_ok says so in ERR). */
+struct dd_rng;
+typedef size_t (*dd_round_size)(size_t missing);
+size_t dd_truncated_round(size_t missing);
+int dd_truncated_round_ok(dd_round_size round, size_t missing, size_t first, char *err);
+int dd_truncated_normal(float *out, size_t n, double stddev, unsigned long long offset,
+                        dd_round_size round, struct dd_rng *rng, int *rounds, char *err);
+
 struct dd_gpu;
 int dd_dense_forward_gpu(float *out, const float *inp, const float *kernel, int B, int I, int O,
                          struct dd_gpu *gpu);
@@ -106,6 +119,8 @@ int dd_philox_gpu_bits(uint32_t *out, unsigned long long offset, size_t n, dd_ph
  * (draws.h). The other tensors are left as they are. Returns when the draws are done. */
 int dd_init_kernels_gpu(float *params, const dd_model_config *cfg, const dd_layout *layout,
                         unsigned long long seed, struct dd_gpu *gpu);
+int dd_truncated_normal_gpu(float *out, int n, double stddev, unsigned long long offset,
+                            dd_round_size round, dd_philox_gpu *g, int *rounds, struct dd_gpu *gpu);
 /* ORDER (device, n) = the permutation dd_shuffle draws for (SEED, EPOCH), drawn with cuRAND's
  * device generator and sorted by cub's stable radix sort. Its device buffers and generator are
  * made once by dd_shuffle_gpu_open (no allocation, and so no implicit device-wide sync, per

@@ -16,9 +16,6 @@
 /* N draws rounded up to whole Philox blocks of 4: what both generators are asked for, so that
  * they produce the same numbers (the extra ones are dropped). */
 #define DD_RNG_PADDED(n) (((size_t)(n) + 3) & ~(size_t)3)
-/* Normals a round of a truncated-normal initialization draws while MISSING values are still
- * wanted: about 4.6% of draws fall beyond 2 sigma, so one round almost always suffices. */
-#define DD_RNG_TRUNCATED_ROUND(missing) DD_RNG_PADDED((missing) + (missing) / 16 + 64)
 
 #ifdef __cplusplus
 extern "C" {
