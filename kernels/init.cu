@@ -94,8 +94,7 @@ static int truncated_rounds(float *w, int n, double stddev, unsigned long long o
         CUDA_CHECK(cudaStreamSynchronize(gpu->stream), gpu->err);
         if (now < have || now > n) { // a round only adds: anything else would loop for ever
             snprintf(gpu->err, DD_ERR_LEN,
-                     "%s:%d: a truncated normal's round left %d of %d kept "
-                     "values, after %d",
+                     "%s:%d: a truncated normal's round left %d of %d kept values, after %d",
                      __FILE__, __LINE__, now, n, have);
             return -1;
         }

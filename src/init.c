@@ -25,29 +25,33 @@ int dd_truncated_round_ok(dd_round_size round, size_t missing, size_t first, cha
     return -1;
 }
 
-int dd_truncated_normal(float *out, size_t n, double stddev, unsigned long long offset,
-                        dd_round_size round, dd_rng *rng, int *rounds, char *err) {
+/* One buffer for the rounds: the first is the largest (dd_truncated_round_ok). */
+static int truncated_rounds(float *out, size_t n, double stddev, unsigned long long offset,
+                            dd_round_size round, float *z, dd_rng *rng, int *rounds, char *err) {
     size_t have = 0;
     int taken = 0;
     while (have < n) {
         if (dd_truncated_round_ok(round, n - have, round(n), err) != 0) return -1;
         const size_t want = round(n - have);
-        float *z = malloc(want * sizeof *z);
-        if (!z) {
-            snprintf(err, DD_ERR_LEN, "out of memory initializing %zu weights", n);
-            return -1;
-        }
-        if (dd_rng_normal(rng, offset, z, want, err) != 0) {
-            free(z);
-            return -1;
-        }
+        if (dd_rng_normal(rng, offset, z, want, err) != 0) return -1;
         offset += want, taken++;
         for (size_t i = 0; i < want && have < n; i++)
             if (dd_within_truncation(z[i])) out[have++] = dd_truncated_normal_value(z[i], stddev);
-        free(z);
     }
     if (rounds) *rounds = taken;
     return 0;
+}
+
+int dd_truncated_normal(float *out, size_t n, double stddev, unsigned long long offset,
+                        dd_round_size round, dd_rng *rng, int *rounds, char *err) {
+    float *z = malloc(round(n) * sizeof *z);
+    if (!z) {
+        snprintf(err, DD_ERR_LEN, "out of memory initializing %zu weights", n);
+        return -1;
+    }
+    const int rc = truncated_rounds(out, n, stddev, offset, round, z, rng, rounds, err);
+    free(z);
+    return rc;
 }
 
 static int uniform(dd_rng *rng, unsigned long long offset, float *out, size_t n, double lo,

@@ -100,11 +100,11 @@ static int draw(dd_rng *rng, draw_kind kind, unsigned long long offset, void *ou
         free(tmp);
     }
     if (st != CURAND_STATUS_SUCCESS) {
-        static const char *what[] = {"curandGenerate", "curandGenerateUniform",
-                                     "curandGenerateUniform"};
+        const char *what = offset_failed       ? "curandSetGeneratorOffset"
+                           : kind == DRAW_BITS ? "curandGenerate"
+                                               : "curandGenerateUniform";
         snprintf(err, DD_ERR_LEN, "%s:%d: %s of %zu numbers at offset %llu failed: %s", __FILE__,
-                 __LINE__, offset_failed ? "curandSetGeneratorOffset" : what[kind], padded, offset,
-                 dd_curand_status_name(st));
+                 __LINE__, what, padded, offset, dd_curand_status_name(st));
         return -1;
     }
     return 0;
