@@ -117,10 +117,12 @@ static int train_variant(lab_work *w, int n, char *err) {
     o.epochs = w->epochs;
     o.device = w->device;
     o.verbose = 0;
-    float *params = malloc(layout.n_params * sizeof *params);
-    int rc = params ? 0 : -1;
-    if (!params) snprintf(err, DD_ERR_LEN, "out of memory");
-    if (rc == 0) rc = dd_train(&o, w->data, params, NULL, w->quiet, err);
+    float *params = malloc(layout.n_params * sizeof *params); /* dd_train initializes it */
+    if (!params) {
+        snprintf(err, DD_ERR_LEN, "out of memory");
+        return -1;
+    }
+    const int rc = dd_train(&o, w->data, params, NULL, w->quiet, err);
     free(params);
     return rc;
 }
