@@ -10,7 +10,8 @@
  * warp reads the same pixels, a broadcast), and the 14 warps' partial sums meet once in shared
  * memory. The later, small layers, BN and the loss run in shared memory, a thread per element
  * (a warp per channel for a layer with BN); the first kernel's update is a rank-1 update of each
- * lane's own registers. See bench/NOTES.md for the numbers.
+ * lane's own registers; at batch 1 with one hidden layer, warp 0 alone runs everything after
+ * the first layer's products (fused_warp_step.cuh). See bench/NOTES.md for the numbers.
  *
  * At larger batches one model may run on a thread-block cluster of two blocks (two SMs): each
  * block owns half of the pixels (its warps 28 each), stages only its half of the images, and
@@ -81,6 +82,10 @@ typedef struct {
      * batch's and the next one's labels (2B ints), per-sample losses and hits (B each). */
     int sm_red, sm_table, sm_partial, sm_labels, sm_loss, sm_hits;
     size_t shared_bytes; /* the whole dynamic shared allocation */
+    /* The lab's own step (kernels/fused_warp_step.cuh): batch 1, one hidden layer of up to 32
+     * units without BN, on one SM, everything in shared memory. Everything after the first
+     * layer's products then runs in warp 0, with two block barriers a step instead of five. */
+    int warp_step;
 } dd_fused_plan;
 
 /* Plans CFG for batches up to MAX_BATCH of INPUTS-pixel images (the engine takes 784), with

@@ -9,6 +9,7 @@
 #include "fused_ctx.cuh"
 #include "fused_first_layer.cuh"
 #include "fused_layers.cuh"
+#include "fused_warp_step.cuh"
 
 // The labels of the B samples at order[FIRST ..).
 DD_SIMT_FN void load_labels(const fused_ctx &c, int *labels, int first, int B) {
@@ -38,28 +39,6 @@ DD_SIMT_FN double block_total_in_thread0(const fused_ctx &c, double v) {
         for (int k = 0; k < c.p->warps; k++) total += c.red[k];
     simt_sync();
     return total;
-}
-
-// Running totals of a launch: the backend's DD_SUM_* accumulators, kept by thread 0, and each
-// thread's share of every kernel gradient's squared norm (the diagnostics), added up across the
-// block once per launch rather than once per step (two barriers a layer saved per step; the
-// price: how the steps were split into launches moves the norms in their last bits, ~1e-16).
-struct fused_totals {
-    double loss, correct, steps, bad_step;
-    double grad_sq[DD_MAX_DENSE];
-};
-
-// The backward pass's gradient buffers rotate through three: a phase reads dL/dz of its layer
-// from one, writes the layer below's into the next, while the kernel update due from the phase
-// before still reads the third.
-DD_SIMT_FN float *grad_buffer(const fused_ctx &c, int k) {
-    return c.acts + c.p->grad[k % 3];
-}
-
-// A kernel gradient's squared norm into the diagnostics' totals; only with diagnostics, since L
-// indexes an array at run time, which puts TOT in local memory: no traffic there otherwise.
-DD_SIMT_FN void add_grad_sq(const fused_ctx &c, fused_totals &tot, int l, double sq) {
-    if (c.r->diagnostics) tot.grad_sq[l] += sq;
 }
 
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
@@ -97,7 +76,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
     const dd_fused_plan &p = *c.p;
     prefetch ahead = {};
     const int early = prefetchable(p, next_B);
-    if (early) prefetch_load(c, ahead, next, next_B);
+    if (early) prefetch_load(c, ahead, next, next_B, c.tid);
     first_layer_forward<UPL, SPAN>(c, w, first, B, round);
     for (int l = 0; l < p.n_dense; l++) {
         if (l == 0 && !has_bn(p, 0)) continue; // the first layer's phase activated it
@@ -109,12 +88,11 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
         if (p.x_double) stage_images(c, c.x_next, next, next_B);
     }
     backward_update<UPL, SPAN>(c, w, first, B, ahead, early, next_B, tot);
-    if (c.tid == 0) { // the reference's order: a batch's losses summed, then added to the total
+    if (c.tid == totals_tid(p)) { // the reference's order: a batch's losses summed, then added
         double loss = 0;
-        for (int b = 0; b < B; b++) loss += c.loss[b], tot.correct += c.hits[b];
-        tot.loss += loss;
-        tot.steps += 1;
-        tot.bad_step = dd_first_bad_step(tot.bad_step, tot.loss, tot.steps);
+        int hits = 0;
+        for (int b = 0; b < B; b++) loss += c.loss[b], hits += c.hits[b];
+        add_step(tot, loss, hits);
     }
 }
 
@@ -167,7 +145,7 @@ template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
     simt_sync(); // the table, before the images go through it
     if (p.x_double) stage_images(c, x, r.first, B0);
     fused_totals tot = {};
-    if (c.tid == 0) {
+    if (c.tid == totals_tid(p)) {
         tot.loss = r.sums[DD_SUM_LOSS], tot.correct = r.sums[DD_SUM_CORRECT];
         tot.steps = r.sums[DD_SUM_STEPS], tot.bad_step = r.sums[DD_SUM_BAD_STEP];
     }
@@ -181,8 +159,12 @@ template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
         const int image_floats = p.max_batch * p.block_pixels;
         c.x = x + (p.x_double && odd ? image_floats : 0);
         c.x_next = x + (p.x_double && !odd ? image_floats : 0);
-        train_step<UPL, SPAN>(c, w, r.first + done, B, r.first + next,
-                              left < r.batch ? left : r.batch, tot, round);
+        const int next_B = left < r.batch ? left : r.batch;
+        // (only in the kernel that can take it: one SM, up to 32 units)
+        if (UPL == 1 && SPAN == DD_FUSED_SPAN_OF(1) && p.warp_step)
+            warp_step<UPL, SPAN>(c, w, r.first + next, next_B, tot, round);
+        else
+            train_step<UPL, SPAN>(c, w, r.first + done, B, r.first + next, next_B, tot, round);
     }
 
     first_kernel_store<UPL, SPAN>(c, w, r.params);
@@ -193,7 +175,7 @@ template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
         if (l == 0) total = cluster_total(c, total); // the blocks' pixels; the rest they share
         if (c.tid == 0 && writer) r.sums[DD_SUM_GRAD_SQ + l] += total;
     }
-    if (c.tid == 0 && writer) {
+    if (c.tid == totals_tid(p) && writer) {
         r.sums[DD_SUM_LOSS] = tot.loss;
         r.sums[DD_SUM_CORRECT] = tot.correct;
         r.sums[DD_SUM_STEPS] = tot.steps;

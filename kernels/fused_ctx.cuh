@@ -67,6 +67,44 @@ DD_SIMT_FN void bias_update(const fused_ctx &c, float *bias, const float *d, int
     }
 }
 
+// Running totals of a launch: the backend's DD_SUM_* accumulators, kept by one thread
+// (totals_tid), and each thread's share of every kernel gradient's squared norm (the
+// diagnostics), added up across the block once per launch rather than once per step (two barriers
+// a layer saved per step; the price: how the steps were split into launches moves the norms in
+// their last bits, ~1e-16).
+struct fused_totals {
+    double loss, correct, steps, bad_step;
+    double grad_sq[DD_MAX_DENSE];
+};
+
+// The thread that keeps the loss, hit and step totals: thread 0, or in the warp step the block's
+// last thread, whose warp has least to do there (warp 0 runs the small layers).
+DD_SIMT_FN int totals_tid(const dd_fused_plan &p) {
+    return p.warp_step ? p.threads - 1 : 0;
+}
+
+// One step into the totals: its batch's loss (the samples' losses summed in sample order, as the
+// reference adds them) and hits.
+DD_SIMT_FN void add_step(fused_totals &tot, double loss, int hits) {
+    tot.loss += loss;
+    tot.correct += hits;
+    tot.steps += 1;
+    tot.bad_step = dd_first_bad_step(tot.bad_step, tot.loss, tot.steps);
+}
+
+// The backward pass's gradient buffers rotate through three: a phase reads dL/dz of its layer
+// from one, writes the layer below's into the next, while the kernel update due from the phase
+// before still reads the third.
+DD_SIMT_FN float *grad_buffer(const fused_ctx &c, int k) {
+    return c.acts + c.p->grad[k % 3];
+}
+
+// A kernel gradient's squared norm into the diagnostics' totals; only with diagnostics, since L
+// indexes an array at run time, which puts TOT in local memory: no traffic there otherwise.
+DD_SIMT_FN void add_grad_sq(const fused_ctx &c, fused_totals &tot, int l, double sq) {
+    if (c.r->diagnostics) tot.grad_sq[l] += sq;
+}
+
 // What layer L hands to the next one (dd_net_layer_output's rule).
 DD_SIMT_FN float *layer_output(const fused_ctx &c, int l) {
     const dd_fused_plan &p = *c.p;

@@ -66,24 +66,25 @@ DD_SIMT_FN int prefetchable(const dd_fused_plan &p, int n) {
            n <= p.threads;
 }
 
-// The N samples at order[FIRST ..) into F (prefetchable(N) must hold).
-DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch &f, int first, int n) {
+// The N samples at order[FIRST ..) into F (prefetchable(N) must hold), this thread's share of
+// them as the thread whose index is SLOT (c.tid, or another numbering that keeps some warp free).
+DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch &f, int first, int n, int slot) {
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
-        const int t = c.tid + k * c.p->threads;
+        const int t = slot + k * c.p->threads;
         if (t < n * (c.p->block_pixels / 4)) f.quad[k] = read_quad(c, first, t);
     }
-    if (c.tid < n) f.label = c.r->labels[c.r->order[first + c.tid]];
+    if (slot < n) f.label = c.r->labels[c.r->order[first + slot]];
 }
 
-// F's images, standardized, into c.x_next and its labels into c.next_labels.
-DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n) {
+// F's images, standardized, into c.x_next and its labels into c.next_labels (SLOT as loaded).
+DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n, int slot) {
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
-        const int t = c.tid + k * c.p->threads;
+        const int t = slot + k * c.p->threads;
         if (t < n * (c.p->block_pixels / 4)) write_quad(c, c.x_next, t, f.quad[k]);
     }
-    if (c.tid < n) c.next_labels[c.tid] = f.label;
+    if (slot < n) c.next_labels[slot] = f.label;
 }
 
 // This lane's dot products of IMAGE's pixels in its warp's span with its UPL columns of W0, in two
@@ -257,7 +258,7 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
     if (p.x_samples >= B) {
         const double sq =
             first_layer_block_update<UPL, SPAN>(c, w, c.x, d, 0, B, lr, diagnostics, NULL);
-        if (have_next) prefetch_store(c, next, next_B);
+        if (have_next) prefetch_store(c, next, next_B, c.tid);
         simt_sync();
         return sq;
     }

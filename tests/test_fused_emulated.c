@@ -6,9 +6,10 @@
  * limit 1e-5 still catches any wrong index or formula, which moves them by 1e-3 in one step.
  * Each shape runs on one SM and, where the engine may take it, on a cluster of two (each block
  * half of the pixels, the other's partial sums through its shared memory). Also: two launches over
- * consecutive spans give exactly what one launch gives, the planner follows its rule for the SMs
- * a model gets, and it refuses what the engine cannot take. The same body on a real GPU:
- * test_gpu_fused. */
+ * consecutive spans give exactly what one launch gives, the planner follows its rules for the
+ * SMs a model gets and for the warp step (batch 1, one hidden layer), which gives the general
+ * step's parameters to the bit, and it refuses what the engine cannot take. The same body on a
+ * real GPU: test_gpu_fused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -110,6 +111,74 @@ static void spans_add_up(const dd_model_config *cfg, int count, int split, int b
               s2[DD_SUM_GRAD_SQ + l], s1[DD_SUM_GRAD_SQ + l]);
     free(one), free(two), free(order);
     dd_rng_destroy(rng);
+}
+
+/* The warp step (kernels/fused_warp_step.cuh) is the general step at batch 1 with its phases
+ * regrouped: COUNT steps of each from the same start give the same parameters and sums to the
+ * bit (the diagnostics' norms, split among other threads, to 1e-12). */
+static void warp_step_is_general_step(const char *name, const dd_model_config *cfg, int count) {
+    char err[DD_ERR_LEN];
+    dd_layout layout;
+    dd_fused_plan warp, general;
+    dd_layout_build(cfg, &layout, err);
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, 1, H100_SHARED, 0, &warp, err) == 0, "%s", err);
+    CHECK(warp.warp_step, "%s: batch 1 not planned as the warp step", name);
+    general = warp;
+    general.warp_step = 0;
+    uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
+    dd_rng *rng = dd_rng_create(7, err);
+    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
+    float *a = initial_params(cfg, &layout), *b = initial_params(cfg, &layout);
+    double sa[DD_N_SUMS] = {0}, sb[DD_N_SUMS] = {0};
+    fused(&warp, a, order, count, 1, sa);
+    fused(&general, b, order, count, 1, sb);
+    CHECK(memcmp(a, b, layout.n_params * sizeof *a) == 0,
+          "%s: the warp step's parameters are not the general step's (%.3g relative)", name,
+          dd_rel_error(a, b, layout.n_params));
+    CHECK(memcmp(sa, sb, DD_SUM_GRAD_SQ * sizeof *sa) == 0,
+          "%s: the warp step's loss, hit or step sums are not the general step's", name);
+    for (int l = 0; l < layout.n_dense; l++)
+        CHECK(dd_close(sa[DD_SUM_GRAD_SQ + l], sb[DD_SUM_GRAD_SQ + l], 0, 1e-12),
+              "%s: gradient norm of layer %d %.17g vs %.17g", name, l + 1, sa[DD_SUM_GRAD_SQ + l],
+              sb[DD_SUM_GRAD_SQ + l]);
+    free(a), free(b), free(order);
+    dd_rng_destroy(rng);
+}
+
+/* Which plans take the warp step: batch 1, one hidden layer of up to 32 units, no BN, one SM,
+ * everything in shared memory, the next image staged during the step. */
+static void warp_step_rule(void) {
+    const dd_model_config lab = dd_model_config_lab();
+    dd_model_config two = lab, wide = lab, bn = lab;
+    two.n_hidden = 2, two.units[1] = 25;
+    wide.units[0] = 33;
+    bn.bn = DD_BN_AFTER;
+    struct {
+        const char *name;
+        const dd_model_config *cfg;
+        int batch, sms, warp_step;
+        size_t shared;
+    } cases[] = {{"the lab", &lab, 1, 0, 1, H100_SHARED},
+                 {"batch 2", &lab, 2, 0, 0, H100_SHARED},
+                 {"two SMs", &lab, 1, 2, 0, H100_SHARED},
+                 {"two hidden layers", &two, 1, 0, 0, H100_SHARED},
+                 {"33 units", &wide, 1, 0, 0, H100_SHARED},
+                 {"BN", &bn, 1, 0, 0, H100_SHARED},
+                 {"no room to stage the next image", &lab, 1, 1, 0, TIGHT}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char err[DD_ERR_LEN];
+        dd_fused_plan plan;
+        if (cases[k].shared == TIGHT) { /* a byte less than the lab's whole plan needs */
+            CHECK(dd_fused_plan_build(&lab, DD_IMAGE_PIXELS, 1, H100_SHARED, 1, &plan, err) == 0,
+                  "%s", err);
+            cases[k].shared = plan.shared_bytes - 1;
+        }
+        CHECK(dd_fused_plan_build(cases[k].cfg, DD_IMAGE_PIXELS, cases[k].batch, cases[k].shared,
+                                  cases[k].sms, &plan, err) == 0,
+              "%s: %s", cases[k].name, err);
+        CHECK(plan.warp_step == cases[k].warp_step, "%s: warp step %d, the rule says %d",
+              cases[k].name, plan.warp_step, cases[k].warp_step);
+    }
 }
 
 /* COUNT samples at BATCH on SMS blocks (0: the engine's rule) with SHARED_LIMIT bytes a block. */
@@ -234,8 +303,15 @@ int main(void) {
 
     spans_add_up(&before, 2 * 32 + 7, 32, 32, 1);
     spans_add_up(&two, 3 * 8 + 2, 3 * 3, 3, 2);
+    spans_add_up(&lab, 30, 13, 1, 1); /* the warp step */
 
     sms_by_rule(&lab);
+    warp_step_rule();
+    warp_step_is_general_step("lab network", &lab, 40);
+    dd_model_config sig32 = network(1, 32, DD_ACT_SIGMOID, DD_BN_NONE, DD_INIT_GLOROT_NORMAL);
+    warp_step_is_general_step("32 sigmoid units (every lane)", &sig32, 40);
+    dd_model_config relu7 = network(1, 7, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
+    warp_step_is_general_step("7 relu units", &relu7, 40);
 
     dd_model_config too_wide = network(1, 65, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
     refuses("width 65", &too_wide, 1, 0, H100_SHARED, "up to 64 units");

@@ -1,0 +1,119 @@
+// The lab's own step: batch 1, one hidden layer of up to 32 units without BN, on one SM, with
+// everything in shared memory (the plan's warp_step). At batch 1 the general step's later phases
+// (fused_layers.cuh) fill a few lanes of warp 0 and nothing else, and each of its five block
+// barriers waits for that warp's chain of dependent instructions; measured on an H100 that made
+// 5.4 us a step where the arithmetic needs well under one (bench/NOTES.md, v4). Here warp 0 runs
+// everything after the first layer's products alone, its lanes meeting at warp barriers, and a
+// step has two block barriers:
+//
+//   1. every warp: its span's partial sums of z0;                            block barrier
+//   2. warp 0: z0 and its activation, the output layer, the MSE gradient, the hidden layer's
+//      dL/dz, the updates of both biases and of the output kernel; the other warps meanwhile
+//      store the next sample, prefetched into registers at the step's start;  block barrier
+//   3. every warp: the rank-1 update of its first-kernel registers; the block's last thread
+//      takes the sample's loss and hit into the totals.
+//
+// Phase 3 needs no barrier after it: what the next step's phase 1 reads (the next image) was
+// stored in phase 2, and everything phase 3 reads is next written in a phase 2, behind the next
+// step's first barrier. The arithmetic, and its order, is the general step's at batch 1, so both
+// give the same parameters to the bit (test_fused_emulated checks it); only the diagnostics'
+// double sums are split among other threads.
+#ifndef DD_FUSED_WARP_STEP_CUH
+#define DD_FUSED_WARP_STEP_CUH
+
+#include "fused_ctx.cuh"
+#include "fused_first_layer.cuh"
+
+// The small network's forward and backward pass and its updates by warp 0, from the first layer's
+// partial sums in BUF (one per warp and unit). Leaves dL/dz0 in gradient buffer 1 and the output
+// in the output layer's activations.
+DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr, fused_totals &tot) {
+    const dd_fused_plan &p = *c.p;
+    const int H = p.units[0], O = DD_CLASSES, width = 32 * p.upl, j = c.lane;
+    const dd_activation hidden = activation(p, 0), output = activation(p, 1);
+    float *h = c.acts + p.act[0], *y = c.acts + p.act[1];
+    float *dy = grad_buffer(c, 0), *dh = grad_buffer(c, 1);
+    float *b0 = param(c, p.bias[0]), *W1 = param(c, p.kernel[1]), *b1 = param(c, p.bias[1]);
+
+    float h_j = 0.0f; // lane j < H: unit j of the hidden layer
+    if (j < H) {
+        float sum = 0.0f;
+        for (int k = 0; k < DD_FUSED_WARPS; k++) sum += buf[k * width + j]; // (p.warps)
+        const float z = sum + b0[j];
+        h[j] = h_j = dd_activate(hidden, z);
+    }
+    simt_syncwarp();
+    if (j < O) { // output j, its MSE gradient and its bias's update
+        float sum = 0.0f;
+        for (int k = 0; k < H; k++) sum += h[k] * W1[k * O + j];
+        const float z = sum + b1[j];
+        y[j] = dd_activate(output, z);
+        dy[j] = dd_mse_diff(y[j], j, c.labels[0]) * dd_mse_grad_scale(1) *
+                dd_activate_grad(output, y[j]);
+        float db = 0.0f;
+        db += dy[j];
+        b1[j] = dd_sgd_step(b1[j], db, lr);
+    }
+    simt_syncwarp();
+    float dh_j = 0.0f; // lane j < H: dL/dz of hidden unit j, through the output kernel as it is
+    if (j < H) {
+        float sum = 0.0f;
+        for (int o = 0; o < O; o++) sum += dy[o] * W1[j * O + o];
+        dh[j] = dh_j = sum * dd_activate_grad(hidden, h_j);
+    }
+    simt_syncwarp(); // every lane's reads of W1 before any lane's writes
+    double sq = 0;
+    for (int t = j; t < H * O; t += 32) {
+        const int k = t / O, o = t % O;
+        float gw = 0.0f;
+        gw += h[k] * dy[o];
+        if (c.r->diagnostics) sq += (double)gw * gw;
+        W1[t] = dd_sgd_step(W1[t], gw, lr);
+    }
+    add_grad_sq(c, tot, 1, sq);
+    if (j < H) {
+        float db = 0.0f;
+        db += dh_j;
+        b0[j] = dd_sgd_step(b0[j], db, lr);
+    }
+}
+
+// One step on the sample whose label c.labels[0] holds and whose image c.x (staged by the step
+// before, or before the first step); NEXT_B (0 or 1) samples at order[NEXT] are prefetched into the
+// other buffers. ROUND counts the partial-sum buffers' alternation through the launch, as in the
+// general step.
+template <int UPL, int SPAN>
+DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, int next_B,
+                          fused_totals &tot, int &round) {
+    const dd_fused_plan &p = *c.p;
+    const dd_fused_run &r = *c.r;
+    // Warp 0's threads hold none of the next sample: numbered from warp 1 on, the 196 quads of
+    // an image fall to warps 1 to 7, so its stores stay off warp 0's chain.
+    const int slot = c.tid >= 32 ? c.tid - 32 : c.tid + p.threads - 32;
+    prefetch ahead = {};
+    prefetch_load(c, ahead, next, next_B, slot);
+
+    const int width = 32 * UPL;
+    float *buf = c.partial + (round & 1) * (DD_FUSED_CHUNK * p.warps * width);
+    round++;
+    float sums[UPL];
+    span_products<UPL, SPAN>(c, w, c.x, sums);
+    DD_UNROLL
+    for (int k = 0; k < UPL; k++) buf[c.warp * width + 32 * k + c.lane] = sums[k];
+    simt_sync();
+
+    prefetch_store(c, ahead, next_B, slot);
+    if (c.warp == 0) warp_step_tail(c, buf, r.lr, tot);
+    simt_sync();
+
+    add_grad_sq(c, tot, 0,
+                first_layer_block_update<UPL, SPAN>(c, w, c.x, grad_buffer(c, 1), 0, 1, r.lr,
+                                                    r.diagnostics, NULL));
+    if (c.tid == totals_tid(p)) {
+        const float *y = c.acts + p.act[1];
+        const float loss = dd_mse_sample(NULL, y, c.labels[0], 0.0f);
+        add_step(tot, 0.0 + loss, dd_argmax(y, DD_CLASSES) == c.labels[0]);
+    }
+}
+
+#endif
