@@ -43,13 +43,17 @@ static const char help[] =
     "  --gemms           instead of training: each SGEMM of a layers-engine step of --models at\n"
     "                    --batch, asked of cuBLAS three ways, checked and timed (needs a GPU,\n"
     "                    no images)\n"
+    "  --phases          instead of the matrix: each phase of a fused step of --models at --batch\n"
+    "                    (the cuda-fused and cuda-fused-2sm --backends), in SM clock cycles from\n"
+    "                    a build of the kernel that reads the clock after every barrier (needs a\n"
+    "                    GPU; --steps as for the matrix)\n"
     "  --data DIR, --dataset mnist|fashion, --seed N, --tf32, --no-graphs  as in deepdigits train\n"
     "  --help            this text\n";
 
 typedef struct {
     int models[MAX_LIST], n_models, batches[MAX_LIST], n_batches;
     int backends; /* a bit per backend of the matrix */
-    int steps, repeats, quick, lab, lab_epochs, lab_jobs, tf32, no_graphs, gemms;
+    int steps, repeats, quick, lab, lab_epochs, lab_jobs, tf32, no_graphs, gemms, phases;
     unsigned long long seed;
     dd_device device;
     const char *json, *data, *dataset;
@@ -95,6 +99,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         TF32,
         NO_GRAPHS,
         GEMMS,
+        PHASES,
         HELP
     };
     static const struct option opts[] = {{"models", 1, 0, MODELS},
@@ -114,6 +119,7 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                                          {"tf32", 0, 0, TF32},
                                          {"no-graphs", 0, 0, NO_GRAPHS},
                                          {"gemms", 0, 0, GEMMS},
+                                         {"phases", 0, 0, PHASES},
                                          {"help", 0, 0, HELP},
                                          {0, 0, 0, 0}};
     int o, lab_epochs_given = 0;
@@ -176,6 +182,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         case GEMMS:
             a->gemms = 1;
             break;
+        case PHASES:
+            a->phases = 1;
+            break;
         case HELP:
         case 'h':
             fputs(help, stdout);
@@ -193,6 +202,13 @@ static int parse_args(int argc, char **argv, bench_args *a) {
     if (a->gemms && a->lab) {
         fprintf(stderr, "deepdigits-bench: --gemms times the SGEMMs instead of training: not with "
                         "--lab\n");
+        return -1;
+    }
+    if (a->phases && (a->gemms || a->lab)) {
+        fprintf(stderr,
+                "deepdigits-bench: --phases times a fused step's phases instead of the "
+                "matrix: not with %s\n",
+                a->gemms ? "--gemms" : "--lab");
         return -1;
     }
     if (a->gemms && (a->data || a->dataset)) {
@@ -455,7 +471,14 @@ int main(int argc, char **argv) {
         printf("--gemms: skipped: no CUDA device\n");
     else if (a.gemms && bench_gemms(a.models, a.n_models, a.batches, a.n_batches, why) != 0)
         fprintf(stderr, "deepdigits-bench: %s\n", why), rc = -1;
-    else if (!a.gemms)
+    else if (a.phases && !have_gpu)
+        printf("--phases: skipped: no CUDA device\n");
+    else if (a.phases) {
+        const bench_plan p = plan_for(&a, 1);
+        if (bench_phases(a.models, a.n_models, a.batches, a.n_batches, (a.backends >> ON_FUSED) & 1,
+                         (a.backends >> ON_FUSED2) & 1, &data, a.seed, p.steps, why) != 0)
+            fprintf(stderr, "deepdigits-bench: %s\n", why), rc = -1;
+    } else if (!a.gemms)
         rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json, &first);
     if (rc == 0 && a.lab) rc = run_lab(&a, &data, have_gpu, json, &first);
     if (json) { /* what was measured, also when a later cell failed */

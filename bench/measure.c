@@ -52,7 +52,7 @@ static int timed_runs(dd_backend *b, const dd_train_options *o, const bench_plan
 }
 
 static dd_backend *start(const dd_train_options *o, dd_device device, const dd_mnist *data,
-                         char *err) {
+                         int phase_clocks, char *err) {
     dd_backend_setup setup = {.cfg = o->model,
                               .train = &data->train,
                               .train_count = data->train.count,
@@ -61,7 +61,8 @@ static dd_backend *start(const dd_train_options *o, dd_device device, const dd_m
                               .tf32 = o->tf32,
                               .no_graphs = o->no_graphs,
                               .engine = o->engine,
-                              .fused_sms = o->fused_sms};
+                              .fused_sms = o->fused_sms,
+                              .phase_clocks = phase_clocks};
     dd_standardize_table(&data->train, data->train.count, o->standardize, setup.table, NULL, NULL);
     dd_backend *b = dd_backend_create(device, &setup, err);
     uint32_t *order = malloc((size_t)data->train.count * sizeof *order);
@@ -81,7 +82,7 @@ int bench_measure(const dd_train_options *o, dd_device device, const dd_mnist *d
                   const bench_plan *plan, bench_result *out, char *err) {
     dd_layout layout;
     if (dd_layout_build(&o->model, &layout, err) != 0) return -1;
-    dd_backend *b = start(o, device, data, err);
+    dd_backend *b = start(o, device, data, 0, err);
     if (!b) return -1;
     double *us = calloc((size_t)plan->repeats, sizeof *us);
     out->steps_per_epoch = (data->train.count + o->batch - 1) / o->batch;
@@ -96,6 +97,24 @@ int bench_measure(const dd_train_options *o, dd_device device, const dd_mnist *d
         step_work(&layout, o->batch, &out->flops, &out->bytes);
     }
     free(us);
+    return rc;
+}
+
+int bench_phase_cycles(const dd_train_options *o, const dd_mnist *data, int steps, dd_sums *sums,
+                       double *us, char *err) {
+    dd_backend *b = start(o, DD_DEVICE_GPU, data, 1, err);
+    if (!b) return -1;
+    const long per_epoch = data->train.count / o->batch;
+    long pos = 0;
+    double seconds;
+    int rc = run_steps(b, steps / 10 + 1, &pos, per_epoch, o->batch, o->lr, err); /* warm-up */
+    if (rc == 0) rc = b->ops->take_sums(b, sums, err);
+    if (rc == 0) rc = b->ops->elapsed(b, &seconds, err);
+    if (rc == 0) rc = run_steps(b, steps, &pos, per_epoch, o->batch, o->lr, err);
+    if (rc == 0) rc = b->ops->elapsed(b, &seconds, err);
+    if (rc == 0) rc = b->ops->take_sums(b, sums, err);
+    *us = seconds * 1e6 / steps;
+    b->ops->destroy(b);
     return rc;
 }
 

@@ -5,7 +5,8 @@
 
 // The plan and the run stay in kernel-parameter space (__grid_constant__): the body takes their
 // addresses, and an ordinary parameter would be copied to every thread's local memory for that.
-template <int UPL, int SPAN>
+// TIMED: the build with the phase clocks (dd_fused_run.phase_clocks).
+template <int UPL, int SPAN, bool TIMED = false>
 __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_kernel(const __grid_constant__ dd_fused_plan plan,
                  const __grid_constant__ dd_fused_run run) {
@@ -13,7 +14,7 @@ __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_ctx c = {};
     c.p = &plan;
     c.r = &run;
-    fused_body<UPL, SPAN>(c, shared);
+    fused_body<UPL, SPAN, TIMED>(c, shared);
 }
 
 extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
@@ -28,10 +29,10 @@ extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
 // The kernel's dynamic shared memory limit is one setting per process: models trained in
 // several threads would race if each set its own plan's size, so every launch sets the same
 // value, the device's opt-in maximum (no plan asks for more).
-template <int UPL, int SPAN> static int prepare(char *err) {
+template <int UPL, int SPAN, bool TIMED = false> static int prepare(char *err) {
     size_t limit;
     if (dd_fused_shared_limit(&limit, err) != 0) return -1;
-    CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<UPL, SPAN>,
+    CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<UPL, SPAN, TIMED>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)limit),
                err);
     return 0;
@@ -58,13 +59,13 @@ static void shape_of(const dd_fused_plan *plan, cudaStream_t stream, launch_shap
     }
 }
 
-template <int UPL, int SPAN>
+template <int UPL, int SPAN, bool TIMED = false>
 static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
                   char *err) {
-    if (prepare<UPL, SPAN>(err) != 0) return -1;
+    if (prepare<UPL, SPAN, TIMED>(err) != 0) return -1;
     launch_shape s;
     shape_of(plan, stream, &s);
-    CUDA_CHECK(cudaLaunchKernelEx(&s.config, fused_kernel<UPL, SPAN>, *plan, *run), err);
+    CUDA_CHECK(cudaLaunchKernelEx(&s.config, fused_kernel<UPL, SPAN, TIMED>, *plan, *run), err);
     return 0;
 }
 
@@ -102,6 +103,15 @@ extern "C" int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char 
 extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
                                   char *err) {
     cudaStream_t s = (cudaStream_t)stream;
+    if (run->phase_clocks) { // built for the lab's widths only, to keep the build short
+        if (plan->upl != 1) {
+            snprintf(err, DD_ERR_LEN,
+                     "the fused engine's phase clocks take first layers up to 32 units");
+            return -1;
+        }
+        return plan->cluster == 1 ? launch<1, SPAN_1, true>(plan, run, s, err)
+                                  : launch<1, SPAN_2, true>(plan, run, s, err);
+    }
     if (plan->cluster == 1)
         return plan->upl == 1 ? launch<1, SPAN_1>(plan, run, s, err)
                               : launch<2, SPAN_1>(plan, run, s, err);

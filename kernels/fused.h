@@ -81,6 +81,7 @@ typedef struct {
      * table (256), two rounds of first-layer partial sums (2 x CHUNK x warps x 32 upl), this
      * batch's and the next one's labels (2B ints), per-sample losses and hits (B each). */
     int sm_red, sm_table, sm_partial, sm_labels, sm_loss, sm_hits;
+    int sm_clocks; /* the phase clocks (dd_fused_run.phase_clocks): DD_FUSED_PHASES + 1 int64 */
     size_t shared_bytes; /* the whole dynamic shared allocation */
     /* The lab's own step (kernels/fused_warp_step.cuh): batch 1, one hidden layer of up to 32
      * units without BN, on one SM, everything in shared memory. Everything after the first
@@ -107,9 +108,17 @@ typedef struct {
     int first, count, batch;
     float lr;
     int diagnostics; /* add each kernel gradient's squared norm to the sums */
+    /* Time each phase of a step (from one block barrier to the next, in SM clock cycles) into
+     * sums[DD_SUM_PHASES ..): a build of the kernel with the clock reads in it. On the GPU only
+     * for first layers up to 32 units (the kernel the lab's networks take). */
+    int phase_clocks;
     double *sums;
     float *scratch;
 } dd_fused_run;
+
+/* What phase PHASE of a step of PLAN is (one line into OUT, SIZE bytes), or "" when PLAN's steps
+ * have no such phase. */
+void dd_fused_phase_name(const dd_fused_plan *plan, int phase, char *out, size_t size);
 
 /* The largest dynamic shared memory a block of this GPU may have (the opt-in limit). */
 int dd_fused_shared_limit(size_t *bytes, char *err);

@@ -44,7 +44,7 @@ DD_SIMT_FN double block_total_in_thread0(const fused_ctx &c, double v) {
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
 // it goes: a phase per layer, each also applying the kernel update due from the one before; the
 // samples' losses are taken alongside the first. The batch is the B samples at order[FIRST ..).
-template <int UPL, int SPAN>
+template <int UPL, int SPAN, bool TIMED>
 DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int first, int B,
                                 const prefetch &next, int have_next, int next_B,
                                 fused_totals &tot) {
@@ -58,11 +58,13 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int f
         dense_backward(c, l, grad_buffer(c, k), grad_buffer(c, k + 1), B, r.lr);
         due = {l, B, grad_buffer(c, k)};
         simt_sync();
+        phase_done<TIMED>(c, 2 * p.n_dense - l);
     }
     add_grad_sq(c, tot, due.l, apply_kernel_update(c, due, r.lr));
-    add_grad_sq(c, tot, 0,
-                first_layer_update<UPL, SPAN>(c, w, grad_buffer(c, k), first, B, r.lr,
-                                              r.diagnostics, next, have_next, next_B));
+    const double first_sq = first_layer_update<UPL, SPAN>(c, w, grad_buffer(c, k), first, B, r.lr,
+                                                          r.diagnostics, next, have_next, next_B);
+    phase_done<TIMED>(c, 2 * p.n_dense);
+    add_grad_sq(c, tot, 0, first_sq);
 }
 
 // One SGD step on the B samples at order[FIRST ..), whose labels C holds; meanwhile the NEXT_B
@@ -70,7 +72,7 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int f
 // prefetched into registers now and stored at the step's end when they are few, else loaded
 // alongside the backward pass's first phase. No step needs a barrier of its own for that.
 // ROUND counts the first layer's reduction rounds through the launch.
-template <int UPL, int SPAN>
+template <int UPL, int SPAN, bool TIMED>
 DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first, int B, int next,
                            int next_B, fused_totals &tot, int &round) {
     const dd_fused_plan &p = *c.p;
@@ -78,16 +80,18 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
     const int early = prefetchable(p, next_B);
     if (early) prefetch_load(c, ahead, next, next_B, c.tid);
     first_layer_forward<UPL, SPAN>(c, w, first, B, round);
+    phase_done<TIMED>(c, 0);
     for (int l = 0; l < p.n_dense; l++) {
         if (l == 0 && !has_bn(p, 0)) continue; // the first layer's phase activated it
         layer_forward(c, l, B, grad_buffer(c, 0));
         simt_sync();
+        phase_done<TIMED>(c, 1 + l);
     }
     if (!early) {
         load_labels(c, c.next_labels, next, next_B);
         if (p.x_double) stage_images(c, c.x_next, next, next_B);
     }
-    backward_update<UPL, SPAN>(c, w, first, B, ahead, early, next_B, tot);
+    backward_update<UPL, SPAN, TIMED>(c, w, first, B, ahead, early, next_B, tot);
     if (c.tid == totals_tid(p)) { // the reference's order: a batch's losses summed, then added
         double loss = 0;
         int hits = 0;
@@ -113,8 +117,9 @@ DD_SIMT_FN double cluster_total(const fused_ctx &c, double v) {
 
 // The whole launch: carve shared memory, bring the parameters on chip, run the steps, write back.
 // In a cluster every block runs every step (the small layers alike in each); rank 0 writes what
-// they share, each block its own pixels' first-kernel weights.
-template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
+// they share, each block its own pixels' first-kernel weights. TIMED: with the phase clocks.
+template <int UPL, int SPAN, bool TIMED>
+DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     fused_ctx c = c0;
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
@@ -125,6 +130,7 @@ template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
     int *labels = (int *)(sf + p.sm_labels);
     c.loss = sf + p.sm_loss;
     c.hits = (int *)(sf + p.sm_hits);
+    c.clocks = (long long *)(sf + p.sm_clocks);
     float *x = sf + p.sm_x;
     const int x_floats = p.x_samples * p.block_pixels * (p.x_double ? 2 : 1);
     const int rest_n = p.n_params - p.rest;
@@ -150,6 +156,7 @@ template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
         tot.steps = r.sums[DD_SUM_STEPS], tot.bad_step = r.sums[DD_SUM_BAD_STEP];
     }
     simt_sync();
+    phase_clocks_start<TIMED>(c);
 
     int round = 0;
     for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
@@ -162,10 +169,12 @@ template <int UPL, int SPAN> DD_SIMT_FN void fused_body(const fused_ctx &c0, cha
         const int next_B = left < r.batch ? left : r.batch;
         // (only in the kernel that can take it: one SM, up to 32 units)
         if (UPL == 1 && SPAN == DD_FUSED_SPAN_OF(1) && p.warp_step)
-            warp_step<UPL, SPAN>(c, w, r.first + next, next_B, tot, round);
+            warp_step<UPL, SPAN, TIMED>(c, w, r.first + next, next_B, tot, round);
         else
-            train_step<UPL, SPAN>(c, w, r.first + done, B, r.first + next, next_B, tot, round);
+            train_step<UPL, SPAN, TIMED>(c, w, r.first + done, B, r.first + next, next_B, tot,
+                                         round);
     }
+    phase_clocks_add<TIMED>(c, r.sums + DD_SUM_PHASES);
 
     first_kernel_store<UPL, SPAN>(c, w, r.params);
     if (p.rest_shared && writer)

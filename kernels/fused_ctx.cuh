@@ -19,7 +19,8 @@ struct fused_ctx {
     int *labels, *hits, *next_labels;
     double *red;
     int tid, lane, warp;
-    int rank, px0; // this block's rank in its cluster (0 alone) and first pixel of its share
+    int rank, px0;     // this block's rank in its cluster (0 alone) and first pixel of its share
+    long long *clocks; // shared: each phase's cycles so far, then the clock at the last phase's end
 };
 
 DD_SIMT_FN float *param(const fused_ctx &c, int offset) {
@@ -103,6 +104,35 @@ DD_SIMT_FN float *grad_buffer(const fused_ctx &c, int k) {
 // indexes an array at run time, which puts TOT in local memory: no traffic there otherwise.
 DD_SIMT_FN void add_grad_sq(const fused_ctx &c, fused_totals &tot, int l, double sq) {
     if (c.r->diagnostics) tot.grad_sq[l] += sq;
+}
+
+// The thread that keeps the phase clocks: the block's last (of rank 0).
+DD_SIMT_FN int keeps_clocks(const fused_ctx &c) {
+    return c.tid == c.p->threads - 1 && c.rank == 0;
+}
+
+// Phase clocks (dd_fused_run.phase_clocks; the kernel built with TIMED): phase PHASE of a step
+// ends here, just after a block barrier, where every warp has finished it: the keeper reads the
+// clock and adds the cycles since the last phase's end to the phase's total.
+// Without TIMED this is nothing at all.
+template <bool TIMED> DD_SIMT_FN void phase_done(const fused_ctx &c, int phase) {
+    if (!TIMED || !keeps_clocks(c)) return;
+    const long long now = simt_clock();
+    c.clocks[phase] += now - c.clocks[DD_FUSED_PHASES];
+    c.clocks[DD_FUSED_PHASES] = now;
+}
+
+// The phase clocks' totals zeroed and the first phase started (after the launch's setup).
+template <bool TIMED> DD_SIMT_FN void phase_clocks_start(const fused_ctx &c) {
+    const int keeper = TIMED && keeps_clocks(c);
+    for (int k = 0; keeper && k < DD_FUSED_PHASES; k++) c.clocks[k] = 0;
+    if (keeper) c.clocks[DD_FUSED_PHASES] = simt_clock();
+}
+
+// The launch's phase cycles added to SUMS (DD_FUSED_PHASES doubles, global).
+template <bool TIMED> DD_SIMT_FN void phase_clocks_add(const fused_ctx &c, double *sums) {
+    const int keeper = TIMED && keeps_clocks(c);
+    for (int k = 0; keeper && k < DD_FUSED_PHASES; k++) sums[k] += (double)c.clocks[k];
 }
 
 // What layer L hands to the next one (dd_net_layer_output's rule).

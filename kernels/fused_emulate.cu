@@ -21,6 +21,16 @@ struct cluster_run {
     const fused_ctx *ctx;
 };
 
+template <bool TIMED> void body(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
+    const int one = p.cluster == 1;
+    if (p.upl == 1)
+        one ? fused_body<1, DD_FUSED_SPAN_OF(1), TIMED>(c, shared)
+            : fused_body<1, DD_FUSED_SPAN_OF(2), TIMED>(c, shared);
+    else
+        one ? fused_body<2, DD_FUSED_SPAN_OF(1), TIMED>(c, shared)
+            : fused_body<2, DD_FUSED_SPAN_OF(2), TIMED>(c, shared);
+}
+
 // Emulated thread I: thread I % threads of the block of rank I / threads.
 void run_thread(void *arg, int i) {
     const cluster_run *c = (const cluster_run *)arg;
@@ -31,13 +41,10 @@ void run_thread(void *arg, int i) {
     simt_current_cluster = c->cluster;
     simt_threads = p.threads, simt_block_id = simt_rank;
     char *shared = c->cluster->shared[simt_rank];
-    const int one = p.cluster == 1;
-    if (p.upl == 1)
-        one ? fused_body<1, DD_FUSED_SPAN_OF(1)>(*c->ctx, shared)
-            : fused_body<1, DD_FUSED_SPAN_OF(2)>(*c->ctx, shared);
+    if (c->ctx->r->phase_clocks)
+        body<true>(p, *c->ctx, shared);
     else
-        one ? fused_body<2, DD_FUSED_SPAN_OF(1)>(*c->ctx, shared)
-            : fused_body<2, DD_FUSED_SPAN_OF(2)>(*c->ctx, shared);
+        body<false>(p, *c->ctx, shared);
 }
 
 int fail(char *err, const char *what, int code) {

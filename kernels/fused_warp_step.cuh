@@ -82,7 +82,7 @@ DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr, f
 // before, or before the first step); NEXT_B (0 or 1) samples at order[NEXT] are prefetched into the
 // other buffers. ROUND counts the partial-sum buffers' alternation through the launch, as in the
 // general step.
-template <int UPL, int SPAN>
+template <int UPL, int SPAN, bool TIMED>
 DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, int next_B,
                           fused_totals &tot, int &round) {
     const dd_fused_plan &p = *c.p;
@@ -101,10 +101,12 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     DD_UNROLL
     for (int k = 0; k < UPL; k++) buf[c.warp * width + 32 * k + c.lane] = sums[k];
     simt_sync();
+    phase_done<TIMED>(c, 0);
 
     prefetch_store(c, ahead, next_B, slot);
     if (c.warp == 0) warp_step_tail(c, buf, r.lr, tot);
     simt_sync();
+    phase_done<TIMED>(c, 1);
 
     add_grad_sq(c, tot, 0,
                 first_layer_block_update<UPL, SPAN>(c, w, c.x, grad_buffer(c, 1), 0, 1, r.lr,

@@ -4,6 +4,7 @@
 
 #include <stdint.h>
 
+#include "deepdigits/backend.h" /* DD_FUSED_PHASES */
 #include "deepdigits/gpu.h"
 #include "deepdigits/model.h"
 #include "deepdigits/network.h"
@@ -56,7 +57,8 @@ enum {
     DD_EVAL_LOSS,    /* the same two for an evaluation pass */
     DD_EVAL_CORRECT,
     DD_SUM_GRAD_SQ, /* then the squared kernel-gradient norm of each Dense layer */
-    DD_N_SUMS = DD_SUM_GRAD_SQ + DD_MAX_DENSE
+    DD_SUM_PHASES = DD_SUM_GRAD_SQ + DD_MAX_DENSE, /* then the fused step's phase cycles */
+    DD_N_SUMS = DD_SUM_PHASES + DD_FUSED_PHASES
 };
 
 /* The training step's output layer from its SGEMM's product on, with the loss (kernels/mse.cu),

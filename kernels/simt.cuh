@@ -4,7 +4,8 @@
 // (a one-dimensional grid of one-dimensional blocks), a block-wide barrier, a warp barrier, and
 // butterfly shuffles within a warp of 32, always with every lane of the warp taking part; and, in
 // a thread-block cluster, its block's rank, a cluster-wide barrier, and the address of a shared
-// variable in another block of the cluster (distributed shared memory).
+// variable in another block of the cluster (distributed shared memory); and, to time its phases,
+// a clock.
 #ifndef DD_SIMT_CUH
 #define DD_SIMT_CUH
 
@@ -40,6 +41,10 @@ DD_SIMT_FN double simt_shfl_xor(double v, int mask) {
 template <typename T> DD_SIMT_FN T *simt_aligned(T *p) {
     return p;
 }
+// The SM's cycle counter (the emulator: nanoseconds, only ever compared with itself).
+DD_SIMT_FN long long simt_clock() {
+    return clock64();
+}
 #ifdef _CG_HAS_CLUSTER_GROUP // sm_90 and later
 DD_SIMT_FN int simt_cluster_rank() {
     return (int)cooperative_groups::this_cluster().block_rank();
@@ -72,6 +77,7 @@ template <typename T> DD_SIMT_FN T *simt_cluster_map(T *p, int) {
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
+#include <time.h>
 
 #include <atomic>
 
@@ -222,6 +228,11 @@ template <typename T> DD_SIMT_FN T *simt_aligned(T *p) {
 }
 DD_SIMT_FN int simt_cluster_rank() {
     return simt_rank;
+}
+DD_SIMT_FN long long simt_clock() {
+    struct timespec t;
+    clock_gettime(CLOCK_MONOTONIC, &t);
+    return (long long)t.tv_sec * 1000000000LL + t.tv_nsec;
 }
 DD_SIMT_FN void simt_cluster_sync() {
     simt_barrier_wait(&simt_current_cluster->all, 1);

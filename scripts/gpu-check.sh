@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # The one command for a GPU machine: configure for the local GPU, build, run the GPU tests (they
-# must run, not skip), train the lab's network on each engine, run the bench, run the rest of the
-# CTest suite, then compute-sanitizer and an Nsight Compute profile of the fused kernel while time
-# is left.
+# must run, not skip), train the lab's network on each engine, run the bench and time a fused
+# step's phases, run the rest of the CTest suite, then compute-sanitizer and an Nsight Compute
+# profile of the fused kernel while time is left.
 # The report (device, driver, CTest summaries, bench tables, sanitizer verdicts) goes to stdout
 # and, when $OUT is set, to $OUT under the names it is committed by (bench/results/<date>-<gpu>.md,
 # with the bench's .json, -lab.json and -crossover.json beside it), with every log in
@@ -129,7 +129,8 @@ write_report() {
             tail -20 "$out/canary.txt"
             echo '```'
         fi
-        for part in crossover:"The fused and layers engines between the measured batches" \
+        for part in phases:"Where a fused step's time goes (deepdigits-bench --phases)" \
+            crossover:"The fused and layers engines between the measured batches" \
             gemms:"The layers engine's SGEMMs asked of cuBLAS three ways" \
             lab-parts:"The 21 models at once: wall time and each epoch's own seconds" \
             layers-kernels:"The kernels of captured layers steps (ncu, 10 steps of batch 32)" \
@@ -359,6 +360,14 @@ timeout -k 10 "$(cap 150)" $build/bench/deepdigits-bench --backends $backends --
 bench_rc=$?
 say "bench: exit $bench_rc after $((SECONDS - start)) s"
 write_report
+# Where a fused step's time goes: each phase in SM cycles, from the kernel built with its phase
+# clocks (bench/phases.c; bench/NOTES.md, v4, predicts the lab's at batch 1).
+if ((fused_ok && $(left) > 60)); then
+    timeout -k 10 "$(cap 40)" $build/bench/deepdigits-bench --phases --models 0,1,20 --batch 1,32 \
+        --backends cuda-fused,cuda-fused-2sm >"$out/phases.txt" 2>&1
+    say "phases: exit $? after $((SECONDS - start)) s"
+    write_report
+fi
 if ((fused_ok && $(left) > 60)); then # the lab on the GPU trains with the fused engine
     timeout -k 10 "$(cap 90)" $build/bench/deepdigits-bench --models 0 --batch 1 --device gpu --lab \
         --json "$out/bench-lab.json" >"$out/bench-lab.txt" 2>&1

@@ -46,6 +46,7 @@ static int flush(cuda_backend *b) {
                         .batch = b->queued.batch,
                         .lr = b->queued.lr,
                         .diagnostics = b->setup.diagnostics,
+                        .phase_clocks = b->setup.phase_clocks,
                         .sums = b->sums,
                         .scratch = b->fused_scratch};
     b->queued.count = 0;
@@ -123,6 +124,7 @@ static int cuda_take_sums(dd_backend *base, dd_sums *out, char *err) {
     out->first_bad_step = (long)sums[DD_SUM_BAD_STEP];
     out->replayed = b->replayed;
     for (int l = 0; l < DD_MAX_DENSE; l++) out->grad_sq[l] = sums[DD_SUM_GRAD_SQ + l];
+    for (int k = 0; k < DD_FUSED_PHASES; k++) out->phase_cycles[k] = sums[DD_SUM_PHASES + k];
     b->samples = b->steps = b->replayed = 0;
     return 0;
 }

@@ -127,6 +127,7 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
      * images after it on a 16-byte boundary (they are read four floats at a time). */
     int at = 0;
     p->sm_red = take(&at, 2 * (p->warps + 1));
+    p->sm_clocks = take(&at, 2 * (DD_FUSED_PHASES + 1)); /* int64, as aligned as sm_red */
     p->sm_table = take(&at, 256);
     p->sm_partial = take(&at, 2 * DD_FUSED_CHUNK * p->warps * 32 * p->upl);
     p->sm_labels = take(&at, 2 * max_batch); /* this step's and the next one's */
@@ -168,4 +169,28 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
         plan_on(cfg, max_batch, shared_limit, DD_FUSED_MAX_CLUSTER, p, err) == 0)
         return 0;
     return plan_on(cfg, max_batch, shared_limit, 1, p, err);
+}
+
+/* The phases fused_body.cuh and fused_warp_step.cuh time (their phase_done calls). */
+void dd_fused_phase_name(const dd_fused_plan *p, int phase, char *out, size_t size) {
+    const int n = p->n_dense;
+    out[0] = '\0';
+    if (p->warp_step) {
+        if (phase == 0)
+            snprintf(out, size, "the step before's rank-1 update, then the first-layer products");
+        else if (phase == 1)
+            snprintf(out, size, "warp 0: the small layers, their gradients and updates");
+        return;
+    }
+    if (phase == 0)
+        snprintf(out, size, "the first layer forward (the step before's totals, staging)");
+    else if (phase == 1 && p->bn != DD_BN_NONE)
+        snprintf(out, size, "BN of layer 1 forward");
+    else if (phase > 1 && phase <= n)
+        snprintf(out, size, "layer %d forward%s", phase, phase < n && p->bn ? " with BN" : "");
+    else if (phase > n && phase < 2 * n)
+        snprintf(out, size, "layer %d backward%s", 2 * n + 1 - phase,
+                 phase == n + 1 ? " (and the loss)" : "");
+    else if (phase == 2 * n)
+        snprintf(out, size, "the first layer's update");
 }

@@ -84,6 +84,8 @@ expect_bench_error "--lab-epochs goes with --lab" --lab-epochs 2
 expect_bench_error "unknown backend 'gpu'" --backends cpu,gpu
 expect_bench_error "--gemms times the SGEMMs instead of training" --gemms --lab
 expect_bench_error "--gemms multiplies random operands and reads no images" --gemms
+expect_bench_error "--phases times a fused step's phases instead of the matrix: not with --lab" --phases --lab
+expect_bench_error "--phases times a fused step's phases instead of the matrix: not with --gemms" --phases --gemms
 # --gemms runs on a GPU and says it skipped without one; either way it exits 0, and it needs no
 # MNIST folder (none where it runs).
 (cd "$tmp" && "$(dirname "$dd")/bench/deepdigits-bench" --gemms --models 0 --batch 2) \

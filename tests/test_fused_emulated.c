@@ -54,9 +54,10 @@ static void reference(const dd_model_config *cfg, float *params, const uint32_t 
 
 /* The same steps by the emulated fused kernel, planned with SHARED_LIMIT bytes of shared memory
  * (TIGHT: the plan's fixed part and two images, so the parameters and activations go to global
- * memory and the batch's images through shared memory two at a time). */
-static void fused_span(const dd_fused_plan *plan, float *params, const uint32_t *order, int first,
-                       int count, int batch, double *sums) {
+ * memory and the batch's images through shared memory two at a time); with PHASE_CLOCKS, the
+ * kernel built with its phase clocks. */
+static void fused_span_timed(const dd_fused_plan *plan, float *params, const uint32_t *order,
+                             int first, int count, int batch, double *sums, int phase_clocks) {
     char err[DD_ERR_LEN];
     float *scratch =
         plan->scratch_floats ? calloc((size_t)plan->scratch_floats, sizeof *scratch) : NULL;
@@ -71,10 +72,16 @@ static void fused_span(const dd_fused_plan *plan, float *params, const uint32_t 
                         .batch = batch,
                         .lr = 0.01f,
                         .diagnostics = 1,
+                        .phase_clocks = phase_clocks,
                         .sums = sums,
                         .scratch = scratch};
     CHECK(dd_fused_train_emulated(plan, &run, err) == 0, "%s", err);
     free(scratch);
+}
+
+static void fused_span(const dd_fused_plan *plan, float *params, const uint32_t *order, int first,
+                       int count, int batch, double *sums) {
+    fused_span_timed(plan, params, order, first, count, batch, sums, 0);
 }
 
 static void fused(const dd_fused_plan *plan, float *params, const uint32_t *order, int count,
@@ -141,6 +148,40 @@ static void warp_step_is_general_step(const char *name, const dd_model_config *c
         CHECK(dd_close(sa[DD_SUM_GRAD_SQ + l], sb[DD_SUM_GRAD_SQ + l], 0, 1e-12),
               "%s: gradient norm of layer %d %.17g vs %.17g", name, l + 1, sa[DD_SUM_GRAD_SQ + l],
               sb[DD_SUM_GRAD_SQ + l]);
+    free(a), free(b), free(order);
+    dd_rng_destroy(rng);
+}
+
+/* The phase clocks (deepdigits-bench --phases) change nothing but the clock sums, and they time
+ * exactly the phases dd_fused_phase_name names for the plan: each of them, and nothing else. */
+static void phase_clocks(const char *name, const dd_model_config *cfg, int count, int batch,
+                         int sms) {
+    char err[DD_ERR_LEN], what[128];
+    dd_layout layout;
+    dd_fused_plan plan;
+    dd_layout_build(cfg, &layout, err);
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, sms, &plan, err) == 0, "%s",
+          err);
+    uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
+    dd_rng *rng = dd_rng_create(7, err);
+    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
+    float *a = initial_params(cfg, &layout), *b = initial_params(cfg, &layout);
+    double sa[DD_N_SUMS] = {0}, sb[DD_N_SUMS] = {0};
+    fused_span_timed(&plan, a, order, 0, count, batch, sa, 1);
+    fused_span_timed(&plan, b, order, 0, count, batch, sb, 0);
+    CHECK(memcmp(a, b, layout.n_params * sizeof *a) == 0 &&
+              memcmp(sa, sb, DD_SUM_PHASES * sizeof *sa) == 0,
+          "%s: the phase clocks changed the training", name);
+    int named = 0;
+    for (int k = 0; k < DD_FUSED_PHASES; k++) {
+        dd_fused_phase_name(&plan, k, what, sizeof what);
+        named += what[0] != '\0';
+        CHECK((what[0] != '\0') == (sa[DD_SUM_PHASES + k] > 0), "%s: phase %d ('%s') timed %.0f",
+              name, k, what, sa[DD_SUM_PHASES + k]);
+        CHECK(sb[DD_SUM_PHASES + k] == 0, "%s: phase %d timed without the clocks", name, k);
+    }
+    CHECK(named == (plan.warp_step ? 2 : 2 * plan.n_dense + (plan.bn != DD_BN_NONE)),
+          "%s: %d phases named", name, named);
     free(a), free(b), free(order);
     dd_rng_destroy(rng);
 }
@@ -307,6 +348,9 @@ int main(void) {
 
     sms_by_rule(&lab);
     warp_step_rule();
+    phase_clocks("phase clocks, the lab (the warp step)", &lab, 6, 1, 0);
+    phase_clocks("phase clocks, 5 x 25 BN after sigmoid on two SMs", &after, 64, 32, 2);
+    phase_clocks("phase clocks, 2 x 25 tanh at batch 3", &two, 9, 3, 1);
     warp_step_is_general_step("lab network", &lab, 40);
     dd_model_config sig32 = network(1, 32, DD_ACT_SIGMOID, DD_BN_NONE, DD_INIT_GLOROT_NORMAL);
     warp_step_is_general_step("32 sigmoid units (every lane)", &sig32, 40);

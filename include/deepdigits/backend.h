@@ -45,7 +45,13 @@ typedef struct {
     int no_graphs;    /* GPU: launch every op eagerly instead of replaying a captured step */
     dd_engine engine; /* GPU only */
     int fused_sms;    /* GPU, fused engine: SMs per model (1, 2), or 0 for the engine's rule */
+    int phase_clocks; /* GPU, fused engine: time each phase of a step (dd_sums.phase_cycles) */
 } dd_backend_setup;
+
+/* The phases of a fused step that setup.phase_clocks times, at most: the first layer's forward,
+ * one forward phase a layer, one backward phase a layer after the first, the first layer's
+ * update (dd_fused_phase_name says which is which for a plan). */
+#define DD_FUSED_PHASES (2 * DD_MAX_DENSE + 1)
 
 /* Sums over the samples seen since the last take (training) or over a whole set (evaluation). */
 typedef struct {
@@ -59,6 +65,9 @@ typedef struct {
     /* With setup.diagnostics: per Dense layer, the sum over steps of the squared Frobenius norm
      * of its kernel gradient. */
     double grad_sq[DD_MAX_DENSE];
+    /* With setup.phase_clocks (the fused engine only): per phase of a step, the SM clock cycles
+     * from the barrier that ends the phase before to the one that ends it, summed over steps. */
+    double phase_cycles[DD_FUSED_PHASES];
 } dd_sums;
 
 /* What a layer's units do on a fixed probe batch (evaluation mode). */
