@@ -5,8 +5,9 @@
 
 // The plan and the run stay in kernel-parameter space (__grid_constant__): the body takes their
 // addresses, and an ordinary parameter would be copied to every thread's local memory for that.
-// TIMED: the build with the phase clocks (dd_fused_run.phase_clocks).
-template <int UPL, int SPAN, bool TIMED = false>
+// TIMED: the build with the phase clocks (dd_fused_run.phase_clocks); ON_CHIP: the build for
+// plans with everything in shared memory (plan.on_chip; clusters always are).
+template <int UPL, int SPAN, bool TIMED, bool ON_CHIP>
 __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_kernel(const __grid_constant__ dd_fused_plan plan,
                  const __grid_constant__ dd_fused_run run) {
@@ -14,7 +15,7 @@ __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_ctx c = {};
     c.p = &plan;
     c.r = &run;
-    fused_body<UPL, SPAN, TIMED>(c, shared);
+    fused_body<UPL, SPAN, TIMED, ON_CHIP>(c, shared);
 }
 
 extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
@@ -29,10 +30,10 @@ extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
 // The kernel's dynamic shared memory limit is one setting per process: models trained in
 // several threads would race if each set its own plan's size, so every launch sets the same
 // value, the device's opt-in maximum (no plan asks for more).
-template <int UPL, int SPAN, bool TIMED = false> static int prepare(char *err) {
+template <int UPL, int SPAN, bool TIMED, bool ON_CHIP> static int prepare(char *err) {
     size_t limit;
     if (dd_fused_shared_limit(&limit, err) != 0) return -1;
-    CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<UPL, SPAN, TIMED>,
+    CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<UPL, SPAN, TIMED, ON_CHIP>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)limit),
                err);
     return 0;
@@ -59,14 +60,28 @@ static void shape_of(const dd_fused_plan *plan, cudaStream_t stream, launch_shap
     }
 }
 
+template <int UPL, int SPAN, bool TIMED, bool ON_CHIP>
+static int launch_built(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
+                        char *err) {
+    if (prepare<UPL, SPAN, TIMED, ON_CHIP>(err) != 0) return -1;
+    launch_shape s;
+    shape_of(plan, stream, &s);
+    CUDA_CHECK(cudaLaunchKernelEx(&s.config, fused_kernel<UPL, SPAN, TIMED, ON_CHIP>, *plan, *run),
+               err);
+    return 0;
+}
+
+// The build for where PLAN keeps its buffers (on_chip_build); a cluster has only the on-chip one.
 template <int UPL, int SPAN, bool TIMED = false>
 static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
                   char *err) {
-    if (prepare<UPL, SPAN, TIMED>(err) != 0) return -1;
-    launch_shape s;
-    shape_of(plan, stream, &s);
-    CUDA_CHECK(cudaLaunchKernelEx(&s.config, fused_kernel<UPL, SPAN, TIMED>, *plan, *run), err);
-    return 0;
+    if constexpr (on_chip_build<UPL, SPAN>())
+        if (plan->on_chip) return launch_built<UPL, SPAN, TIMED, true>(plan, run, stream, err);
+    if constexpr (SPAN == DD_FUSED_SPAN_OF(1))
+        return launch_built<UPL, SPAN, TIMED, false>(plan, run, stream, err);
+    snprintf(err, DD_ERR_LEN, "the fused engine on %d SMs needs everything in shared memory",
+             plan->cluster);
+    return -1;
 }
 
 // Whether the GPU launches clusters at all (sm_90 on), whether the kernel it would run was
@@ -78,14 +93,16 @@ static int cluster_fits(const dd_fused_plan *plan, int *fits, char *err) {
     cudaFuncAttributes kernel;
     CUDA_CHECK(cudaGetDevice(&device), err);
     CUDA_CHECK(cudaDeviceGetAttribute(&clusters_at_all, cudaDevAttrClusterLaunch, device), err);
-    CUDA_CHECK(cudaFuncGetAttributes(&kernel, fused_kernel<UPL, SPAN>), err);
+    CUDA_CHECK(cudaFuncGetAttributes(&kernel, fused_kernel<UPL, SPAN, false, true>), err);
     *fits = 0;
     if (!clusters_at_all || kernel.ptxVersion < 90) return 0;
-    if (prepare<UPL, SPAN>(err) != 0) return -1;
+    if (prepare<UPL, SPAN, false, true>(err) != 0) return -1;
     launch_shape s;
     shape_of(plan, 0, &s);
     int clusters = 0;
-    CUDA_CHECK(cudaOccupancyMaxActiveClusters(&clusters, fused_kernel<UPL, SPAN>, &s.config), err);
+    CUDA_CHECK(
+        cudaOccupancyMaxActiveClusters(&clusters, fused_kernel<UPL, SPAN, false, true>, &s.config),
+        err);
     *fits = clusters > 0;
     return 0;
 }

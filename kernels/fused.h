@@ -76,6 +76,10 @@ typedef struct {
      * whoever allocates it; the kernel leaves the gradient zeroed (the activations it leaves as
      * they are: every launch writes them before reading them). */
     int g_grad, scratch_floats;
+    /* Everything a step touches is in shared memory (rest_shared and acts_shared): the kernel has
+     * an instance for that, in which the compiler knows every buffer is shared and uses 32-bit
+     * shared-memory loads and addresses instead of generic 64-bit ones. Always so on a cluster. */
+    int on_chip;
     /* Always in shared memory: a per-warp reduction slot (warps + 1 doubles: the last for the
      * cluster's sum), the standardization
      * table (256), two rounds of first-layer partial sums (2 x CHUNK x warps x 32 upl), this

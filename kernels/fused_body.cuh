@@ -115,10 +115,21 @@ DD_SIMT_FN double cluster_total(const fused_ctx &c, double v) {
     return total;
 }
 
+// Whether the body has an ON_CHIP build for UPL and SPAN. A cluster's plans are always on chip
+// (the plan's rule), so it has that build alone. On one SM at two units a lane the 112 weights a
+// thread leave too few registers: ptxas (sm_90) spills 1,804 bytes there with the build against
+// 852 without, so those plans take the generic build even when on chip.
+template <int UPL, int SPAN> constexpr bool on_chip_build() {
+    return UPL == 1 || SPAN == DD_FUSED_SPAN_OF(2);
+}
+
 // The whole launch: carve shared memory, bring the parameters on chip, run the steps, write back.
 // In a cluster every block runs every step (the small layers alike in each); rank 0 writes what
 // they share, each block its own pixels' first-kernel weights. TIMED: with the phase clocks.
-template <int UPL, int SPAN, bool TIMED>
+// ON_CHIP: the instance for plans with everything in shared memory (plan.on_chip, and only
+// those): its buffers are then all derived from the shared array, so the compiler addresses them
+// as shared memory (on_chip_build says where that instance exists).
+template <int UPL, int SPAN, bool TIMED, bool ON_CHIP>
 DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     fused_ctx c = c0;
     const dd_fused_plan &p = *c.p;
@@ -134,8 +145,8 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     float *x = sf + p.sm_x;
     const int x_floats = p.x_samples * p.block_pixels * (p.x_double ? 2 : 1);
     const int rest_n = p.n_params - p.rest;
-    c.rest = p.rest_shared ? x + x_floats : r.params + p.rest;
-    c.acts = p.acts_shared ? x + x_floats + rest_n : r.scratch;
+    c.rest = ON_CHIP || p.rest_shared ? x + x_floats : r.params + p.rest;
+    c.acts = ON_CHIP || p.acts_shared ? x + x_floats + rest_n : r.scratch;
     c.tid = simt_tid(), c.lane = c.tid % 32, c.warp = c.tid / 32;
     c.rank = p.cluster > 1 ? simt_cluster_rank() : 0;
     c.px0 = c.rank * p.block_pixels;
@@ -167,8 +178,8 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
         c.x = x + (p.x_double && odd ? image_floats : 0);
         c.x_next = x + (p.x_double && !odd ? image_floats : 0);
         const int next_B = left < r.batch ? left : r.batch;
-        // (only in the kernel that can take it: one SM, up to 32 units)
-        if (UPL == 1 && SPAN == DD_FUSED_SPAN_OF(1) && p.warp_step)
+        // (only in the kernel that can take it: one SM, up to 32 units, all on chip)
+        if (UPL == 1 && SPAN == DD_FUSED_SPAN_OF(1) && ON_CHIP && p.warp_step)
             warp_step<UPL, SPAN, TIMED>(c, w, r.first + next, next_B, tot, round);
         else
             train_step<UPL, SPAN, TIMED>(c, w, r.first + done, B, r.first + next, next_B, tot,

@@ -21,14 +21,23 @@ struct cluster_run {
     const fused_ctx *ctx;
 };
 
+// The body as kernels/fused.cu builds it for where the plan keeps its buffers (on_chip_build).
+template <int UPL, int SPAN, bool TIMED>
+void body_built(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
+    if (on_chip_build<UPL, SPAN>() && p.on_chip)
+        fused_body<UPL, SPAN, TIMED, true>(c, shared);
+    else
+        fused_body<UPL, SPAN, TIMED, false>(c, shared);
+}
+
 template <bool TIMED> void body(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
     const int one = p.cluster == 1;
     if (p.upl == 1)
-        one ? fused_body<1, DD_FUSED_SPAN_OF(1), TIMED>(c, shared)
-            : fused_body<1, DD_FUSED_SPAN_OF(2), TIMED>(c, shared);
+        one ? body_built<1, DD_FUSED_SPAN_OF(1), TIMED>(p, c, shared)
+            : body_built<1, DD_FUSED_SPAN_OF(2), TIMED>(p, c, shared);
     else
-        one ? fused_body<2, DD_FUSED_SPAN_OF(1), TIMED>(c, shared)
-            : fused_body<2, DD_FUSED_SPAN_OF(2), TIMED>(c, shared);
+        one ? body_built<2, DD_FUSED_SPAN_OF(1), TIMED>(p, c, shared)
+            : body_built<2, DD_FUSED_SPAN_OF(2), TIMED>(p, c, shared);
 }
 
 // Emulated thread I: thread I % threads of the block of rank I / threads.

@@ -148,8 +148,9 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
                  cluster, max_batch);
         return -1;
     }
+    p->on_chip = p->rest_shared && p->acts_shared;
     p->warp_step = max_batch == 1 && cluster == 1 && L.n_dense == 2 && cfg->bn == DD_BN_NONE &&
-                   cfg->units[0] <= 32 && p->x_double && p->rest_shared && p->acts_shared;
+                   cfg->units[0] <= 32 && p->x_double && p->on_chip;
     p->g_grad = p->acts_shared ? 0 : p->acts_floats;
     p->scratch_floats =
         p->g_grad + (p->x_samples < max_batch ? DD_IMAGE_PIXELS * cfg->units[0] : 0);
