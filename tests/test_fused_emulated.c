@@ -8,7 +8,8 @@
  * half of the pixels, the other's partial sums through its shared memory). Also: two launches over
  * consecutive spans give exactly what one launch gives, the planner follows its rules for the
  * SMs a model gets and for the warp step (batch 1, one hidden layer), which gives the general
- * step's parameters to the bit, and it refuses what the engine cannot take. The same body on a
+ * step's parameters to the bit, every model of the lab at batches up to 32 keeps everything in
+ * shared memory (the kernel's on-chip build), and it refuses what the engine cannot take. The same body on a
  * real GPU: test_gpu_fused. */
 #include <math.h>
 #include <stdlib.h>
@@ -17,6 +18,7 @@
 #include "deepdigits/backend.h"
 #include "deepdigits/rng.h"
 #include "deepdigits/train.h"
+#include "deepdigits/variants.h"
 #include "fused.h"
 #include "kernels.h"
 #include "testutil.h"
@@ -222,6 +224,26 @@ static void warp_step_rule(void) {
     }
 }
 
+/* Every model of the lab at the batches auto gives the fused engine, on one SM and on two, keeps
+ * everything in shared memory on an H100, and so runs the kernel's on-chip build (its small
+ * layers addressing shared memory directly; kernels/fused_body.cuh, on_chip_build). */
+static void lab_plans_on_chip(void) {
+    const int batches[] = {1, 2, 8, DD_FUSED_AUTO_MAX_BATCH};
+    for (int m = 0; m <= DD_VARIANT_COUNT; m++)
+        for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
+            for (int sms = 1; sms <= 2; sms++) {
+                char err[DD_ERR_LEN];
+                dd_train_options o;
+                dd_fused_plan plan;
+                CHECK(dd_variant_options(m, 0, &o, err) == 0, "%s", err);
+                CHECK(dd_fused_plan_build(&o.model, DD_IMAGE_PIXELS, batches[b], H100_SHARED, sms,
+                                          &plan, err) == 0,
+                      "model %d at batch %d on %d SM(s): %s", m, batches[b], sms, err);
+                CHECK(plan.on_chip && plan.rest_shared && plan.acts_shared,
+                      "model %d at batch %d on %d SM(s): not on chip", m, batches[b], sms);
+            }
+}
+
 /* COUNT samples at BATCH on SMS blocks (0: the engine's rule) with SHARED_LIMIT bytes a block. */
 static void agree(const char *name, const dd_model_config *cfg, int count, int batch, int sms,
                   size_t shared_limit) {
@@ -348,6 +370,7 @@ int main(void) {
 
     sms_by_rule(&lab);
     warp_step_rule();
+    lab_plans_on_chip();
     phase_clocks("phase clocks, the lab (the warp step)", &lab, 6, 1, 0);
     phase_clocks("phase clocks, 5 x 25 BN after sigmoid on two SMs", &after, 64, 32, 2);
     phase_clocks("phase clocks, 2 x 25 tanh at batch 3", &two, 9, 3, 1);
