@@ -5,9 +5,9 @@
 
 // The plan and the run stay in kernel-parameter space (__grid_constant__): the body takes their
 // addresses, and an ordinary parameter would be copied to every thread's local memory for that.
-// TIMED: the build with the phase clocks (dd_fused_run.phase_clocks); ON_CHIP: the build for
-// plans with everything in shared memory (plan.on_chip; clusters always are).
-template <int UPL, int SPAN, bool TIMED, bool ON_CHIP>
+// TIMED: the build with the phase clocks (dd_fused_run.phase_clocks); BUILD: fused_body.cuh's
+// builds (generic, on chip, the warp step).
+template <int UPL, int SPAN, bool TIMED, int BUILD>
 __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_kernel(const __grid_constant__ dd_fused_plan plan,
                  const __grid_constant__ dd_fused_run run) {
@@ -15,7 +15,7 @@ __global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
     fused_ctx c = {};
     c.p = &plan;
     c.r = &run;
-    fused_body<UPL, SPAN, TIMED, ON_CHIP>(c, shared);
+    fused_body<UPL, SPAN, TIMED, BUILD>(c, shared);
 }
 
 extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
@@ -30,10 +30,10 @@ extern "C" int dd_fused_shared_limit(size_t *bytes, char *err) {
 // The kernel's dynamic shared memory limit is one setting per process: models trained in
 // several threads would race if each set its own plan's size, so every launch sets the same
 // value, the device's opt-in maximum (no plan asks for more).
-template <int UPL, int SPAN, bool TIMED, bool ON_CHIP> static int prepare(char *err) {
+template <int UPL, int SPAN, bool TIMED, int BUILD> static int prepare(char *err) {
     size_t limit;
     if (dd_fused_shared_limit(&limit, err) != 0) return -1;
-    CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<UPL, SPAN, TIMED, ON_CHIP>,
+    CUDA_CHECK(cudaFuncSetAttribute(fused_kernel<UPL, SPAN, TIMED, BUILD>,
                                     cudaFuncAttributeMaxDynamicSharedMemorySize, (int)limit),
                err);
     return 0;
@@ -60,25 +60,34 @@ static void shape_of(const dd_fused_plan *plan, cudaStream_t stream, launch_shap
     }
 }
 
-template <int UPL, int SPAN, bool TIMED, bool ON_CHIP>
+template <int UPL, int SPAN, bool TIMED, int BUILD>
 static int launch_built(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
                         char *err) {
-    if (prepare<UPL, SPAN, TIMED, ON_CHIP>(err) != 0) return -1;
+    if (prepare<UPL, SPAN, TIMED, BUILD>(err) != 0) return -1;
     launch_shape s;
     shape_of(plan, stream, &s);
-    CUDA_CHECK(cudaLaunchKernelEx(&s.config, fused_kernel<UPL, SPAN, TIMED, ON_CHIP>, *plan, *run),
+    CUDA_CHECK(cudaLaunchKernelEx(&s.config, fused_kernel<UPL, SPAN, TIMED, BUILD>, *plan, *run),
                err);
     return 0;
 }
 
-// The build for where PLAN keeps its buffers (on_chip_build); a cluster has only the on-chip one.
+// PLAN's build (build_for), where there is one (has_build: only builds that exist are compiled).
 template <int UPL, int SPAN, bool TIMED = false>
 static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
                   char *err) {
-    if constexpr (on_chip_build<UPL, SPAN>())
-        if (plan->on_chip) return launch_built<UPL, SPAN, TIMED, true>(plan, run, stream, err);
-    if constexpr (SPAN == DD_FUSED_SPAN_OF(1))
-        return launch_built<UPL, SPAN, TIMED, false>(plan, run, stream, err);
+    switch (build_for<UPL, SPAN>(*plan)) {
+    case FUSED_WARP_STEP:
+        if constexpr (has_build<UPL, SPAN>(FUSED_WARP_STEP))
+            return launch_built<UPL, SPAN, TIMED, FUSED_WARP_STEP>(plan, run, stream, err);
+        break;
+    case FUSED_ON_CHIP:
+        if constexpr (has_build<UPL, SPAN>(FUSED_ON_CHIP))
+            return launch_built<UPL, SPAN, TIMED, FUSED_ON_CHIP>(plan, run, stream, err);
+        break;
+    default:
+        if constexpr (has_build<UPL, SPAN>(FUSED_GENERIC))
+            return launch_built<UPL, SPAN, TIMED, FUSED_GENERIC>(plan, run, stream, err);
+    }
     snprintf(err, DD_ERR_LEN, "the fused engine on %d SMs needs everything in shared memory",
              plan->cluster);
     return -1;
@@ -93,16 +102,16 @@ static int cluster_fits(const dd_fused_plan *plan, int *fits, char *err) {
     cudaFuncAttributes kernel;
     CUDA_CHECK(cudaGetDevice(&device), err);
     CUDA_CHECK(cudaDeviceGetAttribute(&clusters_at_all, cudaDevAttrClusterLaunch, device), err);
-    CUDA_CHECK(cudaFuncGetAttributes(&kernel, fused_kernel<UPL, SPAN, false, true>), err);
+    CUDA_CHECK(cudaFuncGetAttributes(&kernel, fused_kernel<UPL, SPAN, false, FUSED_ON_CHIP>), err);
     *fits = 0;
     if (!clusters_at_all || kernel.ptxVersion < 90) return 0;
-    if (prepare<UPL, SPAN, false, true>(err) != 0) return -1;
+    if (prepare<UPL, SPAN, false, FUSED_ON_CHIP>(err) != 0) return -1;
     launch_shape s;
     shape_of(plan, 0, &s);
     int clusters = 0;
-    CUDA_CHECK(
-        cudaOccupancyMaxActiveClusters(&clusters, fused_kernel<UPL, SPAN, false, true>, &s.config),
-        err);
+    CUDA_CHECK(cudaOccupancyMaxActiveClusters(
+                   &clusters, fused_kernel<UPL, SPAN, false, FUSED_ON_CHIP>, &s.config),
+               err);
     *fits = clusters > 0;
     return 0;
 }

@@ -9,9 +9,9 @@
  * weights (or 112) it keeps in registers; a lane's dot products need no shuffles (every lane of a
  * warp reads the same pixels, a broadcast), and the 14 warps' partial sums meet once in shared
  * memory. The later, small layers, BN and the loss run in shared memory, a thread per element
- * (a warp per channel for a layer with BN); the first kernel's update is a rank-1 update of each
- * lane's own registers; at batch 1 with one hidden layer, warp 0 alone runs everything after
- * the first layer's products (fused_warp_step.cuh). See bench/NOTES.md for the numbers.
+ * (a group of lanes per channel for a layer with BN); the first kernel's update is a rank-1 update
+ * of each lane's own registers; at batch 1 with one hidden layer, warp 0 alone runs everything
+ * after the first layer's products (fused_warp_step.cuh). See bench/NOTES.md for the numbers.
  *
  * At larger batches one model may run on a thread-block cluster of two blocks (two SMs): each
  * block owns half of the pixels (its warps 28 each), stages only its half of the images, and
@@ -69,6 +69,9 @@ typedef struct {
      * else at the start of the launch's global scratch. */
     int z[DD_MAX_DENSE], act[DD_MAX_DENSE], bn_out[DD_MAX_DENSE], xhat[DD_MAX_DENSE];
     int mean[DD_MAX_DENSE], var[DD_MAX_DENSE];
+    /* Lanes per channel of a layer with BN (a power of two, 1..32): a warp runs 32 / bn_lanes[l]
+     * channels at once, each group's lanes taking the channel's samples in turn. */
+    int bn_lanes[DD_MAX_DENSE];
     int grad[3]; /* (B, widest layer) each: the backward pass's gradient buffers (they rotate) */
     int acts_floats, acts_shared;
     /* Global scratch: the activations when not shared, then (when the batch goes in blocks) the

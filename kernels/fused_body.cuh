@@ -115,21 +115,38 @@ DD_SIMT_FN double cluster_total(const fused_ctx &c, double v) {
     return total;
 }
 
-// Whether the body has an ON_CHIP build for UPL and SPAN. A cluster's plans are always on chip
-// (the plan's rule), so it has that build alone. On one SM at two units a lane the 112 weights a
-// thread leave too few registers: ptxas (sm_90) spills 1,804 bytes there with the build against
-// 852 without, so those plans take the generic build even when on chip.
-template <int UPL, int SPAN> constexpr bool on_chip_build() {
-    return UPL == 1 || SPAN == DD_FUSED_SPAN_OF(2);
+// The builds of the body. GENERIC takes any plan. ON_CHIP takes plans with everything in shared
+// memory (plan.on_chip): its buffers all derive from the shared array, so the compiler addresses
+// them as shared memory (32-bit shared loads, not generic 64-bit ones). WARP_STEP takes the plans
+// whose steps are warp steps and nothing else, so that the lab's kernel holds only its own step
+// (ptxas allocates registers for a whole kernel: with the general step beside it, changes there
+// moved spills into the warp step's prefetch).
+enum { FUSED_GENERIC, FUSED_ON_CHIP, FUSED_WARP_STEP };
+
+// Whether there is a BUILD for UPL and SPAN. A cluster's plans are always on chip (the plan's
+// rule), so it has that build alone. On one SM at two units a lane the 112 weights a thread leave
+// too few registers: ptxas (sm_90) spills 1,804 bytes with the on-chip build against 852 without,
+// so those plans take the generic one even when on chip. The warp step is one SM's, at one unit a
+// lane.
+template <int UPL, int SPAN> constexpr bool has_build(int build) {
+    const bool one_sm = SPAN == DD_FUSED_SPAN_OF(1);
+    return build == FUSED_GENERIC   ? one_sm
+           : build == FUSED_ON_CHIP ? UPL == 1 || !one_sm
+                                    : UPL == 1 && one_sm;
+}
+
+// The build plan P runs with UPL and SPAN: the most specific there is.
+template <int UPL, int SPAN> inline int build_for(const dd_fused_plan &p) {
+    if (has_build<UPL, SPAN>(FUSED_WARP_STEP) && p.warp_step) return FUSED_WARP_STEP;
+    if (has_build<UPL, SPAN>(FUSED_ON_CHIP) && p.on_chip) return FUSED_ON_CHIP;
+    return FUSED_GENERIC;
 }
 
 // The whole launch: carve shared memory, bring the parameters on chip, run the steps, write back.
 // In a cluster every block runs every step (the small layers alike in each); rank 0 writes what
 // they share, each block its own pixels' first-kernel weights. TIMED: with the phase clocks.
-// ON_CHIP: the instance for plans with everything in shared memory (plan.on_chip, and only
-// those): its buffers are then all derived from the shared array, so the compiler addresses them
-// as shared memory (on_chip_build says where that instance exists).
-template <int UPL, int SPAN, bool TIMED, bool ON_CHIP>
+// BUILD: which of the builds above (build_for says which a plan runs).
+template <int UPL, int SPAN, bool TIMED, int BUILD>
 DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     fused_ctx c = c0;
     const dd_fused_plan &p = *c.p;
@@ -145,8 +162,9 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     float *x = sf + p.sm_x;
     const int x_floats = p.x_samples * p.block_pixels * (p.x_double ? 2 : 1);
     const int rest_n = p.n_params - p.rest;
-    c.rest = ON_CHIP || p.rest_shared ? x + x_floats : r.params + p.rest;
-    c.acts = ON_CHIP || p.acts_shared ? x + x_floats + rest_n : r.scratch;
+    const bool on_chip = BUILD != FUSED_GENERIC;
+    c.rest = on_chip || p.rest_shared ? x + x_floats : r.params + p.rest;
+    c.acts = on_chip || p.acts_shared ? x + x_floats + rest_n : r.scratch;
     c.tid = simt_tid(), c.lane = c.tid % 32, c.warp = c.tid / 32;
     c.rank = p.cluster > 1 ? simt_cluster_rank() : 0;
     c.px0 = c.rank * p.block_pixels;
@@ -178,8 +196,7 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
         c.x = x + (p.x_double && odd ? image_floats : 0);
         c.x_next = x + (p.x_double && !odd ? image_floats : 0);
         const int next_B = left < r.batch ? left : r.batch;
-        // (only in the kernel that can take it: one SM, up to 32 units, all on chip)
-        if (UPL == 1 && SPAN == DD_FUSED_SPAN_OF(1) && ON_CHIP && p.warp_step)
+        if constexpr (BUILD == FUSED_WARP_STEP)
             warp_step<UPL, SPAN, TIMED>(c, w, r.first + next, next_B, tot, round);
         else
             train_step<UPL, SPAN, TIMED>(c, w, r.first + done, B, r.first + next, next_B, tot,

@@ -21,13 +21,23 @@ struct cluster_run {
     const fused_ctx *ctx;
 };
 
-// The body as kernels/fused.cu builds it for where the plan keeps its buffers (on_chip_build).
+// The body as kernels/fused.cu builds it for the plan (build_for; a build that does not exist
+// there is not run here either).
 template <int UPL, int SPAN, bool TIMED>
 void body_built(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
-    if (on_chip_build<UPL, SPAN>() && p.on_chip)
-        fused_body<UPL, SPAN, TIMED, true>(c, shared);
-    else
-        fused_body<UPL, SPAN, TIMED, false>(c, shared);
+    switch (build_for<UPL, SPAN>(p)) {
+    case FUSED_WARP_STEP:
+        if constexpr (has_build<UPL, SPAN>(FUSED_WARP_STEP))
+            fused_body<UPL, SPAN, TIMED, FUSED_WARP_STEP>(c, shared);
+        break;
+    case FUSED_ON_CHIP:
+        if constexpr (has_build<UPL, SPAN>(FUSED_ON_CHIP))
+            fused_body<UPL, SPAN, TIMED, FUSED_ON_CHIP>(c, shared);
+        break;
+    default:
+        if constexpr (has_build<UPL, SPAN>(FUSED_GENERIC))
+            fused_body<UPL, SPAN, TIMED, FUSED_GENERIC>(c, shared);
+    }
 }
 
 template <bool TIMED> void body(const dd_fused_plan &p, const fused_ctx &c, char *shared) {

@@ -92,6 +92,19 @@ static int place(dd_fused_plan *p, size_t fixed, size_t rest, size_t acts, size_
     return 0;
 }
 
+/* Lanes per channel of a BN layer of U units at batch B on WARPS warps: as many as the batch has
+ * samples (up to the warp's 32), then halved until every channel has its group in one round. A
+ * round's chain (the Dense output, two sums across the group's lanes, two divisions, the
+ * activation; as much backward) costs the same whatever the group's size, while a lane's share of
+ * the samples grows only as the rounds shrink: at the lab's 25 channels on 14 warps, batch 32
+ * runs in one round of 16 lanes, two samples a lane, where a warp a channel took two rounds. */
+static int bn_lanes(int u, int B, int warps) {
+    int lanes = 1;
+    while (lanes < 32 && lanes < B) lanes *= 2;
+    while (lanes > 1 && warps * (32 / lanes) < u) lanes /= 2;
+    return lanes;
+}
+
 /* Plans on CLUSTER blocks; a cluster must have everything in shared memory (its blocks compute
  * the small layers alike, each in its own). */
 static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limit, int cluster,
@@ -149,6 +162,8 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
         return -1;
     }
     p->on_chip = p->rest_shared && p->acts_shared;
+    for (int l = 0; l < L.n_dense - 1 && cfg->bn != DD_BN_NONE; l++)
+        p->bn_lanes[l] = bn_lanes(cfg->units[l], max_batch, p->warps);
     p->warp_step = max_batch == 1 && cluster == 1 && L.n_dense == 2 && cfg->bn == DD_BN_NONE &&
                    cfg->units[0] <= 32 && p->x_double && p->on_chip;
     p->g_grad = p->acts_shared ? 0 : p->acts_floats;

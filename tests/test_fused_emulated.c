@@ -7,10 +7,11 @@
  * Each shape runs on one SM and, where the engine may take it, on a cluster of two (each block
  * half of the pixels, the other's partial sums through its shared memory). Also: two launches over
  * consecutive spans give exactly what one launch gives, the planner follows its rules for the
- * SMs a model gets and for the warp step (batch 1, one hidden layer), which gives the general
+ * SMs a model gets, for the lanes a BN channel gets and for the warp step (batch 1, one hidden
+ * layer), which gives the general
  * step's parameters to the bit, every model of the lab at batches up to 32 keeps everything in
- * shared memory (the kernel's on-chip build), and it refuses what the engine cannot take. The same body on a
- * real GPU: test_gpu_fused. */
+ * shared memory (the kernel's on-chip build), and it refuses what the engine cannot take. The same
+ * body on a real GPU: test_gpu_fused. */
 #include <math.h>
 #include <stdlib.h>
 #include <string.h>
@@ -305,6 +306,27 @@ static dd_model_config network(int hidden, int width, dd_activation act, dd_bn_p
     return cfg;
 }
 
+/* The lanes a BN channel gets (plan.bn_lanes): as many as the batch has samples, up to 32, then
+ * halved until the 14 warps take every channel in one round. */
+static void bn_lanes_rule(void) {
+    const struct {
+        int width, batch, lanes;
+    } cases[] = {{25, 2, 2},   {25, 3, 4},    {25, 8, 8},  {25, 32, 16}, {25, 256, 16},
+                 {14, 32, 32}, {10, 100, 32}, {64, 32, 4}, {64, 5, 4},   {1, 2, 2}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char err[DD_ERR_LEN];
+        dd_fused_plan plan;
+        const dd_model_config cfg =
+            network(2, cases[k].width, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_GLOROT_UNIFORM);
+        CHECK(dd_fused_plan_build(&cfg, DD_IMAGE_PIXELS, cases[k].batch, H100_SHARED, 1, &plan,
+                                  err) == 0,
+              "%s", err);
+        CHECK(plan.bn_lanes[0] == cases[k].lanes && plan.bn_lanes[1] == cases[k].lanes,
+              "%d channels at batch %d: %d lanes a channel, the rule says %d", cases[k].width,
+              cases[k].batch, plan.bn_lanes[0], cases[k].lanes);
+    }
+}
+
 /* The engine's rule: two SMs a model from DD_FUSED_CLUSTER_MIN_BATCH up, where everything fits
  * shared memory; one otherwise. */
 static void sms_by_rule(const dd_model_config *cfg) {
@@ -371,6 +393,7 @@ int main(void) {
     sms_by_rule(&lab);
     warp_step_rule();
     lab_plans_on_chip();
+    bn_lanes_rule();
     phase_clocks("phase clocks, the lab (the warp step)", &lab, 6, 1, 0);
     phase_clocks("phase clocks, 5 x 25 BN after sigmoid on two SMs", &after, 64, 32, 2);
     phase_clocks("phase clocks, 2 x 25 tanh at batch 3", &two, 9, 3, 1);
