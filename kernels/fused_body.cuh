@@ -78,7 +78,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
     const dd_fused_plan &p = *c.p;
     prefetch ahead = {};
     const int early = prefetchable(p, next_B);
-    if (early) prefetch_load(c, ahead, next, next_B, c.tid);
+    if (early) prefetch_load<SPAN>(c, ahead, next, next_B, c.tid);
     first_layer_forward<UPL, SPAN>(c, w, first, B, round);
     phase_done<TIMED>(c, 0);
     for (int l = 0; l < p.n_dense; l++) {
@@ -89,7 +89,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
     }
     if (!early) {
         load_labels(c, c.next_labels, next, next_B);
-        if (p.x_double) stage_images(c, c.x_next, next, next_B);
+        if (p.x_double) stage_images<SPAN>(c, c.x_next, next, next_B);
     }
     backward_update<UPL, SPAN, TIMED>(c, w, first, B, ahead, early, next_B, tot);
     if (c.tid == totals_tid(p)) { // the reference's order: a batch's losses summed, then added
@@ -178,7 +178,7 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     const int B0 = r.count < r.batch ? r.count : r.batch;
     load_labels(c, labels, r.first, B0);
     simt_sync(); // the table, before the images go through it
-    if (p.x_double) stage_images(c, x, r.first, B0);
+    if (p.x_double) stage_images<SPAN>(c, x, r.first, B0);
     fused_totals tot = {};
     if (c.tid == totals_tid(p)) {
         tot.loss = r.sums[DD_SUM_LOSS], tot.correct = r.sums[DD_SUM_CORRECT];

@@ -19,10 +19,17 @@ template <int SPAN> DD_SIMT_FN int span_offset(const fused_ctx &c) {
     return c.warp * SPAN;
 }
 
+// Quads (four pixels) in the block's share of an image (block_pixels / 4), known at compile
+// time from SPAN, so that finding a quad's sample divides by a constant (a multiply and a shift,
+// not the ~40-instruction division by a run-time value).
+template <int SPAN> DD_SIMT_FN constexpr int block_quads() {
+    return DD_FUSED_WARPS * SPAN / 4;
+}
+
 // Quad T (four pixels) of the block's share of the images of the samples at order[FIRST ..), as
 // stored in global memory, and the same quad standardized into X (the shares back to back).
-DD_SIMT_FN uchar4 read_quad(const fused_ctx &c, int first, int t) {
-    const int quads = c.p->block_pixels / 4;
+template <int SPAN> DD_SIMT_FN uchar4 read_quad(const fused_ctx &c, int first, int t) {
+    constexpr int quads = block_quads<SPAN>();
     const size_t row = c.r->order[first + t / quads];
     return *simt_aligned(
         (const uchar4 *)(c.r->pixels + row * DD_IMAGE_PIXELS + c.px0 + 4 * (t % quads)));
@@ -38,13 +45,13 @@ DD_SIMT_FN void write_quad(const fused_ctx &c, float *x, int t, uchar4 px) {
 // above a store through a generic pointer, so a plain loop would wait out a trip to memory per
 // four pixels.
 #define DD_FUSED_STAGE_READS 8
-DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, int first, int n) {
-    const int total = n * (c.p->block_pixels / 4), T = c.p->threads;
+template <int SPAN> DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, int first, int n) {
+    const int total = n * block_quads<SPAN>(), T = c.p->threads;
     for (int t0 = c.tid; t0 < total; t0 += DD_FUSED_STAGE_READS * T) {
         uchar4 px[DD_FUSED_STAGE_READS] = {}; // each one set and used under the same test
         DD_UNROLL
         for (int k = 0; k < DD_FUSED_STAGE_READS; k++)
-            if (t0 + k * T < total) px[k] = read_quad(c, first, t0 + k * T);
+            if (t0 + k * T < total) px[k] = read_quad<SPAN>(c, first, t0 + k * T);
         DD_UNROLL
         for (int k = 0; k < DD_FUSED_STAGE_READS; k++)
             if (t0 + k * T < total) write_quad(c, x, t0 + k * T, px[k]);
@@ -68,21 +75,23 @@ DD_SIMT_FN int prefetchable(const dd_fused_plan &p, int n) {
 
 // The N samples at order[FIRST ..) into F (prefetchable(N) must hold), this thread's share of
 // them as the thread whose index is SLOT (c.tid, or another numbering that keeps some warp free).
+template <int SPAN>
 DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch &f, int first, int n, int slot) {
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
         const int t = slot + k * c.p->threads;
-        if (t < n * (c.p->block_pixels / 4)) f.quad[k] = read_quad(c, first, t);
+        if (t < n * block_quads<SPAN>()) f.quad[k] = read_quad<SPAN>(c, first, t);
     }
     if (slot < n) f.label = c.r->labels[c.r->order[first + slot]];
 }
 
 // F's images, standardized, into c.x_next and its labels into c.next_labels (SLOT as loaded).
+template <int SPAN>
 DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n, int slot) {
     DD_UNROLL
     for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
         const int t = slot + k * c.p->threads;
-        if (t < n * (c.p->block_pixels / 4)) write_quad(c, c.x_next, t, f.quad[k]);
+        if (t < n * block_quads<SPAN>()) write_quad(c, c.x_next, t, f.quad[k]);
     }
     if (slot < n) c.next_labels[slot] = f.label;
 }
@@ -157,7 +166,7 @@ DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[UPL][SP
     for (int b0 = 0; b0 < B; b0 += p.x_samples) {
         const int n = B - b0 < p.x_samples ? B - b0 : p.x_samples;
         if (!p.x_double) {
-            stage_images(c, c.x, first + b0, n);
+            stage_images<SPAN>(c, c.x, first + b0, n);
             simt_sync();
         }
         first_layer_rounds<UPL, SPAN>(c, w, c.x, b0, n, round);
@@ -258,14 +267,14 @@ DD_SIMT_FN double first_layer_update(const fused_ctx &c, float (&w)[UPL][SPAN], 
     if (p.x_samples >= B) {
         const double sq =
             first_layer_block_update<UPL, SPAN>(c, w, c.x, d, 0, B, lr, diagnostics, NULL);
-        if (have_next) prefetch_store(c, next, next_B, c.tid);
+        if (have_next) prefetch_store<SPAN>(c, next, next_B, c.tid);
         simt_sync();
         return sq;
     }
     float *G = c.r->scratch + p.g_grad; // blocks: the gradient adds up in global memory
     for (int b0 = 0; b0 < B; b0 += p.x_samples) {
         const int n = B - b0 < p.x_samples ? B - b0 : p.x_samples;
-        stage_images(c, c.x, first + b0, n);
+        stage_images<SPAN>(c, c.x, first + b0, n);
         simt_sync();
         first_layer_block_update<UPL, SPAN>(c, w, c.x, d, b0, n, lr, diagnostics, G);
         simt_sync();

@@ -91,7 +91,7 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     // an image fall to warps 1 to 7, so its stores stay off warp 0's chain.
     const int slot = c.tid >= 32 ? c.tid - 32 : c.tid + p.threads - 32;
     prefetch ahead = {};
-    prefetch_load(c, ahead, next, next_B, slot);
+    prefetch_load<SPAN>(c, ahead, next, next_B, slot);
 
     const int width = 32 * UPL;
     float *buf = c.partial + (round & 1) * (DD_FUSED_CHUNK * p.warps * width);
@@ -103,7 +103,7 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     simt_sync();
     phase_done<TIMED>(c, 0);
 
-    prefetch_store(c, ahead, next_B, slot);
+    prefetch_store<SPAN>(c, ahead, next_B, slot);
     if (c.warp == 0) warp_step_tail(c, buf, r.lr, tot);
     simt_sync();
     phase_done<TIMED>(c, 1);
