@@ -203,6 +203,9 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
                                          round);
     }
     phase_clocks_add<TIMED>(c, r.sums + DD_SUM_PHASES);
+    // The warp step's last phase ends without a barrier; its output-kernel weights are written
+    // back below by other threads than the ones that updated them.
+    if constexpr (BUILD == FUSED_WARP_STEP) simt_sync();
 
     first_kernel_store<UPL, SPAN>(c, w, r.params);
     if (p.rest_shared && writer)

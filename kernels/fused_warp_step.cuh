@@ -8,10 +8,12 @@
 //
 //   1. every warp: its span's partial sums of z0;                            block barrier
 //   2. warp 0: z0 and its activation, the output layer, the MSE gradient, the hidden layer's
-//      dL/dz, the updates of both biases and of the output kernel; the other warps meanwhile
-//      store the next sample, prefetched into registers at the step's start;  block barrier
-//   3. every warp: the rank-1 update of its first-kernel registers; the block's last thread
-//      takes the sample's loss and hit into the totals.
+//      dL/dz, the updates of both biases; the other warps meanwhile store the next sample,
+//      prefetched into registers at the step's start;                          block barrier
+//   3. every warp: the rank-1 update of its first-kernel registers; the block's first H x 10
+//      threads the output kernel's update, a weight each (in warp 0 it was 8 weights a lane, a
+//      third of the phase before's instructions); the block's last thread takes the sample's
+//      loss and hit into the totals.
 //
 // Phase 3 needs no barrier after it: what the next step's phase 1 reads (the next image) was
 // stored in phase 2, and everything phase 3 reads is next written in a phase 2, behind the next
@@ -24,10 +26,10 @@
 #include "fused_ctx.cuh"
 #include "fused_first_layer.cuh"
 
-// The small network's forward and backward pass and its updates by warp 0, from the first layer's
-// partial sums in BUF (one per warp and unit). Leaves dL/dz0 in gradient buffer 1 and the output
-// in the output layer's activations.
-DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr, fused_totals &tot) {
+// The small network's forward and backward pass and the biases' updates by warp 0, from the first
+// layer's partial sums in BUF (one per warp and unit). Leaves dL/dz0 in gradient buffer 1, the
+// hidden layer's output, the output and its dL/dz for the output kernel's update.
+DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr) {
     const dd_fused_plan &p = *c.p;
     const int H = p.units[0], O = DD_CLASSES, width = 32 * p.upl, j = c.lane;
     const dd_activation hidden = activation(p, 0), output = activation(p, 1);
@@ -55,15 +57,27 @@ DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr, f
         b1[j] = dd_sgd_step(b1[j], db, lr);
     }
     simt_syncwarp();
-    float dh_j = 0.0f; // lane j < H: dL/dz of hidden unit j, through the output kernel as it is
-    if (j < H) {
+    if (j < H) { // dL/dz of hidden unit j, through the output kernel as it is, and its bias
         float sum = 0.0f;
         for (int o = 0; o < O; o++) sum += dy[o] * W1[j * O + o];
-        dh[j] = dh_j = sum * dd_activate_grad(hidden, h_j);
+        const float dh_j = sum * dd_activate_grad(hidden, h_j);
+        dh[j] = dh_j;
+        float db = 0.0f;
+        db += dh_j;
+        b0[j] = dd_sgd_step(b0[j], db, lr);
     }
-    simt_syncwarp(); // every lane's reads of W1 before any lane's writes
+}
+
+// SGD on the output kernel, a weight a thread, from the hidden layer's output and the output's
+// dL/dz that warp_step_tail left (after the block barrier that ends it: its input gradient has
+// read the kernel as it was). The next reads are warp 0's, in the next step's phase 2.
+DD_SIMT_FN void output_kernel_update(const fused_ctx &c, float lr, fused_totals &tot) {
+    const dd_fused_plan &p = *c.p;
+    const int H = p.units[0], O = DD_CLASSES;
+    const float *h = c.acts + p.act[0], *dy = grad_buffer(c, 0);
+    float *W1 = param(c, p.kernel[1]);
     double sq = 0;
-    for (int t = j; t < H * O; t += 32) {
+    for (int t = c.tid; t < H * O; t += p.threads) {
         const int k = t / O, o = t % O;
         float gw = 0.0f;
         gw += h[k] * dy[o];
@@ -71,11 +85,6 @@ DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr, f
         W1[t] = dd_sgd_step(W1[t], gw, lr);
     }
     add_grad_sq(c, tot, 1, sq);
-    if (j < H) {
-        float db = 0.0f;
-        db += dh_j;
-        b0[j] = dd_sgd_step(b0[j], db, lr);
-    }
 }
 
 // One step on the sample whose label c.labels[0] holds and whose image c.x (staged by the step
@@ -104,10 +113,11 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     phase_done<TIMED>(c, 0);
 
     prefetch_store<SPAN>(c, ahead, next_B, slot);
-    if (c.warp == 0) warp_step_tail(c, buf, r.lr, tot);
+    if (c.warp == 0) warp_step_tail(c, buf, r.lr);
     simt_sync();
     phase_done<TIMED>(c, 1);
 
+    output_kernel_update(c, r.lr, tot);
     add_grad_sq(c, tot, 0,
                 first_layer_block_update<UPL, SPAN>(c, w, c.x, grad_buffer(c, 1), 0, 1, r.lr,
                                                     r.diagnostics, NULL));

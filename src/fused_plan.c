@@ -193,9 +193,9 @@ void dd_fused_phase_name(const dd_fused_plan *p, int phase, char *out, size_t si
     out[0] = '\0';
     if (p->warp_step) {
         if (phase == 0)
-            snprintf(out, size, "the step before's rank-1 update, then the first-layer products");
+            snprintf(out, size, "the step before's kernel updates, then the first-layer products");
         else if (phase == 1)
-            snprintf(out, size, "warp 0: the small layers, their gradients and updates");
+            snprintf(out, size, "warp 0: the small layers, their gradients, the biases' updates");
         return;
     }
     if (phase == 0)
