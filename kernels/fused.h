@@ -23,7 +23,8 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#include "deepdigits/backend.h" /* DD_FUSED_CLUSTER_MIN_BATCH */
+#include "deepdigits/backend.h"  /* DD_FUSED_CLUSTER_MIN_BATCH */
+#include "deepdigits/formulas.h" /* DD_HD */
 #include "deepdigits/idx.h"
 #include "deepdigits/model.h"
 
@@ -43,12 +44,35 @@ extern "C" {
 #define DD_FUSED_SPAN_OF(cl) (DD_IMAGE_PIXELS / (DD_FUSED_WARPS * (cl)))
 #define DD_FUSED_MAX_CLUSTER 2
 
+/* A divisor D as a multiplier, so that the kernel splits an index by a layer's width (or a BN
+ * group's lanes) with one multiply instead of the ~20-instruction sequence a division by a
+ * run-time value compiles to: N / D is the high half of N x MAGIC, MAGIC = ceil(2^32 / D) (0 for
+ * D = 1, where N / D = N). Exact whenever N x D < 2^32: with E = MAGIC x D - 2^32 < D, N x MAGIC /
+ * 2^32 = N / D + N E / (D 2^32), and the excess stays below 1 / D, which no fractional part
+ * (at most (D - 1) / D) crosses. The engine's indices stay below 1024 x 64 and its divisors at 64
+ * (tests/test_fused_emulated.c checks every pair). */
+typedef struct {
+    unsigned magic;
+    int d;
+} dd_fused_divisor;
+
+DD_HD dd_fused_divisor dd_fused_divisor_of(int d) {
+    dd_fused_divisor div;
+    div.magic = d == 1 ? 0u : (unsigned)((0x100000000ull + (unsigned)d - 1) / (unsigned)d);
+    div.d = d;
+    return div;
+}
+DD_HD int dd_fused_quotient(int n, dd_fused_divisor div) {
+    return div.magic ? (int)(((unsigned long long)(unsigned)n * div.magic) >> 32) : n;
+}
+
 /* Where everything lives, computed once on the host (dd_fused_plan_build). Offsets are in floats;
  * params offsets index the flat parameter buffer (model.h's layout). */
 typedef struct {
     int n_dense; /* hidden layers + the output layer */
     int activation, bn;
     int units[DD_MAX_DENSE], fan_in[DD_MAX_DENSE];
+    dd_fused_divisor by_units[DD_MAX_DENSE]; /* units[l] as a divisor */
     int kernel[DD_MAX_DENSE], bias[DD_MAX_DENSE], gamma[DD_MAX_DENSE], beta[DD_MAX_DENSE];
     int moving_mean[DD_MAX_DENSE], moving_var[DD_MAX_DENSE];
     int n_params;
@@ -69,9 +93,9 @@ typedef struct {
      * else at the start of the launch's global scratch. */
     int z[DD_MAX_DENSE], act[DD_MAX_DENSE], bn_out[DD_MAX_DENSE], xhat[DD_MAX_DENSE];
     int mean[DD_MAX_DENSE], var[DD_MAX_DENSE];
-    /* Lanes per channel of a layer with BN (a power of two, 1..32): a warp runs 32 / bn_lanes[l]
+    /* Lanes per channel of a layer with BN (.d, a power of two, 1..32): a warp runs 32 / lanes
      * channels at once, each group's lanes taking the channel's samples in turn. */
-    int bn_lanes[DD_MAX_DENSE];
+    dd_fused_divisor bn_lanes[DD_MAX_DENSE];
     int grad[3]; /* (B, widest layer) each: the backward pass's gradient buffers (they rotate) */
     int acts_floats, acts_shared;
     /* Global scratch: the activations when not shared, then (when the batch goes in blocks) the

@@ -145,7 +145,8 @@ DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPA
         }
         cluster_sync(c);
         for (int t = c.tid; t < m * u; t += p.threads) {
-            const int s = t / u, j = t % u, at = (b0 + first + s) * u + j;
+            const int s = dd_fused_quotient(t, p.by_units[0]), j = t - s * u;
+            const int at = (b0 + first + s) * u + j;
             float sum = 0.0f;
             for (int rank = 0; rank < p.cluster; rank++) {
                 const float *from = rank == c.rank ? buf : simt_cluster_map(buf, rank);

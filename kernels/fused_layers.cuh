@@ -29,7 +29,7 @@ DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B, float *dz) {
     const dd_activation a = activation(p, l);
     const float scale = dd_mse_grad_scale(B);
     for (int t = c.tid; t < B * u; t += p.threads) {
-        const int row = t / u, j = t % u;
+        const int row = dd_fused_quotient(t, p.by_units[l]), j = t - row * u;
         z[t] = dense_z(c, l, row, j);
         act[t] = dd_activate(a, z[t]);
         if (output)
@@ -41,7 +41,7 @@ DD_SIMT_FN void dense_forward(const fused_ctx &c, int l, int B, float *dz) {
 // channels from FIRST on, a group of LANES lanes each (plan.bn_lanes[l]). Every lane of the warp
 // runs every round, with a channel or not, so its shuffles always have all 32.
 DD_SIMT_FN int bn_channels_a_warp(const fused_ctx &c, int l) {
-    return 32 / c.p->bn_lanes[l];
+    return dd_fused_quotient(32, c.p->bn_lanes[l]);
 }
 
 // This lane's part in the round from channel FIRST of layer L (U channels): its group's channel
@@ -50,8 +50,9 @@ struct bn_round {
     int ch, lanes, member, mine;
 };
 DD_SIMT_FN bn_round bn_round_at(const fused_ctx &c, int l, int u, int first) {
-    const int lanes = c.p->bn_lanes[l], ch = first + c.lane / lanes;
-    return {ch, lanes, c.lane % lanes, ch < u};
+    const int lanes = c.p->bn_lanes[l].d, group = dd_fused_quotient(c.lane, c.p->bn_lanes[l]);
+    const int ch = first + group;
+    return {ch, lanes, c.lane - group * lanes, ch < u};
 }
 
 // The sum of V over a group of LANES lanes (a power of two, aligned), in each of them: the warp's
@@ -169,7 +170,10 @@ DD_SIMT_FN void dense_backward(const fused_ctx &c, int l, const float *d, float 
     const int I = p.fan_in[l];
     bias_update(c, param(c, p.bias[l]), d, B, p.units[l], lr);
     if (!has_bn(p, l - 1)) {
-        for (int t = c.tid; t < B * I; t += p.threads) down[t] = input_grad(c, l, d, t / I, t % I);
+        for (int t = c.tid; t < B * I; t += p.threads) {
+            const int row = dd_fused_quotient(t, p.by_units[l - 1]); // I = units[l - 1]
+            down[t] = input_grad(c, l, d, row, t - row * I);
+        }
         return;
     }
     const int per_warp = bn_channels_a_warp(c, l - 1);
@@ -201,7 +205,7 @@ DD_SIMT_FN double apply_kernel_update(const fused_ctx &c, const kernel_update &d
     const int diagnostics = c.r->diagnostics;
     double sq = 0;
     for (int t = c.tid; t < I * u; t += p.threads) {
-        const int k = t / u, j = t % u;
+        const int k = dd_fused_quotient(t, p.by_units[due.l]), j = t - k * u;
         float gw = 0.0f;
         for (int b = 0; b < due.B; b++) gw += in[b * I + k] * due.d[b * u + j];
         if (diagnostics) sq += (double)gw * gw;

@@ -119,6 +119,7 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
     for (int l = 0; l < L.n_dense; l++) {
         const dd_dense_layout *d = &L.dense[l];
         p->units[l] = d->units;
+        p->by_units[l] = dd_fused_divisor_of(d->units);
         p->fan_in[l] = d->fan_in;
         p->kernel[l] = (int)d->kernel, p->bias[l] = (int)d->bias;
         p->gamma[l] = (int)d->gamma, p->beta[l] = (int)d->beta;
@@ -163,7 +164,7 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
     }
     p->on_chip = p->rest_shared && p->acts_shared;
     for (int l = 0; l < L.n_dense - 1 && cfg->bn != DD_BN_NONE; l++)
-        p->bn_lanes[l] = bn_lanes(cfg->units[l], max_batch, p->warps);
+        p->bn_lanes[l] = dd_fused_divisor_of(bn_lanes(cfg->units[l], max_batch, p->warps));
     p->warp_step = max_batch == 1 && cluster == 1 && L.n_dense == 2 && cfg->bn == DD_BN_NONE &&
                    cfg->units[0] <= 32 && p->x_double && p->on_chip;
     p->g_grad = p->acts_shared ? 0 : p->acts_floats;

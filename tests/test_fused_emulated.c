@@ -306,6 +306,19 @@ static dd_model_config network(int hidden, int width, dd_activation act, dd_bn_p
     return cfg;
 }
 
+/* The kernel divides an index by a layer's width or a BN group's lanes with a multiply
+ * (dd_fused_quotient): exact for every index the engine forms (below 1024 x 64) and every divisor
+ * it uses (1..64). */
+static void quotients_exact(void) {
+    for (int d = 1; d <= DD_FUSED_MAX_UNITS; d++) {
+        const dd_fused_divisor div = dd_fused_divisor_of(d);
+        int wrong = 0, first = -1;
+        for (int n = 0; n < DD_FUSED_MAX_BATCH * DD_FUSED_MAX_UNITS; n++)
+            if (dd_fused_quotient(n, div) != n / d && wrong++ == 0) first = n;
+        CHECK(wrong == 0, "dividing by %d: %d quotients wrong, the first of %d", d, wrong, first);
+    }
+}
+
 /* The lanes a BN channel gets (plan.bn_lanes): as many as the batch has samples, up to 32, then
  * halved until the 14 warps take every channel in one round. */
 static void bn_lanes_rule(void) {
@@ -321,9 +334,9 @@ static void bn_lanes_rule(void) {
         CHECK(dd_fused_plan_build(&cfg, DD_IMAGE_PIXELS, cases[k].batch, H100_SHARED, 1, &plan,
                                   err) == 0,
               "%s", err);
-        CHECK(plan.bn_lanes[0] == cases[k].lanes && plan.bn_lanes[1] == cases[k].lanes,
+        CHECK(plan.bn_lanes[0].d == cases[k].lanes && plan.bn_lanes[1].d == cases[k].lanes,
               "%d channels at batch %d: %d lanes a channel, the rule says %d", cases[k].width,
-              cases[k].batch, plan.bn_lanes[0], cases[k].lanes);
+              cases[k].batch, plan.bn_lanes[0].d, cases[k].lanes);
     }
 }
 
@@ -394,6 +407,7 @@ int main(void) {
     warp_step_rule();
     lab_plans_on_chip();
     bn_lanes_rule();
+    quotients_exact();
     phase_clocks("phase clocks, the lab (the warp step)", &lab, 6, 1, 0);
     phase_clocks("phase clocks, 5 x 25 BN after sigmoid on two SMs", &after, 64, 32, 2);
     phase_clocks("phase clocks, 2 x 25 tanh at batch 3", &two, 9, 3, 1);
