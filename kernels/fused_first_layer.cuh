@@ -96,26 +96,29 @@ DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n, int
     if (slot < n) c.next_labels[slot] = f.label;
 }
 
-// This lane's dot products of IMAGE's pixels in its warp's span with its UPL columns of W0, in two
-// interleaved sums (two chains of dependent adds instead of one).
+// This lane's dot products of IMAGE's pixels in its warp's span with its UPL columns of W0: one
+// fused multiply-add a pixel, into four sums (one per lane of the float4 the pixels come in, so
+// a chain of dependent adds is a quarter of the span long), added up at the end.
 template <int UPL, int SPAN>
 DD_SIMT_FN void span_products(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *image,
                               float (&out)[UPL]) {
     const float4 *x4 = simt_aligned((const float4 *)(image + span_offset<SPAN>(c)));
-    float even[UPL], odd[UPL];
+    float4 sum[UPL];
     DD_UNROLL
-    for (int k = 0; k < UPL; k++) even[k] = odd[k] = 0.0f;
+    for (int k = 0; k < UPL; k++) sum[k] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
     DD_UNROLL
     for (int q = 0; q < SPAN / 4; q++) {
         const float4 v = x4[q];
         DD_UNROLL
         for (int k = 0; k < UPL; k++) {
-            even[k] += v.x * w[k][4 * q] + v.z * w[k][4 * q + 2];
-            odd[k] += v.y * w[k][4 * q + 1] + v.w * w[k][4 * q + 3];
+            sum[k].x = fmaf(v.x, w[k][4 * q], sum[k].x);
+            sum[k].y = fmaf(v.y, w[k][4 * q + 1], sum[k].y);
+            sum[k].z = fmaf(v.z, w[k][4 * q + 2], sum[k].z);
+            sum[k].w = fmaf(v.w, w[k][4 * q + 3], sum[k].w);
         }
     }
     DD_UNROLL
-    for (int k = 0; k < UPL; k++) out[k] = even[k] + odd[k];
+    for (int k = 0; k < UPL; k++) out[k] = (sum[k].x + sum[k].z) + (sum[k].y + sum[k].w);
 }
 
 // z0 (and its activation, without BN) for the N staged images X, samples B0.. of the batch.
