@@ -188,6 +188,7 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     phase_clocks_start<TIMED>(c);
 
     int round = 0;
+    sample_result kept = {}; // the warp step's: the last step's loss, not yet in the totals
     for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
         const int B = r.count - done < r.batch ? r.count - done : r.batch;
         const int next = done + B, left = r.count - next, odd = step & 1;
@@ -197,7 +198,7 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
         c.x_next = x + (p.x_double && !odd ? image_floats : 0);
         const int next_B = left < r.batch ? left : r.batch;
         if constexpr (BUILD == FUSED_WARP_STEP)
-            warp_step<UPL, SPAN, TIMED>(c, w, r.first + next, next_B, tot, round);
+            warp_step<UPL, SPAN, TIMED>(c, w, r.first + next, next_B, tot, kept, round);
         else
             train_step<UPL, SPAN, TIMED>(c, w, r.first + done, B, r.first + next, next_B, tot,
                                          round);
@@ -206,6 +207,7 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     // The warp step's last phase ends without a barrier; its output-kernel weights are written
     // back below by other threads than the ones that updated them.
     if constexpr (BUILD == FUSED_WARP_STEP) simt_sync();
+    if (c.tid == totals_tid(p)) add_result(kept, tot);
 
     first_kernel_store<UPL, SPAN>(c, w, r.params);
     if (p.rest_shared && writer)

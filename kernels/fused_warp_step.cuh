@@ -12,8 +12,9 @@
 //      prefetched into registers at the step's start;                          block barrier
 //   3. every warp: the rank-1 update of its first-kernel registers; the block's first H x 10
 //      threads the output kernel's update, a weight each (in warp 0 it was 8 weights a lane, a
-//      third of the phase before's instructions); the block's last thread takes the sample's
-//      loss and hit into the totals.
+//      third of the phase before's instructions); the block's last thread keeps the output and
+//      the label, and takes the sample's loss and hit into the totals in the next step's
+//      phase 2, where its warp idles (or after the launch's last step).
 //
 // Phase 3 needs no barrier after it: what the next step's phase 1 reads (the next image) was
 // stored in phase 2, and everything phase 3 reads is next written in a phase 2, behind the next
@@ -87,13 +88,38 @@ DD_SIMT_FN void output_kernel_update(const fused_ctx &c, float lr, fused_totals 
     add_grad_sq(c, tot, 1, sq);
 }
 
+// A sample's output and label, kept in the totals thread's registers from phase 3 of its step to
+// phase 2 of the next: its loss (about 150 dependent instructions with the argmax) then runs
+// while that thread's warp would wait on warp 0, not on the way to the next barrier. The totals
+// take the samples in step order, as before.
+struct sample_result {
+    float y[DD_CLASSES];
+    int label, due;
+};
+
+DD_SIMT_FN void keep_result(const fused_ctx &c, sample_result &s) {
+    const float *y = c.acts + c.p->act[1];
+    DD_UNROLL
+    for (int o = 0; o < DD_CLASSES; o++) s.y[o] = y[o];
+    s.label = c.labels[0];
+    s.due = 1;
+}
+
+// The kept sample's loss and hit into the totals, if one is due (by the totals thread).
+DD_SIMT_FN void add_result(sample_result &s, fused_totals &tot) {
+    if (!s.due) return;
+    const float loss = dd_mse_sample(NULL, s.y, s.label, 0.0f);
+    add_step(tot, 0.0 + loss, dd_argmax(s.y, DD_CLASSES) == s.label);
+    s.due = 0;
+}
+
 // One step on the sample whose label c.labels[0] holds and whose image c.x (staged by the step
 // before, or before the first step); NEXT_B (0 or 1) samples at order[NEXT] are prefetched into the
 // other buffers. ROUND counts the partial-sum buffers' alternation through the launch, as in the
 // general step.
 template <int UPL, int SPAN, bool TIMED>
 DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, int next_B,
-                          fused_totals &tot, int &round) {
+                          fused_totals &tot, sample_result &kept, int &round) {
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
     // Warp 0's threads hold none of the next sample: numbered from warp 1 on, the 196 quads of
@@ -114,6 +140,7 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
 
     prefetch_store<SPAN>(c, ahead, next_B, slot);
     if (c.warp == 0) warp_step_tail(c, buf, r.lr);
+    if (c.tid == totals_tid(p)) add_result(kept, tot); // the step before's
     simt_sync();
     phase_done<TIMED>(c, 1);
 
@@ -121,11 +148,7 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     add_grad_sq(c, tot, 0,
                 first_layer_block_update<UPL, SPAN>(c, w, c.x, grad_buffer(c, 1), 0, 1, r.lr,
                                                     r.diagnostics, NULL));
-    if (c.tid == totals_tid(p)) {
-        const float *y = c.acts + p.act[1];
-        const float loss = dd_mse_sample(NULL, y, c.labels[0], 0.0f);
-        add_step(tot, 0.0 + loss, dd_argmax(y, DD_CLASSES) == c.labels[0]);
-    }
+    if (c.tid == totals_tid(p)) keep_result(c, kept);
 }
 
 #endif
