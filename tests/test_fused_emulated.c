@@ -92,35 +92,53 @@ static void fused(const dd_fused_plan *plan, float *params, const uint32_t *orde
     fused_span(plan, params, order, 0, count, batch, sums);
 }
 
+/* Where the tests that train twice from one start and compare begin: CFG's layout, its initial
+ * parameters twice (A, B), a shuffled sample order, and a zeroed set of sums for each run. */
+typedef struct {
+    dd_layout layout;
+    float *a, *b;
+    uint32_t *order;
+    double sa[DD_N_SUMS], sb[DD_N_SUMS];
+} twins;
+
+static void twins_start(twins *t, const dd_model_config *cfg) {
+    char err[DD_ERR_LEN];
+    memset(t, 0, sizeof *t);
+    CHECK(dd_layout_build(cfg, &t->layout, err) == 0, "%s", err);
+    t->order = malloc(TRAIN_IMAGES * sizeof *t->order);
+    dd_rng *rng = dd_rng_create(7, err);
+    CHECK(dd_shuffle(t->order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
+    dd_rng_destroy(rng);
+    t->a = initial_params(cfg, &t->layout), t->b = initial_params(cfg, &t->layout);
+}
+
+static void twins_end(twins *t) {
+    free(t->a), free(t->b), free(t->order);
+}
+
 /* The CUDA backend launches a queue of steps whenever something needs their results (a progress
  * bar, a checkpoint): two launches must give exactly what one gives, the loss and hit sums
  * included. The diagnostics' gradient norms are added up across the block once per launch, so
  * there only the order of a few double additions may differ (~1e-16). */
 static void spans_add_up(const dd_model_config *cfg, int count, int split, int batch, int sms) {
     char err[DD_ERR_LEN];
-    dd_layout layout;
     dd_fused_plan plan;
-    dd_layout_build(cfg, &layout, err);
     CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, sms, &plan, err) == 0, "%s",
           err);
-    uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
-    dd_rng *rng = dd_rng_create(7, err);
-    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
-    float *one = initial_params(cfg, &layout), *two = initial_params(cfg, &layout);
-    double s1[DD_N_SUMS] = {0}, s2[DD_N_SUMS] = {0};
-    fused_span(&plan, one, order, 0, count, batch, s1);
-    fused_span(&plan, two, order, 0, split, batch, s2);
-    fused_span(&plan, two, order, split, count - split, batch, s2);
-    CHECK(memcmp(one, two, layout.n_params * sizeof *one) == 0,
+    twins t; /* a: one launch, b: two */
+    twins_start(&t, cfg);
+    fused_span(&plan, t.a, t.order, 0, count, batch, t.sa);
+    fused_span(&plan, t.b, t.order, 0, split, batch, t.sb);
+    fused_span(&plan, t.b, t.order, split, count - split, batch, t.sb);
+    CHECK(memcmp(t.a, t.b, t.layout.n_params * sizeof *t.a) == 0,
           "two launches give other parameters than one");
-    CHECK(memcmp(s1, s2, DD_SUM_GRAD_SQ * sizeof *s1) == 0,
+    CHECK(memcmp(t.sa, t.sb, DD_SUM_GRAD_SQ * sizeof *t.sa) == 0,
           "two launches give other sums than one");
-    for (int l = 0; l < layout.n_dense; l++)
-        CHECK(dd_close(s2[DD_SUM_GRAD_SQ + l], s1[DD_SUM_GRAD_SQ + l], 0, 1e-12),
+    for (int l = 0; l < t.layout.n_dense; l++)
+        CHECK(dd_close(t.sb[DD_SUM_GRAD_SQ + l], t.sa[DD_SUM_GRAD_SQ + l], 0, 1e-12),
               "two launches: gradient norm of layer %d %.17g vs %.17g", l + 1,
-              s2[DD_SUM_GRAD_SQ + l], s1[DD_SUM_GRAD_SQ + l]);
-    free(one), free(two), free(order);
-    dd_rng_destroy(rng);
+              t.sb[DD_SUM_GRAD_SQ + l], t.sa[DD_SUM_GRAD_SQ + l]);
+    twins_end(&t);
 }
 
 /* The warp step (kernels/fused_warp_step.cuh) is the general step at batch 1 with its phases
@@ -128,31 +146,25 @@ static void spans_add_up(const dd_model_config *cfg, int count, int split, int b
  * bit (the diagnostics' norms, split among other threads, to 1e-12). */
 static void warp_step_is_general_step(const char *name, const dd_model_config *cfg, int count) {
     char err[DD_ERR_LEN];
-    dd_layout layout;
     dd_fused_plan warp, general;
-    dd_layout_build(cfg, &layout, err);
     CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, 1, H100_SHARED, 0, &warp, err) == 0, "%s", err);
     CHECK(warp.warp_step, "%s: batch 1 not planned as the warp step", name);
     general = warp;
     general.warp_step = 0;
-    uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
-    dd_rng *rng = dd_rng_create(7, err);
-    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
-    float *a = initial_params(cfg, &layout), *b = initial_params(cfg, &layout);
-    double sa[DD_N_SUMS] = {0}, sb[DD_N_SUMS] = {0};
-    fused(&warp, a, order, count, 1, sa);
-    fused(&general, b, order, count, 1, sb);
-    CHECK(memcmp(a, b, layout.n_params * sizeof *a) == 0,
+    twins t; /* a: the warp step, b: the general one */
+    twins_start(&t, cfg);
+    fused(&warp, t.a, t.order, count, 1, t.sa);
+    fused(&general, t.b, t.order, count, 1, t.sb);
+    CHECK(memcmp(t.a, t.b, t.layout.n_params * sizeof *t.a) == 0,
           "%s: the warp step's parameters are not the general step's (%.3g relative)", name,
-          dd_rel_error(a, b, layout.n_params));
-    CHECK(memcmp(sa, sb, DD_SUM_GRAD_SQ * sizeof *sa) == 0,
+          dd_rel_error(t.a, t.b, t.layout.n_params));
+    CHECK(memcmp(t.sa, t.sb, DD_SUM_GRAD_SQ * sizeof *t.sa) == 0,
           "%s: the warp step's loss, hit or step sums are not the general step's", name);
-    for (int l = 0; l < layout.n_dense; l++)
-        CHECK(dd_close(sa[DD_SUM_GRAD_SQ + l], sb[DD_SUM_GRAD_SQ + l], 0, 1e-12),
-              "%s: gradient norm of layer %d %.17g vs %.17g", name, l + 1, sa[DD_SUM_GRAD_SQ + l],
-              sb[DD_SUM_GRAD_SQ + l]);
-    free(a), free(b), free(order);
-    dd_rng_destroy(rng);
+    for (int l = 0; l < t.layout.n_dense; l++)
+        CHECK(dd_close(t.sa[DD_SUM_GRAD_SQ + l], t.sb[DD_SUM_GRAD_SQ + l], 0, 1e-12),
+              "%s: gradient norm of layer %d %.17g vs %.17g", name, l + 1, t.sa[DD_SUM_GRAD_SQ + l],
+              t.sb[DD_SUM_GRAD_SQ + l]);
+    twins_end(&t);
 }
 
 /* The phase clocks (deepdigits-bench --phases) change nothing but the clock sums, and they time
@@ -160,19 +172,15 @@ static void warp_step_is_general_step(const char *name, const dd_model_config *c
 static void phase_clocks(const char *name, const dd_model_config *cfg, int count, int batch,
                          int sms) {
     char err[DD_ERR_LEN], what[128];
-    dd_layout layout;
     dd_fused_plan plan;
-    dd_layout_build(cfg, &layout, err);
     CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, sms, &plan, err) == 0, "%s",
           err);
-    uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
-    dd_rng *rng = dd_rng_create(7, err);
-    CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
-    float *a = initial_params(cfg, &layout), *b = initial_params(cfg, &layout);
-    double sa[DD_N_SUMS] = {0}, sb[DD_N_SUMS] = {0};
-    fused_span_timed(&plan, a, order, 0, count, batch, sa, 1);
-    fused_span_timed(&plan, b, order, 0, count, batch, sb, 0);
-    CHECK(memcmp(a, b, layout.n_params * sizeof *a) == 0 &&
+    twins t; /* a: with the clocks, b: without */
+    twins_start(&t, cfg);
+    const double *sa = t.sa, *sb = t.sb;
+    fused_span_timed(&plan, t.a, t.order, 0, count, batch, t.sa, 1);
+    fused_span_timed(&plan, t.b, t.order, 0, count, batch, t.sb, 0);
+    CHECK(memcmp(t.a, t.b, t.layout.n_params * sizeof *t.a) == 0 &&
               memcmp(sa, sb, DD_SUM_PHASES * sizeof *sa) == 0,
           "%s: the phase clocks changed the training", name);
     int named = 0;
@@ -185,8 +193,7 @@ static void phase_clocks(const char *name, const dd_model_config *cfg, int count
     }
     CHECK(named == (plan.warp_step ? 2 : 2 * plan.n_dense + (plan.bn != DD_BN_NONE)),
           "%s: %d phases named", name, named);
-    free(a), free(b), free(order);
-    dd_rng_destroy(rng);
+    twins_end(&t);
 }
 
 /* Which plans take the warp step: batch 1, one hidden layer of up to 32 units, no BN, one SM,
