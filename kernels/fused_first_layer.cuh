@@ -153,7 +153,11 @@ DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPA
             float sum = 0.0f;
             for (int rank = 0; rank < p.cluster; rank++) {
                 const float *from = rank == c.rank ? buf : simt_cluster_map(buf, rank);
-                for (int k = 0; k < p.warps; k++) sum += from[(s * p.warps + k) * width + j];
+                // A compile-time count (p.warps is the same), so that the 14 loads go out
+                // together: from the other block's shared memory one trip, not four.
+                DD_UNROLL
+                for (int k = 0; k < DD_FUSED_WARPS; k++)
+                    sum += from[(s * DD_FUSED_WARPS + k) * width + j];
             }
             z[at] = sum + bias[j];
             if (activate) act[at] = dd_activate(a, z[at]);
