@@ -18,21 +18,23 @@
 #define MAX_LIST 32
 
 /* The backends of the matrix: the CPU reference and the two GPU engines, the fused one on one SM a
- * model and on a cluster of two. */
-typedef enum { ON_CPU, ON_CUDA, ON_FUSED, ON_FUSED2, N_BACKENDS } backend;
-static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused",
-                                                      "cuda-fused-2sm"};
+ * model and on a cluster of two or four. */
+typedef enum { ON_CPU, ON_CUDA, ON_FUSED, ON_FUSED2, ON_FUSED4, N_BACKENDS } backend;
+static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused", "cuda-fused-2sm",
+                                                      "cuda-fused-4sm"};
+/* The SMs a model of each backend gets (0: not the fused engine). */
+static const int backend_sms[N_BACKENDS] = {0, 0, 1, 2, 4};
 
 static const char help[] =
     "usage: deepdigits-bench [options]\n"
     "Times training steps for a matrix of models x batch sizes x backends: cpu (the reference),\n"
     "cuda (the layers engine: cuBLAS SGEMMs and a kernel per layer and direction), cuda-fused\n"
-    "(the fused engine, one SM a model) and cuda-fused-2sm (the fused engine on a cluster of two\n"
-    "SMs a model).\n"
+    "(the fused engine, one SM a model), cuda-fused-2sm and cuda-fused-4sm (the fused engine on a\n"
+    "cluster of two or four SMs a model).\n"
     "  --models LIST     lab models: 0 (baseline) .. 20 (default 0,1,10,20)\n"
     "  --batch LIST      batch sizes (default 1,32,256,1024)\n"
     "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"
-    "  --backends LIST   of cpu, cuda, cuda-fused, cuda-fused-2sm (default: all four)\n"
+    "  --backends LIST   of cpu, cuda, cuda-fused, cuda-fused-2sm, cuda-fused-4sm (default: all)\n"
     "  --steps M         steps per timed run (default: one epoch, at most 2000)\n"
     "  --repeats R       timed runs per configuration, median reported (default 5)\n"
     "  --quick           20 steps x 3 runs: a smoke test\n"
@@ -44,7 +46,7 @@ static const char help[] =
     "                    --batch, asked of cuBLAS three ways, checked and timed (needs a GPU,\n"
     "                    no images)\n"
     "  --phases          instead of the matrix: each phase of a fused step of --models at --batch\n"
-    "                    (the cuda-fused and cuda-fused-2sm --backends), in SM clock cycles from\n"
+    "                    (the cuda-fused* --backends), in SM clock cycles from\n"
     "                    a build of the kernel that reads the clock after every barrier (needs a\n"
     "                    GPU; --steps as for the matrix)\n"
     "  --data DIR, --dataset mnist|fashion, --seed N, --tf32, --no-graphs  as in deepdigits train\n"
@@ -70,7 +72,7 @@ static int parse_backends(const char *value, int *mask) {
         if (on == N_BACKENDS) {
             fprintf(stderr,
                     "deepdigits-bench: --backends: unknown backend '%s' (cpu, cuda, cuda-fused, "
-                    "cuda-fused-2sm)\n",
+                    "cuda-fused-2sm, cuda-fused-4sm)\n",
                     tok);
             return -1;
         }
@@ -296,9 +298,9 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
         return -1;
     }
     o.batch = w->batch, o.seed = a->seed, o.tf32 = a->tf32, o.no_graphs = a->no_graphs;
-    const int fused = w->on == ON_FUSED || w->on == ON_FUSED2;
+    const int fused = backend_sms[w->on] > 0;
     o.engine = fused ? DD_ENGINE_FUSED : DD_ENGINE_LAYERS;
-    o.fused_sms = w->on == ON_FUSED2 ? 2 : 1;
+    o.fused_sms = fused ? backend_sms[w->on] : 1;
     const int gpu = w->on != ON_CPU;
     if (dd_check_bn_batch(&o, 0, err) != 0) {
         w->skipped = 1, snprintf(w->why, sizeof w->why, "BN needs batch >= 2");
@@ -328,7 +330,8 @@ static void engine_verdicts(const bench_args *a, double us[][MAX_LIST][N_BACKEND
     int any = 0;
     for (int i = 0; i < a->n_models; i++)
         for (int j = 0; j < a->n_batches; j++)
-            any |= us[i][j][ON_CUDA] > 0 && (us[i][j][ON_FUSED] > 0 || us[i][j][ON_FUSED2] > 0);
+            for (backend on = ON_FUSED; on < N_BACKENDS; on++)
+                any |= us[i][j][ON_CUDA] > 0 && us[i][j][on] > 0;
     if (!any) return;
     printf("\nfastest GPU backend (--engine auto now takes the fused engine up to batch %d, on two "
            "SMs from batch %d):\n",
@@ -475,8 +478,11 @@ int main(int argc, char **argv) {
         printf("--phases: skipped: no CUDA device\n");
     else if (a.phases) {
         const bench_plan p = plan_for(&a, 1);
-        if (bench_phases(a.models, a.n_models, a.batches, a.n_batches, (a.backends >> ON_FUSED) & 1,
-                         (a.backends >> ON_FUSED2) & 1, &data, a.seed, p.steps, why) != 0)
+        int sms = 0; /* bit s: on s SMs */
+        for (backend on = ON_FUSED; on < N_BACKENDS; on++)
+            if ((a.backends >> on) & 1) sms |= 1 << backend_sms[on];
+        if (bench_phases(a.models, a.n_models, a.batches, a.n_batches, sms, &data, a.seed, p.steps,
+                         why) != 0)
             fprintf(stderr, "deepdigits-bench: %s\n", why), rc = -1;
     } else if (!a.gemms)
         rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json, &first);

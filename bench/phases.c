@@ -50,14 +50,14 @@ static int phases_of(int model, int batch, int sms, const dd_mnist *data, unsign
     return 0;
 }
 
-int bench_phases(const int *models, int n_models, const int *batches, int n_batches, int one_sm,
-                 int two_sms, const dd_mnist *data, unsigned long long seed, int steps, char *err) {
+int bench_phases(const int *models, int n_models, const int *batches, int n_batches, int sms_mask,
+                 const dd_mnist *data, unsigned long long seed, int steps, char *err) {
     printf("phases of a fused step (SM clock cycles a step, the kernel built with phase clocks; "
            "bench/phases.c):\n");
     for (int i = 0; i < n_models; i++)
         for (int j = 0; j < n_batches; j++)
-            for (int sms = 1; sms <= 2; sms++)
-                if ((sms == 1 ? one_sm : two_sms) &&
+            for (int sms = 1; sms <= DD_FUSED_MAX_CLUSTER; sms *= 2)
+                if ((sms_mask >> sms) & 1 &&
                     phases_of(models[i], batches[j], sms, data, seed, steps, err) != 0)
                     return -1;
     return 0;

@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # deepdigits-bench --phases end to end (on the emulated device, or a GPU): the lab's network at
-# batch 1 (the warp step: two phases) and variant 20 at batch 32 on one SM and on two (the
+# batch 1 (the warp step: two phases) and variant 20 at batch 32 on one SM, two and four (the
 # general step: 13 phases, BN's included), each phase named and timed, and the shares adding up
 # to 100%. Usage: phases_check.sh DEEPDIGITS_BENCH MNIST_DIR
 set -u
@@ -24,6 +24,7 @@ check() {
 check "baseline, batch 1, 1 SM" 2
 check "variant-20, batch 32, 1 SM" 13
 check "variant-20, batch 32, 2 SMs" 13
+check "variant-20, batch 32, 4 SMs" 13
 grep -q "^variant-20, batch 1, 1 SM: skipped: BN needs batch >= 2" <<<"$out" ||
     fail "variant 20 at batch 1 not skipped for BN"
 echo "$out"

@@ -1,5 +1,5 @@
-// The fused engine on the GPU: one block, or a cluster of two, runs a whole span of SGD steps
-// (fused_body.cuh).
+// The fused engine on the GPU: one block, or a cluster of two or four, runs a whole span of SGD
+// steps (fused_body.cuh).
 #include "fused_body.cuh"
 #include "gpu_check.h"
 
@@ -118,29 +118,42 @@ static int cluster_fits(const dd_fused_plan *plan, int *fits, char *err) {
 
 #define SPAN_1 DD_FUSED_SPAN_OF(1)
 #define SPAN_2 DD_FUSED_SPAN_OF(2)
+#define SPAN_4 DD_FUSED_SPAN_OF(4)
 
 extern "C" int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char *err) {
     *fits = 1;
     if (plan->cluster == 1) return 0;
-    return plan->upl == 1 ? cluster_fits<1, SPAN_2>(plan, fits, err)
-                          : cluster_fits<2, SPAN_2>(plan, fits, err);
+    if (plan->cluster == 2)
+        return plan->upl == 1 ? cluster_fits<1, SPAN_2>(plan, fits, err)
+                              : cluster_fits<2, SPAN_2>(plan, fits, err);
+    return plan->upl == 1 ? cluster_fits<1, SPAN_4>(plan, fits, err)
+                          : cluster_fits<2, SPAN_4>(plan, fits, err);
+}
+
+// PLAN's kernel for its blocks (their spans), UPL units a lane, TIMED or not.
+template <int UPL, bool TIMED>
+static int launch_on(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t s,
+                     char *err) {
+    switch (plan->cluster) {
+    case 1:
+        return launch<UPL, SPAN_1, TIMED>(plan, run, s, err);
+    case 2:
+        return launch<UPL, SPAN_2, TIMED>(plan, run, s, err);
+    default:
+        return launch<UPL, SPAN_4, TIMED>(plan, run, s, err);
+    }
 }
 
 extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
                                   char *err) {
     cudaStream_t s = (cudaStream_t)stream;
-    if (run->phase_clocks) { // built for the lab's widths only, to keep the build short
-        if (plan->upl != 1) {
-            snprintf(err, DD_ERR_LEN,
-                     "the fused engine's phase clocks take first layers up to 32 units");
-            return -1;
-        }
-        return plan->cluster == 1 ? launch<1, SPAN_1, true>(plan, run, s, err)
-                                  : launch<1, SPAN_2, true>(plan, run, s, err);
+    if (!run->phase_clocks)
+        return plan->upl == 1 ? launch_on<1, false>(plan, run, s, err)
+                              : launch_on<2, false>(plan, run, s, err);
+    if (plan->upl != 1) { // timed builds for the lab's widths only, to keep the build short
+        snprintf(err, DD_ERR_LEN,
+                 "the fused engine's phase clocks take first layers up to 32 units");
+        return -1;
     }
-    if (plan->cluster == 1)
-        return plan->upl == 1 ? launch<1, SPAN_1>(plan, run, s, err)
-                              : launch<2, SPAN_1>(plan, run, s, err);
-    return plan->upl == 1 ? launch<1, SPAN_2>(plan, run, s, err)
-                          : launch<2, SPAN_2>(plan, run, s, err);
+    return launch_on<1, true>(plan, run, s, err);
 }

@@ -13,10 +13,11 @@
  * of each lane's own registers; at batch 1 with one hidden layer, warp 0 alone runs everything
  * after the first layer's products (fused_warp_step.cuh). See bench/NOTES.md for the numbers.
  *
- * At larger batches one model may run on a thread-block cluster of two blocks (two SMs): each
- * block owns half of the pixels (its warps 28 each), stages only its half of the images, and
- * reads the other block's partial sums through distributed shared memory; everything after the
- * first layer is computed by both blocks alike, so each holds the whole small network. */
+ * At larger batches one model may run on a thread-block cluster of two blocks (two SMs), or of
+ * four: each block owns its share of the pixels (its warps 28 or 14 each), stages only its share
+ * of the images, and reads the other blocks' partial sums through distributed shared memory;
+ * everything after the first layer is computed by every block alike, so each holds the whole
+ * small network. */
 #ifndef DD_FUSED_H
 #define DD_FUSED_H
 
@@ -40,9 +41,12 @@ extern "C" {
  * beside the rest. */
 #define DD_FUSED_WARPS   14
 #define DD_FUSED_THREADS (32 * DD_FUSED_WARPS)
-/* Pixels per warp when a model runs on CL blocks (a cluster of CL SMs). */
+/* Pixels per warp when a model runs on CL blocks (a cluster of CL SMs): 56, 28 or 14. */
 #define DD_FUSED_SPAN_OF(cl) (DD_IMAGE_PIXELS / (DD_FUSED_WARPS * (cl)))
-#define DD_FUSED_MAX_CLUSTER 2
+/* A model runs on 1, 2 or 4 SMs (the clusters whose blocks split 784 pixels into whole spans);
+ * the engine's own rule (DD_FUSED_CLUSTER_MIN_BATCH) takes two, the only cluster measured. */
+#define DD_FUSED_MAX_CLUSTER  4
+#define DD_FUSED_RULE_CLUSTER 2
 
 /* A divisor D as a multiplier, so that the kernel splits an index by a layer's width (or a BN
  * group's lanes) with one multiply instead of the ~20-instruction sequence a division by a
@@ -77,7 +81,7 @@ typedef struct {
     int moving_mean[DD_MAX_DENSE], moving_var[DD_MAX_DENSE];
     int n_params;
     /* The launch shape: UPL first-layer units per lane (1 up to 32 units, 2 up to 64: the
-     * kernel's template), THREADS per block, CLUSTER blocks per model (1 or 2), each owning
+     * kernel's template), THREADS per block, CLUSTER blocks per model (1, 2 or 4), each owning
      * BLOCK_PIXELS of an image (784 / CLUSTER) and its warps SPAN pixels each. */
     int upl, threads, warps, cluster, block_pixels, span;
     int max_batch;
@@ -121,7 +125,7 @@ typedef struct {
 } dd_fused_plan;
 
 /* Plans CFG for batches up to MAX_BATCH of INPUTS-pixel images (the engine takes 784), with
- * SHARED_LIMIT bytes of shared memory per block, on SMS blocks per model (1, 2, or 0 for the
+ * SHARED_LIMIT bytes of shared memory per block, on SMS blocks per model (1, 2, 4, or 0 for the
  * engine's rule: DD_FUSED_CLUSTER_MIN_BATCH). A cluster needs everything in shared memory.
  * Returns 0, or -1 with one line in ERR saying why the network does not fit the engine. */
 int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, size_t shared_limit,

@@ -40,14 +40,23 @@ void body_built(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
     }
 }
 
+template <int UPL, bool TIMED>
+void body_on(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
+    switch (p.cluster) {
+    case 1:
+        return body_built<UPL, DD_FUSED_SPAN_OF(1), TIMED>(p, c, shared);
+    case 2:
+        return body_built<UPL, DD_FUSED_SPAN_OF(2), TIMED>(p, c, shared);
+    default:
+        return body_built<UPL, DD_FUSED_SPAN_OF(4), TIMED>(p, c, shared);
+    }
+}
+
 template <bool TIMED> void body(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
-    const int one = p.cluster == 1;
     if (p.upl == 1)
-        one ? body_built<1, DD_FUSED_SPAN_OF(1), TIMED>(p, c, shared)
-            : body_built<1, DD_FUSED_SPAN_OF(2), TIMED>(p, c, shared);
+        body_on<1, TIMED>(p, c, shared);
     else
-        one ? body_built<2, DD_FUSED_SPAN_OF(1), TIMED>(p, c, shared)
-            : body_built<2, DD_FUSED_SPAN_OF(2), TIMED>(p, c, shared);
+        body_on<2, TIMED>(p, c, shared);
 }
 
 // Emulated thread I: thread I % threads of the block of rank I / threads.

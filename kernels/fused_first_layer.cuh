@@ -1,11 +1,11 @@
 // The fused engine's first layer, whose kernel lives in registers: warp w of the block owns
-// SPAN pixels (56; 28 when the model's block is one of a cluster of two, the block's share of the
-// image starting at c.px0) and lane l the units l and l + 32 (UPL of them), so a thread keeps the
-// UPL x SPAN weights W0[i][j] of its pixels and units. The batch's images (the block's share of
-// them) are standardized into shared memory first; the lanes of a warp read the same pixels (a
-// broadcast, four at a time), so a lane's dot product is its own and the warps' partial sums meet
-// once in shared memory (the cluster's, through distributed shared memory). The update is a
-// rank-1 update per sample of each lane's own weights.
+// SPAN pixels (56; 28 or 14 when the model's block is one of a cluster of two or four, the block's
+// share of the image starting at c.px0) and lane l the units l and l + 32 (UPL of them), so a
+// thread keeps the UPL x SPAN weights W0[i][j] of its pixels and units. The batch's images (the
+// block's share of them) are standardized into shared memory first; the lanes of a warp read the
+// same pixels (a broadcast, four or two at a time), so a lane's dot product is its own and the
+// warps' partial sums meet once in shared memory (the cluster's, through distributed shared
+// memory). The update is a rank-1 update per sample of each lane's own weights.
 #ifndef DD_FUSED_FIRST_LAYER_CUH
 #define DD_FUSED_FIRST_LAYER_CUH
 
@@ -19,10 +19,32 @@ template <int SPAN> DD_SIMT_FN int span_offset(const fused_ctx &c) {
     return c.warp * SPAN;
 }
 
+// The blocks of a cluster whose warps' spans are SPAN pixels (plan.cluster).
+template <int SPAN> DD_SIMT_FN constexpr int cluster_of() {
+    return DD_IMAGE_PIXELS / (DD_FUSED_WARPS * SPAN);
+}
+
+// Pixels a span's loops read at a time from shared memory: four (a float4) where spans are whole
+// quads, else two (a float2): a cluster of four's 14-pixel spans start only 8 bytes aligned.
+template <int SPAN> DD_SIMT_FN constexpr int span_vector() {
+    return SPAN % 4 == 0 ? 4 : 2;
+}
+
+// V standardized pixels at AT (aligned to V floats) into registers, as one vector load.
+DD_SIMT_FN void load_pixels(const float *at, float (&v)[4]) {
+    const float4 t = *simt_aligned((const float4 *)at);
+    v[0] = t.x, v[1] = t.y, v[2] = t.z, v[3] = t.w;
+}
+DD_SIMT_FN void load_pixels(const float *at, float (&v)[2]) {
+    const float2 t = *simt_aligned((const float2 *)at);
+    v[0] = t.x, v[1] = t.y;
+}
+
 // Quads (four pixels) in the block's share of an image (block_pixels / 4), known at compile
 // time from SPAN, so that finding a quad's sample divides by a constant (a multiply and a shift,
 // not the ~40-instruction division by a run-time value).
 template <int SPAN> DD_SIMT_FN constexpr int block_quads() {
+    static_assert(DD_FUSED_WARPS * SPAN % 4 == 0, "a block's share of an image is whole quads");
     return DD_FUSED_WARPS * SPAN / 4;
 }
 
@@ -97,28 +119,31 @@ DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n, int
 }
 
 // This lane's dot products of IMAGE's pixels in its warp's span with its UPL columns of W0: one
-// fused multiply-add a pixel, into four sums (one per lane of the float4 the pixels come in, so
-// a chain of dependent adds is a quarter of the span long), added up at the end.
+// fused multiply-add a pixel, into four sums (pixel r into sum r % 4, so that a chain of
+// dependent adds is a quarter of the span long), added up at the end.
 template <int UPL, int SPAN>
 DD_SIMT_FN void span_products(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *image,
                               float (&out)[UPL]) {
-    const float4 *x4 = simt_aligned((const float4 *)(image + span_offset<SPAN>(c)));
-    float4 sum[UPL];
+    constexpr int V = span_vector<SPAN>();
+    const float *x = image + span_offset<SPAN>(c);
+    float sum[UPL][4];
     DD_UNROLL
-    for (int k = 0; k < UPL; k++) sum[k] = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+    for (int k = 0; k < UPL; k++) sum[k][0] = sum[k][1] = sum[k][2] = sum[k][3] = 0.0f;
     DD_UNROLL
-    for (int q = 0; q < SPAN / 4; q++) {
-        const float4 v = x4[q];
+    for (int q = 0; q < SPAN / V; q++) {
+        float v[V];
+        load_pixels(x + V * q, v);
         DD_UNROLL
         for (int k = 0; k < UPL; k++) {
-            sum[k].x = fmaf(v.x, w[k][4 * q], sum[k].x);
-            sum[k].y = fmaf(v.y, w[k][4 * q + 1], sum[k].y);
-            sum[k].z = fmaf(v.z, w[k][4 * q + 2], sum[k].z);
-            sum[k].w = fmaf(v.w, w[k][4 * q + 3], sum[k].w);
+            DD_UNROLL
+            for (int e = 0; e < V; e++) {
+                const int r = V * q + e;
+                sum[k][r % 4] = fmaf(v[e], w[k][r], sum[k][r % 4]);
+            }
         }
     }
     DD_UNROLL
-    for (int k = 0; k < UPL; k++) out[k] = (sum[k].x + sum[k].z) + (sum[k].y + sum[k].w);
+    for (int k = 0; k < UPL; k++) out[k] = (sum[k][0] + sum[k][2]) + (sum[k][1] + sum[k][3]);
 }
 
 // z0 (and its activation, without BN) for the N staged images X, samples B0.. of the batch.
@@ -151,10 +176,11 @@ DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPA
             const int s = dd_fused_quotient(t, p.by_units[0]), j = t - s * u;
             const int at = (b0 + first + s) * u + j;
             float sum = 0.0f;
-            for (int rank = 0; rank < p.cluster; rank++) {
+            // Compile-time counts (p.cluster and p.warps are the same), so that all the loads go
+            // out together: from the other blocks' shared memory one trip, not one a warp.
+            DD_UNROLL
+            for (int rank = 0; rank < cluster_of<SPAN>(); rank++) {
                 const float *from = rank == c.rank ? buf : simt_cluster_map(buf, rank);
-                // A compile-time count (p.warps is the same), so that the 14 loads go out
-                // together: from the other block's shared memory one trip, not four.
                 DD_UNROLL
                 for (int k = 0; k < DD_FUSED_WARPS; k++)
                     sum += from[(s * DD_FUSED_WARPS + k) * width + j];
@@ -184,31 +210,32 @@ DD_SIMT_FN void first_layer_forward(const fused_ctx &c, const float (&w)[UPL][SP
 
 // The squared norm of this thread's share of the first kernel's gradient over the N staged
 // images X (samples B0..), for the diagnostics: each element g = sum over the samples of x d, a
-// float sum in sample order as the reference's, squared into four double sums. Four pixels at a
-// time from one float4 of the images and D's values in registers: a loop of one pixel at a time
+// float sum in sample order as the reference's, squared into four double sums. A vector of
+// pixels at a time (span_vector) and D's values in registers: a loop of one pixel at a time
 // cost as much as the rest of a batch-1 step (bench/NOTES.md, the profile of 2026-11-27). Only
 // the double sums' order differs from that loop's, which the diagnostics' tolerance allows.
 template <int UPL, int SPAN>
 DD_SIMT_FN double first_kernel_grad_sq(const fused_ctx &c, const float *x, const float *d, int b0,
                                        int n) {
     const int u = c.p->units[0];
+    constexpr int V = span_vector<SPAN>();
     double sq[4] = {0.0, 0.0, 0.0, 0.0};
     DD_UNROLL
     for (int k = 0; k < UPL; k++) {
         const int j = 32 * k + c.lane;
         if (j >= u) continue;
         DD_UNROLL
-        for (int q = 0; q < SPAN / 4; q++) {
-            float4 g = make_float4(0.0f, 0.0f, 0.0f, 0.0f);
+        for (int q = 0; q < SPAN / V; q++) {
+            float g[V] = {};
             for (int s = 0; s < n; s++) {
-                const float4 v = simt_aligned(
-                    (const float4 *)(x + s * c.p->block_pixels + span_offset<SPAN>(c)))[q];
+                float v[V];
+                load_pixels(x + s * c.p->block_pixels + span_offset<SPAN>(c) + V * q, v);
                 const float ds = d[(b0 + s) * u + j];
-                g.x = fmaf(v.x, ds, g.x), g.y = fmaf(v.y, ds, g.y);
-                g.z = fmaf(v.z, ds, g.z), g.w = fmaf(v.w, ds, g.w);
+                DD_UNROLL
+                for (int e = 0; e < V; e++) g[e] = fmaf(v[e], ds, g[e]);
             }
-            sq[0] += (double)g.x * g.x, sq[1] += (double)g.y * g.y;
-            sq[2] += (double)g.z * g.z, sq[3] += (double)g.w * g.w;
+            DD_UNROLL
+            for (int e = 0; e < V; e++) sq[(V * q + e) % 4] += (double)g[e] * g[e];
         }
     }
     return (sq[0] + sq[1]) + (sq[2] + sq[3]);
@@ -223,6 +250,7 @@ template <int UPL, int SPAN>
 DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][SPAN],
                                            const float *x, const float *d, int b0, int n, float lr,
                                            int diagnostics, float *G) {
+    constexpr int V = span_vector<SPAN>();
     const int u = c.p->units[0];
     double sq = 0;
     if (diagnostics && !G) sq = first_kernel_grad_sq<UPL, SPAN>(c, x, d, b0, n);
@@ -243,17 +271,15 @@ DD_SIMT_FN double first_layer_block_update(const fused_ctx &c, float (&w)[UPL][S
             const int j = 32 * k + c.lane;
             step[k] = j < u ? -lr * d[(b0 + s) * u + j] : 0.0f;
         }
-        const float4 *x4 =
-            simt_aligned((const float4 *)(x + s * c.p->block_pixels + span_offset<SPAN>(c)));
+        const float *xs = x + s * c.p->block_pixels + span_offset<SPAN>(c);
         DD_UNROLL
-        for (int q = 0; q < SPAN / 4; q++) {
-            const float4 v = x4[q];
+        for (int q = 0; q < SPAN / V; q++) {
+            float v[V];
+            load_pixels(xs + V * q, v);
             DD_UNROLL
             for (int k = 0; k < UPL; k++) {
-                w[k][4 * q] = fmaf(step[k], v.x, w[k][4 * q]);
-                w[k][4 * q + 1] = fmaf(step[k], v.y, w[k][4 * q + 1]);
-                w[k][4 * q + 2] = fmaf(step[k], v.z, w[k][4 * q + 2]);
-                w[k][4 * q + 3] = fmaf(step[k], v.w, w[k][4 * q + 3]);
+                DD_UNROLL
+                for (int e = 0; e < V; e++) w[k][V * q + e] = fmaf(step[k], v[e], w[k][V * q + e]);
             }
         }
     }

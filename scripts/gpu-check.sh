@@ -31,6 +31,7 @@ case ${1:-} in
 esac
 start=$SECONDS
 budget=${GPU_CHECK_BUDGET:-300}
+fused4=",cuda-fused-4sm" # the bench's backend for four SMs a model; "" once its canary fails
 out=$(mktemp -d)  # the logs
 dest=${OUT:-$out/results} # what comes back
 mkdir -p "$dest"
@@ -121,7 +122,7 @@ write_report() {
             tail -4 "$out/train-$engine.txt"
             echo '```'
         done
-        if ((!fused_ok)) && [[ -s $out/canary.txt ]]; then
+        if { ((!fused_ok)) || [[ -z $fused4 ]]; } && [[ -s $out/canary.txt ]]; then
             echo
             echo "## The fused canary's output"
             echo
@@ -199,7 +200,7 @@ done
 # --profile: what the next change to either engine needs, then the report.
 profile_stages() {
     timeout -k 10 "$(cap 90)" $build/bench/deepdigits-bench --models 0,20 --batch 2,8,16,64,128 \
-        --backends cuda,cuda-fused,cuda-fused-2sm --repeats 3 --json "$out/bench-crossover.json" \
+        --backends cuda,cuda-fused,cuda-fused-2sm"$fused4" --repeats 3 --json "$out/bench-crossover.json" \
         >"$out/crossover.txt" 2>&1
     say "crossover bench: exit $? after $((SECONDS - start)) s"
     # The layers engine's SGEMMs asked of cuBLAS three ways (bench/gemm.c): which gives one kernel
@@ -277,17 +278,23 @@ fi
 
 # Every limit below also kills (-k): deepdigits catches SIGTERM to save a checkpoint, and a process
 # stuck in a hung kernel's synchronize would never act on it.
-# 0. A canary for the fused kernel, which had never run on a GPU: one short launch on one SM (the
-# lab's network at batch 1) and one on a cluster of two (variant 20 at batch 32). If one hangs,
-# every stage that runs the fused engine is left out (a hang would eat the machine's time at each
-# of them); if one fails without hanging, the sanitizers below still look at it.
+# 0. A canary for the fused kernel: one short launch on one SM (the lab's network at batch 1) and
+# one on a cluster of two (variant 20 at batch 32). If one hangs, every stage that runs the fused
+# engine is left out (a hang would eat the machine's time at each of them); if one fails without
+# hanging, the sanitizers below still look at it. A third on a cluster of four (new, never run on
+# a GPU): if it fails, the bench and the sanitizers leave four SMs out (the tests still try it).
 fused_ok=1 fused_hangs=0 canary=""
-for args in "--variant 0 --subset 200" "--variant 20 --subset 640"; do
-    # shellcheck disable=SC2086 # ARGS is two flag pairs
+for args in "--variant 0 --subset 200" "--variant 20 --subset 640" \
+    "--variant 20 --subset 640 --fused-sms 4"; do
+    # shellcheck disable=SC2086 # ARGS is flag pairs
     timeout -k 10 "$(cap 30)" $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
         >>"$out/canary.txt" 2>&1
     rc=$?
     canary+="$args: exit $rc; "
+    if [[ $args == *--fused-sms* ]]; then
+        ((rc == 0)) || fused4=""
+        continue
+    fi
     ((rc == 0)) || fused_ok=0
     ((rc != 124 && rc != 137)) || fused_hangs=1
 done
@@ -353,7 +360,7 @@ say "layers engine: $graph_nodes"
 write_report
 
 # 3. The bench: the matrix, then the whole lab on the GPU.
-backends=cpu,cuda,cuda-fused,cuda-fused-2sm
+backends=cpu,cuda,cuda-fused,cuda-fused-2sm"$fused4"
 ((fused_ok)) || backends=cpu,cuda
 timeout -k 10 "$(cap 150)" $build/bench/deepdigits-bench --backends $backends --json "$out/bench.json" \
     >"$out/bench.txt" 2>&1
@@ -364,7 +371,7 @@ write_report
 # clocks (bench/phases.c; bench/NOTES.md, v4, predicts the lab's at batch 1).
 if ((fused_ok && $(left) > 60)); then
     timeout -k 10 "$(cap 40)" $build/bench/deepdigits-bench --phases --models 0,1,20 --batch 1,32 \
-        --backends cuda-fused,cuda-fused-2sm >"$out/phases.txt" 2>&1
+        --backends cuda-fused,cuda-fused-2sm"$fused4" >"$out/phases.txt" 2>&1
     say "phases: exit $? after $((SECONDS - start)) s"
     write_report
 fi
@@ -392,10 +399,10 @@ write_report
 # synccheck for misused barriers, on 100 steps of the lab's network (batch 1) and 10 of variant
 # 20 (batch 32, BN after the activation), with only that kernel instrumented (--kernel-name).
 sanitizer=/usr/local/cuda/bin/compute-sanitizer
-fused_run() {
+fused_run() { # TOOL SUBSET VARIANT [SMS]
     timeout -k 10 "$(cap 60)" $sanitizer --tool "$1" --kernel-name kns=fused_kernel --error-exitcode 9 \
         $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 \
-        --subset "$2" --variant "$3" >>"$out/fused-sanitizer.log" 2>&1
+        --subset "$2" --variant "$3" ${4:+--fused-sms "$4"} >>"$out/fused-sanitizer.log" 2>&1
 }
 if [[ ! -x $sanitizer ]]; then
     memcheck="compute-sanitizer not found" fused_check="compute-sanitizer not found"
@@ -406,8 +413,10 @@ else
         # Each check on its own, so that one finding does not hide the others.
         : >"$out/fused-sanitizer.log"
         fused_check=""
-        for check in "racecheck 100 0" "racecheck 320 20" "memcheck 100 0" "memcheck 320 20" \
-            "synccheck 320 20"; do
+        checks=("racecheck 100 0" "racecheck 320 20" "memcheck 100 0" "memcheck 320 20"
+            "synccheck 320 20")
+        [[ -n $fused4 ]] && checks+=("racecheck 320 20 4" "memcheck 320 20 4")
+        for check in "${checks[@]}"; do
             (($(left) > 30)) || break
             # shellcheck disable=SC2086 # CHECK is the tool, the subset and the variant
             fused_run $check

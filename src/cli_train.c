@@ -1,5 +1,6 @@
 /* deepdigits train: flags -> dd_train_options -> a trained network. */
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -49,6 +50,8 @@ static const char train_help[] =
     "                        networks up to 64 units wide and batches up to 1024), layers\n"
     "                        (cuBLAS SGEMMs and a kernel per layer and direction); auto is\n"
     "                        fused up to batch 32\n"
+    "  --fused-sms N         GPU, --engine fused: SMs a model, 1, 2 or 4 (a thread-block\n"
+    "                        cluster; default: two from batch 8 where the batch fits on chip)\n"
     "checkpoints (safetensors; see the README):\n"
     "  --save FILE           write the weights and the training state after the last epoch\n"
     "  --save-every N        and every N epochs (to the same FILE)\n"
@@ -83,6 +86,7 @@ enum {
     OPT_TF32,
     OPT_NO_GRAPHS,
     OPT_ENGINE,
+    OPT_FUSED_SMS,
     OPT_VARIANT,
     OPT_WIDTH,
     OPT_OUT,
@@ -114,6 +118,7 @@ static const struct option train_options[] = {
     {"tf32", no_argument, 0, OPT_TF32},
     {"no-graphs", no_argument, 0, OPT_NO_GRAPHS},
     {"engine", required_argument, 0, OPT_ENGINE},
+    {"fused-sms", required_argument, 0, OPT_FUSED_SMS},
     {"variant", required_argument, 0, OPT_VARIANT},
     {"width", required_argument, 0, OPT_WIDTH},
     {"out", required_argument, 0, OPT_OUT},
@@ -216,6 +221,14 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
         return 0;
     case OPT_ENGINE:
         return dd_parse_engine(arg, &o->engine);
+    case OPT_FUSED_SMS:
+        if (dd_parse_int("fused-sms", arg, LONG_MIN, LONG_MAX, &n) != 0) return -1;
+        if (n != 1 && n != 2 && n != 4) {
+            fprintf(stderr, "deepdigits: --fused-sms %ld: must be 1, 2 or 4\n", n);
+            return -1;
+        }
+        o->fused_sms = (int)n;
+        return 0;
     case OPT_VERBOSE:
         if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
         o->verbose = (int)n;
@@ -383,6 +396,8 @@ static int check_combinations(int argc, char **argv, const run_flags *run,
         why = "--save-every needs --save FILE (or --resume FILE, which it then saves to)";
     else if (data && dataset)
         why = "give either --data or --dataset, not both";
+    else if (o->fused_sms && o->engine != DD_ENGINE_FUSED)
+        why = "--fused-sms sets the fused engine's SMs a model: it needs --engine fused";
     if (why) {
         fprintf(stderr, "deepdigits: %s\n", why);
         return 2;

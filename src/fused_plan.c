@@ -176,14 +176,14 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
 int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, size_t shared_limit,
                         int sms, dd_fused_plan *p, char *err) {
     if (check_fits(cfg, inputs, max_batch, err) != 0) return -1;
-    if (sms < 0 || sms > DD_FUSED_MAX_CLUSTER) {
-        snprintf(err, DD_ERR_LEN, "the fused engine runs a model on 1..%d SMs, not %d",
+    if (sms != 0 && sms != 1 && sms != 2 && sms != DD_FUSED_MAX_CLUSTER) {
+        snprintf(err, DD_ERR_LEN, "the fused engine runs a model on 1, 2 or %d SMs, not %d",
                  DD_FUSED_MAX_CLUSTER, sms);
         return -1;
     }
     if (sms > 0) return plan_on(cfg, max_batch, shared_limit, sms, p, err);
     if (max_batch >= DD_FUSED_CLUSTER_MIN_BATCH &&
-        plan_on(cfg, max_batch, shared_limit, DD_FUSED_MAX_CLUSTER, p, err) == 0)
+        plan_on(cfg, max_batch, shared_limit, DD_FUSED_RULE_CLUSTER, p, err) == 0)
         return 0;
     return plan_on(cfg, max_batch, shared_limit, 1, p, err);
 }

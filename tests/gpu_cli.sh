@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
 # On a GPU, `train` gives the CPU's numbers: the lab's network (batch 1) and variant 20 (batch 32)
-# for two epochs on 3,000 images, with each engine (layers with graphs, layers without, fused),
-# every column of the history within rounding of the CPU's: loss and val_loss within 1e-4
-# relative, acc and val_acc within 3 samples, steps equal, the diagnostics within 1e-3 relative
-# (the saturated fractions within 0.2%: a unit at the edge may tip either way). Then the
+# for two epochs on 3,000 images, with each engine (layers with graphs, layers without, fused by
+# its rule and on a cluster of four SMs), every column of the history within rounding of the
+# CPU's: loss and val_loss within 1e-4 relative, acc and val_acc within 3 samples, steps equal,
+# the diagnostics within 1e-3 relative (the saturated fractions within 0.2%: a unit at the edge
+# may tip either way). Then the
 # checkpoint: `eval` of the GPU's model prints the val_loss the GPU measured, and a GPU run
 # resumed after its first epoch ends with the weights of the uninterrupted one (within 1e-6).
 # Skipped (77) without a CUDA device. Usage: gpu_cli.sh DEEPDIGITS MNIST_DIR
@@ -32,9 +33,10 @@ for model in lab 20; do
     [[ $model == 20 ]] && flags=(--variant 20)
     "$dd" train "${common[@]}" "${flags[@]}" --device cpu --history "$tmp/cpu-$model.csv" \
         >"$tmp/log" 2>&1 || fail "$model on the CPU exited $?: $(tail -1 "$tmp/log")"
-    for engine in layers layers-eager fused; do
-        extra=(--engine "${engine%-eager}")
+    for engine in layers layers-eager fused fused-4sm; do
+        extra=(--engine "${engine%-*}")
         [[ $engine == layers-eager ]] && extra+=(--no-graphs)
+        [[ $engine == fused-4sm ]] && extra+=(--fused-sms 4)
         "$dd" train "${common[@]}" "${flags[@]}" --device gpu "${extra[@]}" \
             --history "$tmp/$engine-$model.csv" --save "$tmp/$engine-$model.safetensors" \
             >"$tmp/log" 2>&1 || fail "$model, $engine: exited $?: $(tail -1 "$tmp/log")"

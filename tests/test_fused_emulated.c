@@ -212,6 +212,7 @@ static void warp_step_rule(void) {
     } cases[] = {{"the lab", &lab, 1, 0, 1, H100_SHARED},
                  {"batch 2", &lab, 2, 0, 0, H100_SHARED},
                  {"two SMs", &lab, 1, 2, 0, H100_SHARED},
+                 {"four SMs", &lab, 1, 4, 0, H100_SHARED},
                  {"two hidden layers", &two, 1, 0, 0, H100_SHARED},
                  {"33 units", &wide, 1, 0, 0, H100_SHARED},
                  {"BN", &bn, 1, 0, 0, H100_SHARED},
@@ -232,14 +233,14 @@ static void warp_step_rule(void) {
     }
 }
 
-/* Every model of the lab at the batches auto gives the fused engine, on one SM and on two, keeps
+/* Every model of the lab at the batches auto gives the fused engine, on one, two or four SMs, keeps
  * everything in shared memory on an H100, and so runs the kernel's on-chip build (its small
  * layers addressing shared memory directly; kernels/fused_body.cuh, on_chip_build). */
 static void lab_plans_on_chip(void) {
     const int batches[] = {1, 2, 8, DD_FUSED_AUTO_MAX_BATCH};
     for (int m = 0; m <= DD_VARIANT_COUNT; m++)
         for (size_t b = 0; b < sizeof batches / sizeof batches[0]; b++)
-            for (int sms = 1; sms <= 2; sms++) {
+            for (int sms = 1; sms <= DD_FUSED_MAX_CLUSTER; sms *= 2) {
                 char err[DD_ERR_LEN];
                 dd_train_options o;
                 dd_fused_plan plan;
@@ -389,15 +390,18 @@ int main(void) {
     dd_model_config after3 = network(3, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL);
     agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, 2, H100_SHARED);
     agree("5 x 25, BN after sigmoid, one SM", &after, 64, 32, 1, H100_SHARED);
+    agree("5 x 25, BN after sigmoid, four SMs", &after, 64, 32, 4, H100_SHARED);
     dd_model_config two = network(2, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
     agree("2 x 25 tanh at batch 3, prefetched", &two, 3 * 8 + 2, 3, 1, H100_SHARED);
     agree("2 x 25 tanh at batch 3, prefetched, on two SMs", &two, 3 * 8 + 2, 3, 2, H100_SHARED);
+    agree("2 x 25 tanh at batch 3, prefetched, on four SMs", &two, 3 * 8 + 2, 3, 4, H100_SHARED);
     dd_model_config relu_bn = network(2, 25, DD_ACT_RELU, DD_BN_BEFORE, DD_INIT_HE_NORMAL);
     agree("2 x 25 relu, BN before, batch 48 (lanes walk past 32)", &relu_bn, 48 + 13, 48, 0,
           H100_SHARED);
     dd_model_config wide = network(2, 64, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
     agree("2 x 64 relu (the 64-unit kernel)", &wide, 3 * 8, 8, 1, H100_SHARED);
     agree("2 x 64 relu, two SMs", &wide, 3 * 8, 8, 2, H100_SHARED);
+    agree("2 x 64 relu, four SMs", &wide, 3 * 8, 8, 4, H100_SHARED);
     /* The widest and largest the engine takes: variant 20's depth at width 64, and batch 256. */
     dd_model_config wide_bn = network(5, 64, DD_ACT_TANH, DD_BN_BEFORE, DD_INIT_GLOROT_UNIFORM);
     agree("5 x 64 tanh, BN before, batch 32", &wide_bn, 2 * 32 + 9, 32, 0, H100_SHARED);
@@ -408,6 +412,7 @@ int main(void) {
 
     spans_add_up(&before, 2 * 32 + 7, 32, 32, 1);
     spans_add_up(&two, 3 * 8 + 2, 3 * 3, 3, 2);
+    spans_add_up(&after3, 3 * 8 + 5, 2 * 8, 8, 4);
     spans_add_up(&lab, 30, 13, 1, 1); /* the warp step */
 
     sms_by_rule(&lab);
@@ -417,6 +422,7 @@ int main(void) {
     quotients_exact();
     phase_clocks("phase clocks, the lab (the warp step)", &lab, 6, 1, 0);
     phase_clocks("phase clocks, 5 x 25 BN after sigmoid on two SMs", &after, 64, 32, 2);
+    phase_clocks("phase clocks, 3 x 25 BN after sigmoid on four SMs", &after3, 16, 8, 4);
     phase_clocks("phase clocks, 2 x 25 tanh at batch 3", &two, 9, 3, 1);
     warp_step_is_general_step("lab network", &lab, 40);
     dd_model_config sig32 = network(1, 32, DD_ACT_SIGMOID, DD_BN_NONE, DD_INIT_GLOROT_NORMAL);
@@ -429,7 +435,10 @@ int main(void) {
     refuses("batch 2000", &lab, 2000, 0, H100_SHARED, "batches of 1..1024");
     dd_model_config none = network(0, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
     refuses("no hidden layer", &none, 1, 0, H100_SHARED, "at least one hidden layer");
-    refuses("three SMs", &lab, 32, 3, H100_SHARED, "on 1..2 SMs");
+    refuses("three SMs", &lab, 32, 3, H100_SHARED, "on 1, 2 or 4 SMs");
+    refuses("eight SMs", &lab, 32, 8, H100_SHARED, "on 1, 2 or 4 SMs");
+    refuses("a cluster of four without room in shared memory", &lab, 1024, 4, H100_SHARED,
+            "on 4 SMs needs the batch's images");
     refuses("a cluster without room in shared memory", &lab, 32, 2, 64 * 1024,
             "on 2 SMs needs the batch's images");
     dd_mnist_free(&data);

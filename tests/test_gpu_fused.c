@@ -15,6 +15,7 @@
 #include "deepdigits/rng.h"
 #include "deepdigits/train.h"
 #include "deepdigits/variants.h"
+#include "fused.h" /* DD_FUSED_MAX_CLUSTER */
 #include "gputest.h"
 #include "testutil.h"
 
@@ -86,11 +87,11 @@ static void agree_on(int variant, int sms, const float *pc, const dd_sums *cs) {
     free(pg), free(pa);
 }
 
-/* VARIANT's CPU epoch, then the GPU's on the engine's rule, or with BOTH_SHAPES on a cluster of
- * two SMs (where the GPU launches clusters) and on one SM, each asked for: unlike the rule, which
- * falls back to one SM where a cluster cannot run, an explicit two fails if it cannot, so on an
- * H100 the cluster path surely ran. */
-static void agree(int variant, int both_shapes) {
+/* VARIANT's CPU epoch, then the GPU's on the engine's rule, or with EVERY_SHAPE on clusters of
+ * four and of two SMs (where the GPU launches clusters) and on one SM, each asked for: unlike the
+ * rule, which falls back to one SM where a cluster cannot run, an explicit size fails if it
+ * cannot, so on an H100 the cluster paths surely ran. */
+static void agree(int variant, int every_shape) {
     char err[DD_ERR_LEN];
     dd_train_options o;
     CHECK(dd_variant_options(variant, 0, &o, err) == 0, "%s", err);
@@ -99,11 +100,13 @@ static void agree(int variant, int both_shapes) {
     int clusters = 0; /* whether this GPU launches thread-block clusters at all (sm_90 on) */
     CHECK(cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, 0) == cudaSuccess,
           "cluster attribute");
-    if (both_shapes) {
-        if (clusters)
-            agree_on(variant, 2, pc, &cs);
-        else
-            printf("variant %d on 2 SMs: not run, this GPU launches no clusters\n", variant);
+    if (every_shape) {
+        for (int sms = DD_FUSED_MAX_CLUSTER; sms > 1; sms /= 2)
+            if (clusters)
+                agree_on(variant, sms, pc, &cs);
+            else
+                printf("variant %d on %d SMs: not run, this GPU launches no clusters\n", variant,
+                       sms);
         agree_on(variant, 1, pc, &cs);
     } else {
         agree_on(variant, 0, pc, &cs);

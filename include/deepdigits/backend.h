@@ -44,7 +44,7 @@ typedef struct {
     int tf32;         /* GPU: let cuBLAS use TF32 tensor cores (changes the numbers) */
     int no_graphs;    /* GPU: launch every op eagerly instead of replaying a captured step */
     dd_engine engine; /* GPU only */
-    int fused_sms;    /* GPU, fused engine: SMs per model (1, 2), or 0 for the engine's rule */
+    int fused_sms;    /* GPU, fused engine: SMs per model (1, 2, 4), or 0 for the engine's rule */
     int phase_clocks; /* GPU, fused engine: time each phase of a step (dd_sums.phase_cycles) */
 } dd_backend_setup;
 
