@@ -35,7 +35,11 @@ extern "C" {
 
 #define DD_FUSED_MAX_UNITS 64   /* widest hidden layer the engine takes */
 #define DD_FUSED_MAX_BATCH 1024 /* largest batch */
-#define DD_FUSED_CHUNK     8    /* samples per reduction round of the first layer */
+/* Samples per reduction round of the first layer (plan.chunk): 8, or 16 or 32 where shared memory
+ * has room for their partial sums without moving anything else out (fewer rounds, so fewer
+ * barriers: on a cluster each is a cluster barrier). */
+#define DD_FUSED_CHUNK     8
+#define DD_FUSED_MAX_CHUNK 32
 /* 14 warps of 32: warp w owns 56 pixels of the 784 (28 in a cluster of two). A sub-partition of
  * an SM runs 4 of the 14 warps, so a thread may use 128 registers: 56 or 112 first-kernel weights
  * beside the rest. */
@@ -85,6 +89,7 @@ typedef struct {
      * BLOCK_PIXELS of an image (784 / CLUSTER) and its warps SPAN pixels each. */
     int upl, threads, warps, cluster, block_pixels, span;
     int max_batch;
+    int chunk; /* samples per reduction round of the first layer (DD_FUSED_CHUNK ..) */
     /* The batch's standardized images (this block's block_pixels floats each) at sm_x: X_SAMPLES of
      * them, twice over when X_DOUBLE (the next batch is staged during this one). X_SAMPLES <
      * max_batch: the batch goes through in blocks of X_SAMPLES, staged twice (forward and update).
@@ -113,7 +118,7 @@ typedef struct {
     int on_chip;
     /* Always in shared memory: a per-warp reduction slot (warps + 1 doubles: the last for the
      * cluster's sum), the standardization
-     * table (256), two rounds of first-layer partial sums (2 x CHUNK x warps x 32 upl), this
+     * table (256), two rounds of first-layer partial sums (2 x chunk x warps x 32 upl), this
      * batch's and the next one's labels (2B ints), per-sample losses and hits (B each). */
     int sm_red, sm_table, sm_partial, sm_labels, sm_loss, sm_hits;
     int sm_clocks; /* the phase clocks (dd_fused_run.phase_clocks): DD_FUSED_PHASES + 1 int64 */

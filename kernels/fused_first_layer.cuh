@@ -147,8 +147,8 @@ DD_SIMT_FN void span_products(const fused_ctx &c, const float (&w)[UPL][SPAN], c
 }
 
 // z0 (and its activation, without BN) for the N staged images X, samples B0.. of the batch.
-// Rounds of CHUNK samples: each warp leaves its partial sums in shared memory, then one thread per
-// (sample, unit) adds up the warps, of every block of the cluster in the same order (so every
+// Rounds of plan.chunk samples: each warp leaves its partial sums in shared memory, then one thread
+// per (sample, unit) adds up the warps, of every block of the cluster in the same order (so every
 // block gets the same z0). Two buffers alternate (ROUND counts on through the launch), so a
 // round's writes never meet the previous round's reads, in this block or another, and one
 // barrier a round suffices.
@@ -156,13 +156,13 @@ template <int UPL, int SPAN>
 DD_SIMT_FN void first_layer_rounds(const fused_ctx &c, const float (&w)[UPL][SPAN], const float *x,
                                    int b0, int n, int &round) {
     const dd_fused_plan &p = *c.p;
-    const int u = p.units[0], width = 32 * UPL, round_floats = DD_FUSED_CHUNK * p.warps * width;
+    const int u = p.units[0], width = 32 * UPL, round_floats = p.chunk * p.warps * width;
     float *z = c.acts + p.z[0], *act = c.acts + p.act[0];
     const float *bias = param(c, p.bias[0]);
     const int activate = activates_in_place(p, 0);
     const dd_activation a = activation(p, 0);
-    for (int first = 0; first < n; first += DD_FUSED_CHUNK, round++) {
-        const int m = n - first < DD_FUSED_CHUNK ? n - first : DD_FUSED_CHUNK;
+    for (int first = 0; first < n; first += p.chunk, round++) {
+        const int m = n - first < p.chunk ? n - first : p.chunk;
         float *buf = c.partial + (round & 1) * round_floats;
         for (int s = 0; s < m; s++) {
             float sums[UPL];

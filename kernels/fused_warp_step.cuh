@@ -129,7 +129,7 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     prefetch_load<SPAN>(c, ahead, next, next_B, slot);
 
     const int width = 32 * UPL;
-    float *buf = c.partial + (round & 1) * (DD_FUSED_CHUNK * p.warps * width);
+    float *buf = c.partial + (round & 1) * (p.chunk * p.warps * width);
     round++;
     float sums[UPL];
     span_products<UPL, SPAN>(c, w, c.x, sums);

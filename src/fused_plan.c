@@ -105,10 +105,10 @@ static int bn_lanes(int u, int B, int warps) {
     return lanes;
 }
 
-/* Plans on CLUSTER blocks; a cluster must have everything in shared memory (its blocks compute
- * the small layers alike, each in its own). */
-static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limit, int cluster,
-                   dd_fused_plan *p, char *err) {
+/* Plans on CLUSTER blocks, CHUNK samples a first-layer round; a cluster must have everything in
+ * shared memory (its blocks compute the small layers alike, each in its own). */
+static int plan_chunk(const dd_model_config *cfg, int max_batch, size_t shared_limit, int cluster,
+                      int chunk, dd_fused_plan *p, char *err) {
     dd_layout L;
     memset(p, 0, sizeof *p);
     if (dd_layout_build(cfg, &L, err) != 0) return -1;
@@ -136,6 +136,7 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
     p->cluster = cluster;
     p->block_pixels = DD_IMAGE_PIXELS / cluster;
     p->span = DD_FUSED_SPAN_OF(cluster);
+    p->chunk = chunk;
 
     /* The fixed shared part, in floats; the doubles first so that they stay aligned, and the
      * images after it on a 16-byte boundary (they are read four floats at a time). */
@@ -143,7 +144,7 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
     p->sm_red = take(&at, 2 * (p->warps + 1));
     p->sm_clocks = take(&at, 2 * (DD_FUSED_PHASES + 1)); /* int64, as aligned as sm_red */
     p->sm_table = take(&at, 256);
-    p->sm_partial = take(&at, 2 * DD_FUSED_CHUNK * p->warps * 32 * p->upl);
+    p->sm_partial = take(&at, 2 * chunk * p->warps * 32 * p->upl);
     p->sm_labels = take(&at, 2 * max_batch); /* this step's and the next one's */
     p->sm_loss = take(&at, max_batch);
     p->sm_hits = take(&at, max_batch);
@@ -170,6 +171,27 @@ static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limi
     p->g_grad = p->acts_shared ? 0 : p->acts_floats;
     p->scratch_floats =
         p->g_grad + (p->x_samples < max_batch ? DD_IMAGE_PIXELS * cfg->units[0] : 0);
+    return 0;
+}
+
+/* The plan on CLUSTER blocks with the largest round of the first layer that shared memory holds
+ * beside everything the smallest round's plan keeps there (the images as often, the parameters
+ * and activations where they were): a round fewer is a barrier fewer, the same sums in the same
+ * order. Rounds beyond the batch (or the images' block) would not be fewer. */
+static int plan_on(const dd_model_config *cfg, int max_batch, size_t shared_limit, int cluster,
+                   dd_fused_plan *p, char *err) {
+    if (plan_chunk(cfg, max_batch, shared_limit, cluster, DD_FUSED_CHUNK, p, err) != 0) return -1;
+    for (int chunk = DD_FUSED_MAX_CHUNK; chunk > DD_FUSED_CHUNK; chunk /= 2) {
+        char why[DD_ERR_LEN];
+        dd_fused_plan q;
+        if (chunk / 2 >= p->x_samples) continue;
+        if (plan_chunk(cfg, max_batch, shared_limit, cluster, chunk, &q, why) == 0 &&
+            q.x_samples == p->x_samples && q.x_double == p->x_double &&
+            q.rest_shared == p->rest_shared && q.acts_shared == p->acts_shared) {
+            *p = q;
+            return 0;
+        }
+    }
     return 0;
 }
 

@@ -282,10 +282,10 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
     fused(&plan, got, order, count, batch, sums);
 
     const double rel = dd_rel_error(got, ref, layout.n_params);
-    printf("%s: %d samples at batch %d on %d SM%s (images %d at a time%s, parameters %s, "
-           "activations %s): parameters differ by %.3g relative\n",
+    printf("%s: %d samples at batch %d on %d SM%s (images %d at a time%s, first-layer rounds of "
+           "%d, parameters %s, activations %s): parameters differ by %.3g relative\n",
            name, count, batch, plan.cluster, plan.cluster > 1 ? "s" : "", plan.x_samples,
-           plan.x_double ? ", twice" : "", plan.rest_shared ? "shared" : "global",
+           plan.x_double ? ", twice" : "", plan.chunk, plan.rest_shared ? "shared" : "global",
            plan.acts_shared ? "shared" : "global", rel);
     CHECK(rel <= 1e-5, "%s: parameters differ by %.3g relative (limit 1e-5)", name, rel);
     CHECK(dd_close(sums[DD_SUM_LOSS], rs.loss_sum, 0, 1e-5), "%s: loss sum %.9g vs %.9g", name,
@@ -348,6 +348,30 @@ static void bn_lanes_rule(void) {
     }
 }
 
+/* The first layer's rounds (plan.chunk): as many samples as shared memory holds partial sums for
+ * beside what the eight-sample plan keeps there, up to 32, and never more than make a round
+ * fewer. Variant 20 at batch 32 on two SMs keeps 8: rounds of 16 would leave no room to stage
+ * the next batch during this one. */
+static void chunk_rule(void) {
+    const dd_model_config lab = dd_model_config_lab();
+    const dd_model_config v20 =
+        network(5, 25, DD_ACT_SIGMOID, DD_BN_AFTER, DD_INIT_HE_NORMAL); /* variant 20's shape */
+    const struct {
+        const dd_model_config *cfg;
+        int batch, sms, chunk;
+    } cases[] = {{&lab, 1, 1, 8},   {&lab, 8, 2, 8},   {&lab, 16, 1, 16}, {&lab, 32, 2, 16},
+                 {&lab, 32, 4, 32}, {&lab, 256, 1, 8}, {&v20, 32, 2, 8},  {&v20, 32, 4, 16}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char err[DD_ERR_LEN];
+        dd_fused_plan plan;
+        CHECK(dd_fused_plan_build(cases[k].cfg, DD_IMAGE_PIXELS, cases[k].batch, H100_SHARED,
+                                  cases[k].sms, &plan, err) == 0,
+              "%s", err);
+        CHECK(plan.chunk == cases[k].chunk, "case %zu (batch %d, %d SMs): rounds of %d, not %d", k,
+              cases[k].batch, cases[k].sms, plan.chunk, cases[k].chunk);
+    }
+}
+
 /* The engine's rule: two SMs a model from DD_FUSED_CLUSTER_MIN_BATCH up, where everything fits
  * shared memory; one otherwise. */
 static void sms_by_rule(const dd_model_config *cfg) {
@@ -391,6 +415,8 @@ int main(void) {
     agree("5 x 25, BN after sigmoid (variant 20's shape)", &after, 64, 32, 2, H100_SHARED);
     agree("5 x 25, BN after sigmoid, one SM", &after, 64, 32, 1, H100_SHARED);
     agree("5 x 25, BN after sigmoid, four SMs", &after, 64, 32, 4, H100_SHARED);
+    agree("lab network at batch 32 on four SMs (one round a batch)", &lab, 2 * 32 + 5, 32, 4,
+          H100_SHARED);
     dd_model_config two = network(2, 25, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
     agree("2 x 25 tanh at batch 3, prefetched", &two, 3 * 8 + 2, 3, 1, H100_SHARED);
     agree("2 x 25 tanh at batch 3, prefetched, on two SMs", &two, 3 * 8 + 2, 3, 2, H100_SHARED);
@@ -416,6 +442,7 @@ int main(void) {
     spans_add_up(&lab, 30, 13, 1, 1); /* the warp step */
 
     sms_by_rule(&lab);
+    chunk_rule();
     warp_step_rule();
     lab_plans_on_chip();
     bn_lanes_rule();
