@@ -10,14 +10,39 @@
 #include "fused_ctx.cuh"
 #include "reduce.cuh"
 
-// Layer L's z at (ROW, J) = in[ROW] · W[:, J] + b[J], for a layer after the first.
-DD_SIMT_FN float dense_z(const fused_ctx &c, int l, int row, int j) {
+// N dot products sharing their second factor: SUM[i] = the sum over t < LEN of
+// A[ROWS[i] x STRIDE + t] x W[t x STEP], each in the order it has alone, the N side by side so that
+// the GPU overlaps their chains of dependent adds (a lane's samples; each weight read once).
+template <int N>
+DD_SIMT_FN void dot_rows(const float *a, int stride, const int (&rows)[N], const float *w, int step,
+                         int len, float (&sum)[N]) {
+    DD_UNROLL
+    for (int i = 0; i < N; i++) sum[i] = 0.0f;
+    for (int t = 0; t < len; t++) {
+        const float wt = w[t * step];
+        DD_UNROLL
+        for (int i = 0; i < N; i++) sum[i] += a[rows[i] * stride + t] * wt;
+    }
+}
+
+// Layer L's z at (ROWS[i], J) = in[ROWS[i]] · W[:, J] + b[J] for N rows, a layer after the first.
+template <int N>
+DD_SIMT_FN void dense_z_rows(const fused_ctx &c, int l, const int (&rows)[N], int j,
+                             float (&z)[N]) {
     const dd_fused_plan &p = *c.p;
     const int I = p.fan_in[l], u = p.units[l];
-    const float *in = layer_output(c, l - 1), *W = param(c, p.kernel[l]);
-    float sum = 0.0f;
-    for (int k = 0; k < I; k++) sum += in[row * I + k] * W[k * u + j];
-    return sum + param(c, p.bias[l])[j];
+    float sum[N];
+    dot_rows<N>(layer_output(c, l - 1), I, rows, param(c, p.kernel[l]) + j, u, I, sum);
+    const float bias = param(c, p.bias[l])[j];
+    DD_UNROLL
+    for (int i = 0; i < N; i++) z[i] = sum[i] + bias;
+}
+
+DD_SIMT_FN float dense_z(const fused_ctx &c, int l, int row, int j) {
+    const int rows[1] = {row};
+    float z[1];
+    dense_z_rows<1>(c, l, rows, j, z);
+    return z[0];
 }
 
 // z (B, u) of a layer after the first without BN, one thread per output, activated at once. The
@@ -62,6 +87,24 @@ DD_SIMT_FN double group_total(double v, int lanes) {
     return v;
 }
 
+// Two such sums at once, their butterflies interleaved (each the same as alone).
+DD_SIMT_FN void group_totals(double &a, double &b, int lanes) {
+    for (int mask = lanes / 2; mask > 0; mask /= 2) {
+        const double from_a = simt_shfl_xor(a, mask), from_b = simt_shfl_xor(b, mask);
+        a += from_a, b += from_b;
+    }
+}
+
+// This lane's samples of a BN channel (FIRST, FIRST + STEP, ... below N) two at a time: AT(b0, b1,
+// 2) for each pair, AT(b, b, 1) for a last one alone.
+template <typename F> DD_SIMT_FN void in_pairs(int first, int n, int step, F at) {
+    for (int b = first; b < n; b += 2 * step)
+        if (b + step < n)
+            at(b, b + step, 2);
+        else
+            at(b, b, 1);
+}
+
 // Layer L with BN, forward in training mode, a group of lanes per channel: z (the Dense output,
 // computed here for a layer after the first; the first layer's comes from its own phase), then BN
 // and the activation in the configured order, with the batch statistics in double as in
@@ -81,8 +124,15 @@ DD_SIMT_FN void batchnorm_layer_forward(const fused_ctx &c, int l, int B) {
         const bn_round r = bn_round_at(c, l, u, first);
         const int ch = r.ch, n = r.mine ? B : 0; // a lane without a channel adds nothing
         double sum = 0, sq = 0;
+        if (l > 0) // the Dense output of the lane's samples, two chains at a time
+            in_pairs(r.member, n, r.lanes, [&](int b0, int b1, int two) {
+                const int rows[2] = {b0, b1};
+                float out2[2];
+                dense_z_rows<2>(c, l, rows, ch, out2);
+                z[b0 * u + ch] = out2[0];
+                if (two == 2) z[b1 * u + ch] = out2[1];
+            });
         for (int b = r.member; b < n; b += r.lanes) {
-            if (l > 0) z[b * u + ch] = dense_z(c, l, b, ch);
             if (!before) act[b * u + ch] = dd_activate(a, z[b * u + ch]);
             sum += in[b * u + ch];
         }
@@ -116,16 +166,28 @@ DD_SIMT_FN void layer_forward(const fused_ctx &c, int l, int B, float *output_dz
         dense_forward(c, l, B, output_dz);
 }
 
-// dL/d(input) of layer L at (row B, column K) from dL/dz D with the kernel as it is now, and
-// through the lower layer's activation where grad_arrives_activated.
-DD_SIMT_FN float input_grad(const fused_ctx &c, int l, const float *d, int b, int k) {
+// dL/d(input) of layer L at (rows ROWS[i], column K) for N rows from dL/dz D with the kernel as it
+// is now (row K of it), and through the lower layer's activation where grad_arrives_activated.
+template <int N>
+DD_SIMT_FN void input_grad_rows(const fused_ctx &c, int l, const float *d, const int (&rows)[N],
+                                int k, float (&g)[N]) {
     const dd_fused_plan &p = *c.p;
     const int I = p.fan_in[l], u = p.units[l];
-    const float *W = param(c, p.kernel[l]);
-    float sum = 0.0f;
-    for (int j = 0; j < u; j++) sum += d[b * u + j] * W[k * u + j];
-    if (!grad_arrives_activated(p, l - 1)) return sum;
-    return sum * dd_activate_grad(activation(p, l - 1), c.acts[p.act[l - 1] + b * I + k]);
+    float sum[N];
+    dot_rows<N>(d, u, rows, param(c, p.kernel[l]) + k * u, 1, u, sum);
+    const int through = grad_arrives_activated(p, l - 1);
+    const dd_activation a = activation(p, l - 1);
+    DD_UNROLL
+    for (int i = 0; i < N; i++)
+        g[i] =
+            through ? sum[i] * dd_activate_grad(a, c.acts[p.act[l - 1] + rows[i] * I + k]) : sum[i];
+}
+
+DD_SIMT_FN float input_grad(const fused_ctx &c, int l, const float *d, int b, int k) {
+    const int rows[1] = {b};
+    float g[1];
+    input_grad_rows<1>(c, l, d, rows, k, g);
+    return g[0];
 }
 
 // BN backward of layer L's channel in round R (a group of lanes), in place: G holds dL/d(BN
@@ -145,8 +207,8 @@ DD_SIMT_FN void batchnorm_channel_backward(const fused_ctx &c, int l, const bn_r
         sum_dy += g[b * u + ch];
         sum_dy_xhat = fma((double)g[b * u + ch], (double)xhat[b * u + ch], sum_dy_xhat);
     }
-    const float dbeta = (float)group_total(sum_dy, r.lanes);
-    const float dgamma = (float)group_total(sum_dy_xhat, r.lanes);
+    group_totals(sum_dy, sum_dy_xhat, r.lanes);
+    const float dbeta = (float)sum_dy, dgamma = (float)sum_dy_xhat;
     for (int b = r.member; b < n; b += r.lanes) {
         const int k = b * u + ch;
         const float dx = dd_bn_dx(scale, B, g[k], xhat[k], dbeta, dgamma);
@@ -179,8 +241,13 @@ DD_SIMT_FN void dense_backward(const fused_ctx &c, int l, const float *d, float 
     const int per_warp = bn_channels_a_warp(c, l - 1);
     for (int first = c.warp * per_warp; first < I; first += p.warps * per_warp) {
         const bn_round r = bn_round_at(c, l - 1, I, first);
-        for (int b = r.member; r.mine && b < B; b += r.lanes)
-            down[b * I + r.ch] = input_grad(c, l, d, b, r.ch);
+        in_pairs(r.member, r.mine ? B : 0, r.lanes, [&](int b0, int b1, int two) {
+            const int rows[2] = {b0, b1};
+            float g2[2];
+            input_grad_rows<2>(c, l, d, rows, r.ch, g2);
+            down[b0 * I + r.ch] = g2[0];
+            if (two == 2) down[b1 * I + r.ch] = g2[1];
+        });
         batchnorm_channel_backward(c, l - 1, r, down, B, lr);
     }
 }
@@ -202,14 +269,22 @@ DD_SIMT_FN double apply_kernel_update(const fused_ctx &c, const kernel_update &d
     const int I = p.fan_in[due.l], u = p.units[due.l];
     const float *in = layer_output(c, due.l - 1);
     float *W = param(c, p.kernel[due.l]);
-    const int diagnostics = c.r->diagnostics;
+    const int diagnostics = c.r->diagnostics, n = I * u, T = p.threads;
     double sq = 0;
-    for (int t = c.tid; t < I * u; t += p.threads) {
-        const int k = dd_fused_quotient(t, p.by_units[due.l]), j = t - k * u;
-        float gw = 0.0f;
-        for (int b = 0; b < due.B; b++) gw += in[b * I + k] * due.d[b * u + j];
-        if (diagnostics) sq += (double)gw * gw;
-        W[t] = dd_sgd_step(W[t], gw, lr);
+    for (int t0 = c.tid; t0 < n; t0 += 2 * T) { // two weights' chains side by side
+        const int two = t0 + T < n, t1 = two ? t0 + T : t0;
+        const int k0 = dd_fused_quotient(t0, p.by_units[due.l]), j0 = t0 - k0 * u;
+        const int k1 = dd_fused_quotient(t1, p.by_units[due.l]), j1 = t1 - k1 * u;
+        float gw0 = 0.0f, gw1 = 0.0f;
+        for (int b = 0; b < due.B; b++) {
+            gw0 += in[b * I + k0] * due.d[b * u + j0];
+            gw1 += in[b * I + k1] * due.d[b * u + j1];
+        }
+        if (diagnostics) sq += (double)gw0 * gw0;
+        W[t0] = dd_sgd_step(W[t0], gw0, lr);
+        if (!two) continue;
+        if (diagnostics) sq += (double)gw1 * gw1;
+        W[t1] = dd_sgd_step(W[t1], gw1, lr);
     }
     return sq;
 }
