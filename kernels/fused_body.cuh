@@ -16,16 +16,28 @@ DD_SIMT_FN void load_labels(const fused_ctx &c, int *labels, int first, int B) {
     for (int b = c.tid; b < B; b += c.p->threads) labels[b] = c.r->labels[c.r->order[first + b]];
 }
 
-// Each sample's MSE loss and hit, into shared memory for thread 0's running sums. The gradient
-// is not taken here: the output layer's forward phase has done it (dense_forward).
-DD_SIMT_FN void sample_losses(const fused_ctx &c, int B) {
+// Each sample's MSE loss and hit, into shared memory. The gradient is not taken here: the output
+// layer's forward phase has done it (dense_forward). A batch of up to 32 goes to the block's last
+// warp, a lane a sample, whose last lane then takes the batch into the totals at once (the
+// reference's order: the batch's losses summed, then added), in a phase where that warp has
+// least to do; a larger batch is spread over the block and summed after the step's last barrier
+// (train_step).
+DD_SIMT_FN int losses_in_last_warp(int B) {
+    return B <= 32;
+}
+
+DD_SIMT_FN void sample_losses(const fused_ctx &c, int B, fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
     const float *y = c.acts + p.act[p.n_dense - 1];
-    for (int b = c.tid; b < B; b += p.threads) {
+    const int in_warp = losses_in_last_warp(B), first = in_warp ? p.threads - 32 : 0;
+    for (int b = c.tid - first; b >= 0 && b < B; b += p.threads) {
         const float *yb = y + b * DD_CLASSES;
         c.loss[b] = dd_mse_sample(NULL, yb, c.labels[b], 0.0f);
         c.hits[b] = dd_argmax(yb, DD_CLASSES) == c.labels[b];
     }
+    if (!in_warp || c.warp != p.warps - 1) return;
+    simt_syncwarp();
+    if (c.tid == totals_tid(p)) add_batch(c, tot, B);
 }
 
 // Block-wide sum in double with a fixed tree (so it never depends on timing); the total is valid
@@ -41,21 +53,45 @@ DD_SIMT_FN double block_total_in_thread0(const fused_ctx &c, double v) {
     return total;
 }
 
+// The next batch's samples (NEXT_B at order[NEXT ..)), when the step did not prefetch them: read
+// into registers at the start of the backward pass's first phase and stored at its end where they
+// fit (LATE), else read and stored there at once.
+struct next_batch {
+    int at, n, late;
+};
+
+// Whether a kernel of UPL x SPAN first-layer weights a thread has the registers to hold the next
+// batch across a phase: ptxas (sm_90) spills none for 28 or fewer, where the one-SM kernels'
+// spills grow 8 -> 128 bytes (and their weights are in the loops that spill).
+template <int UPL, int SPAN> DD_SIMT_FN constexpr bool stages_late() {
+    return UPL * SPAN <= 28;
+}
+
 // Backward through every layer from the output layer's dL/dz in gradient buffer 0, updating as
 // it goes: a phase per layer, each also applying the kernel update due from the one before; the
-// samples' losses are taken alongside the first. The batch is the B samples at order[FIRST ..).
+// samples' losses are taken alongside the first, and the next batch staged (STAGE; see
+// next_batch). The batch is the B samples at order[FIRST ..).
 template <int UPL, int SPAN, bool TIMED>
 DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int first, int B,
                                 const prefetch &next, int have_next, int next_B,
-                                fused_totals &tot) {
+                                const next_batch &stage, fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
     const dd_fused_run &r = *c.r;
-    sample_losses(c, B);
+    prefetch_k<DD_FUSED_STAGE_READS> later = {};
+    if (stages_late<UPL, SPAN>() && stage.late)
+        prefetch_load<SPAN>(c, later, stage.at, stage.n, c.tid);
+    else if (stage.n) {
+        load_labels(c, c.next_labels, stage.at, stage.n);
+        if (p.x_double) stage_images<SPAN>(c, c.x_next, stage.at, stage.n);
+    }
+    sample_losses(c, B, tot);
     kernel_update due = {0, B, NULL};
     int k = 0; // grad_buffer(k) holds dL/dz of layer l
     for (int l = p.n_dense - 1; l > 0; l--, k++) {
         add_grad_sq(c, tot, due.l, apply_kernel_update(c, due, r.lr));
         dense_backward(c, l, grad_buffer(c, k), grad_buffer(c, k + 1), B, r.lr);
+        if (stages_late<UPL, SPAN>() && k == 0 && stage.late)
+            prefetch_store<SPAN>(c, later, stage.n, c.tid);
         due = {l, B, grad_buffer(c, k)};
         simt_sync();
         phase_done<TIMED>(c, 2 * p.n_dense - l);
@@ -70,7 +106,7 @@ DD_SIMT_FN void backward_update(const fused_ctx &c, float (&w)[UPL][SPAN], int f
 // One SGD step on the B samples at order[FIRST ..), whose labels C holds; meanwhile the NEXT_B
 // samples' labels (and, with x_double, images) at order[NEXT ..) go into the other buffers:
 // prefetched into registers now and stored at the step's end when they are few, else loaded
-// alongside the backward pass's first phase. No step needs a barrier of its own for that.
+// in the backward pass's first phase (next_batch). No step needs a barrier of its own for that.
 // ROUND counts the first layer's reduction rounds through the launch.
 template <int UPL, int SPAN, bool TIMED>
 DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first, int B, int next,
@@ -87,17 +123,11 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
         simt_sync();
         phase_done<TIMED>(c, 1 + l);
     }
-    if (!early) {
-        load_labels(c, c.next_labels, next, next_B);
-        if (p.x_double) stage_images<SPAN>(c, c.x_next, next, next_B);
-    }
-    backward_update<UPL, SPAN, TIMED>(c, w, first, B, ahead, early, next_B, tot);
-    if (c.tid == totals_tid(p)) { // the reference's order: a batch's losses summed, then added
-        double loss = 0;
-        int hits = 0;
-        for (int b = 0; b < B; b++) loss += c.loss[b], hits += c.hits[b];
-        add_step(tot, loss, hits);
-    }
+    next_batch stage = {next, early ? 0 : next_B, 0};
+    stage.late =
+        stages_late<UPL, SPAN>() && stage.n && fits_registers<DD_FUSED_STAGE_READS>(p, stage.n);
+    backward_update<UPL, SPAN, TIMED>(c, w, first, B, ahead, early, next_B, stage, tot);
+    if (c.tid == totals_tid(p) && !losses_in_last_warp(B)) add_batch(c, tot, B);
 }
 
 // The sum of every block's V (valid in thread 0 of each) in thread 0 of rank 0, in rank order.

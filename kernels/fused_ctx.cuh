@@ -58,10 +58,11 @@ DD_SIMT_FN int grad_arrives_activated(const dd_fused_plan &p, int l) {
 }
 
 // SGD on a bias of U units from dL/dz D (B x u): the column sums, in row order as the reference
-// adds them, one thread per unit.
+// adds them, one thread per unit, the block's last threads: the first warps carry a BN phase's
+// channels (and the rest of a phase's work goes to the first threads), so the last ones idle.
 DD_SIMT_FN void bias_update(const fused_ctx &c, float *bias, const float *d, int B, int u,
                             float lr) {
-    for (int j = c.tid; j < u; j += c.p->threads) {
+    for (int j = c.p->threads - 1 - c.tid; j < u; j += c.p->threads) {
         float db = 0.0f;
         for (int b = 0; b < B; b++) db += d[b * u + j];
         bias[j] = dd_sgd_step(bias[j], db, lr);
@@ -78,10 +79,11 @@ struct fused_totals {
     double grad_sq[DD_MAX_DENSE];
 };
 
-// The thread that keeps the loss, hit and step totals: thread 0, or in the warp step the block's
-// last thread, whose warp has least to do there (warp 0 runs the small layers).
+// The thread that keeps the loss, hit and step totals: the block's last, whose warp has least to
+// do in the small layers' phases (warp 0 runs the warp step's; the first warps a BN phase's
+// channels).
 DD_SIMT_FN int totals_tid(const dd_fused_plan &p) {
-    return p.warp_step ? p.threads - 1 : 0;
+    return p.threads - 1;
 }
 
 // One step into the totals: its batch's loss (the samples' losses summed in sample order, as the
@@ -91,6 +93,15 @@ DD_SIMT_FN void add_step(fused_totals &tot, double loss, int hits) {
     tot.correct += hits;
     tot.steps += 1;
     tot.bad_step = dd_first_bad_step(tot.bad_step, tot.loss, tot.steps);
+}
+
+// The batch's B losses and hits (c.loss, c.hits) into the totals: summed in sample order, then
+// added, as the reference does.
+DD_SIMT_FN void add_batch(const fused_ctx &c, fused_totals &tot, int B) {
+    double loss = 0;
+    int hits = 0;
+    for (int b = 0; b < B; b++) loss += c.loss[b], hits += c.hits[b];
+    add_step(tot, loss, hits);
 }
 
 // The backward pass's gradient buffers rotate through three: a phase reads dL/dz of its layer

@@ -80,40 +80,50 @@ template <int SPAN> DD_SIMT_FN void stage_images(const fused_ctx &c, float *x, i
     }
 }
 
-// The next batch, read from global memory at the start of a step into registers and written to
-// shared memory at its end, so that the reads' latency (the order, then the pixels and labels it
-// points to: two trips to L2 or DRAM) hides behind the step's work instead of stalling a phase.
-// For batches whose images fit DD_FUSED_PREFETCH quads a thread (up to 4 at 448 threads).
+// The next batch, read from global memory into registers early and written to shared memory
+// late, so that the reads' latency (the order, then the pixels and labels it points to: two trips
+// to L2 or DRAM) hides behind work instead of stalling a phase: K quads of the images a thread
+// and a label. Across the whole step (from its start to the first layer's update) for batches
+// whose images fit DD_FUSED_PREFETCH quads a thread (up to 4 samples at 448 threads, 18 on four
+// SMs); across the backward pass's first phase for those that fit DD_FUSED_STAGE_READS.
 #define DD_FUSED_PREFETCH 2
-struct prefetch {
-    uchar4 quad[DD_FUSED_PREFETCH];
+template <int K> struct prefetch_k {
+    uchar4 quad[K];
     int label;
 };
+typedef prefetch_k<DD_FUSED_PREFETCH> prefetch;
 
-DD_SIMT_FN int prefetchable(const dd_fused_plan &p, int n) {
-    return p.x_double && n * (p.block_pixels / 4) <= p.threads * DD_FUSED_PREFETCH &&
-           n <= p.threads;
+// Whether the next N samples fit K quads a thread (the labels alone where images are not staged
+// ahead).
+template <int K> DD_SIMT_FN int fits_registers(const dd_fused_plan &p, int n) {
+    return n <= p.threads && (!p.x_double || n * (p.block_pixels / 4) <= p.threads * K);
 }
 
-// The N samples at order[FIRST ..) into F (prefetchable(N) must hold), this thread's share of
+DD_SIMT_FN int prefetchable(const dd_fused_plan &p, int n) {
+    return p.x_double && fits_registers<DD_FUSED_PREFETCH>(p, n);
+}
+
+// The N samples at order[FIRST ..) into F (fits_registers<K>(N) must hold), this thread's share of
 // them as the thread whose index is SLOT (c.tid, or another numbering that keeps some warp free).
-template <int SPAN>
-DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch &f, int first, int n, int slot) {
+template <int SPAN, int K>
+DD_SIMT_FN void prefetch_load(const fused_ctx &c, prefetch_k<K> &f, int first, int n, int slot) {
+    const int quads = c.p->x_double ? n * block_quads<SPAN>() : 0;
     DD_UNROLL
-    for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
+    for (int k = 0; k < K; k++) {
         const int t = slot + k * c.p->threads;
-        if (t < n * block_quads<SPAN>()) f.quad[k] = read_quad<SPAN>(c, first, t);
+        if (t < quads) f.quad[k] = read_quad<SPAN>(c, first, t);
     }
     if (slot < n) f.label = c.r->labels[c.r->order[first + slot]];
 }
 
 // F's images, standardized, into c.x_next and its labels into c.next_labels (SLOT as loaded).
-template <int SPAN>
-DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch &f, int n, int slot) {
+template <int SPAN, int K>
+DD_SIMT_FN void prefetch_store(const fused_ctx &c, const prefetch_k<K> &f, int n, int slot) {
+    const int quads = c.p->x_double ? n * block_quads<SPAN>() : 0;
     DD_UNROLL
-    for (int k = 0; k < DD_FUSED_PREFETCH; k++) {
+    for (int k = 0; k < K; k++) {
         const int t = slot + k * c.p->threads;
-        if (t < n * block_quads<SPAN>()) write_quad(c, c.x_next, t, f.quad[k]);
+        if (t < quads) write_quad(c, c.x_next, t, f.quad[k]);
     }
     if (slot < n) c.next_labels[slot] = f.label;
 }

@@ -421,6 +421,12 @@ int main(void) {
     agree("2 x 25 tanh at batch 3, prefetched", &two, 3 * 8 + 2, 3, 1, H100_SHARED);
     agree("2 x 25 tanh at batch 3, prefetched, on two SMs", &two, 3 * 8 + 2, 3, 2, H100_SHARED);
     agree("2 x 25 tanh at batch 3, prefetched, on four SMs", &two, 3 * 8 + 2, 3, 4, H100_SHARED);
+    /* The next batch staged in registers across the backward pass's first phase (8 quads a
+     * thread at most, on clusters: stages_late) and otherwise straight to shared memory. */
+    agree("2 x 25 tanh at batch 16 on two SMs, staged through registers", &two, 3 * 16 + 5, 16, 2,
+          H100_SHARED);
+    agree("2 x 25 tanh at batch 24, staged straight to shared memory", &two, 2 * 24 + 5, 24, 1,
+          H100_SHARED);
     dd_model_config relu_bn = network(2, 25, DD_ACT_RELU, DD_BN_BEFORE, DD_INIT_HE_NORMAL);
     agree("2 x 25 relu, BN before, batch 48 (lanes walk past 32)", &relu_bn, 48 + 13, 48, 0,
           H100_SHARED);
