@@ -132,22 +132,37 @@ DD_SIMT_FN void batchnorm_layer_forward(const fused_ctx &c, int l, int B) {
                 z[b0 * u + ch] = out2[0];
                 if (two == 2) z[b1 * u + ch] = out2[1];
             });
-        for (int b = r.member; b < n; b += r.lanes) {
-            if (!before) act[b * u + ch] = dd_activate(a, z[b * u + ch]);
-            sum += in[b * u + ch];
-        }
+        in_pairs(r.member, n, r.lanes, [&](int b0, int b1, int two) { // BN's input, summed
+            const int k0 = b0 * u + ch, k1 = b1 * u + ch;
+            float x0 = z[k0], x1 = z[k1];
+            if (!before) {
+                x0 = dd_activate(a, x0), x1 = dd_activate(a, x1);
+                act[k0] = x0;
+                if (two == 2) act[k1] = x1;
+            }
+            sum += x0;
+            if (two == 2) sum += x1;
+        });
         const float m = (float)(group_total(sum, r.lanes) / B);
         for (int b = r.member; b < n; b += r.lanes) {
             const double d = (double)in[b * u + ch] - m;
             sq = fma(d, d, sq); // fused, as src/batchnorm.c's: one rounding a term everywhere
         }
         const float v = (float)(group_total(sq, r.lanes) / B), inv_std = dd_bn_inv_std(v);
-        for (int b = r.member; b < n; b += r.lanes) {
-            const int k = b * u + ch;
-            xhat[k] = dd_bn_xhat(in[k], m, inv_std);
-            out[k] = dd_bn_affine(xhat[k], gamma[ch], beta[ch]);
-            if (before) act[k] = dd_activate(a, out[k]);
-        }
+        in_pairs(r.member, n, r.lanes, [&](int b0, int b1, int two) { // normalized, scaled
+            const int k[2] = {b0 * u + ch, b1 * u + ch};
+            float h[2], o[2], y[2];
+            DD_UNROLL
+            for (int i = 0; i < 2; i++) {
+                h[i] = dd_bn_xhat(in[k[i]], m, inv_std);
+                o[i] = dd_bn_affine(h[i], gamma[ch], beta[ch]);
+                y[i] = before ? dd_activate(a, o[i]) : 0.0f;
+            }
+            for (int i = 0; i < two; i++) {
+                xhat[k[i]] = h[i], out[k[i]] = o[i];
+                if (before) act[k[i]] = y[i];
+            }
+        });
         if (r.member == 0 && r.mine) {
             c.acts[p.mean[l] + ch] = m;
             c.acts[p.var[l] + ch] = v;
