@@ -124,24 +124,22 @@ DD_SIMT_FN void batchnorm_layer_forward(const fused_ctx &c, int l, int B) {
         const bn_round r = bn_round_at(c, l, u, first);
         const int ch = r.ch, n = r.mine ? B : 0; // a lane without a channel adds nothing
         double sum = 0, sq = 0;
-        if (l > 0) // the Dense output of the lane's samples, two chains at a time
-            in_pairs(r.member, n, r.lanes, [&](int b0, int b1, int two) {
-                const int rows[2] = {b0, b1};
-                float out2[2];
-                dense_z_rows<2>(c, l, rows, ch, out2);
-                z[b0 * u + ch] = out2[0];
-                if (two == 2) z[b1 * u + ch] = out2[1];
-            });
         in_pairs(r.member, n, r.lanes, [&](int b0, int b1, int two) { // BN's input, summed
-            const int k0 = b0 * u + ch, k1 = b1 * u + ch;
-            float x0 = z[k0], x1 = z[k1];
-            if (!before) {
-                x0 = dd_activate(a, x0), x1 = dd_activate(a, x1);
-                act[k0] = x0;
-                if (two == 2) act[k1] = x1;
+            const int rows[2] = {b0, b1}, k[2] = {b0 * u + ch, b1 * u + ch};
+            float x[2];
+            if (l > 0) { // the Dense output, the two samples' chains side by side
+                dense_z_rows<2>(c, l, rows, ch, x);
+                for (int i = 0; i < two; i++) z[k[i]] = x[i];
+            } else { // the first layer's phase left it
+                x[0] = z[k[0]], x[1] = z[k[1]];
             }
-            sum += x0;
-            if (two == 2) sum += x1;
+            DD_UNROLL
+            for (int i = 0; i < 2; i++)
+                if (!before) x[i] = dd_activate(a, x[i]);
+            for (int i = 0; i < two; i++) {
+                if (!before) act[k[i]] = x[i];
+                sum += x[i];
+            }
         });
         const float m = (float)(group_total(sum, r.lanes) / B);
         for (int b = r.member; b < n; b += r.lanes) {
