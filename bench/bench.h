@@ -47,10 +47,10 @@ int bench_phase_cycles(const dd_train_options *opts, const dd_mnist *data, int s
                        double *us, char *err);
 
 /* --phases: for MODELS at BATCHES on the fused engine, on S SMs for each bit S of SMS_MASK (1, 2,
- * 4; where the plan takes it), each phase of a step in SM clock cycles (bench/phases.c); a table on
- * stdout. Needs a CUDA device. */
+ * 4; where the plan takes it), and with PIPE also its pipelined warp step, each phase of a step in
+ * SM clock cycles (bench/phases.c); a table on stdout. Needs a CUDA device. */
 int bench_phases(const int *models, int n_models, const int *batches, int n_batches, int sms_mask,
-                 const dd_mnist *data, unsigned long long seed, int steps, char *err);
+                 int pipe, const dd_mnist *data, unsigned long long seed, int steps, char *err);
 
 /* The whole lab (21 models x EPOCHS epochs, evaluation included) on DEVICE, JOBS models at a
  * time (each in its own thread, and on the GPU its own stream): seconds. */

@@ -31,7 +31,8 @@ for key in ("date", "device", "cpu", "results"):
 cells = [r for r in doc["results"] if r["model"] != "lab"]
 labs = [r for r in doc["results"] if r["model"] == "lab"]
 want = {(m, b, be) for m in ("baseline", "variant-20") for b in (1, 32)
-        for be in ("cpu", "cuda", "cuda-fused", "cuda-fused-2sm", "cuda-fused-4sm")}
+        for be in ("cpu", "cuda", "cuda-fused", "cuda-fused-2sm", "cuda-fused-4sm",
+                   "cuda-fused-pipe")}
 got = {(r["model"], r["batch"], r["backend"]) for r in cells}
 check(got == want, "cells %s, want %s" % (sorted(got), sorted(want)))
 

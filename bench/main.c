@@ -18,23 +18,25 @@
 #define MAX_LIST 32
 
 /* The backends of the matrix: the CPU reference and the two GPU engines, the fused one on one SM a
- * model and on a cluster of two or four. */
-typedef enum { ON_CPU, ON_CUDA, ON_FUSED, ON_FUSED2, ON_FUSED4, N_BACKENDS } backend;
-static const char *const backend_names[N_BACKENDS] = {"cpu", "cuda", "cuda-fused", "cuda-fused-2sm",
-                                                      "cuda-fused-4sm"};
+ * model, on a cluster of two or four, and with its pipelined warp step (batch 1). */
+typedef enum { ON_CPU, ON_CUDA, ON_FUSED, ON_FUSED2, ON_FUSED4, ON_PIPE, N_BACKENDS } backend;
+static const char *const backend_names[N_BACKENDS] = {
+    "cpu", "cuda", "cuda-fused", "cuda-fused-2sm", "cuda-fused-4sm", "cuda-fused-pipe"};
 /* The SMs a model of each backend gets (0: not the fused engine). */
-static const int backend_sms[N_BACKENDS] = {0, 0, 1, 2, 4};
+static const int backend_sms[N_BACKENDS] = {0, 0, 1, 2, 4, 1};
 
 static const char help[] =
     "usage: deepdigits-bench [options]\n"
     "Times training steps for a matrix of models x batch sizes x backends: cpu (the reference),\n"
     "cuda (the layers engine: cuBLAS SGEMMs and a kernel per layer and direction), cuda-fused\n"
     "(the fused engine, one SM a model), cuda-fused-2sm and cuda-fused-4sm (the fused engine on a\n"
-    "cluster of two or four SMs a model).\n"
+    "cluster of two or four SMs a model), cuda-fused-pipe (its pipelined warp step, batch 1:\n"
+    "train --fused-pipe).\n"
     "  --models LIST     lab models: 0 (baseline) .. 20 (default 0,1,10,20)\n"
     "  --batch LIST      batch sizes (default 1,32,256,1024)\n"
     "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"
-    "  --backends LIST   of cpu, cuda, cuda-fused, cuda-fused-2sm, cuda-fused-4sm (default: all)\n"
+    "  --backends LIST   of cpu, cuda, cuda-fused, cuda-fused-2sm, cuda-fused-4sm,\n"
+    "                    cuda-fused-pipe (default: all)\n"
     "  --steps M         steps per timed run (default: one epoch, at most 2000)\n"
     "  --repeats R       timed runs per configuration, median reported (default 5)\n"
     "  --quick           20 steps x 3 runs: a smoke test\n"
@@ -72,7 +74,7 @@ static int parse_backends(const char *value, int *mask) {
         if (on == N_BACKENDS) {
             fprintf(stderr,
                     "deepdigits-bench: --backends: unknown backend '%s' (cpu, cuda, cuda-fused, "
-                    "cuda-fused-2sm, cuda-fused-4sm)\n",
+                    "cuda-fused-2sm, cuda-fused-4sm, cuda-fused-pipe)\n",
                     tok);
             return -1;
         }
@@ -301,6 +303,7 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
     const int fused = backend_sms[w->on] > 0;
     o.engine = fused ? DD_ENGINE_FUSED : DD_ENGINE_LAYERS;
     o.fused_sms = fused ? backend_sms[w->on] : 1;
+    o.fused_pipe = w->on == ON_PIPE;
     const int gpu = w->on != ON_CPU;
     if (dd_check_bn_batch(&o, 0, err) != 0) {
         w->skipped = 1, snprintf(w->why, sizeof w->why, "BN needs batch >= 2");
@@ -479,10 +482,10 @@ int main(int argc, char **argv) {
     else if (a.phases) {
         const bench_plan p = plan_for(&a, 1);
         int sms = 0; /* bit s: on s SMs */
-        for (backend on = ON_FUSED; on < N_BACKENDS; on++)
+        for (backend on = ON_FUSED; on <= ON_FUSED4; on++)
             if ((a.backends >> on) & 1) sms |= 1 << backend_sms[on];
-        if (bench_phases(a.models, a.n_models, a.batches, a.n_batches, sms, &data, a.seed, p.steps,
-                         why) != 0)
+        if (bench_phases(a.models, a.n_models, a.batches, a.n_batches, sms,
+                         (a.backends >> ON_PIPE) & 1, &data, a.seed, p.steps, why) != 0)
             fprintf(stderr, "deepdigits-bench: %s\n", why), rc = -1;
     } else if (!a.gemms)
         rc = run_matrix(&a, &data, &cpu, &gpu, have_gpu, json, &first);

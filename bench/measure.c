@@ -62,6 +62,7 @@ static dd_backend *start(const dd_train_options *o, dd_device device, const dd_m
                               .no_graphs = o->no_graphs,
                               .engine = o->engine,
                               .fused_sms = o->fused_sms,
+                              .fused_pipe = o->fused_pipe,
                               .phase_clocks = phase_clocks};
     dd_standardize_table(&data->train, data->train.count, o->standardize, setup.table, NULL, NULL);
     dd_backend *b = dd_backend_create(device, &setup, err);

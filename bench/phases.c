@@ -13,15 +13,18 @@
 #include "bench.h"
 #include "deepdigits/variants.h"
 
-/* One model at one batch on SMS SMs: a line for the step, one per phase. */
-static int phases_of(int model, int batch, int sms, const dd_mnist *data, unsigned long long seed,
-                     int steps, char *err) {
+/* One model at one batch on SMS SMs (PIPE: the pipelined warp step): a line for the step, one per
+ * phase. */
+static int phases_of(int model, int batch, int sms, int pipe, const dd_mnist *data,
+                     unsigned long long seed, int steps, char *err) {
     dd_train_options o;
     if (dd_variant_options(model, 0, &o, err) != 0) return -1;
     o.batch = batch, o.seed = seed, o.engine = DD_ENGINE_FUSED, o.fused_sms = sms;
+    o.fused_pipe = pipe;
     char name[32], why[DD_ERR_LEN], what[128];
     dd_variant_name(model, name, sizeof name);
-    printf("%s, batch %d, %d SM%s: ", name, batch, sms, sms > 1 ? "s" : "");
+    printf("%s, batch %d, %d SM%s%s: ", name, batch, sms, sms > 1 ? "s" : "",
+           pipe ? ", pipelined" : "");
     size_t limit;
     dd_fused_plan plan;
     if (dd_check_bn_batch(&o, 0, why) != 0) {
@@ -29,7 +32,8 @@ static int phases_of(int model, int batch, int sms, const dd_mnist *data, unsign
         return 0;
     }
     if (dd_fused_shared_limit(&limit, err) != 0) return -1;
-    if (dd_fused_plan_build(&o.model, DD_IMAGE_PIXELS, batch, limit, sms, &plan, why) != 0) {
+    if (dd_fused_plan_build(&o.model, DD_IMAGE_PIXELS, batch, limit, sms, &plan, why) != 0 ||
+        (pipe && dd_fused_plan_pipe(&plan, limit, why) != 0)) {
         printf("skipped: %s\n", why);
         return 0;
     }
@@ -51,14 +55,17 @@ static int phases_of(int model, int batch, int sms, const dd_mnist *data, unsign
 }
 
 int bench_phases(const int *models, int n_models, const int *batches, int n_batches, int sms_mask,
-                 const dd_mnist *data, unsigned long long seed, int steps, char *err) {
+                 int pipe, const dd_mnist *data, unsigned long long seed, int steps, char *err) {
     printf("phases of a fused step (SM clock cycles a step, the kernel built with phase clocks; "
            "bench/phases.c):\n");
     for (int i = 0; i < n_models; i++)
-        for (int j = 0; j < n_batches; j++)
+        for (int j = 0; j < n_batches; j++) {
             for (int sms = 1; sms <= DD_FUSED_MAX_CLUSTER; sms *= 2)
                 if ((sms_mask >> sms) & 1 &&
-                    phases_of(models[i], batches[j], sms, data, seed, steps, err) != 0)
+                    phases_of(models[i], batches[j], sms, 0, data, seed, steps, err) != 0)
                     return -1;
+            if (pipe && phases_of(models[i], batches[j], 1, 1, data, seed, steps, err) != 0)
+                return -1;
+        }
     return 0;
 }

@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # deepdigits-bench --phases end to end (on the emulated device, or a GPU): the lab's network at
-# batch 1 (the warp step: two phases) and variant 20 at batch 32 on one SM, two and four (the
-# general step: 13 phases, BN's included), each phase named and timed, and the shares adding up
-# to 100%. Usage: phases_check.sh DEEPDIGITS_BENCH MNIST_DIR
+# batch 1 (the warp step: two phases; pipelined: one) and variant 20 at batch 32 on one SM, two
+# and four (the general step: 13 phases, BN's included), each phase named and timed, and the
+# shares adding up to 100%. Usage: phases_check.sh DEEPDIGITS_BENCH MNIST_DIR
 set -u
 bench=$1 mnist=$2
 out=$("$bench" --phases --models 0,20 --batch 1,32 --steps 3 --data "$mnist" 2>&1)
@@ -21,10 +21,13 @@ check() {
          END { exit bad || total < 99.5 || total > 100.5 }' <<<"$lines" ||
         fail "'$header': a phase untimed, or the shares do not add up to 100%"
 }
-check "baseline, batch 1, 1 SM" 2
+check "baseline, batch 1, 1 SM:" 2
+check "baseline, batch 1, 1 SM, pipelined:" 1
 check "variant-20, batch 32, 1 SM" 13
 check "variant-20, batch 32, 2 SMs" 13
 check "variant-20, batch 32, 4 SMs" 13
 grep -q "^variant-20, batch 1, 1 SM: skipped: BN needs batch >= 2" <<<"$out" ||
     fail "variant 20 at batch 1 not skipped for BN"
+grep -q "^variant-20, batch 32, 1 SM, pipelined: skipped: the pipelined warp step takes batch 1" \
+    <<<"$out" || fail "variant 20 at batch 32 not skipped by the pipelined warp step"
 echo "$out"

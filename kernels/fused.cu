@@ -6,9 +6,9 @@
 // The plan and the run stay in kernel-parameter space (__grid_constant__): the body takes their
 // addresses, and an ordinary parameter would be copied to every thread's local memory for that.
 // TIMED: the build with the phase clocks (dd_fused_run.phase_clocks); BUILD: fused_body.cuh's
-// builds (generic, on chip, the warp step).
+// builds (generic, on chip, the warp step, the pipelined warp step).
 template <int UPL, int SPAN, bool TIMED, int BUILD>
-__global__ void __launch_bounds__(DD_FUSED_THREADS, 1)
+__global__ void __launch_bounds__(build_threads(BUILD), 1)
     fused_kernel(const __grid_constant__ dd_fused_plan plan,
                  const __grid_constant__ dd_fused_run run) {
     extern __shared__ __align__(16) char shared[];
@@ -76,6 +76,10 @@ template <int UPL, int SPAN, bool TIMED = false>
 static int launch(const dd_fused_plan *plan, const dd_fused_run *run, cudaStream_t stream,
                   char *err) {
     switch (build_for<UPL, SPAN>(*plan)) {
+    case FUSED_WARP_PIPE:
+        if constexpr (has_build<UPL, SPAN>(FUSED_WARP_PIPE))
+            return launch_built<UPL, SPAN, TIMED, FUSED_WARP_PIPE>(plan, run, stream, err);
+        break;
     case FUSED_WARP_STEP:
         if constexpr (has_build<UPL, SPAN>(FUSED_WARP_STEP))
             return launch_built<UPL, SPAN, TIMED, FUSED_WARP_STEP>(plan, run, stream, err);

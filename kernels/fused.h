@@ -11,7 +11,8 @@
  * memory. The later, small layers, BN and the loss run in shared memory, a thread per element
  * (a group of lanes per channel for a layer with BN); the first kernel's update is a rank-1 update
  * of each lane's own registers; at batch 1 with one hidden layer, warp 0 alone runs everything
- * after the first layer's products (fused_warp_step.cuh). See bench/NOTES.md for the numbers.
+ * after the first layer's products (fused_warp_step.cuh), or, pipelined, a fifteenth warp does
+ * beside the others' next products (fused_warp_pipe.cuh). See bench/NOTES.md for the numbers.
  *
  * At larger batches one model may run on a thread-block cluster of two blocks (two SMs), or of
  * four: each block owns its share of the pixels (its warps 28 or 14 each), stages only its share
@@ -42,9 +43,10 @@ extern "C" {
 #define DD_FUSED_MAX_CHUNK 32
 /* 14 warps of 32: warp w owns 56 pixels of the 784 (28 in a cluster of two). A sub-partition of
  * an SM runs 4 of the 14 warps, so a thread may use 128 registers: 56 or 112 first-kernel weights
- * beside the rest. */
-#define DD_FUSED_WARPS   14
-#define DD_FUSED_THREADS (32 * DD_FUSED_WARPS)
+ * beside the rest. The pipelined warp step has one warp more, which owns no pixels. */
+#define DD_FUSED_WARPS        14
+#define DD_FUSED_THREADS      (32 * DD_FUSED_WARPS)
+#define DD_FUSED_PIPE_THREADS (DD_FUSED_THREADS + 32)
 /* Pixels per warp when a model runs on CL blocks (a cluster of CL SMs): 56, 28 or 14. */
 #define DD_FUSED_SPAN_OF(cl) (DD_IMAGE_PIXELS / (DD_FUSED_WARPS * (cl)))
 /* A model runs on 1, 2 or 4 SMs (the clusters whose blocks split 784 pixels into whole spans);
@@ -127,7 +129,24 @@ typedef struct {
      * units without BN, on one SM, everything in shared memory. Everything after the first
      * layer's products then runs in warp 0, with two block barriers a step instead of five. */
     int warp_step;
+    /* The pipelined warp step (kernels/fused_warp_pipe.cuh; dd_fused_plan_pipe makes a warp-step
+     * plan one): a fifteenth warp runs the small network while the other fourteen update the
+     * first kernel and take the next sample's products, one block barrier a step. Its buffers,
+     * DD_FUSED_PIPE_FLOATS from sm_pipe: four images in a ring, their labels, and two outputs
+     * and two dL/dz0 (each read by the other warps in the step after the one that wrote it). */
+    int warp_pipe, sm_pipe;
 } dd_fused_plan;
+
+#define DD_FUSED_PIPE_IMAGES 4
+#define DD_FUSED_PIPE_Y      16 /* floats a kept output takes (DD_CLASSES, padded) */
+#define DD_FUSED_PIPE_FLOATS                                                                       \
+    (DD_FUSED_PIPE_IMAGES * (DD_IMAGE_PIXELS + 1) + 2 * DD_FUSED_PIPE_Y + 2 * 32)
+
+/* Makes PLAN, a warp-step plan of up to 31 hidden units (lane 31 of each pixel warp carries the
+ * correction's dot product), the pipelined warp step's, within SHARED_LIMIT bytes of shared
+ * memory. Its results differ from the warp step's in the last bits of the first layer's sums,
+ * and depend (as much) on how the steps are split into launches. Returns 0, or -1 with ERR. */
+int dd_fused_plan_pipe(dd_fused_plan *plan, size_t shared_limit, char *err);
 
 /* Plans CFG for batches up to MAX_BATCH of INPUTS-pixel images (the engine takes 784), with
  * SHARED_LIMIT bytes of shared memory per block, on SMS blocks per model (1, 2, 4, or 0 for the

@@ -9,6 +9,7 @@
 #include "fused_ctx.cuh"
 #include "fused_first_layer.cuh"
 #include "fused_layers.cuh"
+#include "fused_warp_pipe.cuh"
 #include "fused_warp_step.cuh"
 
 // The labels of the B samples at order[FIRST ..).
@@ -48,7 +49,7 @@ DD_SIMT_FN double block_total_in_thread0(const fused_ctx &c, double v) {
     simt_sync();
     double total = 0;
     if (c.tid == 0)
-        for (int k = 0; k < c.p->warps; k++) total += c.red[k];
+        for (int k = 0; k < c.p->threads / 32; k++) total += c.red[k];
     simt_sync();
     return total;
 }
@@ -135,7 +136,7 @@ DD_SIMT_FN void train_step(const fused_ctx &c, float (&w)[UPL][SPAN], int first,
 DD_SIMT_FN double cluster_total(const fused_ctx &c, double v) {
     const dd_fused_plan &p = *c.p;
     if (p.cluster == 1) return v;
-    double *slot = c.red + p.warps;
+    double *slot = c.red + p.threads / 32;
     if (c.tid == 0) *slot = v;
     simt_cluster_sync();
     double total = 0;
@@ -150,14 +151,15 @@ DD_SIMT_FN double cluster_total(const fused_ctx &c, double v) {
 // them as shared memory (32-bit shared loads, not generic 64-bit ones). WARP_STEP takes the plans
 // whose steps are warp steps and nothing else, so that the lab's kernel holds only its own step
 // (ptxas allocates registers for a whole kernel: with the general step beside it, changes there
-// moved spills into the warp step's prefetch).
-enum { FUSED_GENERIC, FUSED_ON_CHIP, FUSED_WARP_STEP };
+// moved spills into the warp step's prefetch). WARP_PIPE: the pipelined warp step's plans, with
+// their fifteenth warp.
+enum { FUSED_GENERIC, FUSED_ON_CHIP, FUSED_WARP_STEP, FUSED_WARP_PIPE };
 
 // Whether there is a BUILD for UPL and SPAN. A cluster's plans are always on chip (the plan's
 // rule), so it has that build alone. On one SM at two units a lane the 112 weights a thread leave
 // too few registers: ptxas (sm_90) spills 1,804 bytes with the on-chip build against 852 without,
-// so those plans take the generic one even when on chip. The warp step is one SM's, at one unit a
-// lane.
+// so those plans take the generic one even when on chip. The warp steps are one SM's, at one unit
+// a lane.
 template <int UPL, int SPAN> constexpr bool has_build(int build) {
     const bool one_sm = SPAN == DD_FUSED_SPAN_OF(1);
     return build == FUSED_GENERIC   ? one_sm
@@ -165,11 +167,41 @@ template <int UPL, int SPAN> constexpr bool has_build(int build) {
                                     : UPL == 1 && one_sm;
 }
 
+// The threads of a BUILD's block (its kernel's launch bounds).
+constexpr int build_threads(int build) {
+    return build == FUSED_WARP_PIPE ? DD_FUSED_PIPE_THREADS : DD_FUSED_THREADS;
+}
+
 // The build plan P runs with UPL and SPAN: the most specific there is.
 template <int UPL, int SPAN> inline int build_for(const dd_fused_plan &p) {
+    if (has_build<UPL, SPAN>(FUSED_WARP_PIPE) && p.warp_pipe) return FUSED_WARP_PIPE;
     if (has_build<UPL, SPAN>(FUSED_WARP_STEP) && p.warp_step) return FUSED_WARP_STEP;
     if (has_build<UPL, SPAN>(FUSED_ON_CHIP) && p.on_chip) return FUSED_ON_CHIP;
     return FUSED_GENERIC;
+}
+
+// Every step of the launch, batch after batch, for the builds but the pipelined warp step's: C's
+// buffers for this batch and the next alternate between the halves of LABELS and X (x_double).
+template <int UPL, int SPAN, bool TIMED, int BUILD>
+DD_SIMT_FN void batch_steps(fused_ctx &c, float (&w)[UPL][SPAN], int *labels, float *x,
+                            fused_totals &tot, sample_result &kept) {
+    const dd_fused_plan &p = *c.p;
+    const dd_fused_run &r = *c.r;
+    int round = 0;
+    for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
+        const int B = r.count - done < r.batch ? r.count - done : r.batch;
+        const int next = done + B, left = r.count - next, odd = step & 1;
+        c.labels = labels + odd * p.max_batch, c.next_labels = labels + (1 - odd) * p.max_batch;
+        const int image_floats = p.max_batch * p.block_pixels;
+        c.x = x + (p.x_double && odd ? image_floats : 0);
+        c.x_next = x + (p.x_double && !odd ? image_floats : 0);
+        const int next_B = left < r.batch ? left : r.batch;
+        if constexpr (BUILD == FUSED_WARP_STEP)
+            warp_step<UPL, SPAN, TIMED>(c, w, r.first + next, next_B, tot, kept, round);
+        else
+            train_step<UPL, SPAN, TIMED>(c, w, r.first + done, B, r.first + next, next_B, tot,
+                                         round);
+    }
 }
 
 // The whole launch: carve shared memory, bring the parameters on chip, run the steps, write back.
@@ -199,16 +231,18 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     c.rank = p.cluster > 1 ? simt_cluster_rank() : 0;
     c.px0 = c.rank * p.block_pixels;
     const int writer = c.rank == 0; // of what the cluster's blocks share
+    constexpr bool pipe = BUILD == FUSED_WARP_PIPE;
+    const bool owns_pixels = !pipe || c.warp < p.warps; // (the pipelined step's last warp: none)
 
     for (int k = c.tid; k < 256; k += p.threads) c.table[k] = r.table[k];
     if (p.rest_shared)
         for (int k = c.tid; k < rest_n; k += p.threads) c.rest[k] = r.params[p.rest + k];
     float w[UPL][SPAN];
-    first_kernel_load<UPL, SPAN>(c, w, r.params);
+    if (owns_pixels) first_kernel_load<UPL, SPAN>(c, w, r.params);
     const int B0 = r.count < r.batch ? r.count : r.batch;
-    load_labels(c, labels, r.first, B0);
+    if (!pipe) load_labels(c, labels, r.first, B0);
     simt_sync(); // the table, before the images go through it
-    if (p.x_double) stage_images<SPAN>(c, x, r.first, B0);
+    if (p.x_double && !pipe) stage_images<SPAN>(c, x, r.first, B0);
     fused_totals tot = {};
     if (c.tid == totals_tid(p)) {
         tot.loss = r.sums[DD_SUM_LOSS], tot.correct = r.sums[DD_SUM_CORRECT];
@@ -217,29 +251,18 @@ DD_SIMT_FN void fused_body(const fused_ctx &c0, char *shared) {
     simt_sync();
     phase_clocks_start<TIMED>(c);
 
-    int round = 0;
     sample_result kept = {}; // the warp step's: the last step's loss, not yet in the totals
-    for (int done = 0, step = 0; done < r.count; done += r.batch, step++) {
-        const int B = r.count - done < r.batch ? r.count - done : r.batch;
-        const int next = done + B, left = r.count - next, odd = step & 1;
-        c.labels = labels + odd * p.max_batch, c.next_labels = labels + (1 - odd) * p.max_batch;
-        const int image_floats = p.max_batch * p.block_pixels;
-        c.x = x + (p.x_double && odd ? image_floats : 0);
-        c.x_next = x + (p.x_double && !odd ? image_floats : 0);
-        const int next_B = left < r.batch ? left : r.batch;
-        if constexpr (BUILD == FUSED_WARP_STEP)
-            warp_step<UPL, SPAN, TIMED>(c, w, r.first + next, next_B, tot, kept, round);
-        else
-            train_step<UPL, SPAN, TIMED>(c, w, r.first + done, B, r.first + next, next_B, tot,
-                                         round);
-    }
+    if constexpr (pipe) {
+        if constexpr (UPL == 1) warp_pipe_steps<SPAN, TIMED>(c, w, shared, tot);
+    } else
+        batch_steps<UPL, SPAN, TIMED, BUILD>(c, w, labels, x, tot, kept);
     phase_clocks_add<TIMED>(c, r.sums + DD_SUM_PHASES);
     // The warp step's last phase ends without a barrier; its output-kernel weights are written
     // back below by other threads than the ones that updated them.
     if constexpr (BUILD == FUSED_WARP_STEP) simt_sync();
     if (c.tid == totals_tid(p)) add_result(kept, tot);
 
-    first_kernel_store<UPL, SPAN>(c, w, r.params);
+    if (owns_pixels) first_kernel_store<UPL, SPAN>(c, w, r.params);
     if (p.rest_shared && writer)
         for (int k = c.tid; k < rest_n; k += p.threads) r.params[p.rest + k] = c.rest[k];
     for (int l = 0; l < p.n_dense && r.diagnostics; l++) {

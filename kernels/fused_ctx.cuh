@@ -79,11 +79,12 @@ struct fused_totals {
     double grad_sq[DD_MAX_DENSE];
 };
 
-// The thread that keeps the loss, hit and step totals: the block's last, whose warp has least to
-// do in the small layers' phases (warp 0 runs the warp step's; the first warps a BN phase's
-// channels).
+// The thread that keeps the loss, hit and step totals: the last of the pixel warps' (the block's
+// last but in the pipelined warp step, whose last warp runs the small network), whose warp has
+// least to do in the small layers' phases (warp 0 runs the warp step's; the first warps a BN
+// phase's channels).
 DD_SIMT_FN int totals_tid(const dd_fused_plan &p) {
-    return p.threads - 1;
+    return 32 * p.warps - 1;
 }
 
 // One step into the totals: its batch's loss (the samples' losses summed in sample order, as the

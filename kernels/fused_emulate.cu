@@ -26,6 +26,10 @@ struct cluster_run {
 template <int UPL, int SPAN, bool TIMED>
 void body_built(const dd_fused_plan &p, const fused_ctx &c, char *shared) {
     switch (build_for<UPL, SPAN>(p)) {
+    case FUSED_WARP_PIPE:
+        if constexpr (has_build<UPL, SPAN>(FUSED_WARP_PIPE))
+            fused_body<UPL, SPAN, TIMED, FUSED_WARP_PIPE>(c, shared);
+        break;
     case FUSED_WARP_STEP:
         if constexpr (has_build<UPL, SPAN>(FUSED_WARP_STEP))
             fused_body<UPL, SPAN, TIMED, FUSED_WARP_STEP>(c, shared);

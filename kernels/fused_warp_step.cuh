@@ -27,22 +27,21 @@
 #include "fused_ctx.cuh"
 #include "fused_first_layer.cuh"
 
-// The small network's forward and backward pass and the biases' updates by warp 0, from the first
-// layer's partial sums in BUF (one per warp and unit). Leaves dL/dz0 in gradient buffer 1, the
-// hidden layer's output, the output and its dL/dz for the output kernel's update.
-DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr) {
+// The small network's forward and backward pass and the biases' updates by one warp, from
+// PRODUCT, lane j's dot product for hidden unit j (lanes j < H), and the sample's LABEL: the
+// output into Y, its dL/dz into gradient buffer 0, the hidden layer's output into its buffer and
+// its dL/dz into DH. Returns lane j's dL/dz (0 past H).
+DD_SIMT_FN float small_network(const fused_ctx &c, float product, float *y, float *dh, int label,
+                               float lr) {
     const dd_fused_plan &p = *c.p;
-    const int H = p.units[0], O = DD_CLASSES, width = 32 * p.upl, j = c.lane;
+    const int H = p.units[0], O = DD_CLASSES, j = c.lane;
     const dd_activation hidden = activation(p, 0), output = activation(p, 1);
-    float *h = c.acts + p.act[0], *y = c.acts + p.act[1];
-    float *dy = grad_buffer(c, 0), *dh = grad_buffer(c, 1);
+    float *h = c.acts + p.act[0], *dy = grad_buffer(c, 0);
     float *b0 = param(c, p.bias[0]), *W1 = param(c, p.kernel[1]), *b1 = param(c, p.bias[1]);
 
     float h_j = 0.0f; // lane j < H: unit j of the hidden layer
     if (j < H) {
-        float sum = 0.0f;
-        for (int k = 0; k < DD_FUSED_WARPS; k++) sum += buf[k * width + j]; // (p.warps)
-        const float z = sum + b0[j];
+        const float z = product + b0[j];
         h[j] = h_j = dd_activate(hidden, z);
     }
     simt_syncwarp();
@@ -51,34 +50,47 @@ DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr) {
         for (int k = 0; k < H; k++) sum += h[k] * W1[k * O + j];
         const float z = sum + b1[j];
         y[j] = dd_activate(output, z);
-        dy[j] = dd_mse_diff(y[j], j, c.labels[0]) * dd_mse_grad_scale(1) *
-                dd_activate_grad(output, y[j]);
+        dy[j] = dd_mse_diff(y[j], j, label) * dd_mse_grad_scale(1) * dd_activate_grad(output, y[j]);
         float db = 0.0f;
         db += dy[j];
         b1[j] = dd_sgd_step(b1[j], db, lr);
     }
     simt_syncwarp();
+    float dh_j = 0.0f;
     if (j < H) { // dL/dz of hidden unit j, through the output kernel as it is, and its bias
         float sum = 0.0f;
         for (int o = 0; o < O; o++) sum += dy[o] * W1[j * O + o];
-        const float dh_j = sum * dd_activate_grad(hidden, h_j);
+        dh_j = sum * dd_activate_grad(hidden, h_j);
         dh[j] = dh_j;
         float db = 0.0f;
         db += dh_j;
         b0[j] = dd_sgd_step(b0[j], db, lr);
     }
+    return dh_j;
 }
 
-// SGD on the output kernel, a weight a thread, from the hidden layer's output and the output's
-// dL/dz that warp_step_tail left (after the block barrier that ends it: its input gradient has
-// read the kernel as it was). The next reads are warp 0's, in the next step's phase 2.
-DD_SIMT_FN void output_kernel_update(const fused_ctx &c, float lr, fused_totals &tot) {
+// Warp 0's part of the warp step: z0 from the first layer's partial sums in BUF (one per warp
+// and unit), then the small network. Leaves dL/dz0 in gradient buffer 1.
+DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr) {
+    const dd_fused_plan &p = *c.p;
+    const int j = c.lane;
+    float sum = 0.0f;
+    if (j < p.units[0])
+        for (int k = 0; k < DD_FUSED_WARPS; k++) sum += buf[k * 32 * p.upl + j]; // (p.warps)
+    small_network(c, sum, c.acts + p.act[1], grad_buffer(c, 1), c.labels[0], lr);
+}
+
+// SGD on the output kernel, a weight a thread (threads FIRST, FIRST + STRIDE, ...), from the
+// hidden layer's output and the output's dL/dz that small_network left, once every lane's input
+// gradient has read the kernel as it was.
+DD_SIMT_FN void output_kernel_update(const fused_ctx &c, int first, int stride, float lr,
+                                     fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
     const int H = p.units[0], O = DD_CLASSES;
     const float *h = c.acts + p.act[0], *dy = grad_buffer(c, 0);
     float *W1 = param(c, p.kernel[1]);
     double sq = 0;
-    for (int t = c.tid; t < H * O; t += p.threads) {
+    for (int t = first; t < H * O; t += stride) {
         const int k = t / O, o = t % O;
         float gw = 0.0f;
         gw += h[k] * dy[o];
@@ -105,11 +117,16 @@ DD_SIMT_FN void keep_result(const fused_ctx &c, sample_result &s) {
     s.due = 1;
 }
 
+// A batch-1 step's loss and hit from its output Y and LABEL into the totals.
+DD_SIMT_FN void add_sample(fused_totals &tot, const float *y, int label) {
+    const float loss = dd_mse_sample(NULL, y, label, 0.0f);
+    add_step(tot, 0.0 + loss, dd_argmax(y, DD_CLASSES) == label);
+}
+
 // The kept sample's loss and hit into the totals, if one is due (by the totals thread).
 DD_SIMT_FN void add_result(sample_result &s, fused_totals &tot) {
     if (!s.due) return;
-    const float loss = dd_mse_sample(NULL, s.y, s.label, 0.0f);
-    add_step(tot, 0.0 + loss, dd_argmax(s.y, DD_CLASSES) == s.label);
+    add_sample(tot, s.y, s.label);
     s.due = 0;
 }
 
@@ -144,7 +161,7 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     simt_sync();
     phase_done<TIMED>(c, 1);
 
-    output_kernel_update(c, r.lr, tot);
+    output_kernel_update(c, c.tid, p.threads, r.lr, tot);
     add_grad_sq(c, tot, 0,
                 first_layer_block_update<UPL, SPAN>(c, w, c.x, grad_buffer(c, 1), 0, 1, r.lr,
                                                     r.diagnostics, NULL));

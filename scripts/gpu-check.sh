@@ -32,6 +32,7 @@ esac
 start=$SECONDS
 budget=${GPU_CHECK_BUDGET:-300}
 fused4=",cuda-fused-4sm" # the bench's backend for four SMs a model; "" once its canary fails
+pipe=",cuda-fused-pipe"  # the bench's backend for the pipelined warp step; "" once its canary fails
 out=$(mktemp -d)  # the logs
 dest=${OUT:-$out/results} # what comes back
 mkdir -p "$dest"
@@ -122,7 +123,7 @@ write_report() {
             tail -4 "$out/train-$engine.txt"
             echo '```'
         done
-        if { ((!fused_ok)) || [[ -z $fused4 ]]; } && [[ -s $out/canary.txt ]]; then
+        if { ((!fused_ok)) || [[ -z $fused4 || -z $pipe ]]; } && [[ -s $out/canary.txt ]]; then
             echo
             echo "## The fused canary's output"
             echo
@@ -281,11 +282,12 @@ fi
 # 0. A canary for the fused kernel: one short launch on one SM (the lab's network at batch 1) and
 # one on a cluster of two (variant 20 at batch 32). If one hangs, every stage that runs the fused
 # engine is left out (a hang would eat the machine's time at each of them); if one fails without
-# hanging, the sanitizers below still look at it. A third on a cluster of four (new, never run on
-# a GPU): if it fails, the bench and the sanitizers leave four SMs out (the tests still try it).
+# hanging, the sanitizers below still look at it. A third on a cluster of four and a fourth with
+# the pipelined warp step (both new, never run on a GPU): if one fails, the bench and the
+# sanitizers leave it out (the tests still try it).
 fused_ok=1 fused_hangs=0 canary=""
 for args in "--variant 0 --subset 200" "--variant 20 --subset 640" \
-    "--variant 20 --subset 640 --fused-sms 4"; do
+    "--variant 20 --subset 640 --fused-sms 4" "--variant 0 --subset 200 --fused-pipe"; do
     # shellcheck disable=SC2086 # ARGS is flag pairs
     timeout -k 10 "$(cap 30)" $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 $args \
         >>"$out/canary.txt" 2>&1
@@ -293,6 +295,10 @@ for args in "--variant 0 --subset 200" "--variant 20 --subset 640" \
     canary+="$args: exit $rc; "
     if [[ $args == *--fused-sms* ]]; then
         ((rc == 0)) || fused4=""
+        continue
+    fi
+    if [[ $args == *--fused-pipe* ]]; then
+        ((rc == 0)) || pipe=""
         continue
     fi
     ((rc == 0)) || fused_ok=0
@@ -360,7 +366,7 @@ say "layers engine: $graph_nodes"
 write_report
 
 # 3. The bench: the matrix, then the whole lab on the GPU.
-backends=cpu,cuda,cuda-fused,cuda-fused-2sm"$fused4"
+backends=cpu,cuda,cuda-fused,cuda-fused-2sm"$fused4$pipe"
 ((fused_ok)) || backends=cpu,cuda
 timeout -k 10 "$(cap 150)" $build/bench/deepdigits-bench --backends $backends --json "$out/bench.json" \
     >"$out/bench.txt" 2>&1
@@ -371,7 +377,7 @@ write_report
 # clocks (bench/phases.c; bench/NOTES.md, v4, predicts the lab's at batch 1).
 if ((fused_ok && $(left) > 60)); then
     timeout -k 10 "$(cap 40)" $build/bench/deepdigits-bench --phases --models 0,1,20 --batch 1,32 \
-        --backends cuda-fused,cuda-fused-2sm"$fused4" >"$out/phases.txt" 2>&1
+        --backends cuda-fused,cuda-fused-2sm"$fused4$pipe" >"$out/phases.txt" 2>&1
     say "phases: exit $? after $((SECONDS - start)) s"
     write_report
 fi
@@ -399,10 +405,11 @@ write_report
 # synccheck for misused barriers, on 100 steps of the lab's network (batch 1) and 10 of variant
 # 20 (batch 32, BN after the activation), with only that kernel instrumented (--kernel-name).
 sanitizer=/usr/local/cuda/bin/compute-sanitizer
-fused_run() { # TOOL SUBSET VARIANT [SMS]
+fused_run() { # TOOL SUBSET VARIANT [SMS [pipe]]
     timeout -k 10 "$(cap 60)" $sanitizer --tool "$1" --kernel-name kns=fused_kernel --error-exitcode 9 \
         $build/deepdigits train --device gpu --engine fused --epochs 1 --verbose 0 \
-        --subset "$2" --variant "$3" ${4:+--fused-sms "$4"} >>"$out/fused-sanitizer.log" 2>&1
+        --subset "$2" --variant "$3" ${4:+--fused-sms "$4"} ${5:+--fused-pipe} \
+        >>"$out/fused-sanitizer.log" 2>&1
 }
 if [[ ! -x $sanitizer ]]; then
     memcheck="compute-sanitizer not found" fused_check="compute-sanitizer not found"
@@ -416,6 +423,7 @@ else
         checks=("racecheck 100 0" "racecheck 320 20" "memcheck 100 0" "memcheck 320 20"
             "synccheck 320 20")
         [[ -n $fused4 ]] && checks+=("racecheck 320 20 4" "memcheck 320 20 4")
+        [[ -n $pipe ]] && checks+=("racecheck 100 0 1 pipe" "memcheck 100 0 1 pipe")
         for check in "${checks[@]}"; do
             (($(left) > 30)) || break
             # shellcheck disable=SC2086 # CHECK is the tool, the subset and the variant

@@ -340,15 +340,17 @@ static int allocate(cuda_backend *b, char *err) {
     return dd_net_attach(&b->net, &s->cfg, rows, memory, err);
 }
 
-/* The fused engine's plan for SETUP on SMS blocks a model (0: the engine's rule), on this GPU: a
- * cluster that this GPU cannot run (or that the query about it fails on) falls back to one block
- * unless it was asked for. Returns 1 planned, 0 not (WHY says why), -1 on a CUDA error (ERR). */
+/* The fused engine's plan for SETUP on SMS blocks a model (0: the engine's rule), on this GPU,
+ * pipelined if SETUP asks: a cluster that this GPU cannot run (or that the query about it fails
+ * on) falls back to one block unless it was asked for. Returns 1 planned, 0 not (WHY says why),
+ * -1 on a CUDA error (ERR). */
 static int plan_fused(const dd_backend_setup *s, int sms, dd_fused_plan *plan, char *why,
                       char *err) {
     size_t limit;
     int runs;
     if (dd_fused_shared_limit(&limit, err) != 0) return -1;
-    if (dd_fused_plan_build(&s->cfg, DD_IMAGE_PIXELS, s->max_batch, limit, sms, plan, why) != 0)
+    if (dd_fused_plan_build(&s->cfg, DD_IMAGE_PIXELS, s->max_batch, limit, sms, plan, why) != 0 ||
+        (s->fused_pipe && dd_fused_plan_pipe(plan, limit, why) != 0))
         return 0;
     if (dd_fused_cluster_fits(plan, &runs, err) != 0) {
         if (sms != 0) return -1;

@@ -52,6 +52,9 @@ static const char train_help[] =
     "                        fused up to batch 32\n"
     "  --fused-sms N         GPU, --engine fused: SMs a model, 1, 2 or 4 (a thread-block\n"
     "                        cluster; default: two from batch 8 where the batch fits on chip)\n"
+    "  --fused-pipe          GPU, --engine fused at batch 1 (one hidden layer of up to 31 units,\n"
+    "                        no BN): the pipelined warp step, one barrier a step (the first\n"
+    "                        layer's sums round differently: the results move in the last bits)\n"
     "checkpoints (safetensors; see the README):\n"
     "  --save FILE           write the weights and the training state after the last epoch\n"
     "  --save-every N        and every N epochs (to the same FILE)\n"
@@ -88,6 +91,7 @@ enum {
     OPT_NO_GRAPHS,
     OPT_ENGINE,
     OPT_FUSED_SMS,
+    OPT_FUSED_PIPE,
     OPT_VARIANT,
     OPT_WIDTH,
     OPT_OUT,
@@ -120,6 +124,7 @@ static const struct option train_options[] = {
     {"no-graphs", no_argument, 0, OPT_NO_GRAPHS},
     {"engine", required_argument, 0, OPT_ENGINE},
     {"fused-sms", required_argument, 0, OPT_FUSED_SMS},
+    {"fused-pipe", no_argument, 0, OPT_FUSED_PIPE},
     {"variant", required_argument, 0, OPT_VARIANT},
     {"width", required_argument, 0, OPT_WIDTH},
     {"out", required_argument, 0, OPT_OUT},
@@ -229,6 +234,9 @@ static int apply_flag(int opt, const char *arg, dd_train_options *o, const char 
             return -1;
         }
         o->fused_sms = (int)n;
+        return 0;
+    case OPT_FUSED_PIPE:
+        o->fused_pipe = 1;
         return 0;
     case OPT_VERBOSE:
         if (dd_parse_int("verbose", arg, 0, 2, &n) != 0) return -1;
@@ -399,6 +407,8 @@ static int check_combinations(int argc, char **argv, const run_flags *run,
         why = "give either --data or --dataset, not both";
     else if (o->fused_sms && o->engine != DD_ENGINE_FUSED)
         why = "--fused-sms sets the fused engine's SMs a model: it needs --engine fused";
+    else if (o->fused_pipe && o->engine != DD_ENGINE_FUSED)
+        why = "--fused-pipe pipelines the fused engine's batch-1 step: it needs --engine fused";
     if (why) {
         fprintf(stderr, "deepdigits: %s\n", why);
         return 2;

@@ -141,7 +141,8 @@ static int plan_chunk(const dd_model_config *cfg, int max_batch, size_t shared_l
     /* The fixed shared part, in floats; the doubles first so that they stay aligned, and the
      * images after it on a 16-byte boundary (they are read four floats at a time). */
     int at = 0;
-    p->sm_red = take(&at, 2 * (p->warps + 1));
+    /* A double per warp (the pipelined step's has one more) and the cluster's sum. */
+    p->sm_red = take(&at, 2 * (p->warps + 2));
     p->sm_clocks = take(&at, 2 * (DD_FUSED_PHASES + 1)); /* int64, as aligned as sm_red */
     p->sm_table = take(&at, 256);
     p->sm_partial = take(&at, 2 * chunk * p->warps * 32 * p->upl);
@@ -210,10 +211,40 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
     return plan_on(cfg, max_batch, shared_limit, 1, p, err);
 }
 
-/* The phases fused_body.cuh and fused_warp_step.cuh time (their phase_done calls). */
+int dd_fused_plan_pipe(dd_fused_plan *p, size_t shared_limit, char *err) {
+    if (!p->warp_step || p->units[0] > 31) {
+        snprintf(err, DD_ERR_LEN,
+                 "the pipelined warp step takes batch 1, one hidden layer of up to 31 units "
+                 "without BN, on one SM");
+        return -1;
+    }
+    const int at = ((int)(p->shared_bytes / sizeof(float)) + 3) / 4 * 4; /* images: 16 bytes */
+    const size_t need = (size_t)(at + DD_FUSED_PIPE_FLOATS) * sizeof(float);
+    if (need > shared_limit) {
+        snprintf(err, DD_ERR_LEN,
+                 "the pipelined warp step needs %zu bytes of shared memory; this GPU has %zu", need,
+                 shared_limit);
+        return -1;
+    }
+    p->sm_pipe = at;
+    p->shared_bytes = need;
+    p->threads = DD_FUSED_PIPE_THREADS;
+    p->warp_pipe = 1;
+    return 0;
+}
+
+/* The phases fused_body.cuh, fused_warp_step.cuh and fused_warp_pipe.cuh time (their phase_done
+ * calls). */
 void dd_fused_phase_name(const dd_fused_plan *p, int phase, char *out, size_t size) {
     const int n = p->n_dense;
     out[0] = '\0';
+    if (p->warp_pipe) {
+        if (phase == 0)
+            snprintf(out, size,
+                     "the whole step: warps 0-13 the step before's update and the next products, "
+                     "warp 14 the small layers");
+        return;
+    }
     if (p->warp_step) {
         if (phase == 0)
             snprintf(out, size, "the step before's kernel updates, then the first-layer products");

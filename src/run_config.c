@@ -74,6 +74,7 @@ int dd_run_config_write(const char *path, const dd_run_config *c, char *err) {
     put_string(f, "device_name", c->device_name, 0);
     put_string(f, "engine", dd_engine_name(o->engine), 0);
     put_number(f, "fused_sms", o->fused_sms); /* --fused-sms, 0: the engine's rule */
+    put_bool(f, "fused_pipe", o->fused_pipe);
     put_string(f, "data", c->data_dir, 0);
     put_string(f, "created", c->created, 1);
     fprintf(f, "}\n");
@@ -175,6 +176,7 @@ static void store(dd_run_config *c, const char *key, const char *s, const double
     if (!strcmp(key, "lr")) o->lr = (float)x;
     if (!strcmp(key, "epochs")) o->epochs = (int)x;
     if (!strcmp(key, "fused_sms")) o->fused_sms = (int)x;
+    if (!strcmp(key, "fused_pipe")) o->fused_pipe = x != 0;
     if (!strcmp(key, "batch")) o->batch = (int)x;
     if (!strcmp(key, "seed")) o->seed = (unsigned long long)x;
     if (!strcmp(key, "subset")) o->subset = (int)x;

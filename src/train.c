@@ -302,7 +302,8 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                               .tf32 = o->tf32,
                               .no_graphs = o->no_graphs,
                               .engine = o->engine,
-                              .fused_sms = o->fused_sms};
+                              .fused_sms = o->fused_sms,
+                              .fused_pipe = o->fused_pipe};
     saver sv = {.o = o, .params = params};
     dd_standardize_table(&data->train, n, o->standardize, setup.table, &sv.mean, &sv.std);
     if (check_resume(o, (n + o->batch - 1) / o->batch, sv.mean, sv.std, err) != 0) return -1;

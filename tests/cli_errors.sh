@@ -27,6 +27,7 @@ expect_error "--tf32 runs on the GPU" "${train[@]}" --tf32
 expect_error "--fused-sms 3: must be 1, 2 or 4" "${train[@]}" --engine fused --fused-sms 3
 expect_error "--fused-sms 'two': not a whole number" "${train[@]}" --engine fused --fused-sms two
 expect_error "--fused-sms sets the fused engine's SMs a model: it needs --engine fused" "${train[@]}" --fused-sms 2
+expect_error "--fused-pipe pipelines the fused engine's batch-1 step: it needs --engine fused" "${train[@]}" --fused-pipe
 expect_error "--width sets a preset's widths" "${train[@]}" --width 30 --hidden 25
 expect_error "--history '': not a file name" "${train[@]}" --history ""
 expect_error "--standardize" "${train[@]}" --standardize minmax

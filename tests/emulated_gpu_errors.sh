@@ -32,6 +32,9 @@ DD_EMU_DEVICE_BYTES=41943040 expect_error "out of memory" "${run[@]}" --device g
 DD_EMU_DEVICE_BYTES=41943040 expect_cpu_fallback "out of memory" "too little memory"
 DD_EMU_NO_KERNEL_IMAGE=1 expect_error "rebuild with -DCMAKE_CUDA_ARCHITECTURES=90" "${run[@]}" --device gpu
 DD_EMU_NO_KERNEL_IMAGE=1 expect_cpu_fallback "no kernels for" "no kernels for the device"
+# The pipelined warp step takes the lab's shape only.
+expect_error "--engine fused: the pipelined warp step takes batch 1, one hidden layer of up to 31 units" \
+    "${run[@]}" --device gpu --engine fused --fused-pipe --batch 2
 # Captures that end invalidated every time: after 16 in a row one line says the steps run without
 # graphs, and the run goes on to the numbers of --no-graphs (the timings aside).
 lost=(train --data "$mnist" --subset 1000 --epochs 1 --verbose 0 --device gpu --engine layers

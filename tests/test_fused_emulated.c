@@ -169,12 +169,10 @@ static void warp_step_is_general_step(const char *name, const dd_model_config *c
 
 /* The phase clocks (deepdigits-bench --phases) change nothing but the clock sums, and they time
  * exactly the phases dd_fused_phase_name names for the plan: each of them, and nothing else. */
-static void phase_clocks(const char *name, const dd_model_config *cfg, int count, int batch,
-                         int sms) {
-    char err[DD_ERR_LEN], what[128];
-    dd_fused_plan plan;
-    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, sms, &plan, err) == 0, "%s",
-          err);
+static void phase_clocks_of(const char *name, const dd_fused_plan *p, const dd_model_config *cfg,
+                            int count, int batch) {
+    char what[128];
+    const dd_fused_plan plan = *p;
     twins t; /* a: with the clocks, b: without */
     twins_start(&t, cfg);
     const double *sa = t.sa, *sb = t.sb;
@@ -191,9 +189,20 @@ static void phase_clocks(const char *name, const dd_model_config *cfg, int count
               name, k, what, sa[DD_SUM_PHASES + k]);
         CHECK(sb[DD_SUM_PHASES + k] == 0, "%s: phase %d timed without the clocks", name, k);
     }
-    CHECK(named == (plan.warp_step ? 2 : 2 * plan.n_dense + (plan.bn != DD_BN_NONE)),
-          "%s: %d phases named", name, named);
+    const int phases = plan.warp_pipe   ? 1
+                       : plan.warp_step ? 2
+                                        : 2 * plan.n_dense + (plan.bn != DD_BN_NONE);
+    CHECK(named == phases, "%s: %d phases named", name, named);
     twins_end(&t);
+}
+
+static void phase_clocks(const char *name, const dd_model_config *cfg, int count, int batch,
+                         int sms) {
+    char err[DD_ERR_LEN];
+    dd_fused_plan plan;
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, sms, &plan, err) == 0, "%s",
+          err);
+    phase_clocks_of(name, &plan, cfg, count, batch);
 }
 
 /* Which plans take the warp step: batch 1, one hidden layer of up to 32 units, no BN, one SM,
@@ -253,25 +262,13 @@ static void lab_plans_on_chip(void) {
             }
 }
 
-/* COUNT samples at BATCH on SMS blocks (0: the engine's rule) with SHARED_LIMIT bytes a block. */
-static void agree(const char *name, const dd_model_config *cfg, int count, int batch, int sms,
-                  size_t shared_limit) {
+/* COUNT samples at BATCH by PLAN's kernel, in launches of at most LAUNCH samples, against the
+ * reference; returns the parameters' relative difference. */
+static double agree_plan(const char *name, const dd_fused_plan *plan, const dd_model_config *cfg,
+                         int count, int batch, int launch) {
     char err[DD_ERR_LEN];
     dd_layout layout;
-    dd_fused_plan plan;
     CHECK(dd_layout_build(cfg, &layout, err) == 0, "%s", err);
-    const int tight = shared_limit == TIGHT;
-    if (tight && dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, 1, &plan, err) == 0)
-        shared_limit = (size_t)(plan.sm_x + 2 * DD_IMAGE_PIXELS) * sizeof(float);
-    if (dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, shared_limit, sms, &plan, err) != 0) {
-        CHECK(0, "%s: %s", name, err);
-        return;
-    }
-    if (tight)
-        CHECK(!plan.rest_shared && !plan.acts_shared && plan.x_samples == 2,
-              "%s: not the tight plan", name);
-    CHECK(sms == 0 || plan.cluster == sms, "%s: planned on %d SMs, not %d", name, plan.cluster,
-          sms);
     uint32_t *order = malloc(TRAIN_IMAGES * sizeof *order);
     dd_rng *rng = dd_rng_create(7, err);
     CHECK(dd_shuffle(order, 0, rng, TRAIN_IMAGES, err) == 0, "%s", err);
@@ -279,14 +276,16 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
     dd_sums rs;
     double sums[DD_N_SUMS] = {0};
     reference(cfg, ref, order, count, batch, &rs);
-    fused(&plan, got, order, count, batch, sums);
+    for (int first = 0; first < count; first += launch)
+        fused_span(plan, got, order, first, count - first < launch ? count - first : launch, batch,
+                   sums);
 
     const double rel = dd_rel_error(got, ref, layout.n_params);
     printf("%s: %d samples at batch %d on %d SM%s (images %d at a time%s, first-layer rounds of "
-           "%d, parameters %s, activations %s): parameters differ by %.3g relative\n",
-           name, count, batch, plan.cluster, plan.cluster > 1 ? "s" : "", plan.x_samples,
-           plan.x_double ? ", twice" : "", plan.chunk, plan.rest_shared ? "shared" : "global",
-           plan.acts_shared ? "shared" : "global", rel);
+           "%d, parameters %s, activations %s%s): parameters differ by %.3g relative\n",
+           name, count, batch, plan->cluster, plan->cluster > 1 ? "s" : "", plan->x_samples,
+           plan->x_double ? ", twice" : "", plan->chunk, plan->rest_shared ? "shared" : "global",
+           plan->acts_shared ? "shared" : "global", plan->warp_pipe ? ", pipelined" : "", rel);
     CHECK(rel <= 1e-5, "%s: parameters differ by %.3g relative (limit 1e-5)", name, rel);
     CHECK(dd_close(sums[DD_SUM_LOSS], rs.loss_sum, 0, 1e-5), "%s: loss sum %.9g vs %.9g", name,
           sums[DD_SUM_LOSS], rs.loss_sum);
@@ -301,6 +300,101 @@ static void agree(const char *name, const dd_model_config *cfg, int count, int b
               rs.grad_sq[l]);
     free(ref), free(got), free(order);
     dd_rng_destroy(rng);
+    return rel;
+}
+
+/* COUNT samples at BATCH on SMS blocks (0: the engine's rule) with SHARED_LIMIT bytes a block. */
+static void agree(const char *name, const dd_model_config *cfg, int count, int batch, int sms,
+                  size_t shared_limit) {
+    char err[DD_ERR_LEN];
+    dd_fused_plan plan;
+    const int tight = shared_limit == TIGHT;
+    if (tight && dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, H100_SHARED, 1, &plan, err) == 0)
+        shared_limit = (size_t)(plan.sm_x + 2 * DD_IMAGE_PIXELS) * sizeof(float);
+    if (dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, batch, shared_limit, sms, &plan, err) != 0) {
+        CHECK(0, "%s: %s", name, err);
+        return;
+    }
+    if (tight)
+        CHECK(!plan.rest_shared && !plan.acts_shared && plan.x_samples == 2,
+              "%s: not the tight plan", name);
+    CHECK(sms == 0 || plan.cluster == sms, "%s: planned on %d SMs, not %d", name, plan.cluster,
+          sms);
+    agree_plan(name, &plan, cfg, count, batch, count);
+}
+
+/* The pipelined warp step (kernels/fused_warp_pipe.cuh): CFG's warp-step plan with a fifteenth
+ * warp and the ring of images beside the rest. */
+static dd_fused_plan pipe_plan(const dd_model_config *cfg) {
+    char err[DD_ERR_LEN];
+    dd_fused_plan plan, step;
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, 1, H100_SHARED, 1, &plan, err) == 0, "%s", err);
+    step = plan;
+    CHECK(dd_fused_plan_pipe(&plan, H100_SHARED, err) == 0, "%s", err);
+    CHECK(plan.warp_pipe && plan.threads == DD_FUSED_PIPE_THREADS &&
+              plan.sm_pipe * sizeof(float) >= step.shared_bytes &&
+              plan.shared_bytes == (plan.sm_pipe + DD_FUSED_PIPE_FLOATS) * sizeof(float),
+          "not the pipelined plan: %d threads, its buffers at %d floats, %zu bytes in all",
+          plan.threads, plan.sm_pipe, plan.shared_bytes);
+    return plan;
+}
+
+/* Its first-layer sums take the update of the sample before as a correction, so it trains as
+ * the reference does but for rounding: COUNT samples in launches of LAUNCH, against the
+ * reference (agree_plan's limit), and against the warp step to within LIMIT. */
+static void pipe_agrees(const char *name, const dd_model_config *cfg, int count, int launch,
+                        double limit) {
+    char err[DD_ERR_LEN];
+    const dd_fused_plan pipe = pipe_plan(cfg);
+    agree_plan(name, &pipe, cfg, count, 1, launch);
+    dd_fused_plan step;
+    CHECK(dd_fused_plan_build(cfg, DD_IMAGE_PIXELS, 1, H100_SHARED, 1, &step, err) == 0, "%s", err);
+    twins t; /* a: pipelined, b: the warp step */
+    twins_start(&t, cfg);
+    for (int first = 0; first < count; first += launch)
+        fused_span(&pipe, t.a, t.order, first, count - first < launch ? count - first : launch, 1,
+                   t.sa);
+    fused(&step, t.b, t.order, count, 1, t.sb);
+    const double rel = dd_rel_error(t.a, t.b, t.layout.n_params);
+    printf("%s: pipelined against the warp step: %.3g relative\n", name, rel);
+    CHECK(rel <= limit, "%s: %.3g from the warp step's parameters (limit %.3g)", name, rel, limit);
+    CHECK(t.sa[DD_SUM_STEPS] == count && t.sa[DD_SUM_CORRECT] == t.sb[DD_SUM_CORRECT] &&
+              dd_close(t.sa[DD_SUM_LOSS], t.sb[DD_SUM_LOSS], 0, 1e-6),
+          "%s: steps %.0f, hits %.0f vs %.0f, loss %.9g vs %.9g", name, t.sa[DD_SUM_STEPS],
+          t.sa[DD_SUM_CORRECT], t.sb[DD_SUM_CORRECT], t.sa[DD_SUM_LOSS], t.sb[DD_SUM_LOSS]);
+    twins_end(&t);
+}
+
+/* Which plans it takes: the warp step's, up to 31 units, with room for its buffers. */
+static void pipe_rule(void) {
+    const dd_model_config lab = dd_model_config_lab();
+    dd_model_config wide = lab, two = lab;
+    wide.units[0] = 32;
+    two.n_hidden = 2, two.units[1] = 25;
+    const struct {
+        const char *name;
+        const dd_model_config *cfg;
+        int batch;
+        const char *why;
+    } cases[] = {{"32 units (no lane for the correction)", &wide, 1, "up to 31 units"},
+                 {"batch 2", &lab, 2, "takes batch 1"},
+                 {"two hidden layers", &two, 1, "one hidden layer"}};
+    for (size_t k = 0; k < sizeof cases / sizeof cases[0]; k++) {
+        char err[DD_ERR_LEN] = "";
+        dd_fused_plan plan;
+        CHECK(dd_fused_plan_build(cases[k].cfg, DD_IMAGE_PIXELS, cases[k].batch, H100_SHARED, 1,
+                                  &plan, err) == 0,
+              "%s", err);
+        CHECK(dd_fused_plan_pipe(&plan, H100_SHARED, err) != 0 && strstr(err, cases[k].why),
+              "%s: pipelined ('%s')", cases[k].name, err);
+    }
+    char err[DD_ERR_LEN] = "";
+    dd_fused_plan plan;
+    CHECK(dd_fused_plan_build(&lab, DD_IMAGE_PIXELS, 1, H100_SHARED, 1, &plan, err) == 0, "%s",
+          err);
+    const size_t limit = plan.shared_bytes + DD_FUSED_PIPE_FLOATS * sizeof(float) - 1;
+    CHECK(dd_fused_plan_pipe(&plan, limit, err) != 0 && strstr(err, "bytes of shared memory"),
+          "a byte short of shared memory: pipelined ('%s')", err);
 }
 
 static dd_model_config network(int hidden, int width, dd_activation act, dd_bn_place bn,
@@ -462,6 +556,15 @@ int main(void) {
     warp_step_is_general_step("32 sigmoid units (every lane)", &sig32, 40);
     dd_model_config relu7 = network(1, 7, DD_ACT_RELU, DD_BN_NONE, DD_INIT_HE_UNIFORM);
     warp_step_is_general_step("7 relu units", &relu7, 40);
+
+    pipe_rule();
+    pipe_agrees("lab network, pipelined", &lab, 60, 60, 1e-6);
+    pipe_agrees("lab network, pipelined, launches of 7", &lab, 60, 7, 1e-6);
+    pipe_agrees("7 relu units, pipelined", &relu7, 40, 40, 1e-6);
+    dd_model_config sig31 = network(1, 31, DD_ACT_SIGMOID, DD_BN_NONE, DD_INIT_GLOROT_NORMAL);
+    pipe_agrees("31 sigmoid units (lane 31 alone free), pipelined", &sig31, 40, 40, 1e-6);
+    const dd_fused_plan pipe = pipe_plan(&lab);
+    phase_clocks_of("phase clocks, the lab (pipelined)", &pipe, &lab, 6, 1);
 
     dd_model_config too_wide = network(1, 65, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
     refuses("width 65", &too_wide, 1, 0, H100_SHARED, "up to 64 units");

@@ -1,8 +1,9 @@
 /* The fused engine on a real GPU against the CPU reference: the same initialization and sample
  * order, one full epoch, then every parameter compared (||gpu - cpu|| / ||cpu|| <= 1e-4), for the
  * lab's network at batch 1 and variants 1, 2, 19 and 20 at batch 32 (issue 6), on the SMs the
- * engine's rule gives them (one at batch 1, a cluster of two at batch 32), and variant 20 on a
- * cluster of two and on one SM, each asked for explicitly. The engine differs
+ * engine's rule gives them (one at batch 1, a cluster of two at batch 32), variant 20 on a
+ * cluster of four, of two and on one SM, each asked for explicitly, and the lab's network with
+ * the pipelined warp step (train --fused-pipe). The engine differs
  * from the reference only in the order of some float sums, which SGD at lr 0.01 keeps near 1e-6
  * over an epoch; a wrong index or formula moves the parameters by 1e-2. Also: the loss and hit
  * sums and the gradient norms agree, and two runs give bit-identical parameters (no race decides
@@ -22,14 +23,15 @@
 static dd_mnist data;
 
 /* One epoch from the seed-7 initialization and epoch-0 order, the fused engine on SMS SMs a model
- * (0: its rule); returns the parameters. */
-static float *one_epoch(dd_device device, const dd_model_config *cfg, int batch, int sms,
+ * (0: its rule), with PIPE its pipelined warp step; returns the parameters. */
+static float *one_epoch(dd_device device, const dd_model_config *cfg, int batch, int sms, int pipe,
                         dd_sums *sums) {
     char err[DD_ERR_LEN];
     dd_layout layout;
     dd_layout_build(cfg, &layout, err);
     dd_backend_setup setup = dd_test_setup(cfg, &data, data.train.count, batch, DD_ENGINE_FUSED, 0);
     setup.fused_sms = sms;
+    setup.fused_pipe = pipe;
     dd_backend *b = dd_test_create(device, &setup);
     const int n = data.train.count;
     float *params = malloc(layout.n_params * sizeof *params);
@@ -57,19 +59,21 @@ static float *one_epoch(dd_device device, const dd_model_config *cfg, int batch,
     return params;
 }
 
-/* VARIANT on the GPU on SMS SMs a model (0: the engine's rule) against its CPU epoch PC, CS. */
-static void agree_on(int variant, int sms, const float *pc, const dd_sums *cs) {
+/* VARIANT on the GPU on SMS SMs a model (0: the engine's rule; PIPE: pipelined) against its CPU
+ * epoch PC, CS. */
+static void agree_on(int variant, int sms, int pipe, const float *pc, const dd_sums *cs) {
     char err[DD_ERR_LEN], name[48];
     dd_train_options o;
     dd_layout layout;
     dd_variant_name(variant, name, sizeof name);
     const size_t n = strlen(name);
     if (sms) snprintf(name + n, sizeof name - n, " on %d SM%s", sms, sms > 1 ? "s" : "");
+    if (pipe) snprintf(name + n, sizeof name - n, ", pipelined");
     CHECK(dd_variant_options(variant, 0, &o, err) == 0, "%s", err);
     dd_layout_build(&o.model, &layout, err);
     dd_sums gs, again;
-    float *pg = one_epoch(DD_DEVICE_GPU, &o.model, o.batch, sms, &gs);
-    float *pa = one_epoch(DD_DEVICE_GPU, &o.model, o.batch, sms, &again);
+    float *pg = one_epoch(DD_DEVICE_GPU, &o.model, o.batch, sms, pipe, &gs);
+    float *pa = one_epoch(DD_DEVICE_GPU, &o.model, o.batch, sms, pipe, &again);
     const double rel = dd_rel_error(pg, pc, layout.n_params);
     printf("%s: one epoch at batch %d, fused vs CPU parameters differ by %.3g relative\n", name,
            o.batch, rel);
@@ -90,27 +94,28 @@ static void agree_on(int variant, int sms, const float *pc, const dd_sums *cs) {
 /* VARIANT's CPU epoch, then the GPU's on the engine's rule, or with EVERY_SHAPE on clusters of
  * four and of two SMs (where the GPU launches clusters) and on one SM, each asked for: unlike the
  * rule, which falls back to one SM where a cluster cannot run, an explicit size fails if it
- * cannot, so on an H100 the cluster paths surely ran. */
-static void agree(int variant, int every_shape) {
+ * cannot, so on an H100 the cluster paths surely ran. With PIPE also the pipelined warp step. */
+static void agree(int variant, int every_shape, int pipe) {
     char err[DD_ERR_LEN];
     dd_train_options o;
     CHECK(dd_variant_options(variant, 0, &o, err) == 0, "%s", err);
     dd_sums cs;
-    float *pc = one_epoch(DD_DEVICE_CPU, &o.model, o.batch, 0, &cs);
+    float *pc = one_epoch(DD_DEVICE_CPU, &o.model, o.batch, 0, 0, &cs);
     int clusters = 0; /* whether this GPU launches thread-block clusters at all (sm_90 on) */
     CHECK(cudaDeviceGetAttribute(&clusters, cudaDevAttrClusterLaunch, 0) == cudaSuccess,
           "cluster attribute");
     if (every_shape) {
         for (int sms = DD_FUSED_MAX_CLUSTER; sms > 1; sms /= 2)
             if (clusters)
-                agree_on(variant, sms, pc, &cs);
+                agree_on(variant, sms, 0, pc, &cs);
             else
                 printf("variant %d on %d SMs: not run, this GPU launches no clusters\n", variant,
                        sms);
-        agree_on(variant, 1, pc, &cs);
+        agree_on(variant, 1, 0, pc, &cs);
     } else {
-        agree_on(variant, 0, pc, &cs);
+        agree_on(variant, 0, 0, pc, &cs);
     }
+    if (pipe) agree_on(variant, 0, 1, pc, &cs);
     free(pc);
 }
 
@@ -128,7 +133,7 @@ int main(void) {
     }
     const int variants[] = {0, 1, 2, 19, 20};
     for (size_t k = 0; k < sizeof variants / sizeof variants[0]; k++)
-        agree(variants[k], variants[k] == 20);
+        agree(variants[k], variants[k] == 20, variants[k] == 0);
     dd_mnist_free(&data);
     return dd_test_finish("test_gpu_fused");
 }

@@ -17,6 +17,7 @@ static void config_round_trip(void) {
     c.opts.subset = 6000;
     c.opts.engine = DD_ENGINE_FUSED;
     c.opts.fused_sms = 4;
+    c.opts.fused_pipe = 1;
     c.opts.model.init = (dd_init){DD_INIT_RANDOM_UNIFORM, -0.25f, 0.5f};
     snprintf(c.name, sizeof c.name, "variant-12");
     c.variant = 12;
@@ -45,8 +46,9 @@ static void config_round_trip(void) {
     CHECK(back.opts.subset == 6000 && back.train_samples == 6000, "subset");
     CHECK(back.params_total == 22235 && back.params_trainable == 22035, "params");
     CHECK(back.allow_bn_batch1 == 1, "allow_bn_batch1");
-    CHECK(back.opts.engine == DD_ENGINE_FUSED && back.opts.fused_sms == 4, "engine %s on %d SMs",
-          dd_engine_name(back.opts.engine), back.opts.fused_sms);
+    CHECK(back.opts.engine == DD_ENGINE_FUSED && back.opts.fused_sms == 4 && back.opts.fused_pipe,
+          "engine %s on %d SMs, pipelined %d", dd_engine_name(back.opts.engine),
+          back.opts.fused_sms, back.opts.fused_pipe);
     snprintf(path, sizeof path, "%s/torn.json", dd_test_tmpdir());
     FILE *f = fopen(path, "w");
     fputs("{\"name\": \"x\", \"hidden\": [25,", f);

@@ -45,6 +45,7 @@ typedef struct {
     int no_graphs;    /* GPU: launch every op eagerly instead of replaying a captured step */
     dd_engine engine; /* GPU only */
     int fused_sms;    /* GPU, fused engine: SMs per model (1, 2, 4), or 0 for the engine's rule */
+    int fused_pipe;   /* GPU, fused engine at batch 1: the pipelined warp step (fused.h) */
     int phase_clocks; /* GPU, fused engine: time each phase of a step (dd_sums.phase_cycles) */
 } dd_backend_setup;
 

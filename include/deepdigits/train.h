@@ -28,6 +28,7 @@ typedef struct {
     int tf32, no_graphs;      /* GPU only: see dd_backend_setup */
     dd_engine engine;         /* GPU only: see dd_backend_setup */
     int fused_sms;            /* GPU only: see dd_backend_setup (0, the engine's rule) */
+    int fused_pipe;           /* GPU only: see dd_backend_setup */
     /* Checkpoints (checkpoint.h): written to save_path after the last epoch and every
      * save_every epochs (0: only at the end); never after a non-finite loss. */
     const char *save_path;
