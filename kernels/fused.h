@@ -137,6 +137,8 @@ typedef struct {
     int warp_pipe, sm_pipe;
 } dd_fused_plan;
 
+#define DD_FUSED_PIPE_MAX_UNITS                                                                    \
+    31 /* lane 31 of each pixel warp takes the correction's dot product */
 #define DD_FUSED_PIPE_IMAGES 4
 #define DD_FUSED_PIPE_Y      16 /* floats a kept output takes (DD_CLASSES, padded) */
 #define DD_FUSED_PIPE_FLOATS                                                                       \
@@ -147,6 +149,10 @@ typedef struct {
  * memory. Its results differ from the warp step's in the last bits of the first layer's sums,
  * and depend (as much) on how the steps are split into launches. Returns 0, or -1 with ERR. */
 int dd_fused_plan_pipe(dd_fused_plan *plan, size_t shared_limit, char *err);
+
+/* Whether the pipelined warp step takes a network of CFG at BATCH (given the room in shared memory
+ * every GPU with clusters has): what `--variant all --fused-pipe` pipelines. */
+int dd_fused_pipe_takes(const dd_model_config *cfg, int batch);
 
 /* Plans CFG for batches up to MAX_BATCH of INPUTS-pixel images (the engine takes 784), with
  * SHARED_LIMIT bytes of shared memory per block, on SMS blocks per model (1, 2, 4, or 0 for the

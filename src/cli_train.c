@@ -10,6 +10,7 @@
 #include "deepdigits/run.h"
 #include "deepdigits/train.h"
 #include "deepdigits/variants.h"
+#include "fused.h" /* dd_fused_pipe_takes */
 
 static const char train_help[] =
     "usage: deepdigits train [options]\n"
@@ -345,10 +346,14 @@ typedef struct {
     const run_flags *run;
 } variant_args;
 
+/* Model N's options within --variant all: the flags over its preset. --fused-pipe pipelines the
+ * models whose step it takes (the baseline at batch 1); the others train as without it. */
 static int variant_options(int n, dd_train_options *o, void *ctx) {
     const variant_args *a = ctx;
     const char *data = NULL, *dataset = NULL;
-    return parse_flags(a->argc, a->argv, a->run, n, o, &data, &dataset);
+    const int rc = parse_flags(a->argc, a->argv, a->run, n, o, &data, &dataset);
+    if (rc == 0 && o->fused_pipe && !dd_fused_pipe_takes(&o->model, o->batch)) o->fused_pipe = 0;
+    return rc;
 }
 
 /* A training run's exit status from its return: 0; a signal's number (SIGINT, SIGTERM), as the

@@ -31,6 +31,16 @@ static int check_fits(const dd_model_config *cfg, int inputs, int max_batch, cha
     return 0;
 }
 
+/* Whether a network of CFG at batch MAX_BATCH has the warp step's shape (batch 1, one hidden layer
+ * of up to WIDTH units, no BN); the plan adds: on one SM, everything in shared memory. */
+static int warp_step_shape(const dd_model_config *cfg, int max_batch, int width) {
+    return max_batch == 1 && cfg->n_hidden == 1 && cfg->bn == DD_BN_NONE && cfg->units[0] <= width;
+}
+
+int dd_fused_pipe_takes(const dd_model_config *cfg, int batch) {
+    return warp_step_shape(cfg, batch, DD_FUSED_PIPE_MAX_UNITS);
+}
+
 /* Carves N floats at *AT. */
 static int take(int *at, int n) {
     int here = *at;
@@ -167,8 +177,7 @@ static int plan_chunk(const dd_model_config *cfg, int max_batch, size_t shared_l
     p->on_chip = p->rest_shared && p->acts_shared;
     for (int l = 0; l < L.n_dense - 1 && cfg->bn != DD_BN_NONE; l++)
         p->bn_lanes[l] = dd_fused_divisor_of(bn_lanes(cfg->units[l], max_batch, p->warps));
-    p->warp_step = max_batch == 1 && cluster == 1 && L.n_dense == 2 && cfg->bn == DD_BN_NONE &&
-                   cfg->units[0] <= 32 && p->x_double && p->on_chip;
+    p->warp_step = warp_step_shape(cfg, max_batch, 32) && cluster == 1 && p->x_double && p->on_chip;
     p->g_grad = p->acts_shared ? 0 : p->acts_floats;
     p->scratch_floats =
         p->g_grad + (p->x_samples < max_batch ? DD_IMAGE_PIXELS * cfg->units[0] : 0);
@@ -212,7 +221,7 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
 }
 
 int dd_fused_plan_pipe(dd_fused_plan *p, size_t shared_limit, char *err) {
-    if (!p->warp_step || p->units[0] > 31) {
+    if (!p->warp_step || p->units[0] > DD_FUSED_PIPE_MAX_UNITS) {
         snprintf(err, DD_ERR_LEN,
                  "the pipelined warp step takes batch 1, one hidden layer of up to 31 units "
                  "without BN, on one SM");
