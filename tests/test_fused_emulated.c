@@ -560,6 +560,7 @@ int main(void) {
     pipe_rule();
     pipe_agrees("lab network, pipelined", &lab, 60, 60, 1e-6);
     pipe_agrees("lab network, pipelined, launches of 7", &lab, 60, 7, 1e-6);
+    pipe_agrees("lab network, pipelined, launches of 2 (the last of 1)", &lab, 9, 2, 1e-6);
     pipe_agrees("7 relu units, pipelined", &relu7, 40, 40, 1e-6);
     dd_model_config sig31 = network(1, 31, DD_ACT_SIGMOID, DD_BN_NONE, DD_INIT_GLOROT_NORMAL);
     pipe_agrees("31 sigmoid units (lane 31 alone free), pipelined", &sig31, 40, 40, 1e-6);
