@@ -223,8 +223,9 @@ int dd_fused_plan_build(const dd_model_config *cfg, int inputs, int max_batch, s
 int dd_fused_plan_pipe(dd_fused_plan *p, size_t shared_limit, char *err) {
     if (!p->warp_step || p->units[0] > DD_FUSED_PIPE_MAX_UNITS) {
         snprintf(err, DD_ERR_LEN,
-                 "the pipelined warp step takes batch 1, one hidden layer of up to 31 units "
-                 "without BN, on one SM");
+                 "the pipelined warp step takes batch 1, one hidden layer of up to %d units "
+                 "without BN, on one SM",
+                 DD_FUSED_PIPE_MAX_UNITS);
         return -1;
     }
     const int at = ((int)(p->shared_bytes / sizeof(float)) + 3) / 4 * 4; /* images: 16 bytes */
