@@ -80,7 +80,7 @@ DD_SIMT_FN void pipe_small_network(const fused_ctx &c, const pipe_buffers &q, in
     dz = small_network(c, sum, q.y + (k & 1) * DD_FUSED_PIPE_Y, q.dz + (k & 1) * 32,
                        q.labels[ring_slot(k)], lr);
     simt_syncwarp(); // every lane's dL/dz0 has read the output kernel as it was
-    output_kernel_update(c, c.lane, 32, lr, tot);
+    output_kernel_update<(DD_FUSED_PIPE_MAX_UNITS * DD_CLASSES + 31) / 32>(c, c.lane, 32, lr, tot);
 }
 
 // Lane 31 of a pixel warp: its span of IMAGE where the other lanes hold their weights.

@@ -80,9 +80,11 @@ DD_SIMT_FN void warp_step_tail(const fused_ctx &c, const float *buf, float lr) {
     small_network(c, sum, c.acts + p.act[1], grad_buffer(c, 1), c.labels[0], lr);
 }
 
-// SGD on the output kernel, a weight a thread (threads FIRST, FIRST + STRIDE, ...), from the
-// hidden layer's output and the output's dL/dz that small_network left, once every lane's input
-// gradient has read the kernel as it was.
+// SGD on the output kernel from the hidden layer's output and the output's dL/dz that
+// small_network left, once every lane's input gradient has read the kernel as it was: weights
+// FIRST, FIRST + STRIDE, ... (up to PER of them: a loop known at compile time, so that a warp's
+// loads all go out before its first update).
+template <int PER>
 DD_SIMT_FN void output_kernel_update(const fused_ctx &c, int first, int stride, float lr,
                                      fused_totals &tot) {
     const dd_fused_plan &p = *c.p;
@@ -90,7 +92,10 @@ DD_SIMT_FN void output_kernel_update(const fused_ctx &c, int first, int stride, 
     const float *h = c.acts + p.act[0], *dy = grad_buffer(c, 0);
     float *W1 = param(c, p.kernel[1]);
     double sq = 0;
-    for (int t = first; t < H * O; t += stride) {
+    DD_UNROLL
+    for (int m = 0; m < PER; m++) {
+        const int t = first + m * stride;
+        if (t >= H * O) break;
         const int k = t / O, o = t % O;
         float gw = 0.0f;
         gw += h[k] * dy[o];
@@ -161,7 +166,8 @@ DD_SIMT_FN void warp_step(const fused_ctx &c, float (&w)[UPL][SPAN], int next, i
     simt_sync();
     phase_done<TIMED>(c, 1);
 
-    output_kernel_update(c, c.tid, p.threads, r.lr, tot);
+    static_assert(32 * DD_CLASSES <= DD_FUSED_THREADS, "a weight a thread");
+    output_kernel_update<1>(c, c.tid, p.threads, r.lr, tot);
     add_grad_sq(c, tot, 0,
                 first_layer_block_update<UPL, SPAN>(c, w, c.x, grad_buffer(c, 1), 0, 1, r.lr,
                                                     r.diagnostics, NULL));
