@@ -128,7 +128,10 @@ DD_SIMT_FN void pipe_pixel_warp(const fused_ctx &c, float (&w)[1][SPAN], const p
 }
 
 // Every step of the launch (r.count samples, one a step), after the body's setup: the first
-// sample staged (in phase 0's time), then phases -1 .. n, each ending at a block barrier.
+// sample staged (in the first step's time), then phases -1 .. n, each ending at a block barrier.
+// With the phase clocks (TIMED) a step is timed in two parts, which say whose path sets its
+// time: from its start to the end of the small warp's work (the clocks' keeper is the small
+// warp's last lane), then from there to the barrier's end (the pixel warps' path beyond it).
 template <int SPAN, bool TIMED>
 DD_SIMT_FN void warp_pipe_steps(const fused_ctx &c, float (&w)[1][SPAN], char *shared,
                                 fused_totals &tot) {
@@ -143,12 +146,14 @@ DD_SIMT_FN void warp_pipe_steps(const fused_ctx &c, float (&w)[1][SPAN], char *s
     simt_sync();
     float dz = 0.0f; // the small warp's lane j: dL/dz0 of unit j, the sample before
     for (int k = -1; k <= n; k++) {
-        if (c.warp < p.warps)
+        if (c.warp < p.warps) {
             pipe_pixel_warp<SPAN>(c, w, q, k, n, tot);
-        else if (k >= 0 && k < n)
-            pipe_small_network(c, q, k, k > 0, dz, tot);
+        } else {
+            if (k >= 0 && k < n) pipe_small_network(c, q, k, k > 0, dz, tot);
+            phase_done<TIMED>(c, 0); // (no barrier: the keeper's own warp is done)
+        }
         simt_sync();
-        phase_done<TIMED>(c, 0);
+        phase_done<TIMED>(c, 1);
     }
 }
 

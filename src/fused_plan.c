@@ -250,9 +250,10 @@ void dd_fused_phase_name(const dd_fused_plan *p, int phase, char *out, size_t si
     out[0] = '\0';
     if (p->warp_pipe) {
         if (phase == 0)
+            snprintf(out, size, "warp 14: the small layers, their gradients and updates");
+        else if (phase == 1)
             snprintf(out, size,
-                     "the whole step: warps 0-13 the step before's update and the next products, "
-                     "warp 14 the small layers");
+                     "warps 0-13 beyond that: the step before's update, the next products");
         return;
     }
     if (p->warp_step) {

@@ -189,9 +189,7 @@ static void phase_clocks_of(const char *name, const dd_fused_plan *p, const dd_m
               name, k, what, sa[DD_SUM_PHASES + k]);
         CHECK(sb[DD_SUM_PHASES + k] == 0, "%s: phase %d timed without the clocks", name, k);
     }
-    const int phases = plan.warp_pipe   ? 1
-                       : plan.warp_step ? 2
-                                        : 2 * plan.n_dense + (plan.bn != DD_BN_NONE);
+    const int phases = plan.warp_step ? 2 : 2 * plan.n_dense + (plan.bn != DD_BN_NONE);
     CHECK(named == phases, "%s: %d phases named", name, named);
     twins_end(&t);
 }
