@@ -457,7 +457,8 @@ write_report
 
 # 6. Where the fused kernel's time goes (the next version's guide): Nsight Compute's warp-state
 # and scheduler statistics of one launch each for variant 20 at batch 32 (two SMs by the rule;
-# 100 steps) and the lab's network at batch 1 (1,000 steps), clocks left alone.
+# 100 steps) and the lab's network at batch 1 (1,000 steps; also pipelined, unless its canary
+# failed), clocks left alone.
 if [[ -z $ncu ]]; then
     profile="ncu not found"
 elif ((fused_hangs)); then
@@ -465,8 +466,10 @@ elif ((fused_hangs)); then
 elif (($(left) > 45)); then
     : >"$out/ncu-fused.txt"
     ncu_rc=0
-    for args in "--variant 20 --subset 3200" "--variant 0 --subset 1000"; do
-        # shellcheck disable=SC2086 # ARGS is two flag pairs
+    profiled=("--variant 20 --subset 3200" "--variant 0 --subset 1000")
+    [[ -n $pipe ]] && profiled+=("--variant 0 --subset 1000 --fused-pipe")
+    for args in "${profiled[@]}"; do
+        # shellcheck disable=SC2086 # ARGS is flags
         timeout -k 10 "$(cap 40)" "$ncu" --clock-control none -k regex:fused_kernel --launch-count 1 \
             --section LaunchStats --section Occupancy --section SpeedOfLight \
             --section WarpStateStats --section SchedulerStats \
