@@ -118,10 +118,11 @@ typedef struct {
      * an instance for that, in which the compiler knows every buffer is shared and uses 32-bit
      * shared-memory loads and addresses instead of generic 64-bit ones. Always so on a cluster. */
     int on_chip;
-    /* Always in shared memory: a per-warp reduction slot (warps + 1 doubles: the last for the
-     * cluster's sum), the standardization
-     * table (256), two rounds of first-layer partial sums (2 x chunk x warps x 32 upl), this
-     * batch's and the next one's labels (2B ints), per-sample losses and hits (B each). */
+    /* Always in shared memory: a per-warp reduction slot (warps + 2 doubles: one for each warp
+     * that runs, the pipelined step's small warp included, and the last for the cluster's sum),
+     * the standardization table (256), two rounds of first-layer partial sums (2 x chunk x
+     * warps x 32 upl), this batch's and the next one's labels (2B ints), per-sample losses and
+     * hits (B each). */
     int sm_red, sm_table, sm_partial, sm_labels, sm_loss, sm_hits;
     int sm_clocks; /* the phase clocks (dd_fused_run.phase_clocks): DD_FUSED_PHASES + 1 int64 */
     size_t shared_bytes; /* the whole dynamic shared allocation */
