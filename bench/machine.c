@@ -25,7 +25,7 @@ static double copy_bandwidth(size_t bytes) {
     int rounds = (int)((256u << 20) / bytes);
     if (!a || !b0) goto done;
     memset(a, 1, bytes), memset(b0, 2, bytes + 4096);
-    for (int o = 0; o < 3; o++) {
+    for (size_t o = 0; o < sizeof offsets / sizeof *offsets; o++) {
         /* b at OFFSET bytes past a's offset within a page */
         char *b = b0 + ((uintptr_t)a - (uintptr_t)b0 + offsets[o]) % 4096;
         for (int r = 0; r < 3; r++) {
