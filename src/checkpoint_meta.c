@@ -96,30 +96,6 @@ static int bad(char *why, const char *fmt, const char *key) {
     return -1;
 }
 
-/* A number; null reads as NaN (the writer's spelling of a non-finite value). */
-static int get_double(const dd_json *obj, const char *key, double *out, char *why) {
-    const dd_json *v = dd_json_get(obj, key);
-    if (v && v->type == DD_JSON_NULL) return *out = NAN, 0;
-    if (!v || v->type != DD_JSON_NUMBER) return bad(why, "\"%s\" missing or not a number", key);
-    *out = v->number;
-    return 0;
-}
-
-static int get_int(const dd_json *obj, const char *key, long long min, long long max,
-                   long long *out, char *why) {
-    const dd_json *v = dd_json_get(obj, key);
-    if (!v || v->type != DD_JSON_NUMBER || !v->is_integer)
-        return bad(why, "\"%s\" missing or not an integer", key);
-    if (v->integer < min || v->integer > max) return bad(why, "\"%s\" out of range", key);
-    *out = v->integer;
-    return 0;
-}
-
-static const char *get_string(const dd_json *obj, const char *key) {
-    const dd_json *v = dd_json_get(obj, key);
-    return v && v->type == DD_JSON_STRING ? v->string : NULL;
-}
-
 /* An array of exactly N numbers (or nulls). */
 static int get_doubles(const dd_json *obj, const char *key, double *out, int n, char *why) {
     const dd_json *v = dd_json_get(obj, key);
@@ -137,9 +113,9 @@ static int get_doubles(const dd_json *obj, const char *key, double *out, int n, 
     return 0;
 }
 
-int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
-    memset(cfg, 0, sizeof *cfg);
-    const dd_json *hidden = dd_json_get(v, "hidden"), *init = dd_json_get(v, "init");
+int dd_meta_read_hidden(const dd_json *v, dd_model_config *cfg, char *why) {
+    const dd_json *hidden = dd_json_get(v, "hidden");
+    cfg->n_hidden = 0;
     if (!hidden || hidden->type != DD_JSON_ARRAY || hidden->count > DD_MAX_HIDDEN)
         return bad(why, "\"%s\" missing, not an array or too long", "hidden");
     for (const dd_json *u = hidden->child; u; u = u->next) {
@@ -150,8 +126,15 @@ int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
                    -1;
         cfg->units[cfg->n_hidden++] = (int)u->integer;
     }
-    const char *act = get_string(v, "activation"), *bn = get_string(v, "bn");
-    const char *kind = get_string(init, "kind");
+    return 0;
+}
+
+int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
+    memset(cfg, 0, sizeof *cfg);
+    const dd_json *init = dd_json_get(v, "init");
+    if (dd_meta_read_hidden(v, cfg, why) != 0) return -1;
+    const char *act = dd_json_get_string(v, "activation"), *bn = dd_json_get_string(v, "bn");
+    const char *kind = dd_json_get_string(init, "kind");
     if (!act || dd_activation_parse(act, &cfg->activation) != 0)
         return bad(why, "\"%s\" missing or unknown", "activation");
     if (!bn || dd_bn_parse(bn, &cfg->bn) != 0) return bad(why, "\"%s\" missing or unknown", "bn");
@@ -160,7 +143,8 @@ int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
     if (!kind || dd_init_parse(kind, &cfg->init, err) != 0)
         return bad(why, "\"%s\" missing or unknown", "init");
     if (cfg->init.kind != DD_INIT_RANDOM_UNIFORM) return 0; /* a range, if any, is not its own */
-    if (get_double(init, "min", &lo, why) || get_double(init, "max", &hi, why)) return -1;
+    if (dd_json_get_double(init, "min", &lo, why) || dd_json_get_double(init, "max", &hi, why))
+        return -1;
     if (!(lo < hi) || !isfinite(lo) || !isfinite(hi))
         return bad(why, "\"%s\": min must be below max", "init");
     cfg->init.min = (float)lo;
@@ -171,11 +155,11 @@ int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
 static int read_sums(const dd_json *v, dd_checkpoint_state *st, char *why) {
     long long correct, samples, steps;
     if (!v || v->type != DD_JSON_OBJECT) return bad(why, "\"%s\" missing", "partial");
-    if (get_double(v, "loss_sum", &st->partial.loss_sum, why) ||
-        get_int(v, "correct", 0, 1LL << 40, &correct, why) ||
-        get_int(v, "samples", 0, 1LL << 40, &samples, why) ||
-        get_int(v, "steps", 0, 1LL << 40, &steps, why) ||
-        get_double(v, "seconds", &st->partial_seconds, why) ||
+    if (dd_json_get_double(v, "loss_sum", &st->partial.loss_sum, why) ||
+        dd_json_get_int(v, "correct", 0, 1LL << 40, &correct, why) ||
+        dd_json_get_int(v, "samples", 0, 1LL << 40, &samples, why) ||
+        dd_json_get_int(v, "steps", 0, 1LL << 40, &steps, why) ||
+        dd_json_get_double(v, "seconds", &st->partial_seconds, why) ||
         get_doubles(v, "grad_sq", st->partial.grad_sq, DD_MAX_DENSE, why))
         return -1;
     st->partial.correct = (long)correct;
@@ -188,15 +172,18 @@ int dd_meta_read_training(const dd_json *v, dd_checkpoint_state *st, char *why) 
     dd_train_options *o = &st->options;
     long long epochs, batch, seed, subset, done, step;
     double lr;
-    const char *mode = get_string(v, "standardize");
+    const char *mode = dd_json_get_string(v, "standardize");
     const dd_json *diag = dd_json_get(v, "diagnostics");
-    if (get_int(v, "epochs", 1, 100000, &epochs, why) ||
-        get_int(v, "batch", 1, DD_MAX_BATCH, &batch, why) || get_double(v, "lr", &lr, why) ||
-        get_int(v, "seed", 0, DD_MAX_SEED, &seed, why) ||
-        get_int(v, "subset", 0, 1LL << 30, &subset, why) ||
-        get_int(v, "epochs_done", 0, epochs, &done, why) ||
-        get_int(v, "step", 0, 1LL << 30, &step, why) || get_double(v, "mean", &st->mean, why) ||
-        get_double(v, "std", &st->std, why) || read_sums(dd_json_get(v, "partial"), st, why))
+    if (dd_json_get_int(v, "epochs", 1, 100000, &epochs, why) ||
+        dd_json_get_int(v, "batch", 1, DD_MAX_BATCH, &batch, why) ||
+        dd_json_get_double(v, "lr", &lr, why) ||
+        dd_json_get_int(v, "seed", 0, DD_MAX_SEED, &seed, why) ||
+        dd_json_get_int(v, "subset", 0, 1LL << 30, &subset, why) ||
+        dd_json_get_int(v, "epochs_done", 0, epochs, &done, why) ||
+        dd_json_get_int(v, "step", 0, 1LL << 30, &step, why) ||
+        dd_json_get_double(v, "mean", &st->mean, why) ||
+        dd_json_get_double(v, "std", &st->std, why) ||
+        read_sums(dd_json_get(v, "partial"), st, why))
         return -1;
     if (!(lr > 0 && lr <= 1e3)) return bad(why, "\"%s\" out of range", "lr");
     if (!mode || (strcmp(mode, "global") != 0 && strcmp(mode, "none") != 0))
@@ -219,12 +206,14 @@ static int read_epoch(const dd_json *v, dd_epoch_stats *e, int n_layers, int epo
     double sat[DD_MAX_DENSE], mean[DD_MAX_DENSE], sd[DD_MAX_DENSE];
     memset(e, 0, sizeof *e);
     if (v->type != DD_JSON_OBJECT) return bad(why, "%s", "not an object");
-    if (get_int(v, "epoch", epoch, epoch, &number, why) || get_double(v, "loss", &e->loss, why) ||
-        get_double(v, "acc", &e->acc, why) || get_double(v, "val_loss", &e->val_loss, why) ||
-        get_double(v, "val_acc", &e->val_acc, why) ||
-        get_double(v, "train_seconds", &e->train_seconds, why) ||
-        get_double(v, "eval_seconds", &e->eval_seconds, why) ||
-        get_int(v, "steps", 0, 1LL << 40, &steps, why) ||
+    if (dd_json_get_int(v, "epoch", epoch, epoch, &number, why) ||
+        dd_json_get_double(v, "loss", &e->loss, why) ||
+        dd_json_get_double(v, "acc", &e->acc, why) ||
+        dd_json_get_double(v, "val_loss", &e->val_loss, why) ||
+        dd_json_get_double(v, "val_acc", &e->val_acc, why) ||
+        dd_json_get_double(v, "train_seconds", &e->train_seconds, why) ||
+        dd_json_get_double(v, "eval_seconds", &e->eval_seconds, why) ||
+        dd_json_get_int(v, "steps", 0, 1LL << 40, &steps, why) ||
         get_doubles(v, "grad_rms", e->grad_rms, n_layers, why) ||
         get_doubles(v, "saturated", sat, n_layers, why) ||
         get_doubles(v, "preact_mean", mean, n_layers, why) ||

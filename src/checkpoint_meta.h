@@ -12,6 +12,9 @@ void dd_meta_write_config(dd_strbuf *sb, const dd_model_config *cfg);
 void dd_meta_write_training(dd_strbuf *sb, const dd_checkpoint_state *st);
 void dd_meta_write_history(dd_strbuf *sb, const dd_epoch_stats *h, int n);
 
+/* The hidden widths, V's "hidden": an array of at most DD_MAX_HIDDEN integers in
+ * 1..DD_MAX_UNITS (config.json lists them the same way). */
+int dd_meta_read_hidden(const dd_json *v, dd_model_config *cfg, char *why);
 int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why);
 /* Fills ST's options (all but the model), position and standardization. */
 int dd_meta_read_training(const dd_json *v, dd_checkpoint_state *st, char *why);

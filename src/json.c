@@ -285,6 +285,34 @@ const dd_json *dd_json_get(const dd_json *obj, const char *key) {
     return NULL;
 }
 
+static int bad_member(char *why, const char *key, const char *what) {
+    snprintf(why, DD_ERR_LEN, "\"%.64s\" %s", key, what);
+    return -1;
+}
+
+int dd_json_get_double(const dd_json *obj, const char *key, double *out, char *why) {
+    const dd_json *v = dd_json_get(obj, key);
+    if (v && v->type == DD_JSON_NULL) return *out = NAN, 0;
+    if (!v || v->type != DD_JSON_NUMBER) return bad_member(why, key, "missing or not a number");
+    *out = v->number;
+    return 0;
+}
+
+int dd_json_get_int(const dd_json *obj, const char *key, long long min, long long max,
+                    long long *out, char *why) {
+    const dd_json *v = dd_json_get(obj, key);
+    if (!v || v->type != DD_JSON_NUMBER || !v->is_integer)
+        return bad_member(why, key, "missing or not an integer");
+    if (v->integer < min || v->integer > max) return bad_member(why, key, "out of range");
+    *out = v->integer;
+    return 0;
+}
+
+const char *dd_json_get_string(const dd_json *obj, const char *key) {
+    const dd_json *v = dd_json_get(obj, key);
+    return v && v->type == DD_JSON_STRING ? v->string : NULL;
+}
+
 static int reserve(dd_strbuf *sb, size_t more) {
     if (sb->failed) return -1;
     if (sb->len + more + 1 <= sb->cap) return 0;

@@ -38,6 +38,16 @@ void dd_json_free(dd_json *v);
 /* The member KEY of OBJ, or NULL (also when OBJ is not an object). */
 const dd_json *dd_json_get(const dd_json *obj, const char *key);
 
+/* Typed members, for readers that check every field: each returns 0, or -1 with one phrase
+ * naming KEY in WHY (DD_ERR_LEN bytes). A number; null reads as NaN (dd_sb_double's spelling of
+ * a value that is not finite). */
+int dd_json_get_double(const dd_json *obj, const char *key, double *out, char *why);
+/* An integer, written as one, within [MIN, MAX]. */
+int dd_json_get_int(const dd_json *obj, const char *key, long long min, long long max,
+                    long long *out, char *why);
+/* The string KEY, or NULL when it is missing or not a string. */
+const char *dd_json_get_string(const dd_json *obj, const char *key);
+
 /* A growing string for writing JSON. A failed allocation sets FAILED and drops later writes. */
 typedef struct {
     char *data;

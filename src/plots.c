@@ -30,6 +30,16 @@ static FILE *open_at(const dd_report *r, const char *sub, const char *name, cons
     return fopen(path, "w");
 }
 
+/* S as a gnuplot string in single quotes, where nothing is special but the quote itself (written
+ * twice); a line break would end the command, so control characters become spaces. Every name
+ * and description from a run folder goes through here, never into a script as is. */
+static void gp_string(FILE *gp, const char *s) {
+    fputc('\'', gp);
+    for (const unsigned char *c = (const unsigned char *)s; *c; c++)
+        *c == '\'' ? fputs("''", gp) : fputc(*c < 0x20 || *c == 0x7f ? ' ' : *c, gp);
+    fputc('\'', gp);
+}
+
 typedef void (*plot_body)(FILE *gp, const dd_report *r, const void *arg);
 
 /* Runs `gnuplot scripts/NAME.gp` in DIR/plots; 0 when it exits 0. */
@@ -80,19 +90,20 @@ static int plot(const dd_report *r, const char *name, int w, int h, plot_body bo
     return -1;
 }
 
-/* The number of Dense layers with diagnostic columns in RUN's history (0 without them). */
+/* The number of Dense layers with both diagnostic columns in RUN's history (0 without them). */
 static int diag_layers(const dd_report_run *run) {
     int n = 0;
-    char col[48];
+    char grad[48], sat[48];
     for (;; n++) {
-        snprintf(col, sizeof col, "grad_rms_dense_%d", n + 1);
-        if (dd_history_col(&run->hist, col) < 0) return n;
+        snprintf(grad, sizeof grad, "grad_rms_dense_%d", n + 1);
+        snprintf(sat, sizeof sat, "saturated_dense_%d", n + 1);
+        if (dd_history_col(&run->hist, grad) < 0 || dd_history_col(&run->hist, sat) < 0) return n;
     }
 }
 
 /* data/RUN.dat: epoch loss acc val_loss val_acc, grad_rms per layer, saturated per layer. */
 static int write_run_data(const dd_report *r, const dd_report_run *run) {
-    FILE *f = open_at(r, "data/", run->cfg.name, ".dat");
+    FILE *f = open_at(r, "data/", run->stem, ".dat");
     if (!f) return -1;
     const dd_history *h = &run->hist;
     const char *base[] = {"epoch", "loss", "acc", "val_loss", "val_acc"};
@@ -118,7 +129,7 @@ static int write_run_data(const dd_report *r, const dd_report_run *run) {
 /* data/RUN-layers.dat: layer, grad_rms at epoch 1 and last, saturated at epoch 1 and last. */
 static int write_layer_data(const dd_report *r, const dd_report_run *run) {
     char name[64];
-    snprintf(name, sizeof name, "%s-layers", run->cfg.name);
+    snprintf(name, sizeof name, "%s-layers", run->stem);
     FILE *f = open_at(r, "data/", name, ".dat");
     if (!f) return -1;
     const dd_history *h = &run->hist;
@@ -139,10 +150,14 @@ static void curves_body(FILE *gp, const dd_report *r, const void *arg) {
     (void)r;
     const dd_report_run *run = arg;
     int L = diag_layers(run);
-    const char *n = run->cfg.name;
+    const char *n = run->stem;
+    char title[256];
+    snprintf(title, sizeof title, "%s: %s", run->cfg.name, run->cfg.description);
     fprintf(gp, "reset\nset grid\nset xlabel 'epoch'\nset key box opaque\n%s",
             run->hist.rows <= 25 ? "set xtics 1\n" : "");
-    fprintf(gp, "set multiplot layout %d,2 title '%s: %s'\n", L ? 2 : 1, n, run->cfg.description);
+    fprintf(gp, "set multiplot layout %d,2 title ", L ? 2 : 1);
+    gp_string(gp, title);
+    fputc('\n', gp);
     fprintf(gp,
             "set title 'loss (MSE)'\nplot 'data/%s.dat' u 1:2 w lp pt 7 ps 0.5 t 'training', "
             "'' u 1:4 w lp pt 7 ps 0.5 t 'validation'\n",
@@ -166,11 +181,14 @@ static void curves_body(FILE *gp, const dd_report *r, const void *arg) {
     fprintf(gp, "unset multiplot\n");
 }
 
-/* "baseline variant-01 ..." for gnuplot's word(). */
-static void names_var(FILE *gp, const dd_report *r) {
-    fprintf(gp, "names = \"");
-    for (int i = 0; i < r->n_runs; i++) fprintf(gp, "%s%s", i ? " " : "", r->runs[i].cfg.name);
-    fprintf(gp, "\"\n");
+/* The arrays stems[i] (the runs' data files) and titles[i] (their names), i = 1..runs. */
+static void runs_arrays(FILE *gp, const dd_report *r) {
+    fprintf(gp, "runs = %d\narray stems[runs]\narray titles[runs]\n", r->n_runs);
+    for (int i = 0; i < r->n_runs; i++) {
+        fprintf(gp, "stems[%d] = '%s'; titles[%d] = ", i + 1, r->runs[i].stem, i + 1);
+        gp_string(gp, r->runs[i].cfg.name);
+        fputc('\n', gp);
+    }
 }
 
 static void val_acc_body(FILE *gp, const dd_report *r, const void *arg) {
@@ -179,23 +197,24 @@ static void val_acc_body(FILE *gp, const dd_report *r, const void *arg) {
     for (int i = 0; i < r->n_runs; i++)
         if (r->runs[i].hist.rows > epochs) epochs = r->runs[i].hist.rows;
     fprintf(gp, "reset\n");
-    names_var(gp, r);
+    runs_arrays(gp, r);
     /* Whole epochs on the axis; a single epoch gets room on both sides of its points. */
     if (epochs <= 25) fprintf(gp, "set xtics 1\n");
     if (epochs == 1) fprintf(gp, "set xrange [0.5:1.5]\n");
-    fprintf(gp,
-            "set grid\nset xlabel 'epoch'\nset ylabel 'val_acc'\nset key outside right\n"
-            "set title 'Validation accuracy of every model'\n"
-            "plot for [i=1:words(names)] 'data/'.word(names,i).'.dat' u 1:5 w lp pt ((i-1)%%13+1)"
-            " ps 0.6 dt 1+(i-1)/8 t word(names,i)\n");
+    fprintf(gp, "set grid\nset xlabel 'epoch'\nset ylabel 'val_acc'\nset key outside right\n"
+                "set title 'Validation accuracy of every model'\n"
+                "plot for [i=1:runs] 'data/'.stems[i].'.dat' u 1:5 w lp pt ((i-1)%%13+1)"
+                " ps 0.6 dt 1+(i-1)/8 t titles[i]\n");
 }
 
 static void bars_body(FILE *gp, const dd_report *r, const void *arg) {
-    (void)r, (void)arg;
-    fprintf(gp, "reset\nset grid y\nset style fill solid 0.6\nset boxwidth 0.7\nset yrange [0:1]\n"
+    (void)arg;
+    fprintf(gp, "reset\n");
+    runs_arrays(gp, r);
+    fprintf(gp, "set grid y\nset style fill solid 0.6\nset boxwidth 0.7\nset yrange [0:1]\n"
                 "set ylabel 'val_acc'\nset xtics rotate by -60 scale 0\nset key top left\n"
                 "set title 'Final and best validation accuracy'\n"
-                "plot 'data/final.dat' u 1:3:xtic(2) w boxes t 'final val_acc', "
+                "plot 'data/final.dat' u 1:3:xtic(titles[int($1)+1]) w boxes t 'final val_acc', "
                 "'' u 1:4 w p pt 7 t 'best val_acc'\n");
 }
 
@@ -203,7 +222,7 @@ static void bars_body(FILE *gp, const dd_report *r, const void *arg) {
 static void layers_body(FILE *gp, const dd_report *r, const void *arg) {
     int saturation = *(const int *)arg, c = saturation ? 4 : 2;
     fprintf(gp, "reset\n");
-    names_var(gp, r);
+    runs_arrays(gp, r);
     fprintf(gp,
             "set grid\nset xlabel 'Dense layer (the last is the output)'\nset xtics 1\n"
             "set key outside right\n%s\n",
@@ -213,29 +232,31 @@ static void layers_body(FILE *gp, const dd_report *r, const void *arg) {
             saturation ? "Saturated units (1,000-image probe)" : "Kernel-gradient RMS");
     for (int last = 0; last < 2; last++)
         fprintf(gp,
-                "set title '%s'\nplot for [i=1:words(names)] 'data/'.word(names,i)."
-                "'-layers.dat' u 1:%d w lp pt ((i-1)%%13+1) dt 1+(i-1)/8 t word(names,i)\n",
+                "set title '%s'\nplot for [i=1:runs] 'data/'.stems[i]."
+                "'-layers.dat' u 1:%d w lp pt ((i-1)%%13+1) dt 1+(i-1)/8 t titles[i]\n",
                 last ? "last epoch" : "epoch 1", c + last);
     fprintf(gp, "unset multiplot\n");
 }
 
 static void confusion_body(FILE *gp, const dd_report *r, const void *arg) {
     (void)arg;
-    fprintf(gp,
-            "reset\nset title 'Confusion matrix of %s on the 10,000 test images'\n"
-            "set xlabel 'predicted'\nset ylabel 'true'\nset xrange [-0.5:9.5]\n"
-            "set yrange [9.5:-0.5]\nset xtics 1\nset ytics 1\nset size ratio -1\n"
-            "set palette defined (0 'white', 1 '#fdd49e', 2 '#d7301f')\nunset colorbox\n"
-            "plot 'data/confusion.dat' matrix u 1:2:(log10($3+1)) w image notitle, '' "
-            "matrix u 1:2:(sprintf('%%d',$3)) w labels font ',9' notitle\n",
-            r->runs[r->best].cfg.name);
+    char title[128];
+    snprintf(title, sizeof title, "Confusion matrix of %s on the 10,000 test images",
+             r->runs[r->best].cfg.name);
+    fprintf(gp, "reset\nset title ");
+    gp_string(gp, title);
+    fprintf(gp, "\nset xlabel 'predicted'\nset ylabel 'true'\nset xrange [-0.5:9.5]\n"
+                "set yrange [9.5:-0.5]\nset xtics 1\nset ytics 1\nset size ratio -1\n"
+                "set palette defined (0 'white', 1 '#fdd49e', 2 '#d7301f')\nunset colorbox\n"
+                "plot 'data/confusion.dat' matrix u 1:2:(log10($3+1)) w image notitle, '' "
+                "matrix u 1:2:(sprintf('%%d',$3)) w labels font ',9' notitle\n");
 }
 
 static int write_summary_data(const dd_report *r) {
     FILE *f = open_at(r, "data/", "final", ".dat");
     if (!f) return -1;
     for (int i = 0; i < r->n_runs; i++)
-        fprintf(f, "%d %s %.6f %.6f\n", i, r->runs[i].cfg.name, r->runs[i].final_val_acc,
+        fprintf(f, "%d %s %.6f %.6f\n", i, r->runs[i].stem, r->runs[i].final_val_acc,
                 r->runs[i].best_val_acc);
     if (fclose(f) != 0) return -1;
     if (!r->have_eval) return 0;
@@ -275,7 +296,7 @@ int dd_report_plots(dd_report *r, FILE *log) {
     static const int grad = 0, saturation = 1;
     for (int i = 0; i < r->n_runs; i++) {
         char name[64];
-        snprintf(name, sizeof name, "%s-curves", r->runs[i].cfg.name);
+        snprintf(name, sizeof name, "%s-curves", r->runs[i].stem);
         int L = diag_layers(&r->runs[i]);
         failed += plot(r, name, 900, L ? 650 : 350, curves_body, &r->runs[i], log) != 0;
     }

@@ -3,6 +3,7 @@
 #include "deepdigits/report.h"
 #include "errors.h"
 
+#include <ctype.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -54,6 +55,25 @@ static int load_run(const char *dir, dd_report_run *run, char *err) {
     return 0;
 }
 
+/* Run I's stem: its name with every character but [A-Za-z0-9._-] (and a leading dot) as '_',
+ * then "-2", "-3" ... until it differs from the stems before it and from the summary's data
+ * files (data/final.dat, data/confusion.dat). */
+static void name_stem(dd_report *r, int i) {
+    char base[32], *stem = r->runs[i].stem;
+    size_t n = 0;
+    for (const char *c = r->runs[i].cfg.name; *c && n + 1 < sizeof base; c++, n++) {
+        const int safe = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || (*c == '.' && n);
+        base[n] = safe ? *c : '_';
+    }
+    base[n] = '\0';
+    for (int k = 1;; k++) {
+        snprintf(stem, sizeof r->runs[i].stem, k == 1 ? "%s" : "%s-%d", base, k);
+        int taken = !strcmp(stem, "final") || !strcmp(stem, "confusion");
+        for (int j = 0; j < i && !taken; j++) taken = !strcmp(stem, r->runs[j].stem);
+        if (!taken) return;
+    }
+}
+
 static int by_name(const void *a, const void *b) {
     const dd_report_run *x = a, *y = b;
     int xb = strcmp(x->cfg.name, "baseline") == 0, yb = strcmp(y->cfg.name, "baseline") == 0;
@@ -103,6 +123,7 @@ static int find_runs(dd_report *r, char *err) {
         return -1;
     }
     qsort(r->runs, (size_t)r->n_runs, sizeof *r->runs, by_name);
+    for (int i = 0; i < r->n_runs; i++) name_stem(r, i);
     for (int i = 1; i < r->n_runs; i++)
         if (r->runs[i].final_val_acc > r->runs[r->best].final_val_acc) r->best = i;
     for (int i = 0; i < r->n_runs; i++)

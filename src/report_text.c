@@ -257,7 +257,7 @@ static void models(doc *d) {
         para(d, x->cfg.variant == 0 ? "The lab's program (fragments 7.1-7.4):"
                                     : "What differs from the lab's program, in Keras:");
         code(d, text);
-        snprintf(png, sizeof png, "%s-curves.png", x->cfg.name);
+        snprintf(png, sizeof png, "%s-curves.png", x->stem);
         image(d, png, "loss, accuracy and diagnostics by epoch");
     }
 }

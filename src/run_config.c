@@ -1,12 +1,13 @@
-/* config.json of a run folder: written by train, read back by report; see run.h. The file is
- * one flat JSON object (the hidden widths are its only array), so the reader here is a small
- * tokenizer over that shape, not a general JSON parser. */
-#include <ctype.h>
+/* config.json of a run folder: written by train, read back by report; see run.h. One flat JSON
+ * object; the reader is the checkpoints' strict one (json.h), with every field checked. */
 #include <errno.h>
-#include <stdlib.h>
+#include <float.h>
+#include <math.h>
 #include <string.h>
 
+#include "checkpoint_meta.h"
 #include "deepdigits/run.h"
+#include "deepdigits/variants.h"
 
 static void put_string(FILE *f, const char *key, const char *value, int last) {
     fprintf(f, "  \"%s\": \"", key);
@@ -21,8 +22,8 @@ static void put_string(FILE *f, const char *key, const char *value, int last) {
     fprintf(f, "\"%s\n", last ? "" : ",");
 }
 
-static void put_number(FILE *f, const char *key, double value) {
-    fprintf(f, "  \"%s\": %.9g,\n", key, value);
+static void put_integer(FILE *f, const char *key, long long value) {
+    fprintf(f, "  \"%s\": %lld,\n", key, value);
 }
 
 /* A float as its shortest usual decimal form (0.01, not 0.00999999978). */
@@ -44,7 +45,7 @@ int dd_run_config_write(const char *path, const dd_run_config *c, char *err) {
     const dd_model_config *m = &o->model;
     fprintf(f, "{\n");
     put_string(f, "name", c->name, 0);
-    put_number(f, "variant", c->variant);
+    put_integer(f, "variant", c->variant);
     put_string(f, "description", c->description, 0);
     fprintf(f, "  \"hidden\": [");
     for (int l = 0; l < m->n_hidden; l++) fprintf(f, "%s%d", l ? ", " : "", m->units[l]);
@@ -60,20 +61,20 @@ int dd_run_config_write(const char *path, const dd_run_config *c, char *err) {
     put_string(f, "loss", "mse", 0);
     put_string(f, "optimizer", "sgd", 0);
     put_float(f, "lr", o->lr);
-    put_number(f, "epochs", o->epochs);
-    put_number(f, "batch", o->batch);
-    put_number(f, "seed", (double)o->seed);
-    put_number(f, "subset", o->subset);
-    put_number(f, "train_samples", c->train_samples);
+    put_integer(f, "epochs", o->epochs);
+    put_integer(f, "batch", o->batch);
+    put_integer(f, "seed", (long long)o->seed);
+    put_integer(f, "subset", o->subset);
+    put_integer(f, "train_samples", c->train_samples);
     put_string(f, "standardize", o->standardize == DD_STANDARDIZE_NONE ? "none" : "global", 0);
     put_bool(f, "diagnostics", o->diagnostics);
     put_bool(f, "allow_bn_batch1", c->allow_bn_batch1);
-    put_number(f, "params_total", (double)c->params_total);
-    put_number(f, "params_trainable", (double)c->params_trainable);
+    put_integer(f, "params_total", (long long)c->params_total);
+    put_integer(f, "params_trainable", (long long)c->params_trainable);
     put_string(f, "device", c->device, 0);
     put_string(f, "device_name", c->device_name, 0);
     put_string(f, "engine", dd_engine_name(o->engine), 0);
-    put_number(f, "fused_sms", o->fused_sms); /* --fused-sms, 0: the engine's rule */
+    put_integer(f, "fused_sms", o->fused_sms); /* --fused-sms, 0: the engine's rule */
     put_bool(f, "fused_pipe", o->fused_pipe);
     put_string(f, "data", c->data_dir, 0);
     put_string(f, "created", c->created, 1);
@@ -85,153 +86,141 @@ int dd_run_config_write(const char *path, const dd_run_config *c, char *err) {
     return 0;
 }
 
-/* Reading: P walks the text; each parser leaves it after what it read, or returns -1. */
-static void skip_space(const char **p) {
-    while (isspace((unsigned char)**p)) (*p)++;
+/* ---- reading: the strict JSON reader (json.h), then every field's type and range ---- */
+
+static int bad(char *why, const char *key, const char *what) {
+    snprintf(why, DD_ERR_LEN, "\"%s\" %s", key, what);
+    return -1;
 }
 
-static int read_string(const char **p, char *out, size_t len) {
-    skip_space(p);
-    if (**p != '"') return -1;
-    size_t n = 0;
-    for ((*p)++; **p && **p != '"'; (*p)++) {
-        char ch = **p;
-        if (ch == '\\') {
-            (*p)++;
-            ch = **p;
-            if (ch == 'u') {
-                ch = (char)strtol((char[5]){(*p)[1], (*p)[2], (*p)[3], (*p)[4], 0}, NULL, 16);
-                if (strnlen(*p, 5) < 5) return -1;
-                *p += 4;
-            } else if (ch == 'n')
-                ch = '\n';
-            else if (ch == 't')
-                ch = '\t';
-            else if (ch == '\0')
-                return -1;
+/* String KEY into OUT (LEN bytes). Keys added to the format later are optional (REQUIRED 0):
+ * OUT keeps its default. Names and descriptions are printed in tables and plot titles, so no
+ * control characters. */
+static int get_text(const dd_json *obj, const char *key, char *out, size_t len, int required,
+                    char *why) {
+    const dd_json *v = dd_json_get(obj, key);
+    if (!v) return required ? bad(why, key, "missing") : 0;
+    if (v->type != DD_JSON_STRING) return bad(why, key, "is not a string");
+    if (strlen(v->string) >= len) return bad(why, key, "is too long");
+    for (const unsigned char *c = (const unsigned char *)v->string; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) return bad(why, key, "holds a control character");
+    memcpy(out, v->string, strlen(v->string) + 1);
+    return 0;
+}
+
+static int get_bool(const dd_json *obj, const char *key, int *out, int required, char *why) {
+    const dd_json *v = dd_json_get(obj, key);
+    if (!v) return required ? bad(why, key, "missing") : 0;
+    if (v->type != DD_JSON_BOOL) return bad(why, key, "is not true or false");
+    *out = v->number != 0;
+    return 0;
+}
+
+static int get_int(const dd_json *obj, const char *key, long long min, long long max, long *out,
+                   char *why) {
+    long long v;
+    if (dd_json_get_int(obj, key, min, max, &v, why) != 0) return -1;
+    *out = (long)v;
+    return 0;
+}
+
+/* The model's part: hidden widths, activation, initializer (and its range), BN. */
+static int read_model(const dd_json *v, dd_model_config *m, char *why) {
+    char act[16] = "", bn[16] = "", init[32] = "", err[DD_ERR_LEN];
+    if (dd_meta_read_hidden(v, m, why) != 0 || get_text(v, "activation", act, sizeof act, 1, why) ||
+        get_text(v, "bn", bn, sizeof bn, 1, why) || get_text(v, "init", init, sizeof init, 1, why))
+        return -1;
+    if (dd_activation_parse(act, &m->activation) != 0) return bad(why, "activation", "unknown");
+    if (dd_bn_parse(bn, &m->bn) != 0) return bad(why, "bn", "unknown");
+    if (strchr(init, ':') || dd_init_parse(init, &m->init, err) != 0)
+        return bad(why, "init", "unknown");
+    if (m->init.kind != DD_INIT_RANDOM_UNIFORM) return 0;
+    double lo, hi;
+    if (dd_json_get_double(v, "init_min", &lo, why) || dd_json_get_double(v, "init_max", &hi, why))
+        return -1;
+    if (!(lo < hi) || !isfinite(lo) || !isfinite(hi) || fabs(lo) > FLT_MAX || fabs(hi) > FLT_MAX)
+        return bad(why, "init_min", "and \"init_max\" must be finite floats, min below max");
+    m->init.min = (float)lo, m->init.max = (float)hi;
+    return 0;
+}
+
+/* The training options: what train's flags set. */
+static int read_options(const dd_json *v, dd_train_options *o, char *why) {
+    long epochs, batch, subset, sms = o->fused_sms;
+    double lr, seed;
+    char mode[16] = "", engine[16] = "";
+    if (get_int(v, "epochs", 1, 100000, &epochs, why) ||
+        get_int(v, "batch", 1, DD_MAX_BATCH, &batch, why) ||
+        get_int(v, "subset", 0, 1L << 30, &subset, why) || dd_json_get_double(v, "lr", &lr, why) ||
+        dd_json_get_double(v, "seed", &seed, why) ||
+        get_text(v, "standardize", mode, sizeof mode, 1, why) ||
+        get_bool(v, "diagnostics", &o->diagnostics, 1, why) ||
+        get_text(v, "engine", engine, sizeof engine, 0, why) ||
+        (dd_json_get(v, "fused_sms") && get_int(v, "fused_sms", 0, 4, &sms, why)) ||
+        get_bool(v, "fused_pipe", &o->fused_pipe, 0, why))
+        return -1;
+    if (!(lr > 0 && lr <= 1e3)) return bad(why, "lr", "out of range");
+    /* An integer, exactly; or, as the writer printed it until 2026-11, with 9 digits. */
+    const dd_json *exact = dd_json_get(v, "seed");
+    if (!(seed >= 0 && seed <= (double)DD_MAX_SEED)) return bad(why, "seed", "out of range");
+    if (sms == 3) return bad(why, "fused_sms", "is not 0, 1, 2 or 4");
+    if (strcmp(mode, "global") != 0 && strcmp(mode, "none") != 0)
+        return bad(why, "standardize", "unknown");
+    if (engine[0] && dd_engine_parse(engine, &o->engine) != 0) return bad(why, "engine", "unknown");
+    o->epochs = (int)epochs, o->batch = (int)batch, o->subset = (int)subset;
+    o->lr = (float)lr, o->fused_sms = (int)sms;
+    o->seed = exact->is_integer ? (unsigned long long)exact->integer : (unsigned long long)seed;
+    o->standardize = strcmp(mode, "none") == 0 ? DD_STANDARDIZE_NONE : DD_STANDARDIZE_GLOBAL;
+    return 0;
+}
+
+int dd_run_config_parse(const char *text, size_t len, dd_run_config *c, char *why) {
+    memset(c, 0, sizeof *c);
+    c->opts = dd_train_options_lab();
+    dd_json *v = dd_json_parse(text, len, why);
+    if (!v) return -1;
+    long variant, samples, total, trainable;
+    int rc = -1;
+    if (v->type != DD_JSON_OBJECT)
+        snprintf(why, DD_ERR_LEN, "not a JSON object");
+    else if (get_text(v, "name", c->name, sizeof c->name, 1, why) == 0 &&
+             get_text(v, "description", c->description, sizeof c->description, 1, why) == 0 &&
+             get_text(v, "device", c->device, sizeof c->device, 1, why) == 0 &&
+             get_text(v, "device_name", c->device_name, sizeof c->device_name, 1, why) == 0 &&
+             get_text(v, "data", c->data_dir, sizeof c->data_dir, 1, why) == 0 &&
+             get_text(v, "created", c->created, sizeof c->created, 1, why) == 0 &&
+             get_int(v, "variant", -1, DD_VARIANT_COUNT, &variant, why) == 0 &&
+             get_int(v, "train_samples", 0, 1L << 30, &samples, why) == 0 &&
+             get_int(v, "params_total", 0, 1L << 40, &total, why) == 0 &&
+             get_int(v, "params_trainable", 0, 1L << 40, &trainable, why) == 0 &&
+             get_bool(v, "allow_bn_batch1", &c->allow_bn_batch1, 0, why) == 0 &&
+             read_model(v, &c->opts.model, why) == 0 && read_options(v, &c->opts, why) == 0) {
+        if (!c->name[0])
+            snprintf(why, DD_ERR_LEN, "\"name\" is empty");
+        else {
+            c->variant = (int)variant, c->train_samples = (int)samples;
+            c->params_total = total, c->params_trainable = trainable;
+            rc = 0;
         }
-        if (n + 1 < len) out[n++] = ch;
     }
-    if (**p != '"') return -1;
-    (*p)++;
-    out[n] = '\0';
-    return 0;
-}
-
-/* A number, true/false, or an array of numbers (stored in NUMS, up to MAX, count in *COUNT). */
-static int read_value(const char **p, char *str, size_t len, double *nums, int max, int *count) {
-    skip_space(p);
-    *count = 0;
-    if (**p == '"') return read_string(p, str, len);
-    if (strncmp(*p, "true", 4) == 0 || strncmp(*p, "false", 5) == 0) {
-        nums[(*count)++] = **p == 't';
-        *p += **p == 't' ? 4 : 5;
-        return 0;
-    }
-    int array = **p == '[';
-    if (array) (*p)++;
-    for (;;) {
-        skip_space(p);
-        if (array && **p == ']') break;
-        char *end;
-        double v = strtod(*p, &end);
-        if (end == *p) return -1;
-        if (*count < max) nums[(*count)++] = v;
-        *p = end;
-        skip_space(p);
-        if (!array) return 0;
-        if (**p == ',') (*p)++;
-    }
-    (*p)++;
-    return 0;
-}
-
-static void store(dd_run_config *c, const char *key, const char *s, const double *v, int count) {
-    dd_train_options *o = &c->opts;
-    dd_model_config *m = &o->model;
-    double x = count ? v[0] : 0;
-    if (!strcmp(key, "name")) snprintf(c->name, sizeof c->name, "%s", s);
-    if (!strcmp(key, "description")) snprintf(c->description, sizeof c->description, "%s", s);
-    if (!strcmp(key, "device")) snprintf(c->device, sizeof c->device, "%s", s);
-    if (!strcmp(key, "device_name")) snprintf(c->device_name, sizeof c->device_name, "%s", s);
-    if (!strcmp(key, "data")) snprintf(c->data_dir, sizeof c->data_dir, "%s", s);
-    if (!strcmp(key, "created")) snprintf(c->created, sizeof c->created, "%s", s);
-    if (!strcmp(key, "activation")) dd_activation_parse(s, &m->activation);
-    if (!strcmp(key, "bn")) dd_bn_parse(s, &m->bn);
-    if (!strcmp(key, "engine")) dd_engine_parse(s, &o->engine);
-    if (!strcmp(key, "standardize"))
-        o->standardize = strcmp(s, "none") ? DD_STANDARDIZE_GLOBAL : DD_STANDARDIZE_NONE;
-    if (!strcmp(key, "init")) {
-        char err[DD_ERR_LEN];
-        float lo = m->init.min, hi = m->init.max;
-        if (dd_init_parse(s, &m->init, err) == 0) m->init.min = lo, m->init.max = hi;
-    }
-    if (!strcmp(key, "hidden")) {
-        m->n_hidden = count;
-        for (int l = 0; l < count; l++) m->units[l] = (int)v[l];
-    }
-    if (!strcmp(key, "variant")) c->variant = (int)x;
-    if (!strcmp(key, "init_min")) m->init.min = (float)x;
-    if (!strcmp(key, "init_max")) m->init.max = (float)x;
-    if (!strcmp(key, "lr")) o->lr = (float)x;
-    if (!strcmp(key, "epochs")) o->epochs = (int)x;
-    if (!strcmp(key, "fused_sms")) o->fused_sms = (int)x;
-    if (!strcmp(key, "fused_pipe")) o->fused_pipe = x != 0;
-    if (!strcmp(key, "batch")) o->batch = (int)x;
-    if (!strcmp(key, "seed")) o->seed = (unsigned long long)x;
-    if (!strcmp(key, "subset")) o->subset = (int)x;
-    if (!strcmp(key, "train_samples")) c->train_samples = (int)x;
-    if (!strcmp(key, "diagnostics")) o->diagnostics = x != 0;
-    if (!strcmp(key, "allow_bn_batch1")) c->allow_bn_batch1 = x != 0;
-    if (!strcmp(key, "params_total")) c->params_total = (long)x;
-    if (!strcmp(key, "params_trainable")) c->params_trainable = (long)x;
-}
-
-static char *slurp(const char *path, char *err) {
-    FILE *f = fopen(path, "rb");
-    char *text = NULL;
-    long size = -1;
-    if (f && fseek(f, 0, SEEK_END) == 0) size = ftell(f);
-    if (size >= 0 && size < (1 << 20) && fseek(f, 0, SEEK_SET) == 0) text = malloc(size + 1);
-    if (text && fread(text, 1, (size_t)size, f) == (size_t)size)
-        text[size] = '\0';
-    else {
-        snprintf(err, DD_ERR_LEN, "%s: cannot read: %s", path,
-                 f ? "not a small file" : strerror(errno));
-        free(text);
-        text = NULL;
-    }
-    if (f) fclose(f);
-    return text;
+    dd_json_free(v);
+    return rc;
 }
 
 int dd_run_config_read(const char *path, dd_run_config *c, char *err) {
-    char *text = slurp(path, err);
-    if (!text) return -1;
-    memset(c, 0, sizeof *c);
-    c->opts = dd_train_options_lab();
-    c->variant = -1;
-    const char *p = text;
-    skip_space(&p);
-    int ok = *p++ == '{';
-    while (ok) {
-        char key[64], str[DD_RUN_PATH_LEN] = "";
-        double nums[DD_MAX_HIDDEN];
-        int count;
-        skip_space(&p);
-        if (*p == '}') break;
-        ok = read_string(&p, key, sizeof key) == 0;
-        skip_space(&p);
-        ok = ok && *p++ == ':';
-        ok = ok && read_value(&p, str, sizeof str, nums, DD_MAX_HIDDEN, &count) == 0;
-        if (ok) store(c, key, str, nums, count);
-        skip_space(&p);
-        if (ok && *p == ',')
-            p++;
-        else
-            ok = ok && *p == '}';
+    FILE *f = fopen(path, "rb");
+    char text[1 << 16], why[DD_ERR_LEN];
+    size_t n = f ? fread(text, 1, sizeof text, f) : 0;
+    int too_big = f && n == sizeof text, failed = !f || ferror(f);
+    if (f) fclose(f);
+    if (failed || too_big) {
+        snprintf(err, DD_ERR_LEN, "%.300s: cannot read: %s", path,
+                 too_big ? "larger than 64 KiB"
+                 : f     ? "read error"
+                         : strerror(errno));
+        return -1;
     }
-    free(text);
-    if (!ok) snprintf(err, DD_ERR_LEN, "%s: not a deepdigits config.json", path);
-    return ok ? 0 : -1;
+    if (dd_run_config_parse(text, n, c, why) == 0) return 0;
+    snprintf(err, DD_ERR_LEN, "%.200s: not a deepdigits config.json: %.250s", path, why);
+    return -1;
 }

@@ -70,6 +70,42 @@ if [[ -n $have_gnuplot ]]; then
         fail "report.md has the diagnostics section without diagnostics"
     [[ ! -e $plain/plots/grad_rms.png ]] || fail "a grad_rms plot without diagnostics"
 fi
+# Names are labels, not file names: a quote, spaces, a name the summary's files use, two names
+# that differ only in such characters, and one written to break out of gnuplot's quotes all plot
+# (files under a stem of [A-Za-z0-9._-], made unique) and are shown as written.
+if [[ -n $have_gnuplot ]]; then
+    odd="$tmp/odd"
+    cp -r "$runs" "$odd"
+    rm -rf "$odd/plots" "$odd/report.md" "$odd/report.html"
+    rename_run() { sed -i "s/\"name\": \"$1\"/\"name\": \"$2\"/" "$odd/$1/config.json"; }
+    rename_run variant-05 "it's a run"
+    rename_run variant-06 "it's_a run"
+    rename_run variant-07 final
+    rename_run variant-08 "x'; system('touch PWNED'); '"
+    (cd "$odd" && "$dd" report . >"$tmp/out" 2>"$tmp/err") || fail "report of odd names exited $?"
+    ! grep -q 'gnuplot failed' "$tmp/err" || { fail "gnuplot failed on odd names:"; cat "$tmp/err"; }
+    [[ ! -e $odd/PWNED && ! -e $odd/plots/PWNED ]] || fail "a run's name ran a command in gnuplot"
+    for stem in it_s_a_run it_s_a_run-2 final-2 x___system__touch_PWNED_____; do
+        png_ok "$odd/plots/$stem-curves.png" || fail "plots/$stem-curves.png is not a PNG"
+        grep -q "plots/$stem-curves.png" "$odd/report.md" || fail "report.md does not show $stem"
+    done
+    grep -q "titles\[[0-9]*\] = 'it''s a run'" "$odd/plots/scripts/val_acc.gp" ||
+        fail "val_acc.gp does not title the run as named"
+    [[ $(wc -l <"$odd/plots/data/final.dat") -eq 21 ]] || fail "data/final.dat was overwritten"
+fi
+
+# A run folder whose files are not what train writes is left out, with the field or row named.
+bad="$tmp/bad"
+cp -r "$runs" "$bad"
+sed -i 's/"variant": 9,/"variant": 99,/' "$bad/variant-09/config.json"
+sed -i '2s/^1,[^,]*,/1,oops,/' "$bad/variant-10/history.csv"
+PATH=/nonexistent "$dd" report "$bad" >"$tmp/out" 2>"$tmp/err" || fail "report of 19 good runs exited $?"
+grep -q 'skipping .*variant-09: .*config.json: not a deepdigits config.json: "variant" out of range' \
+    "$tmp/err" || { fail "the bad config.json was not named:"; cat "$tmp/err"; }
+grep -q "skipping .*variant-10: .*history.csv: row 1, column loss: 'oops' is not a number" \
+    "$tmp/err" || { fail "the bad history.csv was not named:"; cat "$tmp/err"; }
+grep -q '19 runs' "$tmp/out" || { fail "not 19 runs:"; cat "$tmp/out"; }
+
 if ((failures == 0)) && [[ -z $have_gnuplot ]]; then
     echo "skipped: gnuplot is not installed, so its plots were not checked (the rest passed)"
     exit 77

@@ -65,6 +65,7 @@ static void config_without_range(void) {
     snprintf(path, sizeof path, "%s/he.json", dd_test_tmpdir());
     CHECK(dd_variant_options(2, 0, &c.opts, err) == 0, "%s", err);
     CHECK(c.opts.model.init.kind == DD_INIT_HE_NORMAL, "variant 2's init");
+    snprintf(c.name, sizeof c.name, "variant-02");
     CHECK(dd_run_config_write(path, &c, err) == 0, "%s", err);
     FILE *f = fopen(path, "r");
     if (f) fread(text, 1, sizeof text - 1, f), fclose(f);
@@ -73,6 +74,87 @@ static void config_without_range(void) {
     CHECK(dd_run_config_read(path, &back, err) == 0, "%s", err);
     CHECK(back.opts.model.init.kind == DD_INIT_HE_NORMAL, "init read back as %s",
           dd_init_name(back.opts.model.init.kind));
+}
+
+/* A config.json as train writes it, with FROM replaced by TO. */
+static void edited_config(const char *from, const char *to, char *text, size_t len) {
+    static const char *good =
+        "{\"name\": \"plain\", \"variant\": -1, \"description\": \"1 hidden x25, tanh\", "
+        "\"hidden\": [25], \"activation\": \"tanh\", \"init\": \"random_uniform\", "
+        "\"init_min\": -0.1, \"init_max\": 0.1, \"bn\": \"none\", \"lr\": 0.01, \"epochs\": 2, "
+        "\"batch\": 1, \"seed\": 7, \"subset\": 2000, \"train_samples\": 2000, "
+        "\"standardize\": \"global\", \"diagnostics\": true, \"params_total\": 19885, "
+        "\"params_trainable\": 19885, \"device\": \"cpu\", \"device_name\": \"a CPU\", "
+        "\"engine\": \"auto\", \"fused_sms\": 0, \"fused_pipe\": false, \"data\": \"data/mnist\", "
+        "\"created\": \"2026-11-29T05:40:53Z\"}";
+    const char *at = strstr(good, from);
+    CHECK(at != NULL, "'%s' is not in the config", from);
+    if (!at) at = good + strlen(good), from = "";
+    snprintf(text, len, "%.*s%s%s", (int)(at - good), good, to, at + strlen(from));
+}
+
+/* Every field is checked: a config.json edited by hand, torn or from something else is refused
+ * with one line naming the field, never read as garbage. */
+static void config_refused(void) {
+    static const struct {
+        const char *from, *to, *why;
+    } cases[] = {
+        {"", "", NULL}, /* the unedited text reads */
+        {"[25]", "[0]", "\"hidden\" holds a width outside"},
+        {"[25]", "[1e300]", "\"hidden\" holds a width outside"},
+        {"[25]", "[25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25, 25]",
+         "\"hidden\" missing, not an array or too long"},
+        {"\"variant\": -1", "\"variant\": 21", "\"variant\" out of range"},
+        {"\"variant\": -1", "\"variant\": 1e300", "\"variant\" missing or not an integer"},
+        {"\"tanh\"", "\"swish\"", "\"activation\" unknown"},
+        {"\"random_uniform\"", "\"random_uniform:0,1\"", "\"init\" unknown"},
+        {"\"init_min\": -0.1", "\"init_min\": 0.5", "min below max"},
+        {"\"init_max\": 0.1", "\"init_max\": 1e39", "must be finite floats"},
+        {"\"epochs\": 2", "\"epochs\": -3", "\"epochs\" out of range"},
+        {"\"batch\": 1, ", "", "\"batch\" missing"},
+        {"\"lr\": 0.01", "\"lr\": \"fast\"", "\"lr\" missing or not a number"},
+        {"\"lr\": 0.01", "\"lr\": 0", "\"lr\" out of range"},
+        {"\"seed\": 7", "\"seed\": -7", "\"seed\" out of range"},
+        {"\"global\"", "\"local\"", "\"standardize\" unknown"},
+        {"\"diagnostics\": true", "\"diagnostics\": 1", "\"diagnostics\" is not true or false"},
+        {"\"engine\": \"auto\"", "\"engine\": \"warp\"", "\"engine\" unknown"},
+        {"\"fused_sms\": 0", "\"fused_sms\": 3", "\"fused_sms\" is not 0, 1, 2 or 4"},
+        {"\"name\": \"plain\"", "\"name\": \"\"", "\"name\" is empty"},
+        {"\"name\": \"plain\"", "\"name\": \"a\\nb\"", "\"name\" holds a control character"},
+        {"\"name\": \"plain\"", "\"name\": 7", "\"name\" is not a string"},
+        {"\"name\": \"plain\"", "\"name\": \"012345678901234567890123456789012\"",
+         "\"name\" is too long"},
+        {"\"name\": \"plain\"", "\"name\": \"plain\", \"name\": \"x\"", "duplicate key"},
+        {"{", "[{", "invalid JSON"},
+        {"\"created\": \"2026-11-29T05:40:53Z\"}", "\"created\": \"2026-11-29T05:40:53Z\"",
+         "invalid JSON"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[4096], why[DD_ERR_LEN] = "";
+        dd_run_config c;
+        edited_config(cases[i].from, cases[i].to, text, sizeof text);
+        int rc = dd_run_config_parse(text, strlen(text), &c, why);
+        if (!cases[i].why)
+            CHECK(rc == 0 && c.opts.epochs == 2 && c.variant == -1, "the good config: %s", why);
+        else
+            CHECK(rc != 0 && strstr(why, cases[i].why) && !strchr(why, '\n'),
+                  "%s -> %s: rc %d, '%s' (expected '%s')", cases[i].from, cases[i].to, rc, why,
+                  cases[i].why);
+    }
+}
+
+/* Seeds read back exactly, the largest included; the writer's old spelling with 9 digits
+ * (1.23456789e+12) still reads. */
+static void config_seeds(void) {
+    char text[4096], why[DD_ERR_LEN] = "";
+    dd_run_config c;
+    edited_config("\"seed\": 7", "\"seed\": 9223372036854775807", text, sizeof text);
+    CHECK(dd_run_config_parse(text, strlen(text), &c, why) == 0 &&
+              c.opts.seed == 9223372036854775807ULL,
+          "largest seed: %s, %llu", why, c.opts.seed);
+    edited_config("\"seed\": 7", "\"seed\": 1.23456789e+12", text, sizeof text);
+    CHECK(dd_run_config_parse(text, strlen(text), &c, why) == 0 && c.opts.seed == 1234567890000ULL,
+          "old seed spelling: %s, %llu", why, c.opts.seed);
 }
 
 static void history_read_back(void) {
@@ -93,9 +175,48 @@ static void history_read_back(void) {
     dd_history_free(&h);
 }
 
+/* A history.csv that is not one is refused with one line naming the row; only a torn last line
+ * (no newline: train stopped while writing it) is left out. */
+static void history_refused(void) {
+    static const struct {
+        const char *text, *why; /* why NULL: reads, with 2 rows */
+    } cases[] = {
+        {"epoch,loss,acc,val_loss,val_acc\n1,nan,0,inf,0\n2,1,1,1,1\n3,", NULL},
+        {"epoch,loss,acc,val_loss,val_acc\r\n1,1,1,1,1\r\n2,1,1,1,1\r\n", NULL},
+        {"epoch,loss,acc,val_loss,val_acc\n1,0.5,x,0.4,0.7\n", "row 1, column acc: 'x' is not"},
+        {"epoch,loss,acc,val_loss,val_acc\n1,0.5,0.5e,0.4,0.7\n", "'0.5e' is not a number"},
+        {"epoch,loss,acc,val_loss,val_acc\n1,1,1,1,1\n2,1,1\n3,1,1,1,1\n", "row 2 has 3 fields"},
+        {"epoch,loss,acc,val_loss,val_acc\n1,1,1,1,1,1\n", "row 1 has 6 fields, the header 5"},
+        {"epoch,loss,acc,val_loss\n1,1,1,1\n", "not a deepdigits history"},
+        {"loss,epoch,acc,val_loss,val_acc\n1,1,1,1,1\n", "not a deepdigits history"},
+        {"epoch,loss,acc,val_loss,val_acc\n", "no epochs"},
+        {"", "empty"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char err[DD_ERR_LEN] = "";
+        dd_history h;
+        FILE *f = fmemopen((void *)cases[i].text, strlen(cases[i].text), "r");
+        if (!f) { /* fmemopen refuses a size of 0 on some libcs */
+            CHECK(!cases[i].text[0], "fmemopen failed on case %zu", i);
+            continue;
+        }
+        int rc = dd_history_parse(f, "h.csv", &h, err);
+        fclose(f);
+        if (!cases[i].why)
+            CHECK(rc == 0 && h.rows == 2, "case %zu: rc %d, %d rows: %s", i, rc, h.rows, err);
+        else
+            CHECK(rc != 0 && strstr(err, cases[i].why) && strstr(err, "h.csv"),
+                  "case %zu: rc %d, '%s' (expected '%s')", i, rc, err, cases[i].why);
+        if (rc == 0) dd_history_free(&h);
+    }
+}
+
 int main(void) {
     config_round_trip();
     config_without_range();
+    config_refused();
+    config_seeds();
     history_read_back();
+    history_refused();
     return dd_test_finish("test_run_files");
 }

@@ -17,7 +17,11 @@ typedef struct {
     double *v;         /* rows x cols, row-major */
 } dd_history;
 
+/* Reads history.csv: a header starting "epoch" and rows of as many numbers (the last row may be
+ * torn, and is then left out). Returns 0, or -1 with one line in ERR naming PATH and the row. */
 int dd_history_read(const char *path, dd_history *h, char *err);
+/* The same from the open file F (PATH names it in messages). */
+int dd_history_parse(FILE *f, const char *path, dd_history *h, char *err);
 void dd_history_free(dd_history *h);
 /* The index of column NAME, or -1. */
 int dd_history_col(const dd_history *h, const char *name);
@@ -27,6 +31,7 @@ double dd_history_at(const dd_history *h, int r, int c);
 typedef struct {
     char dir[DD_RUN_PATH_LEN]; /* the run folder */
     dd_run_config cfg;
+    char stem[48]; /* cfg.name as a file name under plots/: [A-Za-z0-9._-] only, unique */
     dd_history hist;
     double final_val_acc, best_val_acc, epoch_seconds; /* epoch_seconds: mean, with evaluation */
     int best_epoch;

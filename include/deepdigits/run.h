@@ -30,8 +30,12 @@ typedef struct {
 } dd_run_config;
 
 int dd_run_config_write(const char *path, const dd_run_config *c, char *err);
-/* Reads what dd_run_config_write wrote (unknown keys are skipped). Returns 0 or -1 with ERR. */
+/* Reads what dd_run_config_write wrote: strict JSON, every field of the right type and range
+ * (keys the format gained later may be missing, unknown keys are skipped). Returns 0 or -1 with
+ * one line in ERR naming the file and the field. */
 int dd_run_config_read(const char *path, dd_run_config *c, char *err);
+/* The same for the file's TEXT[0..len); WHY gets the problem without the file's name. */
+int dd_run_config_parse(const char *text, size_t len, dd_run_config *c, char *why);
 
 /* The outcome of one run, for the summary table. */
 typedef struct {
