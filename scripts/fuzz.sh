@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # shellcheck disable=SC2054 # the commas in flags are their own lists (-fsanitize=a,b; -Wl,x)
 # Builds the libFuzzer harnesses (clang, -fsanitize=fuzzer,address,undefined) for the IDX and
-# safetensors parsers and the run folder's config.json and history.csv, and runs each for a bounded time from its seed corpus in fuzz/corpus/.
+# safetensors parsers, predict's PGM and PNG reader, and the run folder's config.json and
+# history.csv, and runs each for a bounded time from its seed corpus in fuzz/corpus/.
 # Usage: scripts/fuzz.sh [SECONDS per harness, default 30]. Exits non-zero on any crash, leak or
 # sanitizer report; the reproducer is left in build-fuzz/.
 set -euo pipefail
@@ -13,12 +14,12 @@ mkdir -p "$out"
 # The parsers and what they call: the CUDA-free part of the host code.
 sources=(src/idx.c src/errors.c src/json.c src/safetensors.c src/checkpoint.c src/checkpoint_meta.c
          src/model.c src/train.c src/stop.c src/rng.c src/run_config.c src/history_csv.c
-         src/backend.c fuzz/no_backend.c)
+         src/backend.c src/image.c fuzz/no_backend.c)
 flags=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -Iinclude -Isrc)
 cuda=${CUDA_HOME:-/usr/local/cuda}
-libs=(-L"$cuda/lib64" -Wl,-rpath,"$cuda/lib64" -lcurand -lz -lm)
-for name in idx safetensors run; do
+libs=(-L"$cuda/lib64" -Wl,-rpath,"$cuda/lib64" -lcurand -lpng -lz -lm)
+for name in idx safetensors image run; do
     echo "== fuzz_$name: building"
     clang "${flags[@]}" -I"$cuda/include" "fuzz/fuzz_$name.c" "${sources[@]}" "${libs[@]}" \
         -o "$out/fuzz_$name"

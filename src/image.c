@@ -111,7 +111,15 @@ static void png_on_warning(png_structp png, png_const_charp msg) {
     (void)png, (void)msg;
 }
 
-static int png_read(FILE *f, const char *name, uint8_t *pixels, char *err) {
+/* libpng reads from the file's bytes in memory; running past them is a libpng error. */
+static void png_read_bytes(png_structp png, png_bytep out, png_size_t n) {
+    cursor *c = png_get_io_ptr(png);
+    if (c->len - c->at < n) png_error(png, "the file ends inside the image");
+    memcpy(out, c->s + c->at, n);
+    c->at += n;
+}
+
+static int png_read(const uint8_t *buf, size_t len, const char *name, uint8_t *pixels, char *err) {
     png_structp png =
         png_create_read_struct(PNG_LIBPNG_VER_STRING, NULL, png_on_error, png_on_warning);
     png_infop info = png ? png_create_info_struct(png) : NULL;
@@ -119,12 +127,13 @@ static int png_read(FILE *f, const char *name, uint8_t *pixels, char *err) {
         png_destroy_read_struct(&png, NULL, NULL);
         return dd_fail(err, name, "out of memory");
     }
+    cursor c = {buf, len, 0};
     volatile int rc = -1;
     if (setjmp(png_jmpbuf(png))) {
         dd_fail(err, name, "corrupt PNG: %s", png_problem);
         goto done;
     }
-    png_init_io(png, f);
+    png_set_read_fn(png, &c, png_read_bytes);
     png_read_info(png, info);
     png_uint_32 w = png_get_image_width(png, info), h = png_get_image_height(png, info);
     int depth = png_get_bit_depth(png, info), type = png_get_color_type(png, info);
@@ -147,27 +156,27 @@ done:
 
 /* ---- files ---- */
 
+int dd_image_parse(const uint8_t *buf, size_t len, const char *name,
+                   uint8_t pixels[DD_IMAGE_PIXELS], char *err) {
+    if (len >= 8 && png_sig_cmp(buf, 0, 8) == 0) return png_read(buf, len, name, pixels, err);
+    return dd_pgm_parse(buf, len, name, pixels, err);
+}
+
 int dd_image_load(const char *path, uint8_t pixels[DD_IMAGE_PIXELS], char *err) {
     FILE *f = fopen(path, "rb");
     if (!f) return dd_fail(err, path, "cannot open: %s", strerror(errno));
     struct stat st;
-    uint8_t sig[8];
-    size_t got = 0;
+    uint8_t *buf = NULL;
     int rc = -1;
     if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
         dd_fail(err, path, "not a regular file");
     else if (st.st_size > MAX_IMAGE_FILE)
         dd_fail(err, path, "%lld bytes: too large for a 28x28 image", (long long)st.st_size);
-    else if ((got = fread(sig, 1, 8, f)) == 8 && png_sig_cmp(sig, 0, 8) == 0) {
-        rewind(f);
-        rc = png_read(f, path, pixels, err);
-    } else {
-        uint8_t *buf = malloc((size_t)st.st_size + 1);
-        rewind(f);
-        size_t len = buf ? fread(buf, 1, (size_t)st.st_size, f) : 0;
-        rc = buf ? dd_pgm_parse(buf, len, path, pixels, err) : dd_fail(err, path, "out of memory");
-        free(buf);
-    }
+    else if (!(buf = malloc((size_t)st.st_size + 1)))
+        dd_fail(err, path, "out of memory");
+    else
+        rc = dd_image_parse(buf, fread(buf, 1, (size_t)st.st_size, f), path, pixels, err);
+    free(buf);
     fclose(f);
     return rc;
 }

@@ -13,7 +13,11 @@
  * Returns 0, or -1 with one line in ERR naming the file. */
 int dd_image_load(const char *path, uint8_t pixels[DD_IMAGE_PIXELS], char *err);
 
-/* The PGM reader on a buffer, BUF[0..len); NAME names it in messages. */
+/* The same for a file's bytes, BUF[0..len): PNG by its signature, PGM otherwise; NAME names it in
+ * messages. */
+int dd_image_parse(const uint8_t *buf, size_t len, const char *name,
+                   uint8_t pixels[DD_IMAGE_PIXELS], char *err);
+/* The PGM reader alone. */
 int dd_pgm_parse(const uint8_t *buf, size_t len, const char *name, uint8_t pixels[DD_IMAGE_PIXELS],
                  char *err);
 

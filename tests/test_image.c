@@ -49,6 +49,26 @@ static void expect_png(int w, int h, int type, int depth, const char *want) {
     CHECK(rc == -1 && strstr(err, want) && !strchr(err, '\n'), "wanted '%s', got '%s'", want, err);
 }
 
+/* A good PNG cut short, or with a byte of its image data changed, is a corrupt PNG. */
+static void expect_damaged_png(void) {
+    char path[512], err[DD_ERR_LEN] = "";
+    uint8_t file[4096], pixels[DD_IMAGE_PIXELS];
+    snprintf(path, sizeof path, "%s/t.png", dd_test_tmpdir());
+    write_png(path, 28, 28, PNG_COLOR_TYPE_GRAY, 8);
+    FILE *f = fopen(path, "rb");
+    size_t len = f ? fread(file, 1, sizeof file, f) : 0;
+    if (f) fclose(f);
+    CHECK(len > 60 && len < sizeof file, "the PNG written has %zu bytes", len);
+    CHECK(dd_image_parse(file, len, "t.png", pixels, err) == 0, "the whole PNG: %s", err);
+    int rc = dd_image_parse(file, len / 2, "t.png", pixels, err);
+    CHECK(rc == -1 && strstr(err, "t.png: corrupt PNG: the file ends inside the image"),
+          "half the PNG: rc %d, '%s'", rc, err);
+    file[len / 2] ^= 0x55; /* inside the IDAT chunk: its CRC no longer matches */
+    rc = dd_image_parse(file, len, "t.png", pixels, err);
+    CHECK(rc == -1 && strstr(err, "corrupt PNG") && !strchr(err, '\n'),
+          "a changed byte: rc %d, '%s'", rc, err);
+}
+
 static void expect_pgm(const char *text, size_t len, const char *want) {
     uint8_t pixels[DD_IMAGE_PIXELS];
     char err[DD_ERR_LEN] = "";
@@ -63,6 +83,7 @@ int main(void) {
     expect_png(28, 28, PNG_COLOR_TYPE_RGB, 8, "PNG is 8-bit RGB");
     expect_png(28, 28, PNG_COLOR_TYPE_PALETTE, 1, "PNG is 1-bit palette");
     expect_png(27, 28, PNG_COLOR_TYPE_GRAY, 8, "image is 27x28, expected 28x28");
+    expect_damaged_png();
     expect_pgm("P6\n28 28\n255\n", 14, "not a PGM");
     expect_pgm("P5\n28 28\n255\nxyz", 17, "PGM data too short");
     expect_pgm("P2\n28 28\n255\n1 2 3", 18, "ends after 3 of 784");
