@@ -50,7 +50,19 @@ static void para(doc *d, const char *fmt, ...) {
     fputs("</p>\n", d->html);
 }
 
-/* A table row of N cells separated by '|' in CELLS; HEADER also writes markdown's rule. */
+/* S for a cell of row(): '|' and '\' escaped with a backslash (markdown reads them so too). */
+static const char *cell(const char *s, char *buf, size_t len) {
+    size_t n = 0;
+    for (; *s && n + 3 < len; s++) {
+        if (*s == '|' || *s == '\\') buf[n++] = '\\';
+        buf[n++] = *s;
+    }
+    buf[n] = '\0';
+    return buf;
+}
+
+/* A table row of cells separated by '|' in FMT (a value that may hold one goes through cell());
+ * HEADER also writes markdown's rule. */
 static void row(doc *d, int header, const char *fmt, ...) {
     char text[2048];
     va_list ap;
@@ -58,19 +70,30 @@ static void row(doc *d, int header, const char *fmt, ...) {
     vsnprintf(text, sizeof text, fmt, ap);
     va_end(ap);
     fputs("| ", d->md);
-    for (const char *c = text; *c; c++) *c == '|' ? fputs(" | ", d->md) : fputc(*c, d->md);
-    fputs(" |\n", d->md);
-    fprintf(d->html, "%s<tr>", header ? "<table>\n" : "");
+    fprintf(d->html, "%s<tr><%s>", header ? "<table>\n" : "", header ? "th" : "td");
     int cells = 1;
-    for (char *save, *c = strtok_r(text, "|", &save); c; c = strtok_r(NULL, "|", &save), cells++) {
-        fprintf(d->html, header ? "<th>" : "<td>");
-        html_escaped(d->html, c);
-        fprintf(d->html, header ? "</th>" : "</td>");
+    char one[2] = "";
+    for (const char *c = text; *c; c++) {
+        if (*c == '\\' && (c[1] == '|' || c[1] == '\\')) { /* escaped: markdown keeps it */
+            fputc(*c, d->md);
+            one[0] = *++c;
+            fputc(*c, d->md);
+            html_escaped(d->html, one);
+        } else if (*c == '|') {
+            fputs(" | ", d->md);
+            fprintf(d->html, header ? "</th><th>" : "</td><td>");
+            cells++;
+        } else {
+            fputc(*c, d->md);
+            one[0] = *c;
+            html_escaped(d->html, one);
+        }
     }
-    fprintf(d->html, "</tr>\n");
+    fputs(" |\n", d->md);
+    fprintf(d->html, "</%s></tr>\n", header ? "th" : "td");
     if (header) {
         fputc('|', d->md);
-        for (int i = 1; i < cells; i++) fputs("---|", d->md);
+        for (int i = 0; i < cells; i++) fputs("---|", d->md);
         fputc('\n', d->md);
     }
 }
@@ -176,10 +199,14 @@ static void results(doc *d) {
         "(epoch)|epoch time|device");
     for (int i = 0; i < r->n_runs; i++) {
         const dd_report_run *x = &r->runs[i];
-        row(d, 0, "%s|%s|%ld (%ld)|%d|%d|%.4f|%.4f (%d)|%.2f s|%s: %s", x->cfg.name,
-            x->cfg.description, x->cfg.params_total, x->cfg.params_trainable, x->cfg.opts.batch,
-            x->hist.rows, x->final_val_acc, x->best_val_acc, x->best_epoch, x->epoch_seconds,
-            x->cfg.device, x->cfg.device_name);
+        char name[64], description[320], device[16], device_name[256];
+        row(d, 0, "%s|%s|%ld (%ld)|%d|%d|%.4f|%.4f (%d)|%.2f s|%s: %s",
+            cell(x->cfg.name, name, sizeof name),
+            cell(x->cfg.description, description, sizeof description), x->cfg.params_total,
+            x->cfg.params_trainable, x->cfg.opts.batch, x->hist.rows, x->final_val_acc,
+            x->best_val_acc, x->best_epoch, x->epoch_seconds,
+            cell(x->cfg.device, device, sizeof device),
+            cell(x->cfg.device_name, device_name, sizeof device_name));
     }
     table_end(d);
     int twins = 0;

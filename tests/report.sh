@@ -71,8 +71,9 @@ if [[ -n $have_gnuplot ]]; then
     [[ ! -e $plain/plots/grad_rms.png ]] || fail "a grad_rms plot without diagnostics"
 fi
 # Names are labels, not file names: a quote, spaces, a name the summary's files use, two names
-# that differ only in such characters, and one written to break out of gnuplot's quotes all plot
-# (files under a stem of [A-Za-z0-9._-], made unique) and are shown as written.
+# that differ only in such characters, one written to break out of gnuplot's quotes and one
+# with a table's | all plot (files under a stem of [A-Za-z0-9._-], made unique) and are shown as
+# written.
 if [[ -n $have_gnuplot ]]; then
     odd="$tmp/odd"
     cp -r "$runs" "$odd"
@@ -82,6 +83,7 @@ if [[ -n $have_gnuplot ]]; then
     rename_run variant-06 "it's_a run"
     rename_run variant-07 final
     rename_run variant-08 "x'; system('touch PWNED'); '"
+    rename_run variant-09 'pipe|name'
     (cd "$odd" && "$dd" report . >"$tmp/out" 2>"$tmp/err") || fail "report of odd names exited $?"
     ! grep -q 'gnuplot failed' "$tmp/err" || { fail "gnuplot failed on odd names:"; cat "$tmp/err"; }
     [[ ! -e $odd/PWNED && ! -e $odd/plots/PWNED ]] || fail "a run's name ran a command in gnuplot"
@@ -92,6 +94,8 @@ if [[ -n $have_gnuplot ]]; then
     grep -q "titles\[[0-9]*\] = 'it''s a run'" "$odd/plots/scripts/val_acc.gp" ||
         fail "val_acc.gp does not title the run as named"
     [[ $(wc -l <"$odd/plots/data/final.dat") -eq 21 ]] || fail "data/final.dat was overwritten"
+    grep -qF '| pipe\|name |' "$odd/report.md" || fail "report.md does not escape a | in a name"
+    grep -qF '<td>pipe|name</td>' "$odd/report.html" || fail "report.html splits a name at its |"
 fi
 
 # A run folder whose files are not what train writes is left out, with the field or row named.
