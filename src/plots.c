@@ -128,7 +128,7 @@ static int write_run_data(const dd_report *r, const dd_report_run *run) {
 
 /* data/RUN-layers.dat: layer, grad_rms at epoch 1 and last, saturated at epoch 1 and last. */
 static int write_layer_data(const dd_report *r, const dd_report_run *run) {
-    char name[64];
+    char name[96];
     snprintf(name, sizeof name, "%s-layers", run->stem);
     FILE *f = open_at(r, "data/", name, ".dat");
     if (!f) return -1;
@@ -191,6 +191,19 @@ static void runs_arrays(FILE *gp, const dd_report *r) {
     }
 }
 
+/* A key of every run's name beside the plot, or below it when a name is long (beside, it would
+ * squeeze the plot thin). */
+static void key_of_names(FILE *gp, const dd_report *r) {
+    int longest = 0;
+    for (int i = 0; i < r->n_runs; i++) {
+        int chars = 0; /* UTF-8: every byte but a continuation byte starts a character */
+        for (const char *c = r->runs[i].cfg.name; *c; c++)
+            chars += ((unsigned char)*c & 0xC0) != 0x80;
+        if (chars > longest) longest = chars;
+    }
+    fprintf(gp, "set key outside %s\n", longest > 20 ? "below" : "right");
+}
+
 static void val_acc_body(FILE *gp, const dd_report *r, const void *arg) {
     (void)arg;
     int epochs = 0;
@@ -198,10 +211,11 @@ static void val_acc_body(FILE *gp, const dd_report *r, const void *arg) {
         if (r->runs[i].hist.rows > epochs) epochs = r->runs[i].hist.rows;
     fprintf(gp, "reset\n");
     runs_arrays(gp, r);
+    key_of_names(gp, r);
     /* Whole epochs on the axis; a single epoch gets room on both sides of its points. */
     if (epochs <= 25) fprintf(gp, "set xtics 1\n");
     if (epochs == 1) fprintf(gp, "set xrange [0.5:1.5]\n");
-    fprintf(gp, "set grid\nset xlabel 'epoch'\nset ylabel 'val_acc'\nset key outside right\n"
+    fprintf(gp, "set grid\nset xlabel 'epoch'\nset ylabel 'val_acc'\n"
                 "set title 'Validation accuracy of every model'\n"
                 "plot for [i=1:runs] 'data/'.stems[i].'.dat' u 1:5 w lp pt ((i-1)%%13+1)"
                 " ps 0.6 dt 1+(i-1)/8 t titles[i]\n");
@@ -223,9 +237,10 @@ static void layers_body(FILE *gp, const dd_report *r, const void *arg) {
     int saturation = *(const int *)arg, c = saturation ? 4 : 2;
     fprintf(gp, "reset\n");
     runs_arrays(gp, r);
+    key_of_names(gp, r);
     fprintf(gp,
             "set grid\nset xlabel 'Dense layer (the last is the output)'\nset xtics 1\n"
-            "set key outside right\n%s\n",
+            "%s\n",
             saturation ? "set yrange [0:1]\nset ylabel 'saturated fraction'"
                        : "set logscale y\nset ylabel 'kernel-gradient RMS'");
     fprintf(gp, "set multiplot layout 1,2 title '%s per layer'\n",
@@ -295,7 +310,7 @@ int dd_report_plots(dd_report *r, FILE *log) {
     int failed = 0;
     static const int grad = 0, saturation = 1;
     for (int i = 0; i < r->n_runs; i++) {
-        char name[64];
+        char name[96];
         snprintf(name, sizeof name, "%s-curves", r->runs[i].stem);
         int L = diag_layers(&r->runs[i]);
         failed += plot(r, name, 900, L ? 650 : 350, curves_body, &r->runs[i], log) != 0;

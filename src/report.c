@@ -55,14 +55,15 @@ static int load_run(const char *dir, dd_report_run *run, char *err) {
     return 0;
 }
 
-/* Run I's stem: its name with every character but [A-Za-z0-9._-] (and a leading dot) as '_',
+/* Run I's stem: its name with every ASCII character but [A-Za-z0-9._-] (and a leading dot) as '_',
  * then "-2", "-3" ... until it differs from the stems before it and from the summary's data
  * files (data/final.dat, data/confusion.dat). */
 static void name_stem(dd_report *r, int i) {
-    char base[32], *stem = r->runs[i].stem;
+    char base[64], *stem = r->runs[i].stem;
     size_t n = 0;
     for (const char *c = r->runs[i].cfg.name; *c && n + 1 < sizeof base; c++, n++) {
-        const int safe = isalnum((unsigned char)*c) || *c == '-' || *c == '_' || (*c == '.' && n);
+        const unsigned char ch = (unsigned char)*c; /* bytes >= 0x80: UTF-8, kept whole */
+        const int safe = isalnum(ch) || ch >= 0x80 || ch == '-' || ch == '_' || (ch == '.' && n);
         base[n] = safe ? *c : '_';
     }
     base[n] = '\0';

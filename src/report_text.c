@@ -199,7 +199,7 @@ static void results(doc *d) {
         "(epoch)|epoch time|device");
     for (int i = 0; i < r->n_runs; i++) {
         const dd_report_run *x = &r->runs[i];
-        char name[64], description[320], device[16], device_name[256];
+        char name[130], description[320], device[16], device_name[256];
         row(d, 0, "%s|%s|%ld (%ld)|%d|%d|%.4f|%.4f (%d)|%.2f s|%s: %s",
             cell(x->cfg.name, name, sizeof name),
             cell(x->cfg.description, description, sizeof description), x->cfg.params_total,

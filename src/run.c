@@ -71,6 +71,19 @@ static FILE *tee_open(const char *log, FILE *console, char *err) {
     return NULL;
 }
 
+/* SRC into DST (LEN bytes), cut where it must be at the start of a UTF-8 character, so that a
+ * folder named in Cyrillic does not leave half a character in config.json (which the report's
+ * strict reader refuses). */
+static void copy_utf8(char *dst, size_t len, const char *src) {
+    size_t n = strlen(src);
+    if (n >= len) {
+        n = len - 1;
+        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--; /* a continuation byte */
+    }
+    memcpy(dst, src, n);
+    dst[n] = '\0';
+}
+
 static void fill_config(dd_run_config *c, const char *dir, int variant,
                         const dd_train_options *opts, int allow, const char *data_dir,
                         const dd_mnist *data, const dd_layout *layout) {
@@ -79,7 +92,7 @@ static void fill_config(dd_run_config *c, const char *dir, int variant,
     if (variant >= 0)
         dd_variant_name(variant, c->name, sizeof c->name);
     else
-        snprintf(c->name, sizeof c->name, "%s", slash && slash[1] ? slash + 1 : dir);
+        copy_utf8(c->name, sizeof c->name, slash && slash[1] ? slash + 1 : dir);
     c->variant = variant;
     dd_options_describe_short(opts, c->description, sizeof c->description);
     c->opts = *opts;
@@ -89,8 +102,7 @@ static void fill_config(dd_run_config *c, const char *dir, int variant,
     c->params_total = (long)layout->n_params;
     c->params_trainable = (long)layout->n_trainable;
     char absolute[PATH_MAX];
-    snprintf(c->data_dir, sizeof c->data_dir, "%.1000s",
-             realpath(data_dir, absolute) ? absolute : data_dir);
+    copy_utf8(c->data_dir, sizeof c->data_dir, realpath(data_dir, absolute) ? absolute : data_dir);
     dd_device_describe(opts->device, c->device, sizeof c->device, c->device_name,
                        sizeof c->device_name);
     time_t now = time(NULL);

@@ -122,7 +122,7 @@ static void config_refused(void) {
         {"\"name\": \"plain\"", "\"name\": \"\"", "\"name\" is empty"},
         {"\"name\": \"plain\"", "\"name\": \"a\\nb\"", "\"name\" holds a control character"},
         {"\"name\": \"plain\"", "\"name\": 7", "\"name\" is not a string"},
-        {"\"name\": \"plain\"", "\"name\": \"012345678901234567890123456789012\"",
+        {"\"name\": \"plain\"", "\"name\": \"0123456789012345678901234567890123456789012345678901234567890123\"",
          "\"name\" is too long"},
         {"\"name\": \"plain\"", "\"name\": \"plain\", \"name\": \"x\"", "duplicate key"},
         {"{", "[{", "invalid JSON"},

@@ -47,6 +47,19 @@ grep -q '"activation": "relu"' "$cfg" || fail "--activation relu lost"
 grep -q '"bn": "before"' "$cfg" || fail "variant 9's BN placement lost"
 grep -qF 'Epoch 1/1' "$tmp/one/log.txt" || fail "log.txt lacks train's output"
 
+# A custom model's name is its folder's, cut to 63 bytes at a character's start: a long folder
+# name in Cyrillic (2 bytes a letter) leaves no half letter in config.json, and the report reads
+# the run back under that name.
+long="эксперимент_с_тремя_скрытыми_слоями_и_нормализацией"
+cut="эксперимент_с_тремя_скрытыми_слоя" # 62 bytes; the next letter would make 64
+"$dd" train "${small[@]}" --out "$tmp/cyr/$long" >/dev/null 2>"$tmp/err" ||
+    { fail "--out into a Cyrillic folder failed:"; cat "$tmp/err"; }
+name=$(grep -o '"name": "[^"]*"' "$tmp/cyr/$long/config.json" | cut -d'"' -f4)
+[[ $name == "$cut" ]] || fail "the name in config.json is '$name', not '$cut'"
+PATH=/nonexistent "$dd" report "$tmp/cyr" >"$tmp/out" 2>"$tmp/err" ||
+    { fail "report of the Cyrillic run exited $?:"; cat "$tmp/err"; }
+grep -qF "best $cut (" "$tmp/out" || { fail "the report does not name the run:"; cat "$tmp/out" "$tmp/err"; }
+
 # Trained again into the same folder and stopped by SIGINT after its first epoch: the earlier
 # run's model is gone (the folder now holds an unfinished run), the exit status is the shell's
 # 130, and log.txt has the lines written before the signal.

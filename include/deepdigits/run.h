@@ -16,7 +16,7 @@
 
 /* What config.json holds. */
 typedef struct {
-    char name[32];         /* "baseline", "variant-07", or the folder's name for a custom model */
+    char name[64];         /* "baseline", "variant-07", or the folder's name for a custom model */
     int variant;           /* 0..20, or -1 when the model is no preset */
     char description[160]; /* dd_options_describe_short */
     dd_train_options opts; /* history_path is not kept */
@@ -39,7 +39,7 @@ int dd_run_config_parse(const char *text, size_t len, dd_run_config *c, char *wh
 
 /* The outcome of one run, for the summary table. */
 typedef struct {
-    char name[32];
+    char name[64];
     char description[160];
     double final_val_acc, best_val_acc;
     int best_epoch;
