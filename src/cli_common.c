@@ -5,6 +5,7 @@
 
 #include <ctype.h>
 #include <errno.h>
+#include <float.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -42,6 +43,10 @@ int dd_parse_float(const char *name, const char *value, double min_exclusive, do
     if (!(v > min_exclusive && v <= max)) {
         fprintf(stderr, "%s: --%s %s: must be greater than %g and at most %g\n", dd_prog, name,
                 value, min_exclusive, max);
+        return -1;
+    }
+    if (fabs(v) < FLT_MIN) { /* it would train, and be written, as 0 or a denormal */
+        fprintf(stderr, "%s: --%s %s: too small for a 32-bit float\n", dd_prog, name, value);
         return -1;
     }
     *out = v;

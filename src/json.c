@@ -42,8 +42,7 @@ static int literal(parser *p, const char *word) {
     return 1;
 }
 
-/* Length of the valid UTF-8 sequence at S (at most N bytes), or 0. */
-static size_t utf8_length(const unsigned char *s, size_t n) {
+size_t dd_utf8_length(const unsigned char *s, size_t n) {
     size_t len = s[0] < 0x80                   ? 1
                  : s[0] >= 0xc2 && s[0] < 0xe0 ? 2
                  : s[0] >= 0xe0 && s[0] < 0xf0 ? 3
@@ -125,7 +124,7 @@ static char *parse_string(parser *p) {
         unsigned char c = (unsigned char)p->s[p->at];
         if (c < 0x20) return free(out), fail(p, "control character in a string");
         if (c != '\\') {
-            size_t n = utf8_length((const unsigned char *)p->s + p->at, end - p->at);
+            size_t n = dd_utf8_length((const unsigned char *)p->s + p->at, end - p->at);
             if (!n) return free(out), fail(p, "invalid UTF-8");
             memcpy(o, p->s + p->at, n), o += n, p->at += n;
             continue;
@@ -203,6 +202,8 @@ static dd_json *parse_container(parser *p, dd_json *v, int depth) {
             if (!(key = parse_string(p))) return NULL;
             for (const dd_json *m = v->child; m; m = m->next)
                 if (strcmp(m->key, key) == 0) {
+                    for (char *c = key; *c; c++) /* the message is one line */
+                        if ((unsigned char)*c < 0x20) *c = '?';
                     snprintf(p->err, DD_ERR_LEN, "invalid JSON: duplicate key \"%.100s\"", key);
                     return free(key), (dd_json *)NULL;
                 }

@@ -30,6 +30,10 @@ struct dd_json {
     size_t count;      /* ARRAY or OBJECT: number of children */
 };
 
+/* The length of the valid UTF-8 character at S (at most N bytes): 1 to 4, or 0 when S starts no
+ * valid character (a stray continuation byte, an overlong form, a surrogate, past U+10FFFF). */
+size_t dd_utf8_length(const unsigned char *s, size_t n);
+
 /* Parses TEXT[0..len) (whitespace may follow the value). Returns the tree, or NULL with one line
  * in ERR (DD_ERR_LEN bytes) saying what and at which byte. */
 dd_json *dd_json_parse(const char *text, size_t len, char *err);

@@ -126,11 +126,10 @@ static int write_run_data(const dd_report *r, const dd_report_run *run) {
     return fclose(f);
 }
 
-/* data/RUN-layers.dat: layer, grad_rms at epoch 1 and last, saturated at epoch 1 and last. */
+/* data/layers/RUN.dat (a folder of its own: no run's name can meet it): layer, grad_rms at epoch
+ * 1 and last, saturated at epoch 1 and last. */
 static int write_layer_data(const dd_report *r, const dd_report_run *run) {
-    char name[96];
-    snprintf(name, sizeof name, "%s-layers", run->stem);
-    FILE *f = open_at(r, "data/", name, ".dat");
+    FILE *f = open_at(r, "data/layers/", run->stem, ".dat");
     if (!f) return -1;
     const dd_history *h = &run->hist;
     fprintf(f, "# layer grad_rms_first grad_rms_last saturated_first saturated_last\n");
@@ -232,7 +231,7 @@ static void bars_body(FILE *gp, const dd_report *r, const void *arg) {
                 "'' u 1:4 w p pt 7 t 'best val_acc'\n");
 }
 
-/* Per-layer plot at epoch 1 and at the last epoch: columns C1 and C1+1 of RUN-layers.dat. */
+/* Per-layer plot at epoch 1 and at the last epoch: columns C1 and C1+1 of layers/RUN.dat. */
 static void layers_body(FILE *gp, const dd_report *r, const void *arg) {
     int saturation = *(const int *)arg, c = saturation ? 4 : 2;
     fprintf(gp, "reset\n");
@@ -247,8 +246,8 @@ static void layers_body(FILE *gp, const dd_report *r, const void *arg) {
             saturation ? "Saturated units (1,000-image probe)" : "Kernel-gradient RMS");
     for (int last = 0; last < 2; last++)
         fprintf(gp,
-                "set title '%s'\nplot for [i=1:runs] 'data/'.stems[i]."
-                "'-layers.dat' u 1:%d w lp pt ((i-1)%%13+1) dt 1+(i-1)/8 t titles[i]\n",
+                "set title '%s'\nplot for [i=1:runs] 'data/layers/'.stems[i]."
+                "'.dat' u 1:%d w lp pt ((i-1)%%13+1) dt 1+(i-1)/8 t titles[i]\n",
                 last ? "last epoch" : "epoch 1", c + last);
     fprintf(gp, "unset multiplot\n");
 }
@@ -282,11 +281,12 @@ static int write_summary_data(const dd_report *r) {
     return fclose(f);
 }
 
-/* Makes the scripts folder and every data file. */
+/* Makes the scripts and data/layers folders and every data file. */
 static int write_data(const dd_report *r, FILE *log) {
-    char dir[DD_RUN_PATH_LEN + 32], err[DD_ERR_LEN];
+    char dir[DD_RUN_PATH_LEN + 32], layers[DD_RUN_PATH_LEN + 32], err[DD_ERR_LEN];
     snprintf(dir, sizeof dir, "%s/plots/scripts", r->dir);
-    int rc = dd_mkdirs(dir, err);
+    snprintf(layers, sizeof layers, "%s/plots/data/layers", r->dir);
+    int rc = dd_mkdirs(dir, err) || dd_mkdirs(layers, err) ? -1 : 0;
     for (int i = 0; i < r->n_runs && rc == 0; i++)
         rc = write_run_data(r, &r->runs[i]) || write_layer_data(r, &r->runs[i]) ? -1 : 0;
     if (rc == 0) rc = write_summary_data(r);

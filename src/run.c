@@ -13,6 +13,7 @@
 #include "deepdigits/checkpoint.h"
 #include "deepdigits/variants.h"
 #include "errors.h"
+#include "json.h"
 
 int dd_mkdirs(const char *path, char *err) {
     char buf[DD_RUN_PATH_LEN];
@@ -71,16 +72,24 @@ static FILE *tee_open(const char *log, FILE *console, char *err) {
     return NULL;
 }
 
-/* SRC into DST (LEN bytes), cut where it must be at the start of a UTF-8 character, so that a
- * folder named in Cyrillic does not leave half a character in config.json (which the report's
- * strict reader refuses). */
-static void copy_utf8(char *dst, size_t len, const char *src) {
-    size_t n = strlen(src);
-    if (n >= len) {
-        n = len - 1;
-        while (n > 0 && ((unsigned char)src[n] & 0xC0) == 0x80) n--; /* a continuation byte */
+/* SRC into DST (LEN bytes) as text config.json can hold (valid UTF-8; the report reads it
+ * strictly): a byte that starts no valid character becomes '?', and the text is cut at a
+ * character's start, so that a folder named in Cyrillic leaves no half letter. A LABEL (the
+ * model's name, printed in tables and one-line messages) has its control characters as '_'. */
+static void copy_utf8(char *dst, size_t len, const char *src, int label) {
+    const unsigned char *s = (const unsigned char *)src;
+    size_t n = 0, left = strlen(src);
+    while (left > 0) {
+        size_t k = dd_utf8_length(s, left);
+        if (n + (k ? k : 1) >= len) break;
+        if (!k)
+            dst[n++] = '?';
+        else if (label && k == 1 && (*s < 0x20 || *s == 0x7f))
+            dst[n++] = '_';
+        else
+            memcpy(dst + n, s, k), n += k;
+        s += k ? k : 1, left -= k ? k : 1;
     }
-    memcpy(dst, src, n);
     dst[n] = '\0';
 }
 
@@ -92,7 +101,7 @@ static void fill_config(dd_run_config *c, const char *dir, int variant,
     if (variant >= 0)
         dd_variant_name(variant, c->name, sizeof c->name);
     else
-        copy_utf8(c->name, sizeof c->name, slash && slash[1] ? slash + 1 : dir);
+        copy_utf8(c->name, sizeof c->name, slash && slash[1] ? slash + 1 : dir, 1);
     c->variant = variant;
     dd_options_describe_short(opts, c->description, sizeof c->description);
     c->opts = *opts;
@@ -102,7 +111,8 @@ static void fill_config(dd_run_config *c, const char *dir, int variant,
     c->params_total = (long)layout->n_params;
     c->params_trainable = (long)layout->n_trainable;
     char absolute[PATH_MAX];
-    copy_utf8(c->data_dir, sizeof c->data_dir, realpath(data_dir, absolute) ? absolute : data_dir);
+    copy_utf8(c->data_dir, sizeof c->data_dir, realpath(data_dir, absolute) ? absolute : data_dir,
+              0);
     dd_device_describe(opts->device, c->device, sizeof c->device, c->device_name,
                        sizeof c->device_name);
     time_t now = time(NULL);

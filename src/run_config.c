@@ -26,9 +26,13 @@ static void put_integer(FILE *f, const char *key, long long value) {
     fprintf(f, "  \"%s\": %lld,\n", key, value);
 }
 
-/* A float as its shortest usual decimal form (0.01, not 0.00999999978). */
+/* A float in the fewest digits that read back as the same float (0.01, not 0.00999999978; but
+ * 0.10000001 where 0.1 would read as another float). */
 static void put_float(FILE *f, const char *key, float value) {
-    fprintf(f, "  \"%s\": %.7g,\n", key, value);
+    dd_strbuf sb = {0};
+    dd_sb_float(&sb, value);
+    fprintf(f, "  \"%s\": %s,\n", key, sb.failed ? "null" : sb.data);
+    dd_sb_free(&sb);
 }
 
 static void put_bool(FILE *f, const char *key, int value) {
@@ -94,17 +98,23 @@ static int bad(char *why, const char *key, const char *what) {
 }
 
 /* String KEY into OUT (LEN bytes). Keys added to the format later are optional (REQUIRED 0):
- * OUT keeps its default. Names and descriptions are printed in tables and plot titles, so no
- * control characters. */
+ * OUT keeps its default. */
 static int get_text(const dd_json *obj, const char *key, char *out, size_t len, int required,
                     char *why) {
     const dd_json *v = dd_json_get(obj, key);
     if (!v) return required ? bad(why, key, "missing") : 0;
     if (v->type != DD_JSON_STRING) return bad(why, key, "is not a string");
     if (strlen(v->string) >= len) return bad(why, key, "is too long");
-    for (const unsigned char *c = (const unsigned char *)v->string; *c; c++)
-        if (*c < 0x20 || *c == 0x7f) return bad(why, key, "holds a control character");
     memcpy(out, v->string, strlen(v->string) + 1);
+    return 0;
+}
+
+/* A name or description: printed in tables, plot titles and one-line messages, so it holds no
+ * control characters (train writes none). */
+static int get_label(const dd_json *obj, const char *key, char *out, size_t len, char *why) {
+    if (get_text(obj, key, out, len, 1, why) != 0) return -1;
+    for (const unsigned char *c = (const unsigned char *)out; *c; c++)
+        if (*c < 0x20 || *c == 0x7f) return bad(why, key, "holds a control character");
     return 0;
 }
 
@@ -160,9 +170,12 @@ static int read_options(const dd_json *v, dd_train_options *o, char *why) {
         get_bool(v, "fused_pipe", &o->fused_pipe, 0, why))
         return -1;
     if (!(lr > 0 && lr <= 1e3)) return bad(why, "lr", "out of range");
-    /* An integer, exactly; or, as the writer printed it until 2026-11, with 9 digits. */
+    /* An integer, exactly; or, as the writer printed it until 2026-11, a whole number in 9
+     * digits (1.23456789e+12). */
     const dd_json *exact = dd_json_get(v, "seed");
-    if (!(seed >= 0 && seed <= (double)DD_MAX_SEED)) return bad(why, "seed", "out of range");
+    if (!exact->is_integer && floor(seed) != seed) return bad(why, "seed", "is not a whole number");
+    if (exact->is_integer ? exact->integer < 0 : !(seed >= 0 && seed < 0x1p63))
+        return bad(why, "seed", "out of range");
     if (sms == 3) return bad(why, "fused_sms", "is not 0, 1, 2 or 4");
     if (strcmp(mode, "global") != 0 && strcmp(mode, "none") != 0)
         return bad(why, "standardize", "unknown");
@@ -183,8 +196,8 @@ int dd_run_config_parse(const char *text, size_t len, dd_run_config *c, char *wh
     int rc = -1;
     if (v->type != DD_JSON_OBJECT)
         snprintf(why, DD_ERR_LEN, "not a JSON object");
-    else if (get_text(v, "name", c->name, sizeof c->name, 1, why) == 0 &&
-             get_text(v, "description", c->description, sizeof c->description, 1, why) == 0 &&
+    else if (get_label(v, "name", c->name, sizeof c->name, why) == 0 &&
+             get_label(v, "description", c->description, sizeof c->description, why) == 0 &&
              get_text(v, "device", c->device, sizeof c->device, 1, why) == 0 &&
              get_text(v, "device_name", c->device_name, sizeof c->device_name, 1, why) == 0 &&
              get_text(v, "data", c->data_dir, sizeof c->data_dir, 1, why) == 0 &&

@@ -10,6 +10,7 @@ expect_error "--batch" "${train[@]}" --batch 0
 expect_error "--lr" "${train[@]}" --lr nan
 expect_error "--lr" "${train[@]}" --lr -0.5
 expect_error "--lr" "${train[@]}" --lr 0
+expect_error "--lr 1e-46: too small for a 32-bit float" "${train[@]}" --lr 1e-46 # 0 as a float
 expect_error "--activation 'softmax'" "${train[@]}" --activation softmax
 expect_error "unknown initializer 'orthogonal'" "${train[@]}" --init orthogonal
 expect_error "random_uniform:MIN,MAX" "${train[@]}" --init random_uniform:0.1,-0.1

@@ -84,6 +84,8 @@ if [[ -n $have_gnuplot ]]; then
     rename_run variant-07 final
     rename_run variant-08 "x'; system('touch PWNED'); '"
     rename_run variant-09 'pipe|name'
+    rename_run variant-10 wide
+    rename_run variant-11 wide-layers
     (cd "$odd" && "$dd" report . >"$tmp/out" 2>"$tmp/err") || fail "report of odd names exited $?"
     ! grep -q 'gnuplot failed' "$tmp/err" || { fail "gnuplot failed on odd names:"; cat "$tmp/err"; }
     [[ ! -e $odd/PWNED && ! -e $odd/plots/PWNED ]] || fail "a run's name ran a command in gnuplot"
@@ -94,6 +96,11 @@ if [[ -n $have_gnuplot ]]; then
     grep -q "titles\[[0-9]*\] = 'it''s a run'" "$odd/plots/scripts/val_acc.gp" ||
         fail "val_acc.gp does not title the run as named"
     [[ $(wc -l <"$odd/plots/data/final.dat") -eq 21 ]] || fail "data/final.dat was overwritten"
+    # Per-layer data has a folder of its own: a run named wide-layers does not overwrite wide's.
+    [[ $(head -1 "$odd/plots/data/layers/wide.dat") == '# layer grad_rms_first'* ]] ||
+        fail "data/layers/wide.dat is not wide's per-layer data"
+    [[ $(head -1 "$odd/plots/data/wide-layers.dat") == '# epoch loss'* ]] ||
+        fail "data/wide-layers.dat is not the run wide-layers' data"
     grep -qF '| pipe\|name |' "$odd/report.md" || fail "report.md does not escape a | in a name"
     grep -qF '<td>pipe|name</td>' "$odd/report.html" || fail "report.html splits a name at its |"
 fi

@@ -1,5 +1,6 @@
 /* The run folder's files read back as written: config.json (run_config.c) with every field,
  * quotes and backslashes in strings included, and history.csv (history_csv.c). */
+#include <math.h>
 #include <stdio.h>
 #include <string.h>
 
@@ -53,8 +54,9 @@ static void config_round_trip(void) {
     FILE *f = fopen(path, "w");
     fputs("{\"name\": \"x\", \"hidden\": [25,", f);
     fclose(f);
-    CHECK(dd_run_config_read(path, &back, err) != 0 && strstr(err, "config.json"),
-          "a torn config.json read without complaint");
+    CHECK(dd_run_config_read(path, &back, err) != 0 && strstr(err, "torn.json: not a deepdigits "
+                                                                   "config.json: invalid JSON"),
+          "a torn config.json: '%s'", err);
 }
 
 /* Only random_uniform has a range: another initializer's config.json names none, and reads back
@@ -74,6 +76,25 @@ static void config_without_range(void) {
     CHECK(dd_run_config_read(path, &back, err) == 0, "%s", err);
     CHECK(back.opts.model.init.kind == DD_INIT_HE_NORMAL, "init read back as %s",
           dd_init_name(back.opts.model.init.kind));
+}
+
+/* Floats read back as the same floats, even where 7 digits would not tell two apart (train takes
+ * --init random_uniform:0.1,0.10000001: the next float after 0.1). */
+static void config_floats(void) {
+    char path[512], err[DD_ERR_LEN];
+    dd_run_config c = {0}, back;
+    snprintf(path, sizeof path, "%s/floats.json", dd_test_tmpdir());
+    c.opts = dd_train_options_lab();
+    snprintf(c.name, sizeof c.name, "floats");
+    c.opts.model.init = (dd_init){DD_INIT_RANDOM_UNIFORM, 0.1f, nextafterf(0.1f, 1.0f)};
+    c.opts.lr = nextafterf(0.01f, 0.0f);
+    CHECK(dd_run_config_write(path, &c, err) == 0, "%s", err);
+    CHECK(dd_run_config_read(path, &back, err) == 0, "%s", err);
+    CHECK(back.opts.model.init.min == c.opts.model.init.min &&
+              back.opts.model.init.max == c.opts.model.init.max && back.opts.lr == c.opts.lr,
+          "init [%.9g, %.9g) lr %.9g read back as [%.9g, %.9g) lr %.9g", c.opts.model.init.min,
+          c.opts.model.init.max, c.opts.lr, back.opts.model.init.min, back.opts.model.init.max,
+          back.opts.lr);
 }
 
 /* A config.json as train writes it, with FROM replaced by TO. */
@@ -122,9 +143,14 @@ static void config_refused(void) {
         {"\"name\": \"plain\"", "\"name\": \"\"", "\"name\" is empty"},
         {"\"name\": \"plain\"", "\"name\": \"a\\nb\"", "\"name\" holds a control character"},
         {"\"name\": \"plain\"", "\"name\": 7", "\"name\" is not a string"},
-        {"\"name\": \"plain\"", "\"name\": \"0123456789012345678901234567890123456789012345678901234567890123\"",
+        {"\"name\": \"plain\"",
+         "\"name\": \"0123456789012345678901234567890123456789012345678901234567890123\"",
          "\"name\" is too long"},
         {"\"name\": \"plain\"", "\"name\": \"plain\", \"name\": \"x\"", "duplicate key"},
+        {"\"name\": \"plain\"", "\"name\": \"plain\", \"a\\nb\": 1, \"a\\nb\": 2",
+         "duplicate key \"a?b\""},
+        {"\"seed\": 7", "\"seed\": 7.5", "\"seed\" is not a whole number"},
+        {"\"seed\": 7", "\"seed\": 9223372036854775808", "\"seed\" out of range"},
         {"{", "[{", "invalid JSON"},
         {"\"created\": \"2026-11-29T05:40:53Z\"}", "\"created\": \"2026-11-29T05:40:53Z\"",
          "invalid JSON"},
@@ -205,7 +231,8 @@ static void history_refused(void) {
         if (!cases[i].why)
             CHECK(rc == 0 && h.rows == 2, "case %zu: rc %d, %d rows: %s", i, rc, h.rows, err);
         else
-            CHECK(rc != 0 && strstr(err, cases[i].why) && strstr(err, "h.csv"),
+            CHECK(rc != 0 && strstr(err, cases[i].why) && strstr(err, "h.csv") &&
+                      !strchr(err, '\n'),
                   "case %zu: rc %d, '%s' (expected '%s')", i, rc, err, cases[i].why);
         if (rc == 0) dd_history_free(&h);
     }
@@ -214,6 +241,7 @@ static void history_refused(void) {
 int main(void) {
     config_round_trip();
     config_without_range();
+    config_floats();
     config_refused();
     config_seeds();
     history_read_back();

@@ -59,6 +59,16 @@ name=$(grep -o '"name": "[^"]*"' "$tmp/cyr/$long/config.json" | cut -d'"' -f4)
 PATH=/nonexistent "$dd" report "$tmp/cyr" >"$tmp/out" 2>"$tmp/err" ||
     { fail "report of the Cyrillic run exited $?:"; cat "$tmp/err"; }
 grep -qF "best $cut (" "$tmp/out" || { fail "the report does not name the run:"; cat "$tmp/out" "$tmp/err"; }
+# A tab and a Latin-1 byte in folder names: the names are written as a_b and caf?, which the
+# report reads back.
+for folder in $'a\tb' $'caf\xe9'; do
+    "$dd" train "${small[@]}" --out "$tmp/names/$folder" >/dev/null 2>"$tmp/err" ||
+        { fail "--out into an odd folder name failed:"; cat "$tmp/err"; }
+done
+PATH=/nonexistent "$dd" report "$tmp/names" >"$tmp/out" 2>"$tmp/err" || { fail "report exited $?"; cat "$tmp/err"; }
+grep -q '^deepdigits report: 2 runs' "$tmp/out" || { fail "odd folder names:"; cat "$tmp/out" "$tmp/err"; }
+grep -qF '"name": "a_b"' "$tmp/names/"a*/config.json || fail "a tab in the name was not written as _"
+grep -qF '"name": "caf?"' "$tmp/names/"caf*/config.json || fail "a Latin-1 byte was not written as ?"
 
 # Trained again into the same folder and stopped by SIGINT after its first epoch: the earlier
 # run's model is gone (the folder now holds an unfinished run), the exit status is the shell's

@@ -31,7 +31,8 @@ double dd_history_at(const dd_history *h, int r, int c);
 typedef struct {
     char dir[DD_RUN_PATH_LEN]; /* the run folder */
     dd_run_config cfg;
-    char stem[80]; /* cfg.name as a file name under plots/: of ASCII, [A-Za-z0-9._-] only; unique */
+    char stem[80]; /* cfg.name as a file name under plots/: [A-Za-z0-9._-] and non-ASCII UTF-8;
+                      unique */
     dd_history hist;
     double final_val_acc, best_val_acc, epoch_seconds; /* epoch_seconds: mean, with evaluation */
     int best_epoch;
