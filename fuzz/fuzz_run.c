@@ -8,6 +8,7 @@
 #include <string.h>
 
 #include "deepdigits/report.h"
+#include "deepdigits/variants.h"
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -21,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size) {
     if (dd_run_config_parse((const char *)data, size, &c, err) != 0)
         one_line(err);
     else if (c.opts.model.n_hidden > DD_MAX_HIDDEN || c.opts.epochs < 1 || c.opts.batch < 1 ||
-             !c.name[0] || c.variant < -1 || c.variant > 20)
+             !c.name[0] || c.variant < -1 || c.variant > DD_VARIANT_COUNT)
         abort(); /* read as garbage */
     dd_history h;
     FILE *f = size ? fmemopen((void *)data, size, "r") : NULL;

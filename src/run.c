@@ -80,15 +80,15 @@ static void copy_utf8(char *dst, size_t len, const char *src, int label) {
     const unsigned char *s = (const unsigned char *)src;
     size_t n = 0, left = strlen(src);
     while (left > 0) {
-        size_t k = dd_utf8_length(s, left);
-        if (n + (k ? k : 1) >= len) break;
+        const size_t k = dd_utf8_length(s, left), step = k ? k : 1; /* k 0: an invalid byte */
+        if (n + step >= len) break;
         if (!k)
             dst[n++] = '?';
         else if (label && k == 1 && (*s < 0x20 || *s == 0x7f))
             dst[n++] = '_';
         else
             memcpy(dst + n, s, k), n += k;
-        s += k ? k : 1, left -= k ? k : 1;
+        s += step, left -= step;
     }
     dst[n] = '\0';
 }
