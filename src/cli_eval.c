@@ -56,7 +56,13 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int w
         if (opt == OPT_DATASET) *dataset = optarg;
     }
     if (!*model) {
-        fprintf(stderr, "deepdigits %s: --model FILE.safetensors is required\n", cmd);
+        const char *stray = optind < argc ? argv[optind] : "", *dot = strrchr(stray, '.');
+        /* `eval m.safetensors`, as other tools take it: say where the checkpoint goes */
+        if (dot && strcmp(dot, ".safetensors") == 0)
+            fprintf(stderr, "deepdigits %s: the checkpoint goes after --model: --model %s\n", cmd,
+                    stray);
+        else
+            fprintf(stderr, "deepdigits %s: --model FILE.safetensors is required\n", cmd);
         return 2;
     }
     return 0;

@@ -41,6 +41,9 @@ expect_error "pixel 1 is not a whole number from 0 to maxval" predict --model "$
 printf 'P2\n28 28\n255\n7 8 9\n' >"$tmp/short.pgm"
 expect_error "PGM data ends after 3 of 784 pixels" predict --model "$good" "$tmp/short.pgm"
 expect_error "--model" predict "$tmp/seven.pgm"
+# A checkpoint given without --model, as other tools take it: the line says where it goes.
+expect_error "the checkpoint goes after --model: --model $good" eval "$good" --data "$mnist"
+expect_error "the checkpoint goes after --model: --model $good" predict "$good" "$tmp/seven.pgm"
 expect_error "predict: --data is not one of its options" predict --model "$good" --data "$mnist" "$tmp/seven.pgm"
 
 # Malformed checkpoints: each edit keeps the header's length, so only the named rule breaks.
