@@ -277,3 +277,24 @@ int dd_checkpoint_load(const char *path, float **params, dd_checkpoint_state *st
 void dd_checkpoint_table(const dd_checkpoint_state *state, float table[256]) {
     dd_standardize_apply(state->options.standardize, state->mean, state->std, table);
 }
+
+int dd_checkpoint_check_images(const dd_checkpoint_state *state, const dd_dataset *train,
+                               char *err) {
+    const int n = state->options.subset ? state->options.subset : train->count;
+    if (n > train->count) {
+        snprintf(err, DD_ERR_LEN,
+                 "the model was trained on %d images, and this training set has %d: give the "
+                 "--data or --dataset it was trained on",
+                 n, train->count);
+        return -1;
+    }
+    double mean, std;
+    float table[256];
+    dd_standardize_table(train, n, state->options.standardize, table, &mean, &std);
+    if (mean == state->mean && std == state->std) return 0;
+    snprintf(err, DD_ERR_LEN,
+             "the training images differ from the checkpoint's (pixel mean %.6g, std %.6g; the "
+             "checkpoint's %.6g, %.6g): give the --data or --dataset it was trained on",
+             mean, std, state->mean, state->std);
+    return -1;
+}

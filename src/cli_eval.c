@@ -16,6 +16,8 @@ static const char eval_help[] =
     "usage: deepdigits eval --model FILE.safetensors [--data DIR | --dataset NAME]\n"
     "Evaluates a checkpoint on the test set: val_loss, val_acc and the confusion matrix (rows:\n"
     "true digit, columns: predicted), with the standardization the model was trained with.\n"
+    "The folder must hold the training images the model was trained on (their pixel mean and\n"
+    "std are checked), so that a Fashion-MNIST model is not scored on MNIST's test set.\n"
     "  --data DIR      folder with the four IDX files (default data/mnist)\n"
     "  --dataset NAME  mnist or fashion\n";
 
@@ -127,7 +129,12 @@ int dd_cmd_eval(int argc, char **argv) {
     if (load_model(model, &params, &st) != 0) return 1;
     dd_mnist mnist;
     rc = dd_load_data(dir, &mnist) == 0 ? 0 : -1;
-    if (rc == 0) {
+    char err[DD_ERR_LEN];
+    if (rc == 0 && dd_checkpoint_check_images(&st, &mnist.train, err) != 0) {
+        fprintf(stderr, "deepdigits: %s: %s\n", dir, err); /* not the model's dataset */
+        dd_mnist_free(&mnist);
+        rc = -1;
+    } else if (rc == 0) {
         char desc[256];
         dd_model_describe(&st.options.model, desc, sizeof desc);
         printf("model: %s: %s, %d epoch%s", model, desc, st.epochs_done, dd_s(st.epochs_done));

@@ -82,18 +82,17 @@ static int write_grid(const dd_report *r, const dd_dataset *test, const uint8_t 
     return rc;
 }
 
-/* PARAMS of run RUN on the test set: predictions for every test image. */
-static int predict(const dd_report_run *run, const dd_model_config *model, const float *params,
-                   const dd_mnist *data, uint8_t *pred, double *acc, char *err) {
-    int n = run->cfg.train_samples > 0 && run->cfg.train_samples <= data->train.count
-                ? run->cfg.train_samples
-                : data->train.count;
-    dd_backend_setup setup = {.cfg = *model,
+/* The checkpoint STATE's PARAMS on the test set beside the images it was trained on:
+ * predictions for every test image. */
+static int predict(const dd_checkpoint_state *state, const float *params, const dd_mnist *data,
+                   uint8_t *pred, double *acc, char *err) {
+    if (dd_checkpoint_check_images(state, &data->train, err) != 0) return -1;
+    dd_backend_setup setup = {.cfg = state->options.model,
                               .train = &data->train,
-                              .train_count = n,
+                              .train_count = 1, /* only the test set is read */
                               .test = &data->test,
                               .max_batch = 1};
-    dd_standardize_table(&data->train, n, run->cfg.opts.standardize, setup.table, NULL, NULL);
+    dd_checkpoint_table(state, setup.table);
     dd_backend *b = dd_backend_cpu_create(&setup, err);
     if (!b) return -1;
     dd_sums sums;
@@ -119,7 +118,7 @@ int dd_report_evaluate(dd_report *r, const char *data_dir) {
         return -1;
     }
     uint8_t *pred = malloc((size_t)data.test.count);
-    int rc = pred ? predict(run, &state.options.model, params, &data, pred, &r->test_acc, err) : -1;
+    int rc = pred ? predict(&state, params, &data, pred, &r->test_acc, err) : -1;
     if (!pred) snprintf(err, DD_ERR_LEN, "out of memory");
     if (rc == 0) {
         memset(r->confusion, 0, sizeof r->confusion);

@@ -248,7 +248,7 @@ static int after_epoch(const saver *s, int done, char *err) {
 }
 
 /* A resume must continue on the same images, and have epochs left to train. */
-static int check_resume(const dd_train_options *o, long steps, double mean, double std, char *err) {
+static int check_resume(const dd_train_options *o, const dd_dataset *train, long steps, char *err) {
     const dd_checkpoint_state *r = o->resume;
     if (!r) return 0;
     if (r->epochs_done >= o->epochs) {
@@ -257,11 +257,10 @@ static int check_resume(const dd_train_options *o, long steps, double mean, doub
                  r->epochs_done, dd_s(r->epochs_done), r->epochs_done);
         return -1;
     }
-    if (r->step >= steps || r->mean != mean || r->std != std) {
-        snprintf(err, DD_ERR_LEN,
-                 "the training images differ from the checkpoint's (pixel mean %.6g, std %.6g; "
-                 "the checkpoint's %.6g, %.6g): give the --data or --dataset it was trained on",
-                 mean, std, r->mean, r->std);
+    if (dd_checkpoint_check_images(r, train, err) != 0) return -1;
+    if (r->step >= steps) { /* the same images can only mean the same steps: a damaged file */
+        snprintf(err, DD_ERR_LEN, "the checkpoint stopped at step %ld of an epoch of %ld steps",
+                 r->step, steps);
         return -1;
     }
     return 0;
@@ -306,7 +305,7 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                               .fused_pipe = o->fused_pipe};
     saver sv = {.o = o, .params = params};
     dd_standardize_table(&data->train, n, o->standardize, setup.table, &sv.mean, &sv.std);
-    if (check_resume(o, (n + o->batch - 1) / o->batch, sv.mean, sv.std, err) != 0) return -1;
+    if (check_resume(o, &data->train, (n + o->batch - 1) / o->batch, err) != 0) return -1;
     dd_backend *b = dd_backend_create(o->device, &setup, err);
     if (!b) return -1;
     dd_rng *rng = dd_rng_create(o->seed, err);

@@ -23,6 +23,22 @@ grep -qE '^val_loss: 0\.[0-9]{4} - val_acc: 0\.[0-9]{4}' "$tmp/eval" || fail "ev
 total=$(tail -10 "$tmp/eval" | awk '{for (i = 2; i <= NF; i++) s += $i} END {print s}')
 [[ $total -eq 10000 ]] || fail "confusion matrix sums to $total"
 
+# eval scores the test set beside the training images the model was trained on, not another
+# dataset's (a Fashion-MNIST model on MNIST's digits): other training images, or fewer than the
+# model's --subset, are refused.
+other_training_images "$mnist" "$tmp/other"
+expect_error "the training images differ from the checkpoint's" eval --model "$good" --data "$tmp/other"
+mkdir -p "$tmp/few"
+cp "$tmp/other"/t10k-* "$tmp/few"
+{ printf '\x00\x00\x08\x03\x00\x00\x00\x64\x00\x00\x00\x1c\x00\x00\x00\x1c'
+  tail -c +17 "$tmp/few/t10k-images-idx3-ubyte" | head -c 78400; } >"$tmp/few/train-images-idx3-ubyte"
+{ printf '\x00\x00\x08\x01\x00\x00\x00\x64'
+  tail -c +9 "$tmp/few/t10k-labels-idx1-ubyte" | head -c 100; } >"$tmp/few/train-labels-idx1-ubyte"
+expect_error "the model was trained on 2000 images, and this training set has 100" \
+    eval --model "$good" --data "$tmp/few"
+expect_error "the training images differ from the checkpoint's" \
+    "${train[@]/$mnist/$tmp/other}" --resume "$good" --epochs 3
+
 # predict: the first test image (a 7) as binary and ASCII PGM.
 images=$mnist/t10k-images-idx3-ubyte
 if [[ -f $images ]]; then cat "$images"; else gzip -dc "$images.gz"; fi | tail -c +17 | head -c 784 >"$tmp/raw"

@@ -39,6 +39,18 @@ require_gpu() {
     finish "$1"
 }
 
+# other_training_images SRC DEST: DEST holds SRC's MNIST test set, and as its training set the
+# same test images (other images than SRC's training set: another pixel mean and std).
+other_training_images() {
+    local f
+    mkdir -p "$2"
+    for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
+        if [[ -f $1/$f ]]; then cp "$1/$f" "$2/$f"; else gzip -dc "$1/$f.gz" >"$2/$f"; fi
+    done
+    cp "$2/t10k-images-idx3-ubyte" "$2/train-images-idx3-ubyte"
+    cp "$2/t10k-labels-idx1-ubyte" "$2/train-labels-idx1-ubyte"
+}
+
 # finish NAME: the summary line and the exit status.
 finish() {
     echo "$1: $failures failure(s)"

@@ -46,6 +46,13 @@ rm -rf "$runs/plots" "$runs/report.md"
 expect_error "/nonexistent" report --data /nonexistent "$runs"
 [[ ! -e $runs/report.md ]] || fail "report.md written despite the bad --data"
 
+# So is a --data folder with other training images than the runs were trained on: the best model
+# is not scored on another dataset's test set.
+mnist_dir=$(sed -n 's/^  "data": "\(.*\)",$/\1/p' "$runs/baseline/config.json")
+other_training_images "$mnist_dir" "$tmp/other"
+expect_error "the training images differ from the checkpoint's" report --data "$tmp/other" "$runs"
+[[ ! -e $runs/report.md ]] || fail "report.md written despite the other training images"
+
 # A run stopped part way (Ctrl-C under --variant all: no model.safetensors) is left out, on
 # stderr, and the report covers the others.
 part="$tmp/partial"
