@@ -22,8 +22,10 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
                     float **params, dd_checkpoint_state *state);
 /* --resume among ARGV: *RESUMING, and the first flag given that it excludes (NULL: none). */
 const char *dd_resume_conflict(int argc, char **argv, const struct option *table, int *resuming);
-/* --save (given, or the --resume file it defaults to): a file that can be written there. */
-int dd_check_save_flags(const dd_train_options *o);
+/* The files train writes: --save (given, or the --resume file it defaults to) a regular file
+ * that can be written there, and --history none of the checkpoint files. Returns the exit status
+ * (1: a bad file, 2: flags naming one file twice) after one line on stderr, or 0. */
+int dd_check_output_files(const dd_train_options *o);
 
 /* train's getopt string. The leading '-' hands non-options back in place (as option 1) instead of
  * moving them to the end: train reads ARGV in several passes (run flags, resume, the rest), and

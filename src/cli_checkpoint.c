@@ -4,6 +4,7 @@
 #include <errno.h>
 #include <fcntl.h>
 #include <getopt.h>
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -117,6 +118,10 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
     *params = NULL;
     memset(state, 0, sizeof *state);
     if (!path) return 0;
+    if (path[0] == '\0') {
+        fprintf(stderr, "deepdigits: --resume '': not a file name\n");
+        return -1;
+    }
     char err[DD_ERR_LEN];
     if (dd_checkpoint_load(path, params, state, err) != 0) {
         fprintf(stderr, "deepdigits: %s\n", err);
@@ -139,7 +144,45 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
     return 0;
 }
 
-int dd_check_save_flags(const dd_train_options *o) {
+/* PATH with its folder resolved (realpath), whether or not the file exists yet; PATH itself when
+ * the folder does not resolve. */
+static void resolved(const char *path, char out[PATH_MAX]) {
+    const char *slash = strrchr(path, '/');
+    char dir[PATH_MAX];
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
+    if (slash == path) snprintf(dir, sizeof dir, "/");
+    char real[PATH_MAX];
+    int n =
+        realpath(dir, real) ? snprintf(out, PATH_MAX, "%s/%s", real, slash ? slash + 1 : path) : -1;
+    if (n < 0 || n >= PATH_MAX) snprintf(out, PATH_MAX, "%s", path);
+}
+
+/* Whether paths A and B name one file: the same place, or the same existing file. */
+static int same_file(const char *a, const char *b) {
+    if (!a || !b) return 0;
+    struct stat sa, sb;
+    if (stat(a, &sa) == 0 && stat(b, &sb) == 0)
+        return sa.st_dev == sb.st_dev && sa.st_ino == sb.st_ino;
+    char ra[PATH_MAX], rb[PATH_MAX];
+    resolved(a, ra), resolved(b, rb);
+    return strcmp(ra, rb) == 0;
+}
+
+/* --history opens its file for writing at the start: on a checkpoint file it would destroy the
+ * checkpoint a resume started from, or the one a failed run must leave as it was. */
+static int check_history_file(const dd_train_options *o) {
+    const char *h = o->history_path;
+    const char *clash = same_file(h, o->resume_path) ? "--resume"
+                        : same_file(h, o->save_path) ? "--save"
+                                                     : NULL;
+    if (!clash) return 0;
+    fprintf(stderr,
+            "deepdigits: --history %s is the %s checkpoint: give the history its own file\n", h,
+            clash);
+    return 2;
+}
+
+static int check_save_file(const dd_train_options *o) {
     if (!o->save_path) return 0;
     const char *path = o->save_path;
     struct stat st;
@@ -149,6 +192,13 @@ int dd_check_save_flags(const dd_train_options *o) {
     }
     if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
         fprintf(stderr, "deepdigits: --save %s: a folder; give a file name in it\n", path);
+        return -1;
+    }
+    /* A save replaces the file (a new one renamed over it): a device, pipe or socket would be
+     * replaced by a regular file, not written to. */
+    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+        fprintf(stderr, "deepdigits: --save %s: not a regular file (a device, pipe or socket)\n",
+                path);
         return -1;
     }
     /* The file the save writes first (src/safetensors.c), made and removed now: a folder that
@@ -166,4 +216,9 @@ int dd_check_save_flags(const dd_train_options *o) {
     close(fd);
     unlink(tmp);
     return 0;
+}
+
+int dd_check_output_files(const dd_train_options *o) {
+    if (check_save_file(o) != 0) return 1;
+    return check_history_file(o);
 }

@@ -454,10 +454,6 @@ int dd_cmd_train(int argc, char **argv) {
     int status = check_combinations(argc, argv, &run, &o, data, dataset);
     if (status != 0) return status;
     char err[DD_ERR_LEN];
-    if (dd_check_bn_batch(&o, run.allow_bn_batch1, err) != 0) {
-        fprintf(stderr, "deepdigits: %s\n", err);
-        return 1;
-    }
     if (o.device == DD_DEVICE_GPU && dd_check_gpu_flag(err) != 0) {
         fprintf(stderr, "deepdigits: %s\n", err);
         return 1;
@@ -465,9 +461,15 @@ int dd_cmd_train(int argc, char **argv) {
     dd_checkpoint_state resumed = {0};
     float *params = NULL; /* a checkpoint's, with --resume (never with --out: see above) */
     if (dd_resume_flags(argc, argv, train_options, &o, &params, &resumed) != 0) return 1;
-    if (dd_check_save_flags(&o) != 0) {
+    /* A resumed model's BN and batch are the checkpoint's, accepted when it was trained (a --bn
+     * given with --resume only has to match them). */
+    if (!o.resume && dd_check_bn_batch(&o, run.allow_bn_batch1, err) != 0)
+        status = 1, fprintf(stderr, "deepdigits: %s\n", err);
+    else
+        status = dd_check_output_files(&o);
+    if (status != 0) {
         free(params), free(resumed.history);
-        return 1;
+        return status;
     }
     o.catch_signals = 1;
     const char *dir = dd_data_dir(data, dataset);

@@ -18,8 +18,12 @@ void dd_stop_install(void) {
     sigemptyset(&sa.sa_mask);
     sa.sa_flags = SA_RESTART;
     received = 0;
-    sigaction(SIGINT, &sa, &previous_int);
-    sigaction(SIGTERM, &sa, &previous_term);
+    /* A signal ignored on entry stays ignored: a shell starts background jobs with SIGINT
+     * ignored, and a Ctrl-C meant for the shell must not stop them half way. */
+    sigaction(SIGINT, NULL, &previous_int);
+    sigaction(SIGTERM, NULL, &previous_term);
+    if (previous_int.sa_handler != SIG_IGN) sigaction(SIGINT, &sa, NULL);
+    if (previous_term.sa_handler != SIG_IGN) sigaction(SIGTERM, &sa, NULL);
 }
 
 void dd_stop_restore(void) {

@@ -3,7 +3,8 @@
 #ifndef DD_STOP_H
 #define DD_STOP_H
 
-/* Installs the handlers (remembering the previous ones) and clears any recorded signal. */
+/* Installs the handlers (remembering the previous ones) and clears any recorded signal. A signal
+ * ignored on entry (a shell's background job and SIGINT) is left ignored. */
 void dd_stop_install(void);
 /* Puts the previous handlers back and forgets the signal. */
 void dd_stop_restore(void);

@@ -226,13 +226,18 @@ static int save(const saver *s, const char *path, int done, const epoch_pos *pos
 /* After SIGNAL: saves, and returns the signal's number with the message in ERR. */
 static int save_stopped(const saver *s, int done, const epoch_pos *pos, int signal, char *err) {
     const char *path = s->o->save_path ? s->o->save_path : DD_INTERRUPTED_CHECKPOINT;
-    if (save(s, path, done, pos, err) != 0) return -1;
+    const char *name = signal == SIGINT ? "SIGINT" : "SIGTERM";
+    char why[DD_ERR_LEN];
+    if (save(s, path, done, pos, why) != 0) { /* still the signal's exit, saying what was lost */
+        snprintf(err, DD_ERR_LEN, "interrupted by %s; no checkpoint saved: %.400s", name, why);
+        return signal;
+    }
     char where[64] = "";
     if (pos)
         snprintf(where, sizeof where, " and %ld step%s of epoch %d", pos->step, dd_s(pos->step),
                  done + 1);
     snprintf(err, DD_ERR_LEN, "interrupted by %s after %d epoch%s%s; checkpoint saved to %.300s",
-             signal == SIGINT ? "SIGINT" : "SIGTERM", done, dd_s(done), where, path);
+             name, done, dd_s(done), where, path);
     return signal;
 }
 

@@ -94,6 +94,26 @@ expect_error "give --epochs above 2" train --data "$mnist" --device cpu --resume
 expect_error "--save-every needs --save" "${train[@]}" --save-every 2
 expect_error "--save-every" "${train[@]}" --save-every 0 --save "$tmp/x.safetensors"
 expect_error "--save /nonexistent/x.safetensors: cannot write there" "${train[@]}" --save /nonexistent/x.safetensors
+expect_error "--resume '': not a file name" "${train[@]}" --resume '' --epochs 3
+mkfifo "$tmp/fifo"
+expect_error "--save $tmp/fifo: not a regular file" "${train[@]}" --save "$tmp/fifo"
+# --history opens its file at the start: never a checkpoint's (the resumed one would be lost).
+before=$(cksum <"$good")
+expect_error "--history $good is the --resume checkpoint" "${train[@]}" --resume "$good" --epochs 3 \
+    --history "$good"
+expect_error "is the --save checkpoint" "${train[@]}" --save "$tmp/x.safetensors" \
+    --history "$tmp/./x.safetensors"
+cp "$good" "$tmp/same.safetensors"
+expect_error "is the --save checkpoint" "${train[@]}" --resume "$good" --epochs 3 \
+    --save "$tmp/same.safetensors" --history "$tmp/./same.safetensors"
+[[ $(cksum <"$good") == "$before" ]] || fail "a refused --history changed the checkpoint"
+# A BN model's own --bn restated on resume is no conflict (nor is its batch, which BN needs).
+"$dd" "${train[@]}" --hidden 25 --bn before --batch 32 --epochs 1 --save "$tmp/bn.safetensors" \
+    2>"$tmp/err" || fail "training BN: $(cat "$tmp/err")"
+"$dd" "${train[@]}" --resume "$tmp/bn.safetensors" --epochs 2 --bn before 2>"$tmp/err" ||
+    fail "resuming BN with its own --bn: $(cat "$tmp/err")"
+expect_error "--bn after conflicts with --resume" "${train[@]}" --resume "$tmp/bn.safetensors" \
+    --epochs 3 --bn after
 "$dd" "${train[@]}" --resume "$good" --epochs 3 --history "$tmp/h.csv" 2>/dev/null \
     || fail "resume to 3 epochs"
 [[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || fail "a resumed history lists every epoch: $(cat "$tmp/h.csv")"
@@ -103,6 +123,7 @@ expect_error "--save /nonexistent/x.safetensors: cannot write there" "${train[@]
 # a fixed sleep raced with loading the data on a busy machine. Each run writes a file of its own,
 # emptied before it starts: polling a file the background run had not yet truncated once found
 # the previous run's line and signalled a process that had not started (the message missing).
+# BEFORE_KILL, when set, runs just before the signal.
 interrupt() { # SIGNAL WANT_RC SAVE_ARGS...
     local sig=$1 want=$2
     shift 2
@@ -115,6 +136,7 @@ interrupt() { # SIGNAL WANT_RC SAVE_ARGS...
         grep -q '^Epoch 1/20' "$log" && break
         sleep 0.1
     done
+    if [[ -n ${BEFORE_KILL:-} ]]; then eval "$BEFORE_KILL"; fi
     kill "-$sig" "$pid"
     wait "$pid"
     local rc=$?
@@ -126,6 +148,29 @@ grep -qF "checkpoint saved to $tmp/int.safetensors" "$tmp/err" || fail "SIGINT m
 interrupt TERM 143
 grep -qF "deepdigits-interrupted.safetensors" "$tmp/err" || fail "SIGTERM message: $(cat "$tmp/err")"
 [[ -s $tmp/deepdigits-interrupted.safetensors ]] || fail "no deepdigits-interrupted.safetensors"
+# A save after the signal that fails (its folder gone) still exits as the signal, saying so.
+mkdir "$tmp/gone"
+BEFORE_KILL='rm -r "$tmp/gone"' interrupt TERM 143 --save "$tmp/gone/x.safetensors"
+grep -q "^deepdigits: interrupted by SIGTERM; no checkpoint saved: .*gone/x.safetensors" "$tmp/err" ||
+    fail "a failed save after SIGTERM: $(cat "$tmp/err")"
+# Started with SIGINT ignored (a script's background job, as here: bash starts one so), the run
+# leaves it ignored, as Python does; SIGTERM still stops it.
+: >"$tmp/ignored.out"
+"$dd" train --data "$mnist" --epochs 20 --verbose 1 --device cpu >"$tmp/ignored.out" 2>"$tmp/err" &
+pid=$!
+for _ in $(seq 600); do
+    grep -q '^Epoch 1/20' "$tmp/ignored.out" && break
+    sleep 0.1
+done
+if (($(sed -n 's/^SigIgn:\s*//p' "/proc/$pid/status") & 2)); then # bash did start it so
+    kill -INT "$pid"
+    sleep 1
+    kill -0 "$pid" 2>/dev/null || fail "SIGINT stopped a run that started with it ignored"
+fi
+kill -TERM "$pid"
+wait "$pid"
+rc=$?
+[[ $rc -eq 143 ]] || fail "SIGTERM after an ignored SIGINT: exit $rc: $(cat "$tmp/err")"
 
 # Divergence: one line with the epoch and step, exit 1, the good checkpoint untouched.
 before=$(cksum <"$good")
