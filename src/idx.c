@@ -1,7 +1,10 @@
-/* IDX loader (see idx.h). One code path serves raw and gzipped files: zlib's gzread passes a
- * non-gzip file through unchanged. The rule throughout is that memory follows the data, not the
- * header: a raw file's claim is checked against its size on disk before any allocation, and a
- * gzipped body is read into a buffer that grows with what actually decompresses. */
+/* IDX loader (see idx.h). One code path serves raw and gzipped files: a file that starts with
+ * gzip's magic is inflated on the way in, any other is read as it is. The rule throughout is that
+ * memory follows the data, not the header: a raw file's claim is checked against its size on disk
+ * before any allocation, and a gzipped body is read into a buffer that grows with what actually
+ * decompresses. zlib's inflate is driven directly rather than through gzread, which returns a
+ * clean end of file when the input runs out exactly where a body ends, before the gzip trailer:
+ * a file cut there would pass without its CRC ever being checked. */
 #include "errors.h"
 #include "deepdigits/idx.h"
 
@@ -18,58 +21,104 @@
 
 #define IDX_UBYTE 0x08       /* element type byte: unsigned char */
 #define CHUNK     (1u << 20) /* first size of a gzipped body's buffer; it doubles from there */
-#define MAX_READ  (1u << 30) /* gzread takes an unsigned and returns an int */
+#define MAX_READ  (1u << 30) /* one read() or inflate() call at most */
+#define IN_BYTES  (1u << 17) /* the input buffer */
 
 /* One open IDX file whose header has been read and checked. */
 typedef struct {
     const char *path;
-    gzFile gz;
     const char *what; /* "images" or "labels", for messages */
-    long long disk;   /* size on disk */
-    int count;        /* items the header claims */
-    size_t claim;     /* bytes of data the header claims */
+    int fd;
+    long long disk; /* size on disk */
+    int count;      /* items the header claims */
+    size_t claim;   /* bytes of data the header claims */
+    /* The input: IN[next .. next + avail) read from FD and not yet used. */
+    uint8_t *in;
+    size_t next, avail;
+    int gzip;  /* the file starts with gzip's magic: Z inflates it */
+    int ended; /* gzip: the last member's trailer has been checked, and nothing follows it */
+    z_stream z;
+    int z_ready;
 } idx_file;
 
 static uint32_t be32(const uint8_t *p) {
     return (uint32_t)p[0] << 24 | (uint32_t)p[1] << 16 | (uint32_t)p[2] << 8 | p[3];
 }
 
-/* zlib's last error, or NULL when there is none. Z_BUF_ERROR means the gzip stream ended early;
- * gzread reports that by returning short, not -1, so callers must ask. */
-static const char *gz_problem(gzFile gz, int *errnum) {
-    const char *msg = gzerror(gz, errnum);
-    if (*errnum == Z_OK) return NULL;
-    if (*errnum == Z_ERRNO) return strerror(errno);
-    /* zlib prefixes its own name for the file, "<fd:3>: ", and we name the path ourselves. */
-    const char *sep = msg[0] == '<' ? strstr(msg, ">: ") : NULL;
-    return sep ? sep + 3 : msg;
+/* Refills F->in from the file, after what is left in it. Returns the bytes added (0 at end of
+ * file), or -1 with ERR. */
+static long long refill(idx_file *f, char *err) {
+    memmove(f->in, f->in + f->next, f->avail);
+    f->next = 0;
+    for (;;) {
+        ssize_t r = read(f->fd, f->in + f->avail, IN_BYTES - f->avail);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return dd_fail(err, f->path, "read error: %s", strerror(errno));
+        f->avail += (size_t)r;
+        return r;
+    }
 }
 
-/* Reads up to N bytes, looping over gzread's int limit. Returns the count, or -1 on a zlib or
- * I/O error (with ERR filled). A short count means end of data. */
-static long long read_upto(idx_file *f, uint8_t *buf, size_t n, char *err) {
-    size_t got = 0;
+/* Up to N bytes of a raw file: what the buffer holds, then straight from the file. */
+static long long raw_read(idx_file *f, uint8_t *buf, size_t n, char *err) {
+    size_t got = n < f->avail ? n : f->avail;
+    memcpy(buf, f->in + f->next, got);
+    f->next += got, f->avail -= got;
     while (got < n) {
         size_t want = n - got < MAX_READ ? n - got : MAX_READ;
-        int r = gzread(f->gz, buf + got, (unsigned)want);
-        if (r < 0) {
-            int errnum;
-            const char *msg = gz_problem(f->gz, &errnum);
-            if (errnum == Z_ERRNO) return dd_fail(err, f->path, "read error: %s", msg);
-            return dd_fail(err, f->path, "corrupt gzip data: %s", msg ? msg : "unknown error");
-        }
+        ssize_t r = read(f->fd, buf + got, want);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return dd_fail(err, f->path, "read error: %s", strerror(errno));
         if (r == 0) break;
         got += (size_t)r;
     }
     return (long long)got;
 }
 
-/* A note for short-data messages: " (gzip stream ends early)" when zlib saw the compressed
- * stream cut off, else "". */
-static const char *gz_cut_note(gzFile gz) {
-    int errnum;
-    gz_problem(gz, &errnum);
-    return errnum == Z_BUF_ERROR ? " (gzip stream ends early)" : "";
+/* After a gzip member's end: another member (gzip's magic next), the end of the file, or
+ * anything else, which is refused. */
+static int after_member(idx_file *f, char *err) {
+    while (f->avail < 2) {
+        long long r = refill(f, err);
+        if (r < 0) return -1;
+        if (r == 0) break;
+    }
+    if (f->avail == 0) return f->ended = 1, 0;
+    if (f->avail >= 2 && f->in[f->next] == 0x1f && f->in[f->next + 1] == 0x8b)
+        return inflateReset(&f->z) == Z_OK ? 0 : dd_fail(err, f->path, "corrupt gzip data");
+    return dd_fail(err, f->path, "bytes that are not gzip data follow the gzip stream");
+}
+
+/* Up to N bytes inflated from a gzipped file; a stream cut short or corrupt is an error. */
+static long long gzip_read(idx_file *f, uint8_t *buf, size_t n, char *err) {
+    size_t got = 0;
+    while (got < n && !f->ended) {
+        if (f->avail == 0) {
+            long long r = refill(f, err);
+            if (r < 0) return -1;
+            if (r == 0)
+                return dd_fail(err, f->path,
+                               "corrupt gzip data: the gzip stream ends early (truncated file)");
+        }
+        const size_t want = n - got < MAX_READ ? n - got : MAX_READ;
+        f->z.next_in = f->in + f->next, f->z.avail_in = (uInt)f->avail;
+        f->z.next_out = buf + got, f->z.avail_out = (uInt)want;
+        int rc = inflate(&f->z, Z_NO_FLUSH);
+        got += want - f->z.avail_out;
+        f->next += f->avail - f->z.avail_in, f->avail = f->z.avail_in;
+        if (rc == Z_STREAM_END) {
+            if (after_member(f, err) != 0) return -1;
+        } else if (rc != Z_OK && rc != Z_BUF_ERROR) { /* Z_BUF_ERROR: it needs more input */
+            return dd_fail(err, f->path, "corrupt gzip data: %s", f->z.msg ? f->z.msg : zError(rc));
+        }
+    }
+    return (long long)got;
+}
+
+/* Reads up to N bytes of the (decompressed) file. Returns the count, or -1 on a read or gzip
+ * error (with ERR filled). A short count means end of data. */
+static long long read_upto(idx_file *f, uint8_t *buf, size_t n, char *err) {
+    return f->gzip ? gzip_read(f, buf, n, err) : raw_read(f, buf, n, err);
 }
 
 /* Checks the 4-byte magic: two zero bytes, the element type, and the number of dimensions. */
@@ -93,8 +142,8 @@ static int read_header_part(idx_file *f, uint8_t *h, size_t from, size_t to, cha
     if (got == 0 && from == 0)
         return dd_fail(err, f->path, "empty file (no data after decompression)");
     if ((size_t)got < to - from)
-        return dd_fail(err, f->path, "too short for an IDX header: %zu of %zu bytes%s",
-                       from + (size_t)got, to, gz_cut_note(f->gz));
+        return dd_fail(err, f->path, "too short for an IDX header: %zu of %zu bytes",
+                       from + (size_t)got, to);
     return 0;
 }
 
@@ -125,7 +174,7 @@ static int read_header(idx_file *f, int dims, char *err) {
     f->count = (int)count;
     f->claim = count * item;
 
-    if (gzdirect(f->gz)) { /* raw: the file size tells the truth before we allocate */
+    if (!f->gzip) { /* raw: the file size tells the truth before we allocate */
         unsigned long long body = (unsigned long long)f->disk - hlen;
         if (body < f->claim)
             return dd_fail(
@@ -139,13 +188,16 @@ static int read_header(idx_file *f, int dims, char *err) {
     return 0;
 }
 
-/* Opens PATH, refusing directories, special files and empty files, and reads its header. */
+/* Opens PATH, refusing directories, special files and empty files, and reads its header. The
+ * open does not wait: a FIFO named like an IDX file would block it until a writer came. */
 static int idx_open(idx_file *f, const char *path, int dims, char *err) {
     memset(f, 0, sizeof *f);
+    f->fd = -1;
     f->path = path;
     f->what = dims == 3 ? "images" : "labels";
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     if (fd < 0) return dd_fail(err, path, "cannot open: %s", strerror(errno));
+    f->fd = fd;
     struct stat st;
     const char *bad = NULL;
     if (fstat(fd, &st) != 0)
@@ -156,27 +208,34 @@ static int idx_open(idx_file *f, const char *path, int dims, char *err) {
         bad = "is not a regular file";
     else if (st.st_size == 0)
         bad = "empty file";
-    if (bad) {
-        close(fd);
-        return dd_fail(err, path, "%s", bad);
-    }
+    if (bad) return dd_fail(err, path, "%s", bad);
+    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     f->disk = (long long)st.st_size;
-    f->gz = gzdopen(fd, "rb"); /* from here on gzclose closes fd */
-    if (!f->gz) {
-        close(fd);
-        return dd_fail(err, path, "cannot open: out of memory");
+    if (!(f->in = malloc(IN_BYTES))) return dd_fail(err, path, "cannot open: out of memory");
+    while (f->avail < 2) { /* gzip's magic, or a raw file's first bytes */
+        long long r = refill(f, err);
+        if (r < 0) return -1;
+        if (r == 0) break;
     }
-    gzbuffer(f->gz, 1u << 17);
+    f->gzip = f->avail >= 2 && f->in[0] == 0x1f && f->in[1] == 0x8b;
+    if (f->gzip) {
+        if (inflateInit2(&f->z, 16 + MAX_WBITS) != Z_OK) /* 16: a gzip wrapper, checked */
+            return dd_fail(err, path, "cannot open: out of memory");
+        f->z_ready = 1;
+    }
     return read_header(f, dims, err);
 }
 
 static void idx_close(idx_file *f) {
-    if (f->gz) gzclose(f->gz);
-    f->gz = NULL;
+    if (f->z_ready) inflateEnd(&f->z);
+    if (f->fd >= 0) close(f->fd);
+    free(f->in);
+    memset(f, 0, sizeof *f);
+    f->fd = -1;
 }
 
 /* Fails when anything follows the claimed data. Counting the extra bytes also runs the gzip
- * stream to its end, which is where zlib checks the CRC. */
+ * stream to its end, which is where its CRC and length are checked. */
 static int check_end(idx_file *f, char *err) {
     uint8_t buf[1 << 14];
     unsigned long long extra = 0;
@@ -186,16 +245,13 @@ static int check_end(idx_file *f, char *err) {
     if (extra)
         return dd_fail(err, f->path, "%llu trailing bytes after the %d %s the header claims", extra,
                        f->count, f->what);
-    int errnum;
-    if (gz_problem(f->gz, &errnum) && errnum == Z_BUF_ERROR)
-        return dd_fail(err, f->path, "corrupt gzip data: stream ends early (truncated file)");
     return 0;
 }
 
 /* Reads the F->claim bytes of the body. The buffer grows as data arrives (never past the claim),
  * so a gzipped file that lies about its size costs only what it really holds. */
 static uint8_t *read_body(idx_file *f, char *err) {
-    size_t cap = gzdirect(f->gz) ? f->claim : (f->claim < CHUNK ? f->claim : CHUNK), have = 0;
+    size_t cap = !f->gzip ? f->claim : (f->claim < CHUNK ? f->claim : CHUNK), have = 0;
     uint8_t *buf = malloc(cap);
     if (!buf) {
         dd_fail(err, f->path, "out of memory for %zu bytes", cap);
@@ -218,8 +274,8 @@ static uint8_t *read_body(idx_file *f, char *err) {
     }
     if (have < f->claim) {
         dd_fail(err, f->path,
-                "header claims %d %s (%zu bytes) but the file holds %zu bytes after the header%s",
-                f->count, f->what, f->claim, have, gz_cut_note(f->gz));
+                "header claims %d %s (%zu bytes) but the file holds %zu bytes after the header",
+                f->count, f->what, f->claim, have);
         goto bad;
     }
     if (check_end(f, err)) goto bad;
@@ -235,6 +291,7 @@ int dd_idx_load_pair(const char *images_path, const char *labels_path, dd_datase
     uint8_t *pixels = NULL, *labels = NULL;
     int rc = -1;
     memset(&lb, 0, sizeof lb);
+    lb.fd = -1;
     /* Both headers first: a count mismatch should not cost reading 47 MB of pixels. */
     if (idx_open(&im, images_path, 3, err) || idx_open(&lb, labels_path, 1, err)) goto done;
     if (im.count != lb.count) {
@@ -270,14 +327,27 @@ static const char *fetch_hint(const char *dir) {
     return ours ? " (run scripts/fetch-mnist.sh)" : "";
 }
 
+/* Whether PATH is there: 1 if it is, 0 if nothing by that name is; -1 with ERR for a name that
+ * is there but cannot be followed (a dangling or looping symbolic link), which must not be taken
+ * for a missing file. */
+static int present(const char *path, char *err) {
+    struct stat st;
+    if (stat(path, &st) == 0) return 1;
+    const int why = errno;
+    if (lstat(path, &st) != 0) return 0;
+    return dd_fail(err, path, "cannot open: %s",
+                   why == ENOENT ? "a symbolic link to nothing" : strerror(why));
+}
+
 /* Finds DIR/NAME, else DIR/NAME.gz, writing the path into PATH (PATH_MAX bytes). */
 static int find_file(const char *dir, const char *name, char *path, char *err) {
-    struct stat st;
     int n = snprintf(path, PATH_MAX, "%s/%s", dir, name);
     if (n < 0 || n + 4 >= PATH_MAX) return dd_fail(err, dir, "path too long");
-    if (stat(path, &st) == 0) return 0;
+    int there = present(path, err);
+    if (there) return there < 0 ? -1 : 0;
     strcat(path, ".gz");
-    if (stat(path, &st) == 0) return 0;
+    there = present(path, err);
+    if (there) return there < 0 ? -1 : 0;
     return dd_fail(err, dir, "no %s or %s.gz%s", name, name, fetch_hint(dir));
 }
 

@@ -3,11 +3,13 @@
 #include "deepdigits/idx.h"
 #include "testutil.h"
 
+#include <errno.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <time.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #define N 3 /* images in the synthetic files */
@@ -200,6 +202,59 @@ static void broken_gzip_is_refused(void) {
     gzbuf[gzn - 8] ^= 0x55;
     write_raw(p, gzbuf, gzn);
     expect_fail(p, labels, p, "corrupt gzip data: incorrect data check");
+    gzbuf[gzn - 8] ^= 0x55;
+
+    /* Whole data but the trailer cut off, or part of it: the CRC is never read, and zlib's
+     * gzread took that for a clean end of file. */
+    write_raw(p, gzbuf, gzn - 8);
+    expect_fail(p, labels, p, "gzip stream ends early");
+    write_raw(p, gzbuf, gzn - 3);
+    expect_fail(p, labels, p, "gzip stream ends early");
+
+    /* Bytes after the stream that are not another gzip member. */
+    memcpy(gzbuf + gzn, "junk!", 5);
+    write_raw(p, gzbuf, gzn + 5);
+    expect_fail(p, labels, p, "bytes that are not gzip data follow the gzip stream");
+
+    /* Two members (as `cat a.gz b.gz` makes) are one file, as gzip -d reads them. */
+    const size_t half = n / 2;
+    char member[2][PATH_LEN];
+    size_t used = 0;
+    for (int part = 0; part < 2; part++) {
+        snprintf(member[part], PATH_LEN, "%s", tmp(part ? "second.gz" : "first.gz"));
+        write_gz(member[part], buf + (part ? half : 0), part ? n - half : half);
+        FILE *m = fopen(member[part], "rb");
+        used += m ? fread(gzbuf + used, 1, sizeof gzbuf - used, m) : 0;
+        if (m) fclose(m);
+    }
+    write_raw(p, gzbuf, used);
+    char err[DD_ERR_LEN] = "";
+    dd_dataset d;
+    CHECK(dd_idx_load_pair(p, labels, &d, err) == 0, "two gzip members: %s", err);
+    if (d.pixels) CHECK(memcmp(d.pixels, buf + 16, n - 16) == 0, "two gzip members' pixels differ");
+    dd_dataset_free(&d);
+}
+
+/* A FIFO named like an IDX file is refused at once (opening it must not wait for a writer), and
+ * a symbolic link to nothing is not taken for a missing file. */
+static void special_files_are_refused(void) {
+    char images[PATH_LEN], labels[PATH_LEN];
+    write_pair("special", 0, images, labels);
+    const char *p = tmp("fifo");
+    unlink(p);
+    CHECK(mkfifo(p, 0600) == 0, "mkfifo %s: %s", p, strerror(errno));
+    expect_fail(p, labels, p, "is not a regular file");
+
+    char err[DD_ERR_LEN] = "", link[PATH_LEN];
+    dd_mnist m;
+    const char *dir = tmp("dangling");
+    mkdir(dir, 0755);
+    snprintf(link, sizeof link, "%s/train-images-idx3-ubyte", dir);
+    unlink(link);
+    CHECK(symlink("/nonexistent/train-images-idx3-ubyte", link) == 0, "symlink: %s",
+          strerror(errno));
+    CHECK(dd_mnist_load(dir, &m, err) != 0 && strstr(err, "a symbolic link to nothing"),
+          "dangling link: %s", err);
 }
 
 static void broken_labels_are_refused(void) {
@@ -302,6 +357,7 @@ int main(void) {
     broken_images_are_refused();
     lying_header_fails_at_once();
     broken_gzip_is_refused();
+    special_files_are_refused();
     broken_labels_are_refused();
     mnist_folder_raw_or_gzipped();
     real_mnist_sizes_labels_and_pixel_sum();
