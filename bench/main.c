@@ -5,6 +5,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <time.h>
 #include <unistd.h>
 
@@ -162,8 +163,9 @@ static int parse_args(int argc, char **argv, bench_args *a) {
             rc = dd_parse_int("lab-epochs", optarg, 1, 1000, &v), a->lab_epochs = (int)v;
             lab_epochs_given = 1;
             break;
-        case LAB_JOBS:
-            rc = dd_parse_int("lab-jobs", optarg, 1, DD_MAX_JOBS, &v), a->lab_jobs = (int)v;
+        case LAB_JOBS: /* more than the lab's 21 models would run no more at once */
+            rc = dd_parse_int("lab-jobs", optarg, 1, DD_VARIANT_COUNT + 1, &v),
+            a->lab_jobs = (int)v;
             break;
         case JSON:
             a->json = optarg;
@@ -220,8 +222,25 @@ static int parse_args(int argc, char **argv, bench_args *a) {
                         "not with --data or --dataset\n");
         return -1;
     }
-    if (lab_epochs_given && !a->lab) {
-        fprintf(stderr, "deepdigits-bench: --lab-epochs goes with --lab\n");
+    if ((lab_epochs_given || a->lab_jobs) && !a->lab) {
+        fprintf(stderr, "deepdigits-bench: --lab-%s goes with --lab\n",
+                lab_epochs_given ? "epochs" : "jobs");
+        return -1;
+    }
+    const int cpu_only = a->backends == 1 << ON_CPU, no_cpu = !(a->backends & 1 << ON_CPU);
+    if (!a->gemms && !a->phases &&
+        ((a->device == DD_DEVICE_CPU && no_cpu) || (a->device == DD_DEVICE_GPU && cpu_only))) {
+        fprintf(stderr, "deepdigits-bench: none of the --backends runs on --device %s\n",
+                a->device == DD_DEVICE_CPU ? "cpu" : "gpu");
+        return -1;
+    }
+    /* The JSON is written beside FILE and renamed over it at the end: FILE must be a file name,
+     * and found wanting now, not after the whole bench has run. */
+    struct stat st;
+    if (a->json && (a->json[0] == '\0' || a->json[strlen(a->json) - 1] == '/' ||
+                    (stat(a->json, &st) == 0 && !S_ISREG(st.st_mode)))) {
+        fprintf(stderr, "deepdigits-bench: --json '%s': not a file name (a folder or a device?)\n",
+                a->json);
         return -1;
     }
     return 0;
@@ -443,6 +462,13 @@ int main(int argc, char **argv) {
     char why[DD_ERR_LEN];
     const char *dir = a.gemms ? NULL : dd_data_dir(a.data, a.dataset);
     int bad = !a.gemms && (!dir || dd_load_data(dir, &data) != 0);
+    for (int j = 0; !bad && !a.gemms && j < a.n_batches; j++)
+        if (a.batches[j] > data.train.count) { /* not one full batch an epoch */
+            fprintf(stderr, "deepdigits-bench: --batch %d: the training set has %d images\n",
+                    a.batches[j], data.train.count);
+            dd_mnist_free(&data);
+            bad = 1;
+        }
     if (!bad && a.device == DD_DEVICE_GPU && dd_check_gpu_flag(why) != 0) {
         fprintf(stderr, "deepdigits-bench: %s\n", why);
         dd_mnist_free(&data);

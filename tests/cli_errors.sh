@@ -86,6 +86,14 @@ expect_bench_error "--repeats" --repeats x
 expect_bench_error "unknown option" --bogus
 expect_bench_error "--lab-jobs" --lab-jobs 0
 expect_bench_error "--lab-epochs goes with --lab" --lab-epochs 2
+expect_bench_error "--lab-jobs goes with --lab" --lab-jobs 2
+expect_bench_error "--lab-jobs 64: must be between 1 and 21" --lab --lab-jobs 64
+expect_bench_error "none of the --backends runs on --device cpu" --device cpu --backends cuda
+# A batch larger than the training set (no full batch an epoch) divided by zero; a --json that
+# is a folder was found only after the whole bench had run.
+expect_bench_error "--batch 60001: the training set has 60000 images" --device cpu --batch 60001
+expect_bench_error "--json '$tmp': not a file name" --device cpu --quick --json "$tmp"
+expect_bench_error "--json '': not a file name" --device cpu --quick --json ''
 expect_bench_error "unknown backend 'gpu'" --backends cpu,gpu
 expect_bench_error "--gemms times the SGEMMs instead of training" --gemms --lab
 expect_bench_error "--gemms multiplies random operands and reads no images" --gemms
