@@ -292,6 +292,8 @@ static int scan_run_flags(int argc, char **argv, run_flags *r) {
             r->variant = (int)n;
         else if (opt == OPT_WIDTH && dd_parse_int("width", optarg, 1, DD_MAX_UNITS, &r->width))
             return -1;
+        else if (opt == OPT_OUT && optarg[0] == '\0')
+            return fprintf(stderr, "deepdigits: --out '': not a folder name\n"), -1;
         else if (opt == OPT_OUT)
             r->out = optarg;
         else if (opt == OPT_ALLOW_BN_BATCH1)

@@ -23,9 +23,16 @@ static int read_header(FILE *f, dd_history *h, const char *path, char *err) {
         snprintf(err, DD_ERR_LEN, "%.300s: empty", path);
         return -1;
     }
+    /* The columns the report reads by name, first as train writes them. */
+    static const char *const first[] = {"epoch", "loss", "acc", "val_loss", "val_acc"};
     h->cols = split(line, fields);
-    if (h->cols < 5 || h->cols > MAX_COLS || strcmp(fields[0], "epoch") != 0) {
-        snprintf(err, DD_ERR_LEN, "%.300s: not a deepdigits history", path);
+    int ours = h->cols >= 5 && h->cols <= MAX_COLS;
+    for (int c = 0; ours && c < 5; c++) ours = strcmp(fields[c], first[c]) == 0;
+    if (!ours) {
+        snprintf(err, DD_ERR_LEN,
+                 "%.300s: not a deepdigits history (its header begins "
+                 "epoch,loss,acc,val_loss,val_acc)",
+                 path);
         return -1;
     }
     h->names = calloc((size_t)h->cols, sizeof *h->names);

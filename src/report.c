@@ -42,6 +42,12 @@ static int load_run(const char *dir, dd_report_run *run, char *err) {
      * fewer epochs in the history than configured, the run stopped part way (Ctrl-C). */
     snprintf(path, sizeof path, "%s/model.safetensors", run->dir);
     const int model = is_file(path), short_history = run->hist.rows < run->cfg.opts.epochs;
+    if (run->hist.rows > run->cfg.opts.epochs) { /* not this run's history */
+        snprintf(err, DD_ERR_LEN, "history.csv has %d epochs, config.json %d", run->hist.rows,
+                 run->cfg.opts.epochs);
+        dd_history_free(&run->hist);
+        return -1;
+    }
     if (!model || short_history) {
         if (short_history)
             snprintf(err, DD_ERR_LEN, "the run did not finish (%d of %d epoch%s in its history)",

@@ -17,6 +17,10 @@
 
 int dd_mkdirs(const char *path, char *err) {
     char buf[DD_RUN_PATH_LEN];
+    if (path[0] == '\0') {
+        snprintf(err, DD_ERR_LEN, "'': not a folder name");
+        return -1;
+    }
     if (snprintf(buf, sizeof buf, "%s", path) >= (int)sizeof buf) {
         snprintf(err, DD_ERR_LEN, "%.64s...: path too long", path);
         return -1;
@@ -97,11 +101,14 @@ static void fill_config(dd_run_config *c, const char *dir, int variant,
                         const dd_train_options *opts, int allow, const char *data_dir,
                         const dd_mnist *data, const dd_layout *layout) {
     memset(c, 0, sizeof *c);
-    const char *slash = strrchr(dir, '/');
-    if (variant >= 0)
+    if (variant >= 0) {
         dd_variant_name(variant, c->name, sizeof c->name);
-    else
-        copy_utf8(c->name, sizeof c->name, slash && slash[1] ? slash + 1 : dir, 1);
+    } else { /* the folder's own name, also for "runs/mine/" or "." */
+        char real[PATH_MAX];
+        const char *path = realpath(dir, real) ? real : dir, *slash = strrchr(path, '/');
+        const char *name = slash && slash[1] ? slash + 1 : path;
+        copy_utf8(c->name, sizeof c->name, strcmp(name, "/") == 0 ? "run" : name, 1);
+    }
     c->variant = variant;
     dd_options_describe_short(opts, c->description, sizeof c->description);
     c->opts = *opts;
@@ -143,6 +150,9 @@ static int train_logged(const char *dir, const dd_run_config *c, float *params,
     snprintf(path, sizeof path, "%s/history.csv", dir);
     o.history_path = path;
     o.summary = 1;
+    char stop[DD_RUN_PATH_LEN + 32]; /* a signal's checkpoint stays in the run's folder */
+    snprintf(stop, sizeof stop, "%s/%s", dir, DD_RUN_INTERRUPTED);
+    o.stop_path = stop;
     fprintf(out, "%s: %s\n", c->name, c->description);
     return dd_train(&o, data, params, history, out, err);
 }
@@ -159,6 +169,23 @@ static int save_weights(const char *dir, const float *params, const dd_run_confi
     return dd_checkpoint_save(path, params, &state, err);
 }
 
+/* The model is written last, so a folder without one holds a run that did not finish (the
+ * report's test): one left in DIR by an earlier run must go first, and with it the checkpoint
+ * an earlier run stopped by a signal left there. A DIR that is not there has none. */
+static int remove_earlier_model(const char *dir, char *err) {
+    static const char *const files[] = {"model.safetensors", DD_RUN_INTERRUPTED};
+    for (int i = 0; i < 2; i++) {
+        char path[DD_RUN_PATH_LEN + 64];
+        snprintf(path, sizeof path, "%s/%s", dir, files[i]);
+        if (unlink(path) != 0 && errno != ENOENT && errno != ENOTDIR) {
+            snprintf(err, DD_ERR_LEN, "%.300s: cannot remove the earlier run's %s: %s", path,
+                     i ? "checkpoint" : "model", strerror(errno));
+            return -1;
+        }
+    }
+    return 0;
+}
+
 int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int allow,
                  const char *data_dir, const dd_mnist *data, FILE *console, dd_run_result *res,
                  char *err) {
@@ -168,14 +195,7 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     if (dd_check_bn_batch(opts, allow, err) != 0 || dd_layout_build(&opts->model, &layout, err) ||
         dd_mkdirs(dir, err) != 0)
         return -1;
-    /* The model is written last, so a folder without one holds a run that did not finish (the
-     * report's test): one left by an earlier run here must go first. */
-    snprintf(path, sizeof path, "%s/model.safetensors", dir);
-    if (unlink(path) != 0 && errno != ENOENT) {
-        snprintf(err, DD_ERR_LEN, "%.300s: cannot remove the earlier run's model: %s", path,
-                 strerror(errno));
-        return -1;
-    }
+    if (remove_earlier_model(dir, err) != 0) return -1;
     fill_config(&c, dir, variant, opts, allow, data_dir, data, &layout);
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (dd_run_config_write(path, &c, err) != 0) return -1;
@@ -286,6 +306,14 @@ int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, in
         } else {
             rc = dd_check_bn_batch(&r->opts[n], allow, err);
         }
+    }
+    /* Every earlier model in OUT goes before the first is trained: a re-run stopped part way
+     * must not leave the earlier run's models beside its own, for the report to take as one. */
+    for (int n = 0; n < MODELS && rc == 0; n++) {
+        char dir[DD_RUN_PATH_LEN + 32], name[32];
+        dd_variant_name(n, name, sizeof name);
+        snprintf(dir, sizeof dir, "%s/%s", out, name);
+        rc = remove_earlier_model(dir, err);
     }
     if (rc == 0 && jobs > 1) rc = run_parallel(r, jobs, err);
     for (int n = 0; n < MODELS && rc == 0 && jobs <= 1; n++) {

@@ -225,7 +225,9 @@ static int save(const saver *s, const char *path, int done, const epoch_pos *pos
 
 /* After SIGNAL: saves, and returns the signal's number with the message in ERR. */
 static int save_stopped(const saver *s, int done, const epoch_pos *pos, int signal, char *err) {
-    const char *path = s->o->save_path ? s->o->save_path : DD_INTERRUPTED_CHECKPOINT;
+    const char *path = s->o->save_path   ? s->o->save_path
+                       : s->o->stop_path ? s->o->stop_path
+                                         : DD_INTERRUPTED_CHECKPOINT;
     const char *name = signal == SIGINT ? "SIGINT" : "SIGTERM";
     char why[DD_ERR_LEN];
     if (save(s, path, done, pos, why) != 0) { /* still the signal's exit, saying what was lost */

@@ -58,10 +58,14 @@ expect_error "the training images differ from the checkpoint's" report --data "$
 part="$tmp/partial"
 cp -r "$runs" "$part"
 rm "$part/variant-03/model.safetensors"
-PATH=/nonexistent "$dd" report "$part" >"$tmp/out" 2>"$tmp/err" || fail "report of 20 runs exited $?"
+# And a history with more epochs than its config.json (not this run's) is left out too.
+tail -1 "$part/variant-04/history.csv" >>"$part/variant-04/history.csv"
+PATH=/nonexistent "$dd" report "$part" >"$tmp/out" 2>"$tmp/err" || fail "report of 19 runs exited $?"
 grep -q 'skipping .*variant-03: the run did not finish' "$tmp/err" ||
     { fail "the stopped run was not named on stderr:"; cat "$tmp/err"; }
-grep -q '20 runs' "$tmp/out" || { fail "not 20 runs:"; cat "$tmp/out"; }
+grep -q 'skipping .*variant-04: history.csv has [0-9]* epochs, config.json' "$tmp/err" ||
+    { fail "the run with a longer history was not named on stderr:"; cat "$tmp/err"; }
+grep -q '19 runs' "$tmp/out" || { fail "not 19 runs:"; cat "$tmp/out"; }
 ! grep -q 'variant-03' "$part/report.md" || fail "report.md names the stopped run"
 
 # Runs trained with --no-diagnostics (their history.csv cut to the first 8 columns): no per-layer

@@ -215,6 +215,8 @@ static void history_refused(void) {
         {"epoch,loss,acc,val_loss,val_acc\n1,1,1,1,1,1\n", "row 1 has 6 fields, the header 5"},
         {"epoch,loss,acc,val_loss\n1,1,1,1\n", "not a deepdigits history"},
         {"loss,epoch,acc,val_loss,val_acc\n1,1,1,1,1\n", "not a deepdigits history"},
+        /* without val_acc the report read 0 for every epoch */
+        {"epoch,loss,acc,val_loss,val_accuracy\n1,1,1,1,1\n", "not a deepdigits history"},
         {"epoch,loss,acc,val_loss,val_acc\n", "no epochs"},
         {"", "empty"},
     };

@@ -72,7 +72,8 @@ grep -qF '"name": "caf?"' "$tmp/names/"caf*/config.json || fail "a Latin-1 byte 
 
 # Trained again into the same folder and stopped by SIGINT after its first epoch: the earlier
 # run's model is gone (the folder now holds an unfinished run), the exit status is the shell's
-# 130, and log.txt has the lines written before the signal.
+# 130, log.txt has the lines written before the signal, and the checkpoint is in the run's folder
+# (not in the current folder, where runs started side by side would overwrite each other's).
 (cd "$tmp" && exec "$dd" train --data "$mnist" --subset 3000 --epochs 200 --device cpu \
     --out "$tmp/one" >/dev/null 2>"$tmp/again.err") &
 pid=$!
@@ -87,8 +88,10 @@ if ((started)); then
     wait $pid
     rc=$?
     [[ $rc -eq 130 ]] || fail "--out stopped by SIGINT exited $rc, not 130: $(cat "$tmp/again.err")"
-    grep -q 'interrupted by SIGINT' "$tmp/again.err" ||
-        fail "no line about the interrupted run: $(cat "$tmp/again.err")"
+    grep -q "interrupted by SIGINT.*checkpoint saved to $tmp/one/interrupted.safetensors" \
+        "$tmp/again.err" || fail "no line about the interrupted run: $(cat "$tmp/again.err")"
+    [[ -s $tmp/one/interrupted.safetensors && ! -e $tmp/deepdigits-interrupted.safetensors ]] ||
+        fail "the interrupted run's checkpoint is not in its folder"
 else
     kill -KILL $pid
     wait $pid
@@ -104,6 +107,34 @@ expect_one_line() {
     [[ $rc -ne 0 && $(wc -l <"$tmp/err") -eq 1 ]] && grep -qF -- "$word" "$tmp/err" \
         || { fail "$* -> exit $rc, wanted one line naming '$word':"; cat "$tmp/err"; }
 }
+# Trained again to the end, the folder loses the interrupted run's checkpoint.
+"$dd" train "${small[@]}" --out "$tmp/one" >/dev/null 2>&1 || fail "training into one again"
+[[ ! -e $tmp/one/interrupted.safetensors ]] || fail "a finished run kept the earlier checkpoint"
+
+# A folder named with a trailing slash, or as ".", gives the run the folder's own name.
+"$dd" train "${small[@]}" --out "$tmp/slash/mine/" >/dev/null 2>&1 || fail "--out mine/ failed"
+grep -qF '"name": "mine"' "$tmp/slash/mine/config.json" || fail "--out mine/: $(grep name "$tmp/slash/mine/config.json")"
+(cd "$tmp/slash/mine" && "$dd" train "${small[@]}" --out . >/dev/null 2>&1) || fail "--out . failed"
+grep -qF '"name": "mine"' "$tmp/slash/mine/config.json" || fail "--out .: $(grep name "$tmp/slash/mine/config.json")"
+
+# --variant all trained again into a folder of earlier runs removes all their models before it
+# trains the first: stopped part way, it leaves none of them for the report to mix in.
+"$dd" train "${small[@]}" --subset 50 --variant all --out "$tmp/lab" --verbose 0 >/dev/null 2>&1 ||
+    fail "--variant all on 50 images"
+[[ $(find "$tmp/lab" -name model.safetensors | wc -l) -eq 21 ]] || fail "not 21 models"
+(exec "$dd" train --data "$mnist" --subset 3000 --epochs 50 --device cpu --variant all \
+    --out "$tmp/lab" --jobs 1 >/dev/null 2>&1) &
+pid=$!
+for _ in $(seq 600); do
+    grep -q 'Epoch 2/50' "$tmp/lab/baseline/log.txt" 2>/dev/null && break
+    sleep 0.1
+done
+kill -TERM $pid
+wait $pid
+[[ $(find "$tmp/lab" -name model.safetensors | wc -l) -eq 0 ]] ||
+    fail "a stopped re-run left earlier models: $(find "$tmp/lab" -name model.safetensors)"
+
+expect_one_line "--out '': not a folder name" train "${small[@]}" --variant all --out ''
 expect_one_line "--variant 21" train "${small[@]}" --variant 21
 expect_one_line "--out" train "${small[@]}" --variant all
 expect_one_line "--width" train "${small[@]}" --width 0

@@ -13,6 +13,9 @@
 #include "deepdigits/train.h"
 
 #define DD_RUN_PATH_LEN 1024
+/* The checkpoint a run folder's training leaves in it when SIGINT or SIGTERM stops it (a run
+ * trained again into the folder removes it): train --resume DIR/interrupted.safetensors goes on. */
+#define DD_RUN_INTERRUPTED "interrupted.safetensors"
 
 /* What config.json holds. */
 typedef struct {

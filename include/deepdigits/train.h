@@ -33,9 +33,10 @@ typedef struct {
      * save_every epochs (0: only at the end); never after a non-finite loss. */
     const char *save_path;
     int save_every;
-    /* SIGINT/SIGTERM finish the current step, save (to save_path, else
+    /* SIGINT/SIGTERM finish the current step, save (to save_path, else stop_path, else
      * DD_INTERRUPTED_CHECKPOINT) and make dd_train return the signal's number. */
     int catch_signals;
+    const char *stop_path;
     /* Where a checkpointed run stopped (dd_checkpoint_load), or NULL for a fresh start; the
      * file it came from. */
     const struct dd_checkpoint_state *resume;
