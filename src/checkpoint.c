@@ -279,13 +279,13 @@ void dd_checkpoint_table(const dd_checkpoint_state *state, float table[256]) {
 }
 
 int dd_checkpoint_check_images(const dd_checkpoint_state *state, const dd_dataset *train,
-                               char *err) {
+                               const char *hint, char *err) {
     const int n = state->options.subset ? state->options.subset : train->count;
     if (n > train->count) {
         snprintf(err, DD_ERR_LEN,
-                 "the model was trained on %d images, and this training set has %d: give the "
-                 "--data or --dataset it was trained on",
-                 n, train->count);
+                 "the model was trained on %d images, and this training set has %d: give the %s "
+                 "it was trained on",
+                 n, train->count, hint);
         return -1;
     }
     double mean, std;
@@ -294,7 +294,7 @@ int dd_checkpoint_check_images(const dd_checkpoint_state *state, const dd_datase
     if (mean == state->mean && std == state->std) return 0;
     snprintf(err, DD_ERR_LEN,
              "the training images differ from the checkpoint's (pixel mean %.6g, std %.6g; the "
-             "checkpoint's %.6g, %.6g): give the --data or --dataset it was trained on",
-             mean, std, state->mean, state->std);
+             "checkpoint's %.6g, %.6g): give the %s it was trained on",
+             mean, std, state->mean, state->std, hint);
     return -1;
 }

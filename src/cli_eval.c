@@ -130,7 +130,7 @@ int dd_cmd_eval(int argc, char **argv) {
     dd_mnist mnist;
     rc = dd_load_data(dir, &mnist) == 0 ? 0 : -1;
     char err[DD_ERR_LEN];
-    if (rc == 0 && dd_checkpoint_check_images(&st, &mnist.train, err) != 0) {
+    if (rc == 0 && dd_checkpoint_check_images(&st, &mnist.train, "--data or --dataset", err) != 0) {
         fprintf(stderr, "deepdigits: %s: %s\n", dir, err); /* not the model's dataset */
         dd_mnist_free(&mnist);
         rc = -1;

@@ -1,10 +1,12 @@
 /* The report's charts through gnuplot: for each plot a data file under plots/data, a script
  * plots/scripts/NAME.gp (kept, so that a plot can be restyled by hand) that draws NAME.png and
  * NAME.svg, and gnuplot's messages in plots/scripts/NAME.log. See report.h. */
+#include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -293,6 +295,38 @@ static int write_data(const dd_report *r, FILE *log) {
     if (rc != 0)
         fprintf(log, "deepdigits report: cannot write the plot data under %s/plots\n", r->dir);
     return rc;
+}
+
+/* Removes the regular files in DIR whose names end in one of EXTS (NULL-terminated). */
+static void remove_files(const char *dir, const char *const *exts) {
+    DIR *d = opendir(dir);
+    if (!d) return;
+    for (struct dirent *e; (e = readdir(d));) {
+        const size_t n = strlen(e->d_name);
+        for (const char *const *x = exts; *x; x++) {
+            const size_t m = strlen(*x);
+            if (n <= m || strcmp(e->d_name + n - m, *x) != 0) continue;
+            char path[DD_RUN_PATH_LEN + 512];
+            struct stat st;
+            snprintf(path, sizeof path, "%s/%s", dir, e->d_name);
+            if (lstat(path, &st) == 0 && S_ISREG(st.st_mode)) unlink(path);
+        }
+    }
+    closedir(d);
+}
+
+void dd_report_clear_plots(const char *dir) {
+    static const char *const images[] = {".png", ".svg", NULL}, *const data[] = {".dat", NULL},
+                             *const scripts[] = {".gp", ".log", NULL};
+    char path[DD_RUN_PATH_LEN + 32];
+    snprintf(path, sizeof path, "%s/plots", dir);
+    remove_files(path, images);
+    snprintf(path, sizeof path, "%s/plots/data", dir);
+    remove_files(path, data);
+    snprintf(path, sizeof path, "%s/plots/data/layers", dir);
+    remove_files(path, data);
+    snprintf(path, sizeof path, "%s/plots/scripts", dir);
+    remove_files(path, scripts);
 }
 
 int dd_report_plots(dd_report *r, FILE *log) {

@@ -144,6 +144,7 @@ int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
     char plots[DD_RUN_PATH_LEN + 16];
     snprintf(plots, sizeof plots, "%s/plots/data", dir);
     if (rc == 0) rc = dd_mkdirs(plots, err);
+    if (rc == 0) dd_report_clear_plots(dir);
     if (rc == 0 && dd_report_evaluate(&r, data) != 0) {
         if (data) /* a folder the user named: an error, not a note */
             rc = -1, snprintf(err, DD_ERR_LEN, "%s", r.eval_note);

@@ -86,7 +86,7 @@ static int write_grid(const dd_report *r, const dd_dataset *test, const uint8_t 
  * predictions for every test image. */
 static int predict(const dd_checkpoint_state *state, const float *params, const dd_mnist *data,
                    uint8_t *pred, double *acc, char *err) {
-    if (dd_checkpoint_check_images(state, &data->train, err) != 0) return -1;
+    if (dd_checkpoint_check_images(state, &data->train, "--data", err) != 0) return -1;
     dd_backend_setup setup = {.cfg = state->options.model,
                               .train = &data->train,
                               .train_count = 1, /* only the test set is read */

@@ -191,6 +191,16 @@ static void keras_code(const dd_run_config *c, char *buf, size_t len) {
         add(buf, len, &at, "opt = keras.optimizers.SGD(learning_rate=%g)  # changed\n", o->lr);
 }
 
+/* Whether runs A and B trained the same model the same way: the same description (the model)
+ * and the same seed, images, batch, learning rate and epochs. */
+static int same_training(const dd_run_config *a, const dd_run_config *b) {
+    const dd_train_options *x = &a->opts, *y = &b->opts;
+    return strcmp(a->description, b->description) == 0 && x->seed == y->seed &&
+           a->train_samples == b->train_samples && x->batch == y->batch && x->lr == y->lr &&
+           x->epochs == y->epochs && x->standardize == y->standardize &&
+           strcmp(a->data_dir, b->data_dir) == 0;
+}
+
 static void results(doc *d) {
     const dd_report *r = d->r;
     heading(d, 2, "Results");
@@ -212,7 +222,7 @@ static void results(doc *d) {
     int twins = 0;
     for (int i = 0; i < r->n_runs; i++)
         for (int j = i + 1; j < r->n_runs; j++)
-            twins |= strcmp(r->runs[i].cfg.description, r->runs[j].cfg.description) == 0;
+            twins |= same_training(&r->runs[i].cfg, &r->runs[j].cfg);
     if (twins)
         para(d, "Runs with the same description are the same model: the lab's rules make the "
                 "variants of one depth differ only by the parity of N, so with one seed they "

@@ -264,7 +264,7 @@ static int check_resume(const dd_train_options *o, const dd_dataset *train, long
                  r->epochs_done, dd_s(r->epochs_done), r->epochs_done);
         return -1;
     }
-    if (dd_checkpoint_check_images(r, train, err) != 0) return -1;
+    if (dd_checkpoint_check_images(r, train, "--data or --dataset", err) != 0) return -1;
     if (r->step >= steps) { /* the same images can only mean the same steps: a damaged file */
         snprintf(err, DD_ERR_LEN, "the checkpoint stopped at step %ld of an epoch of %ld steps",
                  r->step, steps);

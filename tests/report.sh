@@ -32,10 +32,15 @@ done
 grep -q 'keras.layers.BatchNormalization()' "$runs/report.md" || fail "report.md lacks the Keras fragments"
 grep -q 'true \\ predicted' "$runs/report.md" || fail "report.md lacks the confusion matrix"
 
-# Without gnuplot: the text report, and exactly one line naming what is missing.
-rm -rf "$runs/plots" "$runs/report.md"
+# Without gnuplot: the text report, and exactly one line naming what is missing. The plots of
+# the report before are removed, not linked as if this one had drawn them.
+rm -f "$runs/report.md"
+touch "$runs/plots/variant-99-curves.png"
 PATH=/nonexistent "$dd" report "$runs" >"$runs/report-nognuplot.log" 2>&1 \
     || fail "report without gnuplot exited $?"
+[[ -z $(find "$runs/plots" -name '*.png' ! -name misclassified.png) ]] ||
+    fail "an earlier report's plots are left: $(find "$runs/plots" -name '*.png')"
+! grep -q 'val_acc.png' "$runs/report.md" || fail "report.md links a plot this report did not draw"
 [[ $(grep -c 'gnuplot not found' "$runs/report-nognuplot.log") -eq 1 ]] \
     || { fail "no single line about the missing gnuplot:"; cat "$runs/report-nognuplot.log"; }
 grep -q variant-20 "$runs/report.md" 2>/dev/null || fail "no report.md without gnuplot"

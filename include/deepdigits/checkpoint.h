@@ -49,8 +49,9 @@ void dd_checkpoint_table(const dd_checkpoint_state *state, float table[256]);
 /* Whether TRAIN holds the images STATE's model was trained on: its first options.subset images
  * (all when 0) have the checkpoint's pixel mean and std, to the bit. A resume must go on with
  * them, and eval must score the test set beside them, not another dataset's. Returns 0, or -1
- * with one line in ERR naming both pairs. */
+ * with one line in ERR naming both pairs and ending "give the HINT it was trained on" (HINT: the
+ * caller's flags, "--data or --dataset"). */
 int dd_checkpoint_check_images(const dd_checkpoint_state *state, const dd_dataset *train,
-                               char *err);
+                               const char *hint, char *err);
 
 #endif

@@ -66,6 +66,10 @@ int dd_report_evaluate(dd_report *r, const char *data);
 
 /* Runs gnuplot for every chart (PNG and SVG). Returns the number of plots that failed. */
 int dd_report_plots(dd_report *r, FILE *log);
+/* Removes what an earlier report left under DIR/plots (images, their data and scripts), so that
+ * this report links only what it makes: a plot of a run no longer there, or one gnuplot did not
+ * redraw, would otherwise stay in the report. */
+void dd_report_clear_plots(const char *dir);
 
 /* report.md and report.html. */
 int dd_report_text(const dd_report *r, char *err);
