@@ -29,8 +29,13 @@ int dd_mkdirs(const char *path, char *err) {
         int end = *p == '\0';
         if (*p != '/' && !end) continue;
         *p = '\0';
+        struct stat st;
         if (mkdir(buf, 0777) != 0 && errno != EEXIST) {
             snprintf(err, DD_ERR_LEN, "%.300s: cannot create the folder: %s", buf, strerror(errno));
+            return -1;
+        }
+        if (end && (stat(buf, &st) != 0 || !S_ISDIR(st.st_mode))) { /* EEXIST: a file, say */
+            snprintf(err, DD_ERR_LEN, "%.300s: not a folder", buf);
             return -1;
         }
         if (end) return 0;

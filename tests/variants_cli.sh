@@ -135,6 +135,8 @@ wait $pid
     fail "a stopped re-run left earlier models: $(find "$tmp/lab" -name model.safetensors)"
 
 expect_one_line "--out '': not a folder name" train "${small[@]}" --variant all --out ''
+touch "$tmp/afile"
+expect_one_line "$tmp/afile: not a folder" train "${small[@]}" --variant 3 --out "$tmp/afile"
 expect_one_line "--variant 21" train "${small[@]}" --variant 21
 expect_one_line "--out" train "${small[@]}" --variant all
 expect_one_line "--width" train "${small[@]}" --width 0
