@@ -104,8 +104,10 @@ static long long gzip_read(idx_file *f, uint8_t *buf, size_t n, char *err) {
         f->z.next_in = f->in + f->next, f->z.avail_in = (uInt)f->avail;
         f->z.next_out = buf + got, f->z.avail_out = (uInt)want;
         int rc = inflate(&f->z, Z_NO_FLUSH);
-        got += want - f->z.avail_out;
-        f->next += f->avail - f->z.avail_in, f->avail = f->z.avail_in;
+        const size_t out = want - f->z.avail_out, used = f->avail - f->z.avail_in;
+        got += out;
+        f->next += used, f->avail -= used;
+        if (rc == Z_BUF_ERROR && !out && !used) rc = Z_DATA_ERROR; /* stuck: never loop on it */
         if (rc == Z_STREAM_END) {
             if (after_member(f, err) != 0) return -1;
         } else if (rc != Z_OK && rc != Z_BUF_ERROR) { /* Z_BUF_ERROR: it needs more input */
