@@ -4,6 +4,7 @@
 #include "errors.h"
 
 #include <ctype.h>
+#include <errno.h>
 #include <dirent.h>
 #include <stdlib.h>
 #include <string.h>
@@ -96,7 +97,7 @@ static int find_runs(dd_report *r, char *err) {
     int single = is_file(path), cap = 0;
     DIR *d = single ? NULL : opendir(r->dir);
     if (!single && !d) {
-        snprintf(err, DD_ERR_LEN, "%.300s: cannot open the folder", r->dir);
+        snprintf(err, DD_ERR_LEN, "%.300s: cannot open the folder: %s", r->dir, strerror(errno));
         return -1;
     }
     for (struct dirent *e = d ? readdir(d) : NULL; single || e; e = d ? readdir(d) : NULL) {

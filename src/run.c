@@ -197,8 +197,9 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     dd_layout layout;
     dd_run_config c;
     char path[DD_RUN_PATH_LEN + 32];
-    if (dd_check_bn_batch(opts, allow, err) != 0 || dd_layout_build(&opts->model, &layout, err) ||
-        dd_mkdirs(dir, err) != 0)
+    /* Bad options are found before an earlier run's model is removed. */
+    if (dd_check_subset(opts, &data->train, err) != 0 || dd_check_bn_batch(opts, allow, err) != 0 ||
+        dd_layout_build(&opts->model, &layout, err) || dd_mkdirs(dir, err) != 0)
         return -1;
     if (remove_earlier_model(dir, err) != 0) return -1;
     fill_config(&c, dir, variant, opts, allow, data_dir, data, &layout);
@@ -309,7 +310,10 @@ int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, in
             snprintf(err, DD_ERR_LEN, "the options of variant %d are not valid", n);
             rc = -1;
         } else {
-            rc = dd_check_bn_batch(&r->opts[n], allow, err);
+            rc = dd_check_subset(&r->opts[n], &data->train, err) ||
+                         dd_check_bn_batch(&r->opts[n], allow, err)
+                     ? -1
+                     : 0;
         }
     }
     /* Every earlier model in OUT goes before the first is trained: a re-run stopped part way

@@ -289,14 +289,18 @@ static int resume_at(const dd_train_options *o, dd_epoch_stats *history, FILE *h
     return r->epochs_done;
 }
 
+int dd_check_subset(const dd_train_options *o, const dd_dataset *train, char *err) {
+    const int n = o->subset ? o->subset : train->count;
+    if (n >= 1 && n <= train->count) return 0;
+    snprintf(err, DD_ERR_LEN, "--subset %d: the training set has %d images", o->subset,
+             train->count);
+    return -1;
+}
+
 int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
              dd_epoch_stats *history, FILE *out, char *err) {
-    int n = o->subset ? o->subset : data->train.count;
-    if (n < 1 || n > data->train.count) {
-        snprintf(err, DD_ERR_LEN, "--subset %d: the training set has %d images", o->subset,
-                 data->train.count);
-        return -1;
-    }
+    if (dd_check_subset(o, &data->train, err) != 0) return -1;
+    const int n = o->subset ? o->subset : data->train.count;
     dd_layout layout;
     if (dd_layout_build(&o->model, &layout, err) != 0) return -1;
     dd_backend_setup setup = {.cfg = o->model,

@@ -110,6 +110,10 @@ expect_one_line() {
 # Trained again to the end, the folder loses the interrupted run's checkpoint.
 "$dd" train "${small[@]}" --out "$tmp/one" >/dev/null 2>&1 || fail "training into one again"
 [[ ! -e $tmp/one/interrupted.safetensors ]] || fail "a finished run kept the earlier checkpoint"
+# A bad --subset is found before the earlier run's model is removed.
+expect_one_line "--subset 70000: the training set has 60000 images" train --data "$mnist" \
+    --device cpu --epochs 1 --subset 70000 --out "$tmp/one"
+[[ -e $tmp/one/model.safetensors ]] || fail "a refused --subset removed the earlier model"
 
 # A folder named with a trailing slash, or as ".", gives the run the folder's own name.
 "$dd" train "${small[@]}" --out "$tmp/slash/mine/" >/dev/null 2>&1 || fail "--out mine/ failed"

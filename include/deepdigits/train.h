@@ -80,6 +80,10 @@ void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mod
  * dd_standardize_table and the table a checkpoint's statistics give back. */
 void dd_standardize_apply(dd_standardize mode, double mean, double std, float table[256]);
 
+/* Whether TRAIN has the images O->subset asks for (0: all, at least one). Returns 0, or -1 with
+ * one line in ERR. */
+int dd_check_subset(const dd_train_options *o, const dd_dataset *train, char *err);
+
 /* Trains on DATA and leaves the trained parameters in PARAMS (n_params floats). A fresh run
  * starts from the backend's initialization for opts->seed (dd_model_init's values: the GPU draws
  * them with its device generator), and PARAMS' contents are not read; a resumed run starts from
