@@ -6,6 +6,7 @@
 #include <stdio.h>
 #include <string.h>
 
+#include "deepdigits/checkpoint.h"
 #include "deepdigits/gpu.h"
 #include "deepdigits/train.h"
 
@@ -75,4 +76,20 @@ int dd_backend_check_order(const dd_backend_setup *setup, int n, char *err) {
     snprintf(err, DD_ERR_LEN, "order of %d samples for a training set of %d", n,
              setup->train_count);
     return -1;
+}
+
+int dd_evaluate_checkpoint(const dd_checkpoint_state *state, const float *params,
+                           const dd_mnist *data, dd_sums *s, uint8_t *pred, char *err) {
+    dd_backend_setup setup = {.cfg = state->options.model,
+                              .train = &data->train,
+                              .train_count = 1, /* only the test set is read */
+                              .test = &data->test,
+                              .max_batch = 1};
+    dd_checkpoint_table(state, setup.table);
+    dd_backend *b = dd_backend_cpu_create(&setup, err);
+    if (!b) return -1;
+    int rc = b->ops->upload_params(b, params, err);
+    if (rc == 0) rc = b->ops->evaluate(b, DD_SPLIT_TEST, s, pred, err);
+    b->ops->destroy(b);
+    return rc;
 }

@@ -92,17 +92,9 @@ static void print_confusion(const dd_dataset *test, const uint8_t *predicted) {
 /* The CPU backend's evaluation of PARAMS on DATA's test set. */
 static int evaluate(const dd_checkpoint_state *st, const float *params, const dd_mnist *data) {
     char err[DD_ERR_LEN];
-    dd_backend_setup setup = {.cfg = st->options.model,
-                              .train = &data->train,
-                              .train_count = 1,
-                              .test = &data->test,
-                              .max_batch = 1};
-    dd_checkpoint_table(st, setup.table);
     uint8_t *predicted = malloc((size_t)data->test.count);
-    dd_backend *b = predicted ? dd_backend_cpu_create(&setup, err) : NULL;
     dd_sums s;
-    int rc = b ? b->ops->upload_params(b, params, err) : -1;
-    if (rc == 0) rc = b->ops->evaluate(b, DD_SPLIT_TEST, &s, predicted, err);
+    int rc = predicted ? dd_evaluate_checkpoint(st, params, data, &s, predicted, err) : -1;
     if (rc == 0) {
         printf("val_loss: %.4f - val_acc: %.4f (%ld test images)\n", s.loss_sum / s.samples,
                (double)s.correct / s.samples, s.samples);
@@ -110,7 +102,6 @@ static int evaluate(const dd_checkpoint_state *st, const float *params, const dd
     } else {
         fprintf(stderr, "deepdigits: %s\n", predicted ? err : "out of memory");
     }
-    if (b) b->ops->destroy(b);
     free(predicted);
     return rc;
 }

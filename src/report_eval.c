@@ -87,19 +87,9 @@ static int write_grid(const dd_report *r, const dd_dataset *test, const uint8_t 
 static int predict(const dd_checkpoint_state *state, const float *params, const dd_mnist *data,
                    uint8_t *pred, double *acc, char *err) {
     if (dd_checkpoint_check_images(state, &data->train, "--data", err) != 0) return -1;
-    dd_backend_setup setup = {.cfg = state->options.model,
-                              .train = &data->train,
-                              .train_count = 1, /* only the test set is read */
-                              .test = &data->test,
-                              .max_batch = 1};
-    dd_checkpoint_table(state, setup.table);
-    dd_backend *b = dd_backend_cpu_create(&setup, err);
-    if (!b) return -1;
     dd_sums sums;
-    int rc = b->ops->upload_params(b, params, err);
-    if (rc == 0) rc = b->ops->evaluate(b, DD_SPLIT_TEST, &sums, pred, err);
+    int rc = dd_evaluate_checkpoint(state, params, data, &sums, pred, err);
     if (rc == 0) *acc = (double)sums.correct / (double)sums.samples;
-    b->ops->destroy(b);
     return rc;
 }
 

@@ -137,4 +137,12 @@ dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, c
  * the flag and why: no device, or a driver that cannot run this build) in ERR. */
 int dd_check_gpu_flag(char *err);
 
+/* A checkpoint's PARAMS (of STATE's model) on DATA's test set by the CPU backend, with the
+ * standardization the model was trained with: the sums into S and each test image's predicted
+ * digit into PRED (DATA->test.count bytes). eval and the report both score a model so. Returns
+ * 0, or -1 with ERR. */
+struct dd_checkpoint_state;
+int dd_evaluate_checkpoint(const struct dd_checkpoint_state *state, const float *params,
+                           const dd_mnist *data, dd_sums *s, uint8_t *pred, char *err);
+
 #endif
