@@ -315,8 +315,13 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
                               .fused_sms = o->fused_sms,
                               .fused_pipe = o->fused_pipe};
     saver sv = {.o = o, .params = params};
-    dd_standardize_table(&data->train, n, o->standardize, setup.table, &sv.mean, &sv.std);
     if (check_resume(o, &data->train, (n + o->batch - 1) / o->batch, err) != 0) return -1;
+    if (o->resume) { /* checked to be these images' statistics: no second pass over them */
+        sv.mean = o->resume->mean, sv.std = o->resume->std;
+        dd_checkpoint_table(o->resume, setup.table);
+    } else {
+        dd_standardize_table(&data->train, n, o->standardize, setup.table, &sv.mean, &sv.std);
+    }
     dd_backend *b = dd_backend_create(o->device, &setup, err);
     if (!b) return -1;
     dd_rng *rng = dd_rng_create(o->seed, err);
