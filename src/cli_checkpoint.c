@@ -148,10 +148,8 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
  * the folder does not resolve. */
 static void resolved(const char *path, char out[PATH_MAX]) {
     const char *slash = strrchr(path, '/');
-    char dir[PATH_MAX];
-    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path) : 1, slash ? path : ".");
-    if (slash == path) snprintf(dir, sizeof dir, "/");
-    char real[PATH_MAX];
+    char dir[PATH_MAX], real[PATH_MAX]; /* the folder with its slash: "/" for "/x", "./" for "x" */
+    snprintf(dir, sizeof dir, "%.*s", slash ? (int)(slash - path + 1) : 2, slash ? path : "./");
     int n =
         realpath(dir, real) ? snprintf(out, PATH_MAX, "%s/%s", real, slash ? slash + 1 : path) : -1;
     if (n < 0 || n >= PATH_MAX) snprintf(out, PATH_MAX, "%s", path);
@@ -190,13 +188,14 @@ static int check_save_file(const dd_train_options *o) {
         fprintf(stderr, "deepdigits: --save '%s': not a file name\n", path);
         return -1;
     }
-    if (stat(path, &st) == 0 && S_ISDIR(st.st_mode)) {
+    const int exists = stat(path, &st) == 0;
+    if (exists && S_ISDIR(st.st_mode)) {
         fprintf(stderr, "deepdigits: --save %s: a folder; give a file name in it\n", path);
         return -1;
     }
     /* A save replaces the file (a new one renamed over it): a device, pipe or socket would be
      * replaced by a regular file, not written to. */
-    if (stat(path, &st) == 0 && !S_ISREG(st.st_mode)) {
+    if (exists && !S_ISREG(st.st_mode)) {
         fprintf(stderr, "deepdigits: --save %s: not a regular file (a device, pipe or socket)\n",
                 path);
         return -1;

@@ -59,6 +59,16 @@ static long long refill(idx_file *f, char *err) {
     }
 }
 
+/* Refills until F->in holds at least N bytes or the file ends. Returns 0, or -1 with ERR. */
+static int buffer_at_least(idx_file *f, size_t n, char *err) {
+    while (f->avail < n) {
+        long long r = refill(f, err);
+        if (r < 0) return -1;
+        if (r == 0) break;
+    }
+    return 0;
+}
+
 /* Up to N bytes of a raw file: what the buffer holds, then straight from the file. */
 static long long raw_read(idx_file *f, uint8_t *buf, size_t n, char *err) {
     size_t got = n < f->avail ? n : f->avail;
@@ -78,11 +88,7 @@ static long long raw_read(idx_file *f, uint8_t *buf, size_t n, char *err) {
 /* After a gzip member's end: another member (gzip's magic next), the end of the file, or
  * anything else, which is refused. */
 static int after_member(idx_file *f, char *err) {
-    while (f->avail < 2) {
-        long long r = refill(f, err);
-        if (r < 0) return -1;
-        if (r == 0) break;
-    }
+    if (buffer_at_least(f, 2, err) != 0) return -1;
     if (f->avail == 0) return f->ended = 1, 0;
     if (f->avail >= 2 && f->in[f->next] == 0x1f && f->in[f->next + 1] == 0x8b)
         return inflateReset(&f->z) == Z_OK ? 0 : dd_fail(err, f->path, "corrupt gzip data");
@@ -214,11 +220,7 @@ static int idx_open(idx_file *f, const char *path, int dims, char *err) {
     fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     f->disk = (long long)st.st_size;
     if (!(f->in = malloc(IN_BYTES))) return dd_fail(err, path, "cannot open: out of memory");
-    while (f->avail < 2) { /* gzip's magic, or a raw file's first bytes */
-        long long r = refill(f, err);
-        if (r < 0) return -1;
-        if (r == 0) break;
-    }
+    if (buffer_at_least(f, 2, err) != 0) return -1; /* gzip's magic, or a raw file's start */
     f->gzip = f->avail >= 2 && f->in[0] == 0x1f && f->in[1] == 0x8b;
     if (f->gzip) {
         if (inflateInit2(&f->z, 16 + MAX_WBITS) != Z_OK) /* 16: a gzip wrapper, checked */
