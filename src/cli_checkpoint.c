@@ -43,7 +43,9 @@ static int differs(const char *name, const dd_train_options *o, const dd_train_o
     if (strcmp(name, "batch") == 0) return o->batch != ck->batch;
     if (strcmp(name, "lr") == 0) return o->lr != ck->lr;
     if (strcmp(name, "seed") == 0) return o->seed != ck->seed;
-    if (strcmp(name, "subset") == 0) return o->subset != ck->subset;
+    /* A checkpoint trained on the whole set (subset 0) takes a --subset of that set's size: the
+     * size is known once the images are loaded, and checked then (see train.c). */
+    if (strcmp(name, "subset") == 0) return o->subset != ck->subset && ck->subset != 0;
     if (strcmp(name, "standardize") == 0) return o->standardize != ck->standardize;
     if (strcmp(name, "no-diagnostics") == 0) return o->diagnostics != ck->diagnostics;
     return 1; /* a flag listed above but not compared here: refused rather than let through */
@@ -135,7 +137,8 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
         return -1;
     }
     o->model = ck->model;
-    o->batch = ck->batch, o->lr = ck->lr, o->seed = ck->seed, o->subset = ck->subset;
+    o->batch = ck->batch, o->lr = ck->lr, o->seed = ck->seed;
+    if (ck->subset) o->subset = ck->subset;
     o->standardize = ck->standardize, o->diagnostics = ck->diagnostics;
     if (!epochs_given) o->epochs = ck->epochs;
     o->resume_path = path;

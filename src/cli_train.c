@@ -61,8 +61,9 @@ static const char train_help[] =
     "  --save-every N        and every N epochs (to the same FILE)\n"
     "  --resume FILE         continue the run FILE holds; --epochs may extend it, flags that\n"
     "                        change the model or the training are refused. SIGINT or SIGTERM\n"
-    "                        saves (to --save, else the --resume FILE, else\n"
-    "                        " DD_INTERRUPTED_CHECKPOINT ") and exits\n"
+    "                        saves and exits: to --save, else the --resume FILE, else (with\n"
+    "                        --out DIR) DIR/" DD_RUN_INTERRUPTED ", else\n"
+    "                        " DD_INTERRUPTED_CHECKPOINT "\n"
     "output:\n"
     "  --history FILE.csv    per-epoch loss, acc, val_loss, val_acc, timings\n"
     "  --verbose N           0 quiet, 1 progress bar, 2 one line per epoch (default)\n"
@@ -428,11 +429,13 @@ static int check_combinations(int argc, char **argv, const run_flags *run,
     return 0;
 }
 
-/* One model from PARAMS (a checkpoint's) or from its initialization, printing as Keras's fit. */
-static int train_one(dd_train_options *o, float *params, const dd_mnist *mnist) {
+/* One model from PARAMS (a checkpoint's) or from its initialization, printing as Keras's fit.
+ * ALLOW: --allow-bn-batch1, for a training set of one image (known only now). */
+static int train_one(dd_train_options *o, float *params, int allow, const dd_mnist *mnist) {
     char err[DD_ERR_LEN];
     dd_layout layout;
-    int rc = dd_layout_build(&o->model, &layout, err);
+    int rc = o->resume ? 0 : dd_check_bn_samples(o, mnist->train.count, allow, err);
+    if (rc == 0) rc = dd_layout_build(&o->model, &layout, err);
     float *own = NULL;
     if (rc == 0 && !params) { /* dd_train initializes it */
         params = own = malloc(layout.n_params * sizeof *params);
@@ -478,7 +481,7 @@ int dd_cmd_train(int argc, char **argv) {
     dd_mnist mnist;
     if (dir && dd_load_data(dir, &mnist) == 0) {
         status = run.out ? train_into_runs(argc, argv, &run, &o, dir, &mnist)
-                         : train_one(&o, params, &mnist);
+                         : train_one(&o, params, run.allow_bn_batch1, &mnist);
         dd_mnist_free(&mnist);
     } else {
         status = 1;

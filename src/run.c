@@ -198,7 +198,8 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     dd_run_config c;
     char path[DD_RUN_PATH_LEN + 32];
     /* Bad options are found before an earlier run's model is removed. */
-    if (dd_check_subset(opts, &data->train, err) != 0 || dd_check_bn_batch(opts, allow, err) != 0 ||
+    if (dd_check_subset(opts, &data->train, err) != 0 ||
+        dd_check_bn_samples(opts, data->train.count, allow, err) != 0 ||
         dd_layout_build(&opts->model, &layout, err) || dd_mkdirs(dir, err) != 0)
         return -1;
     if (remove_earlier_model(dir, err) != 0) return -1;
@@ -311,7 +312,7 @@ int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, in
             rc = -1;
         } else {
             rc = dd_check_subset(&r->opts[n], &data->train, err) ||
-                         dd_check_bn_batch(&r->opts[n], allow, err)
+                         dd_check_bn_samples(&r->opts[n], data->train.count, allow, err)
                      ? -1
                      : 0;
         }

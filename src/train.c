@@ -265,6 +265,13 @@ static int check_resume(const dd_train_options *o, const dd_dataset *train, long
         return -1;
     }
     if (dd_checkpoint_check_images(r, train, "--data or --dataset", err) != 0) return -1;
+    if (o->subset && !r->options.subset && o->subset != train->count) {
+        snprintf(err, DD_ERR_LEN,
+                 "--subset %d conflicts with the checkpoint, trained on the whole training set (%d "
+                 "images)",
+                 o->subset, train->count);
+        return -1;
+    }
     if (r->step >= steps) { /* the same images can only mean the same steps: a damaged file */
         snprintf(err, DD_ERR_LEN, "the checkpoint stopped at step %ld of an epoch of %ld steps",
                  r->step, steps);

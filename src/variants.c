@@ -57,15 +57,23 @@ void dd_options_describe_short(const dd_train_options *o, char *buf, size_t len)
                  dd_init_name(m->init.kind), bn);
 }
 
-int dd_check_bn_batch(const dd_train_options *o, int allow, char *err) {
-    /* --subset 1 makes every batch one sample, whatever --batch says. */
-    const int one = o->batch == 1 || o->subset == 1;
+int dd_check_bn_samples(const dd_train_options *o, int train_count, int allow, char *err) {
+    /* One training image (--subset 1, or a set of one) makes every batch one sample, whatever
+     * --batch says. TRAIN_COUNT 0: not loaded yet. */
+    const int images = o->subset ? o->subset : train_count;
+    const int one = o->batch == 1 || images == 1;
     if (allow || !one || o->model.bn == DD_BN_NONE || o->model.n_hidden == 0) return 0;
+    const char *cause = o->batch == 1    ? "--batch 1"
+                        : o->subset == 1 ? "--subset 1"
+                                         : "a training set of one image";
     snprintf(err, DD_ERR_LEN,
              "BatchNormalization with %s cannot learn: the variance of a one-sample batch is 0, so "
              "every normalized value is 0 and nothing before the BN layer learns; use %s (or "
              "--allow-bn-batch1 to watch it fail)",
-             o->batch == 1 ? "--batch 1" : "--subset 1",
-             o->batch == 1 ? "--batch 32" : "more images");
+             cause, o->batch == 1 ? "--batch 32" : "more images");
     return -1;
+}
+
+int dd_check_bn_batch(const dd_train_options *o, int allow, char *err) {
+    return dd_check_bn_samples(o, 0, allow, err);
 }

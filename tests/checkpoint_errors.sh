@@ -28,16 +28,20 @@ total=$(tail -10 "$tmp/eval" | awk '{for (i = 2; i <= NF; i++) s += $i} END {pri
 # model's --subset, are refused.
 other_training_images "$mnist" "$tmp/other"
 expect_error "the training images differ from the checkpoint's" eval --model "$good" --data "$tmp/other"
-mkdir -p "$tmp/few"
-cp "$tmp/other"/t10k-* "$tmp/few"
-{ printf '\x00\x00\x08\x03\x00\x00\x00\x64\x00\x00\x00\x1c\x00\x00\x00\x1c'
-  tail -c +17 "$tmp/few/t10k-images-idx3-ubyte" | head -c 78400; } >"$tmp/few/train-images-idx3-ubyte"
-{ printf '\x00\x00\x08\x01\x00\x00\x00\x64'
-  tail -c +9 "$tmp/few/t10k-labels-idx1-ubyte" | head -c 100; } >"$tmp/few/train-labels-idx1-ubyte"
+few_training_images "$mnist" "$tmp/few" 100
 expect_error "the model was trained on 2000 images, and this training set has 100" \
     eval --model "$good" --data "$tmp/few"
 expect_error "the training images differ from the checkpoint's" \
     "${train[@]/$mnist/$tmp/other}" --resume "$good" --epochs 3
+# A model trained on a whole training set (here $tmp/few's 100 images) takes --subset of that
+# size on resume, the same run, and refuses any other (checked first: the resume saves back).
+few=(train --data "$tmp/few" --verbose 0 --device cpu)
+"$dd" "${few[@]}" --epochs 1 --save "$tmp/whole.safetensors" 2>"$tmp/err" || fail "training on 100: $(cat "$tmp/err")"
+expect_error "--subset 50 conflicts with the checkpoint, trained on the whole training set (100 images)" \
+    "${few[@]}" --resume "$tmp/whole.safetensors" --epochs 3 --subset 50
+"$dd" "${few[@]}" --resume "$tmp/whole.safetensors" --epochs 2 --subset 100 2>"$tmp/err" ||
+    fail "--subset 100 on a model of the whole 100: $(cat "$tmp/err")"
+expect_error "--subset 50 conflicts with --resume" "${train[@]}" --resume "$good" --epochs 3 --subset 50
 
 # predict: the first test image (a 7) as binary and ASCII PGM.
 images=$mnist/t10k-images-idx3-ubyte

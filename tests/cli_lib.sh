@@ -51,6 +51,18 @@ other_training_images() {
     cp "$2/t10k-labels-idx1-ubyte" "$2/train-labels-idx1-ubyte"
 }
 
+# few_training_images SRC DEST N: as other_training_images, its training set cut to the first N
+# images (the IDX headers say N).
+few_training_images() {
+    local n=$3 be
+    other_training_images "$1" "$2"
+    be=$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) $((n & 255)))
+    { printf "\x00\x00\x08\x03$be\x00\x00\x00\x1c\x00\x00\x00\x1c"
+      tail -c +17 "$2/t10k-images-idx3-ubyte" | head -c $((n * 784)); } >"$2/train-images-idx3-ubyte"
+    { printf "\x00\x00\x08\x01$be"
+      tail -c +9 "$2/t10k-labels-idx1-ubyte" | head -c "$n"; } >"$2/train-labels-idx1-ubyte"
+}
+
 # finish NAME: the summary line and the exit status.
 finish() {
     echo "$1: $failures failure(s)"

@@ -33,6 +33,17 @@ for order in "--variant 5 --batch 1" "--batch 1 --variant 5" "--bn before --init
 done
 "$dd" train "${small[@]}" --variant 5 --batch 1 --allow-bn-batch1 >"$tmp/out" 2>"$tmp/err" \
     || { fail "--allow-bn-batch1 refused:"; cat "$tmp/err"; }
+# A training set of one image makes one-sample batches at any --batch: refused, alone or in a
+# run folder (found once the images are loaded).
+few_training_images "$mnist" "$tmp/one-image" 1
+expect_error "BatchNormalization with a training set of one image cannot learn" \
+    train --data "$tmp/one-image" --epochs 1 --device cpu --variant 5 --batch 32
+expect_error "BatchNormalization with a training set of one image cannot learn" \
+    train --data "$tmp/one-image" --epochs 1 --device cpu --variant 5 --batch 32 --out "$tmp/one-bn"
+expect_error "BatchNormalization with --subset 1 cannot learn" \
+    train "${small[@]}" --variant 5 --batch 32 --subset 1
+"$dd" train --data "$tmp/one-image" --epochs 1 --device cpu --variant 0 >/dev/null 2>"$tmp/err" ||
+    fail "the baseline (no BN) on one image: $(cat "$tmp/err")"
 
 # Explicit flags override the preset on either side of it; one model into a run folder.
 "$dd" train "${small[@]}" --batch 8 --variant 9 --out "$tmp/one" --width 30 --activation relu \

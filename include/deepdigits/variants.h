@@ -32,4 +32,8 @@ void dd_options_describe_short(const dd_train_options *opts, char *buf, size_t l
  * Returns 0, or -1 with one line in ERR. */
 int dd_check_bn_batch(const dd_train_options *opts, int allow, char *err);
 
+/* The same check once the training set is loaded: a set of TRAIN_COUNT images, cut by
+ * opts->subset, makes one-sample batches when it holds a single image. */
+int dd_check_bn_samples(const dd_train_options *opts, int train_count, int allow, char *err);
+
 #endif
