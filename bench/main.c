@@ -38,9 +38,10 @@ static const char help[] =
     "  --device NAME     auto (default: cpu, and gpu when present), cpu, gpu\n"
     "  --backends LIST   of cpu, cuda, cuda-fused, cuda-fused-2sm, cuda-fused-4sm,\n"
     "                    cuda-fused-pipe (default: all)\n"
-    "  --steps M         steps per timed run (default: one epoch, at most 2000)\n"
+    "  --steps M         steps per timed run (default: an epoch of full batches of the training\n"
+    "                    set, at least 20 and at most 2000)\n"
     "  --repeats R       timed runs per configuration, median reported (default 5)\n"
-    "  --quick           20 steps x 3 runs: a smoke test\n"
+    "  --quick           20 steps x 3 runs: a smoke test (an explicit --steps or --repeats wins)\n"
     "  --lab             also time the whole lab: 21 models x 20 epochs, evaluation included\n"
     "  --lab-epochs N    epochs per model for --lab (default 20)\n"
     "  --lab-jobs N      models at a time for --lab (default: all 21 on the GPU, 1 on the CPU)\n"
@@ -57,32 +58,67 @@ static const char help[] =
 
 typedef struct {
     int models[MAX_LIST], n_models, batches[MAX_LIST], n_batches;
-    int backends; /* a bit per backend of the matrix */
-    int steps, repeats, quick, lab, lab_epochs, lab_jobs, tf32, no_graphs, gemms, phases;
+    int backends;       /* a bit per backend of the matrix */
+    int steps, repeats; /* 0: not given (the defaults, or --quick's) */
+    int quick, lab, lab_epochs, lab_jobs, tf32, no_graphs, gemms, phases;
     unsigned long long seed;
     dd_device device;
     const char *json, *data, *dataset;
 } bench_args;
 
-/* "cuda,cuda-fused" -> their bits in *MASK. */
+/* The backend named by the LEN characters at NAME, or N_BACKENDS. */
+static backend find_backend(const char *name, size_t len) {
+    backend on = ON_CPU;
+    while (on < N_BACKENDS &&
+           (strlen(backend_names[on]) != len || strncmp(name, backend_names[on], len) != 0))
+        on++;
+    return on;
+}
+
+/* "cuda,cuda-fused" -> their bits in *MASK. An empty item (a doubled or stray comma) and a name
+ * given twice are refused rather than passed over: either is a slip in the list, and the user
+ * should see it before the matrix runs, as --models and --batch do. */
 static int parse_backends(const char *value, int *mask) {
-    char buf[512];
-    snprintf(buf, sizeof buf, "%s", value);
     *mask = 0;
-    for (char *save, *tok = strtok_r(buf, ",", &save); tok; tok = strtok_r(NULL, ",", &save)) {
-        backend on = ON_CPU;
-        while (on < N_BACKENDS && strcmp(tok, backend_names[on]) != 0) on++;
+    for (const char *item = value;; item++) {
+        const char *comma = strchr(item, ',');
+        const size_t len = comma ? (size_t)(comma - item) : strlen(item);
+        const backend on = find_backend(item, len);
+        if (len == 0) {
+            fprintf(stderr,
+                    "deepdigits-bench: --backends '%s': an empty item; give backend names "
+                    "separated by single commas\n",
+                    value);
+            return -1;
+        }
         if (on == N_BACKENDS) {
             fprintf(stderr,
-                    "deepdigits-bench: --backends: unknown backend '%s' (cpu, cuda, cuda-fused, "
+                    "deepdigits-bench: --backends: unknown backend '%.*s' (cpu, cuda, cuda-fused, "
                     "cuda-fused-2sm, cuda-fused-4sm, cuda-fused-pipe)\n",
-                    tok);
+                    (int)len, item);
+            return -1;
+        }
+        if (*mask & 1 << on) {
+            fprintf(stderr, "deepdigits-bench: --backends '%s': %s is given twice\n", value,
+                    backend_names[on]);
             return -1;
         }
         *mask |= 1 << on;
+        if (!comma) return 0;
+        item = comma;
     }
-    if (*mask == 0) fprintf(stderr, "deepdigits-bench: --backends: empty list\n");
-    return *mask ? 0 : -1;
+}
+
+/* --models and --batch: an item given twice would be measured twice, as two rows of one cell. */
+static int refuse_duplicates(const char *name, const char *value, const int *items, int n) {
+    for (int i = 1; i < n; i++)
+        for (int j = 0; j < i; j++)
+            if (items[i] == items[j]) {
+                fprintf(stderr, "deepdigits-bench: --%s '%s': %d is given twice\n", name, value,
+                        items[i]);
+                return -1;
+            }
+    return 0;
 }
 
 static int parse_args(int argc, char **argv, bench_args *a) {
@@ -136,10 +172,12 @@ static int parse_args(int argc, char **argv, bench_args *a) {
         case MODELS:
             rc = dd_parse_int_list("models", optarg, 0, DD_VARIANT_COUNT, a->models, MAX_LIST,
                                    &a->n_models);
+            if (rc == 0) rc = refuse_duplicates("models", optarg, a->models, a->n_models);
             break;
         case BATCH:
             rc = dd_parse_int_list("batch", optarg, 1, DD_MAX_BATCH, a->batches, MAX_LIST,
                                    &a->n_batches);
+            if (rc == 0) rc = refuse_duplicates("batch", optarg, a->batches, a->n_batches);
             break;
         case DEVICE:
             rc = dd_parse_device(optarg, &a->device);
@@ -251,6 +289,7 @@ typedef struct {
     int model, batch, skipped;
     backend on;
     char why[DD_ERR_LEN];
+    bench_plan plan; /* what was timed: steps a run, runs */
     bench_result r;
     double floor_us, speedup;
 } row;
@@ -291,19 +330,31 @@ static void json_row(FILE *f, const row *w, int first) {
     char speedup[32] = "null"; /* a CPU row, or no CPU figure to compare with */
     if (w->speedup > 0) snprintf(speedup, sizeof speedup, "%.3f", w->speedup);
     fprintf(f,
-            ", \"us_per_step\": %.4f, \"us_min\": %.4f, \"us_max\": %.4f, \"spread\": %.4f, "
+            ", \"steps\": %d, \"repeats\": %d, \"us_per_step\": %.4f, \"us_min\": %.4f, "
+            "\"us_max\": %.4f, \"spread\": %.4f, "
             "\"samples_per_s\": %.1f, \"epoch_seconds\": %.4f, \"speedup_vs_cpu\": %s, "
             "\"flops_per_step\": %.0f, \"bytes_per_step\": %.0f, \"floor_us\": %.4f, "
             "\"times_floor\": %.2f}",
-            r->us_median, r->us_min, r->us_max, (r->us_max - r->us_min) / r->us_median,
-            w->batch * 1e6 / r->us_median, r->steps_per_epoch * r->us_median / 1e6, speedup,
-            r->flops, r->bytes, w->floor_us, w->floor_us > 0 ? r->us_median / w->floor_us : 0);
+            w->plan.steps, w->plan.repeats, r->us_median, r->us_min, r->us_max,
+            (r->us_max - r->us_min) / r->us_median, w->batch * 1e6 / r->us_median,
+            r->steps_per_epoch * r->us_median / 1e6, speedup, r->flops, r->bytes, w->floor_us,
+            w->floor_us > 0 ? r->us_median / w->floor_us : 0);
 }
 
-static bench_plan plan_for(const bench_args *a, int batch) {
-    bench_plan p = {a->steps, a->repeats ? a->repeats : 5, 0};
-    if (!p.steps) p.steps = 60000 / batch < 2000 ? (60000 / batch > 20 ? 60000 / batch : 20) : 2000;
-    if (a->quick) p.steps = 20, p.repeats = 3;
+/* A timed run's steps when --steps is not given: one epoch of full batches of the training set
+ * loaded (the steps an epoch takes), but at least MIN_STEPS, so that a run of large batches is not
+ * a handful of steps read by the clock, and at most MAX_STEPS, so that batch 1 does not take an
+ * epoch of 60000 steps a run. --quick times QUICK_STEPS x QUICK_REPEATS instead of the defaults. */
+enum { MIN_STEPS = 20, MAX_STEPS = 2000, DEFAULT_REPEATS = 5, QUICK_STEPS = 20, QUICK_REPEATS = 3 };
+
+/* The plan of a cell at BATCH with TRAIN_COUNT training images. An explicit --steps or --repeats
+ * wins over --quick's (0 in A: not given): a flag the user typed is never ignored. */
+static bench_plan plan_for(const bench_args *a, int train_count, int batch) {
+    const int epoch = train_count / batch; /* >= 1: a batch above the training set is refused */
+    const int one_epoch = epoch < MIN_STEPS ? MIN_STEPS : epoch > MAX_STEPS ? MAX_STEPS : epoch;
+    bench_plan p = {a->steps, a->repeats, 0};
+    if (!p.steps) p.steps = a->quick ? QUICK_STEPS : one_epoch;
+    if (!p.repeats) p.repeats = a->quick ? QUICK_REPEATS : DEFAULT_REPEATS;
     p.warmup = p.steps / 10 + 5;
     return p;
 }
@@ -328,8 +379,8 @@ static int measure(const bench_args *a, const dd_mnist *data, const bench_machin
         w->skipped = 1, snprintf(w->why, sizeof w->why, "BN needs batch >= 2");
         return 0;
     }
-    bench_plan p = plan_for(a, w->batch);
-    if (bench_measure(&o, gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, &p, &w->r, err) != 0) {
+    w->plan = plan_for(a, data->train.count, w->batch);
+    if (bench_measure(&o, gpu ? DD_DEVICE_GPU : DD_DEVICE_CPU, data, &w->plan, &w->r, err) != 0) {
         if (fused && strncmp(err, "--engine fused: ", 16) == 0) {
             w->skipped = 1, snprintf(w->why, sizeof w->why, "%s", err + 16);
             return 0;
@@ -506,7 +557,7 @@ int main(int argc, char **argv) {
     else if (a.phases && !have_gpu)
         printf("--phases: skipped: no CUDA device\n");
     else if (a.phases) {
-        const bench_plan p = plan_for(&a, 1);
+        const bench_plan p = plan_for(&a, data.train.count, 1);
         int sms = 0; /* bit s: on s SMs */
         for (backend on = ON_FUSED; on <= ON_FUSED4; on++)
             if ((a.backends >> on) & 1) sms |= 1 << backend_sms[on];

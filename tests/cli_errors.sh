@@ -95,6 +95,17 @@ expect_bench_error "--batch 60001: the training set has 60000 images" --device c
 expect_bench_error "--json '$tmp': not a file name" --device cpu --quick --json "$tmp"
 expect_bench_error "--json '': not a file name" --device cpu --quick --json ''
 expect_bench_error "unknown backend 'gpu'" --backends cpu,gpu
+# An empty item in --backends was passed over, and an item given twice in --models or --batch was
+# measured twice; each is a slip in the list, refused as --models '0,,1' is. (The flags before
+# the list keep a bench that takes it to a few seconds.)
+small=(--device cpu --quick --models 0 --batch 2)
+expect_bench_error "--backends 'cpu,,cuda': an empty item" "${small[@]}" --backends cpu,,cuda
+expect_bench_error "--backends ',cpu': an empty item" "${small[@]}" --backends ,cpu
+expect_bench_error "--backends 'cpu,': an empty item" "${small[@]}" --backends cpu,
+expect_bench_error "--backends '': an empty item" "${small[@]}" --backends ''
+expect_bench_error "--backends 'cpu,cuda,cpu': cpu is given twice" "${small[@]}" --backends cpu,cuda,cpu
+expect_bench_error "--batch '2,32,2': 2 is given twice" "${small[@]}" --batch 2,32,2
+expect_bench_error "--models '0,20,0': 0 is given twice" "${small[@]}" --models 0,20,0
 expect_bench_error "--gemms times the SGEMMs instead of training" --gemms --lab
 expect_bench_error "--gemms multiplies random operands and reads no images" --gemms
 expect_bench_error "--phases times a fused step's phases instead of the matrix: not with --lab" --phases --lab
