@@ -8,10 +8,13 @@
 static const char report_help[] =
     "usage: deepdigits report [--data DIR] RUNS\n"
     "Writes RUNS/report.md and RUNS/report.html, and the plots under RUNS/plots, for the run\n"
-    "folders under RUNS (as deepdigits train --variant all --out RUNS writes them): the results\n"
-    "table, every model's configuration and Keras code, loss and accuracy curves, gradient RMS\n"
-    "and saturation per layer, and for the best model a confusion matrix and its misclassified\n"
-    "test digits. Plots need gnuplot (PNG and SVG); without it the text is still written.\n"
+    "folders under RUNS (as deepdigits train --variant all --out RUNS writes them), and for RUNS\n"
+    "itself when it is one (a run folder holding runs is reported with them, and a line says\n"
+    "so): the results table, every model's configuration and Keras code, loss and accuracy "
+    "curves,\n"
+    "gradient RMS and saturation per layer, and for the best model a confusion matrix and its\n"
+    "misclassified test digits. Plots need gnuplot (PNG and SVG); without it the text is still\n"
+    "written. A path is at most 1023 bytes, as train --out takes it.\n"
     "\n"
     "  --data DIR   the MNIST folder for the test set (default: the one in config.json)\n"
     "  --help       this text\n";

@@ -4,6 +4,7 @@
 #include <dirent.h>
 #include <errno.h>
 #include <fcntl.h>
+#include <limits.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -13,14 +14,16 @@
 #include "deepdigits/report.h"
 #include "errors.h"
 
-/* Is gnuplot an executable on PATH? */
+/* Is gnuplot an executable on PATH? An entry too long for PATH_MAX is passed over, as execlp
+ * does: cut short, it would name another folder. */
 static int have_gnuplot(void) {
     const char *path = getenv("PATH");
-    char dir[DD_RUN_PATH_LEN + 16];
+    char file[PATH_MAX];
     for (const char *p = path; p && *p;) {
-        size_t n = strcspn(p, ":");
-        snprintf(dir, sizeof dir, "%.*s/gnuplot", (int)(n < 1000 ? n : 1000), p);
-        if (n > 0 && access(dir, X_OK) == 0) return 1;
+        const size_t n = strcspn(p, ":");
+        const int fits = n > 0 && n + sizeof "/gnuplot" <= sizeof file;
+        if (fits) snprintf(file, sizeof file, "%.*s/gnuplot", (int)n, p);
+        if (fits && access(file, X_OK) == 0) return 1;
         p += n + (p[n] == ':');
     }
     return 0;
@@ -283,12 +286,28 @@ static int write_summary_data(const dd_report *r) {
     return fclose(f);
 }
 
+int dd_report_mkdir(const char *dir, const char *sub, char *err) {
+    char path[DD_RUN_PATH_LEN + 32];
+    struct stat st;
+    snprintf(path, sizeof path, "%s/%s", dir, sub);
+    if (mkdir(path, 0777) != 0 && errno != EEXIST) {
+        snprintf(err, DD_ERR_LEN, "%.300s: cannot create the folder: %s", path, strerror(errno));
+        return -1;
+    }
+    if (stat(path, &st) != 0 || !S_ISDIR(st.st_mode)) { /* EEXIST: a file, say */
+        snprintf(err, DD_ERR_LEN, "%.300s: not a folder", path);
+        return -1;
+    }
+    return 0;
+}
+
 /* Makes the scripts and data/layers folders and every data file. */
 static int write_data(const dd_report *r, FILE *log) {
-    char dir[DD_RUN_PATH_LEN + 32], layers[DD_RUN_PATH_LEN + 32], err[DD_ERR_LEN];
-    snprintf(dir, sizeof dir, "%s/plots/scripts", r->dir);
-    snprintf(layers, sizeof layers, "%s/plots/data/layers", r->dir);
-    int rc = dd_mkdirs(dir, err) || dd_mkdirs(layers, err) ? -1 : 0;
+    char err[DD_ERR_LEN];
+    int rc = dd_report_mkdir(r->dir, "plots/scripts", err) ||
+                     dd_report_mkdir(r->dir, "plots/data/layers", err)
+                 ? -1
+                 : 0;
     for (int i = 0; i < r->n_runs && rc == 0; i++)
         rc = write_run_data(r, &r->runs[i]) || write_layer_data(r, &r->runs[i]) ? -1 : 0;
     if (rc == 0) rc = write_summary_data(r);

@@ -31,10 +31,26 @@ static void summarize(dd_report_run *run) {
     run->epoch_seconds = seconds / h->rows;
 }
 
+/* DIR/NAME (NAME "": DIR itself) into OUT. A run folder's path is shorter than DD_RUN_PATH_LEN,
+ * as train writes it (run.h): a longer one is an error, never a path cut short, which would name
+ * another folder. */
+static int run_path(char out[DD_RUN_PATH_LEN], const char *dir, const char *name, char *err) {
+    const size_t n = strlen(dir);
+    const char *slash = !name[0] || (n && dir[n - 1] == '/') ? "" : "/";
+    const int len = snprintf(out, DD_RUN_PATH_LEN, "%s%s%s", dir, slash, name);
+    if (len >= 0 && len < DD_RUN_PATH_LEN) return 0;
+    snprintf(err, DD_ERR_LEN,
+             "%.64s...%s%s: path too long (%d bytes; a run folder's path has at most %d, the "
+             "most train --out takes)",
+             dir, name[0] ? "/" : "", name, len, DD_RUN_PATH_LEN - 1);
+    return -1;
+}
+
+/* Reads the run folder DIR, whose path fits run->dir (run_path). */
 static int load_run(const char *dir, dd_report_run *run, char *err) {
     char path[DD_RUN_PATH_LEN + 32];
     memset(run, 0, sizeof *run);
-    snprintf(run->dir, sizeof run->dir, "%.1000s", dir);
+    snprintf(run->dir, sizeof run->dir, "%s", dir);
     snprintf(path, sizeof path, "%s/config.json", run->dir);
     if (dd_run_config_read(path, &run->cfg, err) != 0) return -1;
     snprintf(path, sizeof path, "%s/history.csv", run->dir);
@@ -89,41 +105,60 @@ static int by_name(const void *a, const void *b) {
     return strcmp(x->cfg.name, y->cfg.name);
 }
 
-/* Every subfolder of DIR with a config.json, or DIR itself when it is a run folder. Runs that
- * cannot be read, or did not finish, are named on stderr and left out. */
-static int find_runs(dd_report *r, char *err) {
-    char path[DD_RUN_PATH_LEN + 300];
+/* Makes room in r->runs (CAP entries) for one more. */
+static int grow(dd_report *r, int *cap, char *err) {
+    if (r->n_runs < *cap) return 0;
+    const int want = *cap ? 2 * *cap : 32;
+    dd_report_run *more = realloc(r->runs, (size_t)want * sizeof *more);
+    if (!more) {
+        snprintf(err, DD_ERR_LEN, "out of memory for %d runs", want);
+        return -1;
+    }
+    r->runs = more, *cap = want;
+    return 0;
+}
+
+/* Reads the run folder DIR/NAME (NAME "": DIR itself), or names on stderr why it is left out.
+ * -1 only for what ends the report: a path too long to read whole, no memory. */
+static int add_run(dd_report *r, int *cap, const char *name, char *err) {
+    char dir[DD_RUN_PATH_LEN], why[DD_ERR_LEN];
+    if (run_path(dir, r->dir, name, err) != 0 || grow(r, cap, err) != 0) return -1;
+    if (load_run(dir, &r->runs[r->n_runs], why) == 0)
+        r->n_runs++;
+    else
+        fprintf(stderr, "deepdigits report: skipping %s: %s\n", dir, why);
+    return 0;
+}
+
+/* DIR itself when it is a run folder, and every subfolder of DIR with a config.json. A run
+ * folder can hold runs too (train --out DIR, then --variant all --out DIR): all are read, so that
+ * none hides the others. */
+static int gather(dd_report *r, char *err) {
+    char path[DD_RUN_PATH_LEN + 300]; /* DIR (checked), a name (at most 255), /config.json */
+    int cap = 0;
     snprintf(path, sizeof path, "%s/config.json", r->dir);
-    int single = is_file(path), cap = 0;
-    DIR *d = single ? NULL : opendir(r->dir);
-    if (!single && !d) {
+    const int dir_is_run = is_file(path);
+    if (dir_is_run && add_run(r, &cap, "", err) != 0) return -1;
+    DIR *d = opendir(r->dir);
+    if (!d && !dir_is_run) {
         snprintf(err, DD_ERR_LEN, "%.300s: cannot open the folder: %s", r->dir, strerror(errno));
         return -1;
     }
-    for (struct dirent *e = d ? readdir(d) : NULL; single || e; e = d ? readdir(d) : NULL) {
-        if (!single) snprintf(path, sizeof path, "%s/%s/config.json", r->dir, e->d_name);
-        if (single || (e->d_name[0] != '.' && is_file(path))) {
-            if (r->n_runs == cap) {
-                cap = cap ? 2 * cap : 32;
-                dd_report_run *more = realloc(r->runs, (size_t)cap * sizeof *r->runs);
-                if (!more) {
-                    if (d) closedir(d);
-                    snprintf(err, DD_ERR_LEN, "out of memory for %d runs", cap);
-                    return -1;
-                }
-                r->runs = more;
-            }
-            snprintf(path, sizeof path, "%s%s%s", r->dir, single ? "" : "/",
-                     single ? "" : e->d_name);
-            char why[DD_ERR_LEN];
-            if (load_run(path, &r->runs[r->n_runs], why) == 0)
-                r->n_runs++;
-            else
-                fprintf(stderr, "deepdigits report: skipping %s: %s\n", path, why);
+    for (struct dirent *e; d && (e = readdir(d));) {
+        snprintf(path, sizeof path, "%s/%s/config.json", r->dir, e->d_name);
+        if (e->d_name[0] != '.' && is_file(path) && add_run(r, &cap, e->d_name, err) != 0) {
+            closedir(d);
+            return -1;
         }
-        if (single) break;
     }
     if (d) closedir(d);
+    return 0;
+}
+
+/* The runs (see gather), sorted, named and summarized. Runs that cannot be read, or did not
+ * finish, are named on stderr and left out. */
+static int find_runs(dd_report *r, char *err) {
+    if (gather(r, err) != 0) return -1;
     if (r->n_runs == 0) {
         snprintf(err, DD_ERR_LEN,
                  "%.300s: no finished run folders (config.json, history.csv, model.safetensors)",
@@ -134,17 +169,21 @@ static int find_runs(dd_report *r, char *err) {
     for (int i = 0; i < r->n_runs; i++) name_stem(r, i);
     for (int i = 1; i < r->n_runs; i++)
         if (r->runs[i].final_val_acc > r->runs[r->best].final_val_acc) r->best = i;
-    for (int i = 0; i < r->n_runs; i++)
+    for (int i = 0; i < r->n_runs; i++) {
         r->have_diagnostics |= dd_history_col(&r->runs[i].hist, "grad_rms_dense_1") >= 0;
+        if (strcmp(r->runs[i].dir, r->dir) == 0) r->dir_run = i; /* the others are DIR/NAME */
+    }
     return 0;
 }
 
 int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
-    dd_report r = {.dir = dir};
-    int rc = find_runs(&r, err);
-    char plots[DD_RUN_PATH_LEN + 16];
-    snprintf(plots, sizeof plots, "%s/plots/data", dir);
-    if (rc == 0) rc = dd_mkdirs(plots, err);
+    dd_report r = {.dir = dir, .dir_run = -1};
+    char checked[DD_RUN_PATH_LEN];
+    /* DIR no longer than a run folder's path: then every path the report makes under it fits
+     * the buffers, sized DD_RUN_PATH_LEN and the longest name under it. */
+    int rc = run_path(checked, dir, "", err) == 0 ? find_runs(&r, err) : -1;
+    if (rc == 0)
+        rc = dd_report_mkdir(dir, "plots", err) || dd_report_mkdir(dir, "plots/data", err) ? -1 : 0;
     if (rc == 0) dd_report_clear_plots(dir);
     if (rc == 0 && dd_report_evaluate(&r, data) != 0) {
         if (data) /* a folder the user named: an error, not a note */
@@ -153,6 +192,11 @@ int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
             fprintf(stderr, "deepdigits report: no confusion matrix: %s\n", r.eval_note);
     }
     if (rc == 0) {
+        if (r.dir_run >= 0 && r.n_runs > 1)
+            fprintf(log,
+                    "deepdigits report: %s is itself a run folder (%s) and holds %d more: all %d "
+                    "are reported\n",
+                    dir, r.runs[r.dir_run].cfg.name, r.n_runs - 1, r.n_runs);
         fprintf(log, "deepdigits report: %d run%s; best %s (val_acc %.4f)\n", r.n_runs,
                 dd_s(r.n_runs), r.runs[r.best].cfg.name, r.runs[r.best].final_val_acc);
         r.plots_failed = dd_report_plots(&r, stderr);

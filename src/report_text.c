@@ -319,6 +319,9 @@ int dd_report_text(const dd_report *r, char *err) {
          "MNIST, the lab's Keras program and its variants (../shared/LAB.md), trained by "
          "deepdigits; folder %s.",
          r->dir);
+    if (r->dir_run >= 0 && r->n_runs > 1)
+        para(&d, "The folder is itself a run folder (%s) and holds %d more; all are reported.",
+             r->runs[r->dir_run].cfg.name, r->n_runs - 1);
     if (!r->have_gnuplot) para(&d, "No plots: gnuplot was not found when this report was made.");
     results(&d);
     best_model(&d);

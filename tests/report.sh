@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # `deepdigits report` on the runs variants_all.sh wrote: valid PNGs (the 8-byte signature), a
 # report.md and report.html naming all 21 models and the best one's confusion matrix; then,
-# with gnuplot off PATH, the text report all the same and one line naming the missing plots.
+# with gnuplot off PATH, the text report all the same and one line naming the missing plots;
+# then runs left out, odd names, a run folder holding runs, and paths at train's length limit.
 # Usage: report.sh DEEPDIGITS RUNS
 source "$(dirname "$0")/cli_lib.sh" "$@"
 runs=$2
@@ -132,6 +133,53 @@ grep -q 'skipping .*variant-09: .*config.json: not a deepdigits config.json: "va
 grep -q "skipping .*variant-10: .*history.csv: row 1, column loss: 'oops' is not a number" \
     "$tmp/err" || { fail "the bad history.csv was not named:"; cat "$tmp/err"; }
 grep -q '19 runs' "$tmp/out" || { fail "not 19 runs:"; cat "$tmp/out"; }
+
+# A folder that is itself a run folder and holds run folders too: all of them are reported (the
+# top one under its own name), and one line says so; none is hidden behind the other.
+nested="$tmp/nested"
+cp -r "$runs" "$nested"
+cp "$runs/baseline/"{config.json,history.csv,model.safetensors} "$nested/"
+sed -i 's/"name": "baseline"/"name": "outer"/' "$nested/config.json"
+PATH=/nonexistent "$dd" report "$nested" >"$tmp/out" 2>"$tmp/err" || fail "nested report exited $?"
+grep -q '22 runs' "$tmp/out" || { fail "a run folder holding runs: not 22 runs:"; cat "$tmp/out"; }
+[[ $(grep -c "is itself a run folder (outer) and holds 21 more" "$tmp/out") -eq 1 ]] ||
+    { fail "no single line naming the run folder that holds runs:"; cat "$tmp/out" "$tmp/err"; }
+for run in outer baseline variant-20; do
+    grep -q "$run" "$nested/report.md" 2>/dev/null || fail "nested report.md does not name $run"
+done
+grep -q 'is itself a run folder' "$nested/report.md" 2>/dev/null ||
+    fail "report.md does not say its folder is a run folder too"
+
+# Paths: a run folder train can write (DD_RUN_PATH_LEN - 1 = 1023 bytes) is one report reads,
+# alone or under its folder; a longer one, the folder or a run inside it, is one error line,
+# never a path cut short (which would read, or write, another folder).
+# path_of_length N: a folder name under $tmp exactly N bytes long, in components of 200 bytes.
+path_of_length() {
+    local p=$tmp/long left
+    while left=$(($1 - ${#p} - 1)); ((left > 201)); do p+=/$(printf '%0200d' 0); done
+    echo "$p/$(printf "%0${left}d" 0)"
+}
+mnist_dir=$(sed -n 's/^  "data": "\(.*\)",$/\1/p' "$runs/baseline/config.json")
+top=$(path_of_length 1014) # top/baseline: 1023 bytes
+"$dd" train --out "$top/baseline" --epochs 1 --subset 64 --data "$mnist_dir" --verbose 0 \
+    --no-diagnostics >"$tmp/out" 2>&1 || { fail "train into 1023 bytes exited $?:"; cat "$tmp/out"; }
+"$dd" report "$top/baseline" >"$tmp/out" 2>"$tmp/err" ||
+    { fail "report of a 1023-byte run folder exited $?:"; cat "$tmp/err"; }
+grep -q '1 run;' "$tmp/out" || { fail "the 1023-byte run folder was not read:"; cat "$tmp/out"; }
+[[ -s $top/baseline/report.md ]] || fail "no report.md in the 1023-byte run folder"
+! grep -q 'gnuplot failed' "$tmp/err" || { fail "gnuplot failed at 1023 bytes:"; cat "$tmp/err"; }
+"$dd" report "$top" >"$tmp/out" 2>"$tmp/err" ||
+    { fail "report of a folder holding a 1023-byte run exited $?:"; cat "$tmp/err"; }
+grep -q '1 run;' "$tmp/out" ||
+    { fail "the 1023-byte run under its folder was not read:"; cat "$tmp/out"; }
+expect_error "path too long" train --out "$top/baseline0" --epochs 1 --subset 64 \
+    --data "$mnist_dir" --verbose 0
+rm -rf "$top/report.md" "$top/report.html" "$top/plots" "$top/baseline/report.md"
+cp -r "$top/baseline" "$top/baseline0" # 1024 bytes: more than train writes
+expect_error "path too long" report "$top/baseline0"
+expect_error "path too long" report "$top"
+[[ ! -e $top/baseline0/report.md && ! -e $top/report.md ]] ||
+    fail "a report written for a folder whose path is too long, or that holds one"
 
 if ((failures == 0)) && [[ -z $have_gnuplot ]]; then
     echo "skipped: gnuplot is not installed, so its plots were not checked (the rest passed)"

@@ -42,6 +42,7 @@ typedef struct {
     const char *dir; /* the folder the report goes to */
     dd_report_run *runs;
     int n_runs;
+    int dir_run;          /* the run that is DIR itself (it may hold the others), or -1 */
     int best;             /* index of the run with the highest final val_acc */
     int have_diagnostics; /* some run's history has the per-layer columns (not --no-diagnostics) */
     /* The best run's weights on the test set (have_eval) */
@@ -55,9 +56,11 @@ typedef struct {
     int plots_failed;
 } dd_report;
 
-/* Writes the report for the runs under DIR (or DIR itself when it is a run folder). DATA
- * overrides the MNIST folder recorded in config.json; where it cannot be read, that is the error.
- * Progress goes to LOG, what is left out (runs, plots, the confusion matrix) to stderr. */
+/* Writes the report for the runs under DIR, and DIR itself when it is a run folder (one line on
+ * LOG says so when it holds runs as well). DIR and the run folders have paths shorter than
+ * DD_RUN_PATH_LEN, as train writes them; a longer one is the error. DATA overrides the MNIST
+ * folder recorded in config.json; where it cannot be read, that is the error. Progress goes to
+ * LOG, what is left out (runs, plots, the confusion matrix) to stderr. */
 int dd_report_write(const char *dir, const char *data, FILE *log, char *err);
 
 /* Evaluates the best run's final weights on the test set: fills the confusion matrix and writes
@@ -66,6 +69,10 @@ int dd_report_evaluate(dd_report *r, const char *data);
 
 /* Runs gnuplot for every chart (PNG and SVG). Returns the number of plots that failed. */
 int dd_report_plots(dd_report *r, FILE *log);
+/* Makes the folder DIR/SUB (DIR/SUB's parent is there; DIR is a run folder's length at most, and
+ * SUB a short name of the report's, such as "plots/data": dd_mkdirs would refuse what that adds
+ * to a run folder's longest path). Returns 0 or -1 with ERR. */
+int dd_report_mkdir(const char *dir, const char *sub, char *err);
 /* Removes what an earlier report left under DIR/plots (images, their data and scripts), so that
  * this report links only what it makes: a plot of a run no longer there, or one gnuplot did not
  * redraw, would otherwise stay in the report. */

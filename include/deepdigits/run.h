@@ -12,6 +12,8 @@
 
 #include "deepdigits/train.h"
 
+/* A run folder's path and its NUL: train refuses a longer --out (dd_mkdirs), report a longer
+ * folder; the two share this one limit so that report reads every folder train writes. */
 #define DD_RUN_PATH_LEN 1024
 /* The checkpoint a run folder's training leaves in it when SIGINT or SIGTERM stops it (a run
  * trained again into the folder removes it): train --resume DIR/interrupted.safetensors goes on. */
