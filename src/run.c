@@ -102,6 +102,19 @@ static void copy_utf8(char *dst, size_t len, const char *src, int label) {
     dst[n] = '\0';
 }
 
+/* config.json names the data folder by its absolute path, for the report to evaluate the model:
+ * a path it cannot hold whole is refused rather than cut (the report would read another one). */
+static int check_data_dir(const char *data_dir, char *err) {
+    char absolute[PATH_MAX];
+    const char *path = realpath(data_dir, absolute) ? absolute : data_dir;
+    if (strlen(path) < DD_RUN_PATH_LEN) return 0;
+    snprintf(err, DD_ERR_LEN,
+             "%.64s...: the data folder's path is %zu bytes; a run folder's config.json holds at "
+             "most %d",
+             path, strlen(path), DD_RUN_PATH_LEN - 1);
+    return -1;
+}
+
 static void fill_config(dd_run_config *c, const char *dir, int variant,
                         const dd_train_options *opts, int allow, const char *data_dir,
                         const dd_mnist *data, const dd_layout *layout) {
@@ -198,7 +211,7 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     dd_run_config c;
     char path[DD_RUN_PATH_LEN + 32];
     /* Bad options are found before an earlier run's model is removed. */
-    if (dd_check_subset(opts, &data->train, err) != 0 ||
+    if (check_data_dir(data_dir, err) != 0 || dd_check_subset(opts, &data->train, err) != 0 ||
         dd_check_bn_samples(opts, data->train.count, allow, err) != 0 ||
         dd_layout_build(&opts->model, &layout, err) || dd_mkdirs(dir, err) != 0)
         return -1;
@@ -305,7 +318,7 @@ int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, in
     }
     *r = (lab_runs){
         .out = out, .data_dir = data_dir, .data = data, .allow = allow, .console = console};
-    int rc = 0;
+    int rc = check_data_dir(data_dir, err);
     for (int n = 0; n < MODELS && rc == 0; n++) {
         if (options_for(n, &r->opts[n], ctx) != 0) {
             snprintf(err, DD_ERR_LEN, "the options of variant %d are not valid", n);

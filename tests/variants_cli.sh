@@ -160,4 +160,13 @@ expect_one_line "--save does not combine with --out" train "${small[@]}" --varia
 expect_one_line "--out cannot be combined with --resume" train "${small[@]}" --out "$tmp/one" \
     --resume "$tmp/x.safetensors"
 
+# config.json names the data folder by its absolute path: a path too long for it is refused
+# before anything is written, never cut (the report would evaluate on another folder).
+d250=$(printf 'd%.0s' {1..250})
+long_data=$tmp/$d250/$d250/$d250/$d250/$d250
+mkdir -p "$long_data" && ln -s "$mnist"/* "$long_data"/
+expect_error "the data folder's path is" train --data "$long_data" --subset 300 --epochs 1 \
+    --device cpu --out "$tmp/long-data"
+[[ ! -e $tmp/long-data ]] || fail "a refused data folder still made the run folder"
+
 finish variants_cli
