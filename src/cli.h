@@ -55,7 +55,7 @@ struct option;
 void dd_bad_option(const char *cmd, const char *arg, const struct option *table);
 
 /* The data folder for --data/--dataset: DIR, or the dataset's usual place. Prints and returns
- * NULL on an unknown dataset. */
+ * NULL on an unknown dataset or an empty DIR. */
 const char *dd_data_dir(const char *data, const char *dataset);
 
 /* Loads the data folder, or prints the loader's line and returns -1. */

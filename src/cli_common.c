@@ -36,10 +36,19 @@ int dd_parse_float(const char *name, const char *value, double min_exclusive, do
     char *end;
     errno = 0;
     double v = strtod(value, &end);
-    if (errno || end == value || *end != '\0' || isspace((unsigned char)value[0]) || !isfinite(v)) {
+    /* strtod also reads hexadecimal ("0x10" is 16), which dd_parse_int refuses: decimal only */
+    if (end == value || *end != '\0' || isspace((unsigned char)value[0]) || strpbrk(value, "xX")) {
+        fprintf(stderr, "%s: --%s '%s': not a decimal number\n", dd_prog, name, value);
+        return -1;
+    }
+    if (!isfinite(v) && errno != ERANGE) { /* "nan", "inf", "infinity" */
         fprintf(stderr, "%s: --%s '%s': not a finite number\n", dd_prog, name, value);
         return -1;
     }
+    /* A finite number beyond a double's range: strtod returns ±HUGE_VAL (an overflow, refused
+     * by the range below), or ±0 or a denormal with the number's sign (an underflow: the range
+     * check sees a tiny number of that sign, and the float check below refuses it). */
+    if (errno == ERANGE && isfinite(v)) v = copysign(DBL_MIN, v);
     if (!(v > min_exclusive && v <= max)) {
         fprintf(stderr, "%s: --%s %s: must be greater than %g and at most %g\n", dd_prog, name,
                 value, min_exclusive, max);
@@ -104,6 +113,10 @@ int dd_parse_engine(const char *value, dd_engine *out) {
 const char *dd_data_dir(const char *data, const char *dataset) {
     if (data && dataset) {
         fprintf(stderr, "%s: give either --data or --dataset, not both\n", dd_prog);
+        return NULL;
+    }
+    if (data && !data[0]) { /* else the loader's line would begin "deepdigits: : cannot open" */
+        fprintf(stderr, "%s: --data '': not a folder name\n", dd_prog);
         return NULL;
     }
     if (data) return data;

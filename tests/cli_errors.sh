@@ -11,6 +11,14 @@ expect_error "--lr" "${train[@]}" --lr nan
 expect_error "--lr" "${train[@]}" --lr -0.5
 expect_error "--lr" "${train[@]}" --lr 0
 expect_error "--lr 1e-46: too small for a 32-bit float" "${train[@]}" --lr 1e-46 # 0 as a float
+# Beyond a double's range strtod sets ERANGE, which read as "not a finite number"; and it read
+# hexadecimal, which --epochs refuses ("0x10" was a learning rate of 16).
+expect_error "--lr 1e400: must be greater than 0 and at most 1000" "${train[@]}" --lr 1e400
+expect_error "--lr 1e-400: too small for a 32-bit float" "${train[@]}" --lr 1e-400
+expect_error "--lr -1e-400: must be greater than 0" "${train[@]}" --lr -1e-400
+expect_error "--lr '0x10': not a decimal number" "${train[@]}" --lr 0x10
+expect_error "--lr 'inf': not a finite number" "${train[@]}" --lr inf
+expect_error "--data '': not a folder name" "${train[@]}" --data ''
 expect_error "--activation 'softmax'" "${train[@]}" --activation softmax
 expect_error "unknown initializer 'orthogonal'" "${train[@]}" --init orthogonal
 expect_error "random_uniform:MIN,MAX" "${train[@]}" --init random_uniform:0.1,-0.1
