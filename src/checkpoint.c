@@ -229,9 +229,10 @@ int dd_checkpoint_parse(const uint8_t *buf, size_t len, const char *name, float 
     return 0;
 }
 
-/* Reads all of PATH (a regular file) into memory. */
+/* Reads all of PATH (a regular file) into memory. The open does not wait: a FIFO would block it
+ * until a writer came, only to be refused below. */
 static uint8_t *read_file(const char *path, size_t *len, char *err) {
-    int fd = open(path, O_RDONLY | O_CLOEXEC);
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat s;
     const char *why = NULL;
     if (fd < 0)
@@ -242,6 +243,8 @@ static uint8_t *read_file(const char *path, size_t *len, char *err) {
         why = "is a directory, not a checkpoint";
     else if (!S_ISREG(s.st_mode))
         why = "is not a regular file";
+    else
+        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
     uint8_t *buf = why ? NULL : malloc((size_t)s.st_size + 1);
     if (!why && !buf) why = "out of memory";
     size_t got = 0;

@@ -34,23 +34,24 @@ static const struct option eval_options[] = {{"model", required_argument, 0, OPT
                                              {"help", no_argument, 0, OPT_HELP},
                                              {0, 0, 0, 0}};
 
+/* predict's own table, so that getopt and dd_bad_option know only its flags: with eval's, `--da`
+ * was "ambiguous: --data, --dataset", two flags predict refuses. */
+static const struct option predict_options[] = {
+    {"model", required_argument, 0, OPT_MODEL}, {"help", no_argument, 0, OPT_HELP}, {0, 0, 0, 0}};
+
 /* Reads the flags of eval (WITH_DATA) or predict. Returns 0, 3 after --help, or an exit code. */
 static int parse(int argc, char **argv, const char *cmd, const char *help, int with_data,
                  const char **model, const char **data, const char **dataset) {
-    int opt, index;
+    const struct option *table = with_data ? eval_options : predict_options;
+    int opt;
     optind = 0;
     opterr = 0;
-    while ((opt = getopt_long(argc, argv, "h", eval_options, &index)) != -1) {
+    while ((opt = getopt_long(argc, argv, "h", table, NULL)) != -1) {
         if (opt == OPT_HELP || opt == 'h') return fputs(help, stdout), 3;
         if (opt == '?') {
             char who[32];
             snprintf(who, sizeof who, "deepdigits %s", cmd);
-            dd_bad_option(who, argv[optind - 1], eval_options);
-            return 2;
-        }
-        if (!with_data && opt != OPT_MODEL) {
-            fprintf(stderr, "deepdigits %s: --%s is not one of its options\n", cmd,
-                    eval_options[index].name);
+            dd_bad_option(who, argv[optind - 1], table);
             return 2;
         }
         if (opt == OPT_MODEL) *model = optarg;
@@ -66,6 +67,10 @@ static int parse(int argc, char **argv, const char *cmd, const char *help, int w
         else
             fprintf(stderr, "deepdigits %s: --model FILE.safetensors is required\n", cmd);
         return 2;
+    }
+    if (!**model) { /* else the loader's line would begin "deepdigits: : cannot read" */
+        fprintf(stderr, "deepdigits %s: --model '': not a file name\n", cmd);
+        return 1;
     }
     return 0;
 }

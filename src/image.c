@@ -3,6 +3,7 @@
 #include "image.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -10,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #define MAX_IMAGE_FILE (1 << 20) /* a 28x28 image in ASCII PGM is well under this */
 
@@ -20,13 +22,18 @@ typedef struct {
     size_t len, at;
 } cursor;
 
+/* PGM's whitespace (C's isspace in the "C" locale). */
+static int is_blank(uint8_t ch) {
+    return ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f';
+}
+
 /* Skips whitespace and # comments (which run to the end of the line). */
 static void skip_blank(cursor *c) {
     while (c->at < c->len) {
         uint8_t ch = c->s[c->at];
         if (ch == '#')
             while (c->at < c->len && c->s[c->at] != '\n' && c->s[c->at] != '\r') c->at++;
-        else if (ch == ' ' || ch == '\t' || ch == '\n' || ch == '\r' || ch == '\v' || ch == '\f')
+        else if (is_blank(ch))
             c->at++;
         else
             break;
@@ -43,13 +50,28 @@ static long number(cursor *c) {
     return digits == 0 || digits > 6 ? -1 : v;
 }
 
+/* P5's raster: one whitespace character after maxval, then exactly one byte a pixel. Any other
+ * length is refused, not read in part: a header ending "255\r\n", or "255 # note\n", leaves
+ * its second character or the comment as the first pixels, and the image shifted. */
+static int pgm_raw_size(const cursor *c, const char *name, char *err) {
+    if (c->at < c->len && !is_blank(c->s[c->at]))
+        return dd_fail(err, name, "no whitespace after the PGM maxval");
+    size_t have = c->at < c->len ? c->len - c->at - 1 : 0;
+    if (have < DD_IMAGE_PIXELS)
+        return dd_fail(err, name, "PGM data too short: %zu bytes for %d pixels", have,
+                       DD_IMAGE_PIXELS);
+    if (have > DD_IMAGE_PIXELS)
+        return dd_fail(err, name,
+                       "PGM data is %zu bytes, expected %d (one whitespace character after "
+                       "maxval, then one byte a pixel)",
+                       have, DD_IMAGE_PIXELS);
+    return 0;
+}
+
 static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8_t *pixels,
                       char *err) {
     if (!ascii) {
-        if (c->at >= c->len || !strchr(" \t\r\n", c->s[c->at]) ||
-            c->len - c->at - 1 < DD_IMAGE_PIXELS)
-            return dd_fail(err, name, "PGM data too short: %zu bytes for %d pixels",
-                           c->at < c->len ? c->len - c->at - 1 : 0, DD_IMAGE_PIXELS);
+        if (pgm_raw_size(c, name, err) != 0) return -1;
         c->at++;
     }
     for (int i = 0; i < DD_IMAGE_PIXELS; i++) {
@@ -63,6 +85,10 @@ static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8
             return dd_fail(err, name, "pixel %d is %ld, above maxval %ld", i, v, maxval);
         pixels[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);
     }
+    if (ascii) /* a plain PGM holds one image: more values mean another size than 28x28 */
+        skip_blank(c);
+    if (ascii && c->at < c->len)
+        return dd_fail(err, name, "text after the %d pixels, at byte %zu", DD_IMAGE_PIXELS, c->at);
     return 0;
 }
 
@@ -162,21 +188,36 @@ int dd_image_parse(const uint8_t *buf, size_t len, const char *name,
     return dd_pgm_parse(buf, len, name, pixels, err);
 }
 
+/* Up to N bytes of FD into BUF; fewer when the file ends or a read fails. */
+static size_t read_up_to(int fd, uint8_t *buf, size_t n) {
+    size_t got = 0;
+    while (got < n) {
+        ssize_t r = read(fd, buf + got, n - got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r <= 0) break;
+        got += (size_t)r;
+    }
+    return got;
+}
+
 int dd_image_load(const char *path, uint8_t pixels[DD_IMAGE_PIXELS], char *err) {
-    FILE *f = fopen(path, "rb");
-    if (!f) return dd_fail(err, path, "cannot open: %s", strerror(errno));
+    if (!path[0]) return dd_fail(err, "''", "not a file name");
+    /* The open does not wait: a FIFO would block it until a writer came, only to be refused.
+     * (Reads of a regular file ignore O_NONBLOCK.) */
+    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    if (fd < 0) return dd_fail(err, path, "cannot open: %s", strerror(errno));
     struct stat st;
     uint8_t *buf = NULL;
     int rc = -1;
-    if (fstat(fileno(f), &st) != 0 || !S_ISREG(st.st_mode))
+    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
         dd_fail(err, path, "not a regular file");
     else if (st.st_size > MAX_IMAGE_FILE)
         dd_fail(err, path, "%lld bytes: too large for a 28x28 image", (long long)st.st_size);
     else if (!(buf = malloc((size_t)st.st_size + 1)))
         dd_fail(err, path, "out of memory");
     else
-        rc = dd_image_parse(buf, fread(buf, 1, (size_t)st.st_size, f), path, pixels, err);
+        rc = dd_image_parse(buf, read_up_to(fd, buf, (size_t)st.st_size), path, pixels, err);
     free(buf);
-    fclose(f);
+    close(fd);
     return rc;
 }

@@ -64,7 +64,18 @@ expect_error "--model" predict "$tmp/seven.pgm"
 # A checkpoint given without --model, as other tools take it: the line says where it goes.
 expect_error "the checkpoint goes after --model: --model $good" eval "$good" --data "$mnist"
 expect_error "the checkpoint goes after --model: --model $good" predict "$good" "$tmp/seven.pgm"
-expect_error "predict: --data is not one of its options" predict --model "$good" --data "$mnist" "$tmp/seven.pgm"
+expect_error "predict: unknown option --data" predict --model "$good" --data "$mnist" "$tmp/seven.pgm"
+# predict knows only its own flags: --da was "ambiguous: --data, --dataset", two it refuses.
+expect_error "predict: unknown option --da (see --help)" predict --model "$good" --da x "$tmp/seven.pgm"
+# Empty names read as "deepdigits: : cannot read the checkpoint" (or ": cannot open").
+expect_error "eval: --model '': not a file name" eval --model '' --data "$mnist"
+expect_error "predict: --model '': not a file name" predict --model= "$tmp/seven.pgm"
+expect_error "--data '': not a folder name" eval --model "$good" --data ''
+expect_error "deepdigits: '': not a file name" predict --model "$good" ''
+# A header ending "255\r\n" left the '\n' as the first pixel: the image shifted, its digit
+# predicted from garbage. A raster of any other length than 784 bytes is refused.
+{ printf 'P5\r\n28 28\r\n255\r\n'; cat "$tmp/raw"; } >"$tmp/crlf.pgm"
+expect_error "crlf.pgm: PGM data is 785 bytes, expected 784" predict --model "$good" "$tmp/crlf.pgm"
 
 # Malformed checkpoints: each edit keeps the header's length, so only the named rule breaks.
 edit() { LC_ALL=C sed -e "0,/$2/s//$3/" "$good" >"$tmp/$1.safetensors"; }
@@ -101,6 +112,20 @@ expect_error "--save /nonexistent/x.safetensors: cannot write there" "${train[@]
 expect_error "--resume '': not a file name" "${train[@]}" --resume '' --epochs 3
 mkfifo "$tmp/fifo"
 expect_error "--save $tmp/fifo: not a regular file" "${train[@]}" --save "$tmp/fifo"
+# A FIFO given to read was opened blocking: eval and predict waited for a writer forever, only to
+# refuse it once one came. (timeout ends a run that would hang: exit 124.)
+timeout 20 "$dd" eval --model "$tmp/fifo" --data "$mnist" >/dev/null 2>"$tmp/err"
+rc=$?
+[[ $rc -eq 1 ]] && grep -qF "fifo: cannot read the checkpoint: is not a regular file" "$tmp/err" ||
+    fail "eval --model FIFO: exit $rc: $(cat "$tmp/err")"
+timeout 20 "$dd" predict --model "$good" "$tmp/fifo" >/dev/null 2>"$tmp/err"
+rc=$?
+[[ $rc -eq 1 ]] && grep -qF "fifo: not a regular file" "$tmp/err" ||
+    fail "predict on a FIFO: exit $rc: $(cat "$tmp/err")"
+timeout 20 "$dd" "${train[@]}" --resume "$tmp/fifo" --epochs 3 >/dev/null 2>"$tmp/err"
+rc=$?
+[[ $rc -eq 1 ]] && grep -qF "fifo: cannot read the checkpoint: is not a regular file" "$tmp/err" ||
+    fail "--resume FIFO: exit $rc: $(cat "$tmp/err")"
 # --history opens its file at the start: never a checkpoint's (the resumed one would be lost).
 before=$(cksum <"$good")
 expect_error "--history $good is the --resume checkpoint" "${train[@]}" --resume "$good" --epochs 3 \
@@ -158,10 +183,14 @@ BEFORE_KILL='rm -r "$tmp/gone"' interrupt TERM 143 --save "$tmp/gone/x.safetenso
 grep -q "^deepdigits: interrupted by SIGTERM; no checkpoint saved: .*gone/x.safetensors" "$tmp/err" ||
     fail "a failed save after SIGTERM: $(cat "$tmp/err")"
 # Started with SIGINT ignored (a script's background job, as here: bash starts one so), the run
-# leaves it ignored, as Python does; SIGTERM still stops it.
+# leaves it ignored, as Python does; SIGTERM still stops it. It runs in $tmp: the SIGTERM saves
+# deepdigits-interrupted.safetensors in the current folder, which was left in the test's. (A cd
+# in a subshell would not do: bash ignores SIGINT only in a simple command started with &.)
 : >"$tmp/ignored.out"
+cd "$tmp" || fail "cd $tmp"
 "$dd" train --data "$mnist" --epochs 20 --verbose 1 --device cpu >"$tmp/ignored.out" 2>"$tmp/err" &
 pid=$!
+cd - >/dev/null || fail "cd back"
 for _ in $(seq 600); do
     grep -q '^Epoch 1/20' "$tmp/ignored.out" && break
     sleep 0.1

@@ -3,6 +3,8 @@
 #include <png.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include "image.h"
 #include "testutil.h"
@@ -76,6 +78,55 @@ static void expect_pgm(const char *text, size_t len, const char *want) {
     CHECK(rc == -1 && strstr(err, want), "PGM: wanted '%s', got rc %d '%s'", want, rc, err);
 }
 
+/* A P5 file: HEADER, then N pixel bytes (value i mod 256), into FILE; returns its length. */
+static size_t raw_pgm(char *file, const char *header, size_t n) {
+    size_t h = strlen(header);
+    memcpy(file, header, h);
+    for (size_t i = 0; i < n; i++) file[h + i] = (char)i;
+    return h + n;
+}
+
+/* A raster of another length than 784 bytes was read in part: after a header ending "255\r\n"
+ * (or "255 # note\n") the '\n' (or the comment) became the first pixels, the image shifted by
+ * as many bytes; a NUL after maxval passed for whitespace; a plain PGM's values beyond the 784th
+ * were ignored. Each is refused now. */
+static void expect_exact_raster(void) {
+    char file[64 + 800];
+    expect_pgm(file, raw_pgm(file, "P5\r\n28 28\r\n255\r\n", 784),
+               "PGM data is 785 bytes, expected 784");
+    expect_pgm(file, raw_pgm(file, "P5\n28 28\n255 # note\n", 784),
+               "PGM data is 791 bytes, expected 784");
+    size_t len = raw_pgm(file, "P5\n28 28\n255", 785);
+    file[len - 785] = '\0'; /* the separator */
+    expect_pgm(file, len, "no whitespace after the PGM maxval");
+    static char plain[8 * 800];
+    int n = snprintf(plain, sizeof plain, "P2\n28 28\n255\n");
+    for (int i = 0; i < 785; i++)
+        n += snprintf(plain + n, sizeof plain - (size_t)n, "%d ", i % 256);
+    expect_pgm(plain, (size_t)n, "text after the 784 pixels");
+    uint8_t pixels[DD_IMAGE_PIXELS];
+    char err[DD_ERR_LEN] = "";
+    n -= 3; /* without the 785th value, "16 ": whitespace and a comment may follow the 784th */
+    memcpy(plain + n, " \n# end\n", 8);
+    CHECK(dd_pgm_parse((const uint8_t *)plain, (size_t)n + 8, "p.pgm", pixels, err) == 0,
+          "784 values and a comment: %s", err);
+}
+
+/* An empty name read as "": "; a FIFO blocked the open until a writer came, only to be refused
+ * as not a regular file. (The alarm ends a test that would hang.) */
+static void expect_unreadable_names(void) {
+    uint8_t pixels[DD_IMAGE_PIXELS];
+    char path[512], err[DD_ERR_LEN] = "";
+    int rc = dd_image_load("", pixels, err);
+    CHECK(rc == -1 && strcmp(err, "'': not a file name") == 0, "'': rc %d '%s'", rc, err);
+    snprintf(path, sizeof path, "%s/fifo", dd_test_tmpdir());
+    CHECK(mkfifo(path, 0600) == 0, "mkfifo %s", path);
+    alarm(20);
+    rc = dd_image_load(path, pixels, err);
+    alarm(0);
+    CHECK(rc == -1 && strstr(err, "fifo: not a regular file"), "a FIFO: rc %d '%s'", rc, err);
+}
+
 int main(void) {
     expect_png(28, 28, PNG_COLOR_TYPE_GRAY, 8, NULL);
     expect_png(28, 28, PNG_COLOR_TYPE_GRAY, 16, "PNG is 16-bit grayscale, expected 8-bit");
@@ -96,5 +147,7 @@ int main(void) {
     for (int i = 0; i < 784; i++) full[13 + i] = (char)i;
     CHECK(dd_pgm_parse((const uint8_t *)full, 13 + 784, "p.pgm", pixels, err) == 0, "%s", err);
     CHECK(pixels[783] == (uint8_t)783, "last pixel %d", pixels[783]);
+    expect_exact_raster();
+    expect_unreadable_names();
     return dd_test_finish("test_image");
 }
