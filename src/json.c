@@ -342,14 +342,18 @@ void dd_sb_printf(dd_strbuf *sb, const char *fmt, ...) {
 
 void dd_sb_string(dd_strbuf *sb, const char *s) {
     dd_sb_printf(sb, "\"");
-    for (; *s; s++) {
-        unsigned char c = (unsigned char)*s;
-        if (c == '"' || c == '\\')
-            dd_sb_printf(sb, "\\%c", c);
-        else if (c < 0x20)
-            dd_sb_printf(sb, "\\u%04x", c);
+    while (*s) {
+        const unsigned char *u = (const unsigned char *)s;
+        size_t n = dd_utf8_length(u, strnlen(s, 4));
+        if (n == 0) /* JSON is UTF-8, and the reader refuses the rest: U+FFFD for the byte */
+            dd_sb_printf(sb, "\\ufffd"), n = 1;
+        else if (*u == '"' || *u == '\\')
+            dd_sb_printf(sb, "\\%c", *u);
+        else if (*u < 0x20)
+            dd_sb_printf(sb, "\\u%04x", *u);
         else
-            dd_sb_printf(sb, "%c", c);
+            dd_sb_printf(sb, "%.*s", (int)n, s);
+        s += n;
     }
     dd_sb_printf(sb, "\"");
 }

@@ -60,7 +60,7 @@ typedef struct {
 } dd_strbuf;
 
 void dd_sb_printf(dd_strbuf *sb, const char *fmt, ...) __attribute__((format(printf, 2, 3)));
-/* Appends S as a quoted JSON string, escaped. */
+/* Appends S as a quoted JSON string, escaped; a byte that is not valid UTF-8 becomes U+FFFD. */
 void dd_sb_string(dd_strbuf *sb, const char *s);
 /* Appends X so that strtod reads back the same double (%.17g); null when not finite. */
 void dd_sb_double(dd_strbuf *sb, double x);

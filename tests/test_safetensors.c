@@ -37,6 +37,33 @@ static void json_rules(void) {
     dd_json_free(v);
 }
 
+/* S written by dd_sb_string, parsed back: the string it decodes to ("" when refused). */
+static char *round_trip(const char *s, char *err) {
+    dd_strbuf sb = {0};
+    dd_sb_string(&sb, s);
+    dd_json *v = sb.failed ? NULL : dd_json_parse(sb.data, sb.len, err);
+    char *back = strdup(v && v->type == DD_JSON_STRING ? v->string : "");
+    CHECK(v != NULL, "'%s' written as %s, refused: %s", s, sb.data ? sb.data : "", err);
+    dd_json_free(v), dd_sb_free(&sb);
+    return back;
+}
+
+/* The writer's strings read back as written: quotes, backslashes, control characters and UTF-8
+ * exactly; a byte that is not UTF-8 as U+FFFD (it was written raw, and the reader refused the
+ * text: a JSON file the program could not read back). */
+static void json_writer(void) {
+    char err[DD_ERR_LEN] = "";
+    const char *exact = "q\"b\\s/\x01\x1f\n\t\x7f \xc3\xa9 \xf0\x9f\x98\x80";
+    char *back = round_trip(exact, err);
+    CHECK(strcmp(back, exact) == 0, "'%s' read back as '%s'", exact, back);
+    free(back);
+    back = round_trip("a\xff\xc3(\xed\xa0\x80z\xc3", err); /* stray, cut, surrogate, end */
+    const char *want =
+        "a\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz\xef\xbf\xbd";
+    CHECK(strcmp(back, want) == 0, "invalid UTF-8 read back as '%s'", back);
+    free(back);
+}
+
 typedef struct {
     uint8_t *data;
     size_t len;
@@ -148,6 +175,7 @@ static void malformed_files(void) {
 
 int main(void) {
     json_rules();
+    json_writer();
     malformed_files();
     return dd_test_finish("test_safetensors");
 }
