@@ -188,8 +188,12 @@ int dd_meta_read_training(const dd_json *v, dd_checkpoint_state *st, char *why) 
     if (!(lr > 0 && lr <= 1e3)) return bad(why, "\"%s\" out of range", "lr");
     if (!mode || (strcmp(mode, "global") != 0 && strcmp(mode, "none") != 0))
         return bad(why, "\"%s\" missing or unknown", "standardize");
-    if (!(st->std > 0) || !isfinite(st->mean) || !isfinite(st->std))
-        return bad(why, "\"%s\": not a positive finite standard deviation", "std");
+    /* Statistics of 8-bit pixels: a mean within 0..255, and a std that leaves every standardized
+     * pixel a finite float (1e-300 passed for positive, then made the table infinite). */
+    if (!(st->mean >= 0 && st->mean <= 255))
+        return bad(why, "\"%s\": not a mean of pixels (0 to 255)", "mean");
+    if (!(st->std > 0 && st->std <= 255) || !isfinite((float)(255 / st->std)))
+        return bad(why, "\"%s\": not a standard deviation of pixels", "std");
     if (!diag || diag->type != DD_JSON_BOOL) return bad(why, "\"%s\" missing", "diagnostics");
     o->epochs = (int)epochs, o->batch = (int)batch, o->lr = (float)lr;
     o->seed = (unsigned long long)seed, o->subset = (int)subset;

@@ -175,6 +175,9 @@ static int parse_number(parser *p, dd_json *v) {
     buf[i - start] = '\0';
     v->type = DD_JSON_NUMBER;
     v->number = strtod(buf, NULL);
+    /* Beyond a double (1e400): strtod's infinity would pass for a number the text never held. A
+     * value too small for one reads as 0 or a subnormal, which is the nearest double. */
+    if (isinf(v->number)) return fail(p, "number out of range"), -1;
     if (integral) {
         errno = 0;
         v->integer = strtoll(buf, NULL, 10);

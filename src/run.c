@@ -102,16 +102,32 @@ static void copy_utf8(char *dst, size_t len, const char *src, int label) {
     dst[n] = '\0';
 }
 
+/* Whether S is valid UTF-8 throughout. */
+static int is_utf8(const char *s) {
+    const unsigned char *u = (const unsigned char *)s;
+    for (size_t left = strlen(s), k; left > 0; u += k, left -= k)
+        if ((k = dd_utf8_length(u, left)) == 0) return 0;
+    return 1;
+}
+
 /* config.json names the data folder by its absolute path, for the report to evaluate the model:
- * a path it cannot hold whole is refused rather than cut (the report would read another one). */
+ * a path it cannot hold whole, or as text (JSON is UTF-8), is refused rather than cut or
+ * altered (the report would read another folder). */
 static int check_data_dir(const char *data_dir, char *err) {
     char absolute[PATH_MAX];
     const char *path = realpath(data_dir, absolute) ? absolute : data_dir;
-    if (strlen(path) < DD_RUN_PATH_LEN) return 0;
-    snprintf(err, DD_ERR_LEN,
-             "%.64s...: the data folder's path is %zu bytes; a run folder's config.json holds at "
-             "most %d",
-             path, strlen(path), DD_RUN_PATH_LEN - 1);
+    if (strlen(path) >= DD_RUN_PATH_LEN)
+        snprintf(err, DD_ERR_LEN,
+                 "%.64s...: the data folder's path is %zu bytes; a run folder's config.json holds "
+                 "at most %d",
+                 path, strlen(path), DD_RUN_PATH_LEN - 1);
+    else if (!is_utf8(path))
+        snprintf(err, DD_ERR_LEN,
+                 "%s: the data folder's path is not UTF-8 text, which a run folder's config.json "
+                 "needs",
+                 path);
+    else
+        return 0;
     return -1;
 }
 

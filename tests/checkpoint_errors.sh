@@ -85,6 +85,10 @@ head -c -1 "$good" >"$tmp/truncated.safetensors"
 edit overlap '\[78400,78500\]' '[78300,78400]'
 edit dtype '"F32"' '"I32"'
 edit shape '\[784,25\]' '[25,784]'
+# The pixel statistics: a std of about 1e-300 (positive, but every standardized pixel an
+# infinite float) and a negative mean; the edits keep the text's length.
+edit tinystd 'std\\":[0-9][0-9]\.\([0-9]*\)[0-9]\{4\},' 'std\\":1.\1e-300,'
+edit negmean 'mean\\":[0-9][0-9]\.' 'mean\\":-1.'
 : >"$tmp/empty.safetensors"
 # A NaN (0x7fc00000) as the sixth weight of the first tensor, dense_1.kernel: the data begins
 # after the 8-byte length and the header.
@@ -94,7 +98,9 @@ printf '\x00\x00\xc0\x7f' | dd of="$tmp/nan.safetensors" bs=1 conv=notrunc statu
 for case in "truncated:the tensors cover" "long:runs past the end of the file" \
             "json:invalid JSON" "overlap:overlap" "dtype:dtype I32, expected F32" \
             "shape:shape [25, 784], the model's config needs [784, 25]" "empty:too short" \
-            "nan:tensor dense_1.kernel holds nan at element 5, not a finite number"; do
+            "nan:tensor dense_1.kernel holds nan at element 5, not a finite number" \
+            "tinystd:\"std\": not a standard deviation of pixels" \
+            "negmean:\"mean\": not a mean of pixels (0 to 255)"; do
     expect_error "${case#*:}" eval --model "$tmp/${case%%:*}.safetensors" --data "$mnist"
 done
 expect_error "is a directory" eval --model "$tmp" --data "$mnist"

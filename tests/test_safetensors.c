@@ -13,12 +13,26 @@
 static void json_rules(void) {
     char err[DD_ERR_LEN];
     static const char *good[] = {"{}", "[1, -2.5e3, true, false, null, \"a\\u00e9\\n\"]",
-                                 "{\"a\": {\"b\": [[]]}}  ", "\"\\ud83d\\ude00\""};
-    static const char *bad[] = {
-        "",           "{",     "{\"a\":1,}", "[1 2]",        "{\"a\":1, \"a\":2}",
-        "01",         "1.",    "\"\\x\"",    "\"\\ud800\"",  "nul",
-        "{\"a\" 1}",  "[1] x", "\"\x01\"",   "\"\xc3\x28\"", "-",
-        "\"\\u0000\""};
+                                 "{\"a\": {\"b\": [[]]}}  ", "\"\\ud83d\\ude00\"",
+                                 "[4.9e-324, 1e-400]"};
+    static const char *bad[] = {"",
+                                "{",
+                                "{\"a\":1,}",
+                                "[1 2]",
+                                "{\"a\":1, \"a\":2}",
+                                "01",
+                                "1.",
+                                "\"\\x\"",
+                                "\"\\ud800\"",
+                                "nul",
+                                "{\"a\" 1}",
+                                "[1] x",
+                                "\"\x01\"",
+                                "\"\xc3\x28\"",
+                                "-",
+                                "\"\\u0000\"",
+                                "1e400",
+                                "[-1e400]"};
     for (size_t i = 0; i < sizeof good / sizeof *good; i++) {
         dd_json *v = dd_json_parse(good[i], strlen(good[i]), err);
         CHECK(v != NULL, "'%s' rejected: %s", good[i], err);

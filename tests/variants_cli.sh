@@ -168,5 +168,10 @@ mkdir -p "$long_data" && ln -s "$mnist"/* "$long_data"/
 expect_error "the data folder's path is" train --data "$long_data" --subset 300 --epochs 1 \
     --device cpu --out "$tmp/long-data"
 [[ ! -e $tmp/long-data ]] || fail "a refused data folder still made the run folder"
+bad_name=$tmp/$'data\xff'
+mkdir "$bad_name" && ln -s "$mnist"/* "$bad_name"/
+expect_error "the data folder's path is not UTF-8 text" train --data "$bad_name" --subset 300 \
+    --epochs 1 --device cpu --out "$tmp/latin1-data"
+[[ ! -e $tmp/latin1-data ]] || fail "a refused data folder still made the run folder"
 
 finish variants_cli
