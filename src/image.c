@@ -20,6 +20,7 @@
 typedef struct {
     const uint8_t *s;
     size_t len, at;
+    const char *short_by; /* PNG: what a file that ends too soon lacks */
 } cursor;
 
 /* PGM's whitespace (C's isspace in the "C" locale). */
@@ -94,7 +95,7 @@ static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8
 
 int dd_pgm_parse(const uint8_t *buf, size_t len, const char *name, uint8_t pixels[DD_IMAGE_PIXELS],
                  char *err) {
-    cursor c = {buf, len, 2};
+    cursor c = {buf, len, 2, NULL};
     if (len < 2 || buf[0] != 'P' || (buf[1] != '5' && buf[1] != '2'))
         return dd_fail(err, name, "not a PGM (P5 or P2) or PNG file");
     long w = number(&c), h = number(&c), maxval = number(&c);
@@ -140,7 +141,7 @@ static void png_on_warning(png_structp png, png_const_charp msg) {
 /* libpng reads from the file's bytes in memory; running past them is a libpng error. */
 static void png_read_bytes(png_structp png, png_bytep out, png_size_t n) {
     cursor *c = png_get_io_ptr(png);
-    if (c->len - c->at < n) png_error(png, "the file ends inside the image");
+    if (c->len - c->at < n) png_error(png, c->short_by);
     memcpy(out, c->s + c->at, n);
     c->at += n;
 }
@@ -153,7 +154,7 @@ static int png_read(const uint8_t *buf, size_t len, const char *name, uint8_t *p
         png_destroy_read_struct(&png, NULL, NULL);
         return dd_fail(err, name, "out of memory");
     }
-    cursor c = {buf, len, 0};
+    cursor c = {buf, len, 0, "the file ends inside the image"};
     volatile int rc = -1;
     if (setjmp(png_jmpbuf(png))) {
         dd_fail(err, name, "corrupt PNG: %s", png_problem);
@@ -172,6 +173,8 @@ static int png_read(const uint8_t *buf, size_t len, const char *name, uint8_t *p
         dd_fail(err, name, "interlaced PNG, expected a plain one");
     else {
         for (int r = 0; r < DD_IMAGE_ROWS; r++) png_read_row(png, pixels + r * DD_IMAGE_COLS, NULL);
+        /* The image is whole; what may be missing is its end marker (libpng checks the CRCs). */
+        c.short_by = "the file ends before its IEND chunk";
         png_read_end(png, NULL);
         rc = 0;
     }

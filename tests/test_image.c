@@ -65,6 +65,11 @@ static void expect_damaged_png(void) {
     int rc = dd_image_parse(file, len / 2, "t.png", pixels, err);
     CHECK(rc == -1 && strstr(err, "t.png: corrupt PNG: the file ends inside the image"),
           "half the PNG: rc %d, '%s'", rc, err);
+    /* Without its last chunk (IEND, 12 bytes) the pixels are all there: the message says what
+     * is missing rather than "inside the image". */
+    rc = dd_image_parse(file, len - 12, "t.png", pixels, err);
+    CHECK(rc == -1 && strstr(err, "t.png: corrupt PNG: the file ends before its IEND chunk"),
+          "the PNG without IEND: rc %d, '%s'", rc, err);
     file[len / 2] ^= 0x55; /* inside the IDAT chunk: its CRC no longer matches */
     rc = dd_image_parse(file, len, "t.png", pixels, err);
     CHECK(rc == -1 && strstr(err, "corrupt PNG") && !strchr(err, '\n'),
