@@ -14,6 +14,7 @@
 #include "deepdigits/formulas.h"
 #include "deepdigits/idx.h"
 #include "deepdigits/model.h"
+#include "deepdigits/ops.h"
 #include "deepdigits/rng.h"
 #include "testutil.h"
 
@@ -174,6 +175,40 @@ static void test_draw_functions(void) {
         state = state * 1664525u + 1013904223u;
         check_draw_functions_at((float)(state * 0x1p-32 + 0x1p-33));
     }
+}
+
+/* A draw of exactly 2 is dropped, as TensorFlow's TruncatedNormalDistribution keeps only
+ * |z| < 2.0f (tensorflow/core/lib/random/random_distributions.h), which tf.keras's and Keras 3's
+ * TF backend truncated normals use. Seed 16's layer-3 stream draws z = +2.0f at index 30469 (one
+ * draw in about 4e7 lands on +-2.0f exactly), within the first round of 30,000 values; with
+ * stddev 1 the kept values are the draws themselves, so none may be +-2 and the value that
+ * follows the ones kept before it must be the next draw. */
+static void test_truncation_edge(void) {
+    CHECK(!dd_within_truncation(2.0f) && !dd_within_truncation(-2.0f), "+-2 kept");
+    CHECK(dd_within_truncation(nextafterf(2.0f, 0.0f)) &&
+              dd_within_truncation(-nextafterf(2.0f, 0.0f)),
+          "the largest float below 2 dropped");
+    enum { N = 30000, AT = 30469 };
+    const unsigned long long offset = DD_RNG_INIT_OFFSET(3);
+    char err[DD_ERR_LEN];
+    dd_rng *rng = dd_rng_create(16, err);
+    const size_t first = dd_truncated_round(N);
+    float *z = malloc(first * sizeof *z), *w = malloc(N * sizeof *w);
+    if (!rng || !z || !w || first <= AT || dd_rng_normal(rng, offset, z, first, err) != 0 ||
+        dd_truncated_normal(w, N, 1.0, offset, dd_truncated_round, rng, NULL, err) != 0) {
+        CHECK(0, "drawing the truncated normal: %s", err);
+    } else {
+        CHECK(z[AT] == 2.0f, "seed 16 layer 3: draw %d is %a, the test needs exactly 2", AT, z[AT]);
+        size_t kept = 0, edges = 0;
+        for (size_t i = 0; i < AT; i++) kept += fabsf(z[i]) < 2.0f;
+        for (size_t i = 0; i < N; i++) edges += fabsf(w[i]) == 2.0f;
+        CHECK(edges == 0, "%zu values of exactly +-2 sigma kept", edges);
+        CHECK(kept < N && w[kept] == z[AT + 1], "value %zu is %a, want the draw after the 2: %a",
+              kept, w[kept], z[AT + 1]);
+    }
+    free(w);
+    free(z);
+    dd_rng_destroy(rng);
 }
 
 static void test_initializers(void) {
@@ -342,6 +377,7 @@ static void test_shuffle_distribution(void) {
 int main(void) {
     test_draw_functions();
     test_initializers();
+    test_truncation_edge();
     test_constant_tensors(DD_BN_NONE);
     test_constant_tensors(DD_BN_BEFORE);
     test_constant_tensors(DD_BN_AFTER);

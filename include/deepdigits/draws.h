@@ -80,10 +80,11 @@ DD_HD void dd_box_muller(float u1, float u2, float *z0, float *z1) {
     *z1 = (float)(r * s);
 }
 
-/* Keras's truncated normal keeps the draws within 2 standard deviations, then scales them to
- * STDDEV. */
+/* Keras's truncated normal keeps the draws strictly within 2 standard deviations (TensorFlow's
+ * TruncatedNormalDistribution: |z| < 2.0f, so a draw of exactly 2 is redrawn), then scales them
+ * to STDDEV. */
 DD_HD int dd_within_truncation(float z) {
-    return fabsf(z) <= 2.0f;
+    return fabsf(z) < 2.0f;
 }
 DD_HD float dd_truncated_normal_value(float z, double stddev) {
     return (float)(stddev * (double)z);
