@@ -12,9 +12,9 @@ command -v clang >/dev/null || { echo "fuzz.sh: clang is needed (apt-get install
 out=build-fuzz
 mkdir -p "$out"
 # The parsers and what they call: the CUDA-free part of the host code.
-sources=(src/idx.c src/errors.c src/json.c src/safetensors.c src/checkpoint.c src/checkpoint_meta.c
-         src/model.c src/train.c src/stop.c src/rng.c src/run_config.c src/history_csv.c
-         src/backend.c src/image.c fuzz/no_backend.c)
+sources=(src/idx.c src/errors.c src/files.c src/json.c src/safetensors.c src/checkpoint.c
+         src/checkpoint_meta.c src/model.c src/train.c src/stop.c src/rng.c src/run_config.c
+         src/history_csv.c src/backend.c src/image.c fuzz/no_backend.c)
 flags=(-g -O1 -std=c11 -D_GNU_SOURCE -fsanitize=fuzzer,address,undefined
        -fno-sanitize-recover=undefined -Iinclude -Isrc)
 cuda=${CUDA_HOME:-/usr/local/cuda}

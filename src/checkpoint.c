@@ -4,7 +4,6 @@
 #include "deepdigits/checkpoint.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <math.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -13,6 +12,7 @@
 #include <unistd.h>
 
 #include "checkpoint_meta.h"
+#include "files.h"
 #include "safetensors.h"
 
 #define MAX_TENSORS (DD_MAX_DENSE * 6)
@@ -229,33 +229,19 @@ int dd_checkpoint_parse(const uint8_t *buf, size_t len, const char *name, float 
     return 0;
 }
 
-/* Reads all of PATH (a regular file) into memory. The open does not wait: a FIFO would block it
- * until a writer came, only to be refused below. */
+/* Reads all of PATH (a regular file) into memory. */
 static uint8_t *read_file(const char *path, size_t *len, char *err) {
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
     struct stat s;
-    const char *why = NULL;
-    if (fd < 0)
-        why = strerror(errno);
-    else if (fstat(fd, &s) != 0)
-        why = strerror(errno);
-    else if (S_ISDIR(s.st_mode))
-        why = "is a directory, not a checkpoint";
-    else if (!S_ISREG(s.st_mode))
-        why = "is not a regular file";
-    else
-        fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    const int fd = dd_open_regular(path, &s);
+    const char *why = fd == DD_OPEN_DIRECTORY ? "is a directory, not a checkpoint"
+                      : fd == DD_OPEN_SPECIAL ? "is not a regular file"
+                      : fd < 0                ? strerror(errno)
+                                              : NULL;
     uint8_t *buf = why ? NULL : malloc((size_t)s.st_size + 1);
     if (!why && !buf) why = "out of memory";
-    size_t got = 0;
-    while (!why && got < (size_t)s.st_size) {
-        ssize_t r = read(fd, buf + got, (size_t)s.st_size - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0)
-            why = r < 0 ? strerror(errno) : "file shrank while reading";
-        else
-            got += (size_t)r;
-    }
+    size_t got = why ? 0 : dd_read_up_to(fd, buf, (size_t)s.st_size);
+    if (!why && got < (size_t)s.st_size)
+        why = errno ? strerror(errno) : "file shrank while reading";
     if (fd >= 0) close(fd);
     if (why) {
         snprintf(err, DD_ERR_LEN, "%.200s: cannot read the checkpoint: %s", path, why);
@@ -283,7 +269,7 @@ void dd_checkpoint_table(const dd_checkpoint_state *state, float table[256]) {
 
 int dd_checkpoint_check_images(const dd_checkpoint_state *state, const dd_dataset *train,
                                const char *hint, char *err) {
-    const int n = state->options.subset ? state->options.subset : train->count;
+    const int n = dd_train_images(&state->options, train->count);
     if (n > train->count) {
         snprintf(err, DD_ERR_LEN,
                  "the model was trained on %d images, and this training set has %d: give the %s "

@@ -6,6 +6,7 @@
  * clean end of file when the input runs out exactly where a body ends, before the gzip trailer:
  * a file cut there would pass without its CRC ever being checked. */
 #include "errors.h"
+#include "files.h"
 #include "deepdigits/idx.h"
 
 #include <errno.h>
@@ -203,21 +204,13 @@ static int idx_open(idx_file *f, const char *path, int dims, char *err) {
     f->fd = -1;
     f->path = path;
     f->what = dims == 3 ? "images" : "labels";
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
+    struct stat st;
+    const int fd = dd_open_regular(path, &st);
+    if (fd == DD_OPEN_DIRECTORY) return dd_fail(err, path, "is a directory, not an IDX file");
+    if (fd == DD_OPEN_SPECIAL) return dd_fail(err, path, "is not a regular file");
     if (fd < 0) return dd_fail(err, path, "cannot open: %s", strerror(errno));
     f->fd = fd;
-    struct stat st;
-    const char *bad = NULL;
-    if (fstat(fd, &st) != 0)
-        bad = strerror(errno);
-    else if (S_ISDIR(st.st_mode))
-        bad = "is a directory, not an IDX file";
-    else if (!S_ISREG(st.st_mode))
-        bad = "is not a regular file";
-    else if (st.st_size == 0)
-        bad = "empty file";
-    if (bad) return dd_fail(err, path, "%s", bad);
-    fcntl(fd, F_SETFL, fcntl(fd, F_GETFL) & ~O_NONBLOCK);
+    if (st.st_size == 0) return dd_fail(err, path, "empty file");
     f->disk = (long long)st.st_size;
     if (!(f->in = malloc(IN_BYTES))) return dd_fail(err, path, "cannot open: out of memory");
     if (buffer_at_least(f, 2, err) != 0) return -1; /* gzip's magic, or a raw file's start */

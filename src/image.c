@@ -1,9 +1,9 @@
 /* PGM and PNG readers for predict; see image.h. */
 #include "errors.h"
+#include "files.h"
 #include "image.h"
 
 #include <errno.h>
-#include <fcntl.h>
 #include <png.h>
 #include <setjmp.h>
 #include <stdarg.h>
@@ -191,35 +191,20 @@ int dd_image_parse(const uint8_t *buf, size_t len, const char *name,
     return dd_pgm_parse(buf, len, name, pixels, err);
 }
 
-/* Up to N bytes of FD into BUF; fewer when the file ends or a read fails. */
-static size_t read_up_to(int fd, uint8_t *buf, size_t n) {
-    size_t got = 0;
-    while (got < n) {
-        ssize_t r = read(fd, buf + got, n - got);
-        if (r < 0 && errno == EINTR) continue;
-        if (r <= 0) break;
-        got += (size_t)r;
-    }
-    return got;
-}
-
 int dd_image_load(const char *path, uint8_t pixels[DD_IMAGE_PIXELS], char *err) {
     if (!path[0]) return dd_fail(err, "''", "not a file name");
-    /* The open does not wait: a FIFO would block it until a writer came, only to be refused.
-     * (Reads of a regular file ignore O_NONBLOCK.) */
-    int fd = open(path, O_RDONLY | O_NONBLOCK | O_CLOEXEC);
-    if (fd < 0) return dd_fail(err, path, "cannot open: %s", strerror(errno));
     struct stat st;
+    const int fd = dd_open_regular(path, &st);
+    if (fd == -1) return dd_fail(err, path, "cannot open: %s", strerror(errno));
+    if (fd < 0) return dd_fail(err, path, "not a regular file");
     uint8_t *buf = NULL;
     int rc = -1;
-    if (fstat(fd, &st) != 0 || !S_ISREG(st.st_mode))
-        dd_fail(err, path, "not a regular file");
-    else if (st.st_size > MAX_IMAGE_FILE)
+    if (st.st_size > MAX_IMAGE_FILE)
         dd_fail(err, path, "%lld bytes: too large for a 28x28 image", (long long)st.st_size);
     else if (!(buf = malloc((size_t)st.st_size + 1)))
         dd_fail(err, path, "out of memory");
     else
-        rc = dd_image_parse(buf, read_up_to(fd, buf, (size_t)st.st_size), path, pixels, err);
+        rc = dd_image_parse(buf, dd_read_up_to(fd, buf, (size_t)st.st_size), path, pixels, err);
     free(buf);
     close(fd);
     return rc;
