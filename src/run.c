@@ -81,11 +81,11 @@ static FILE *tee_open(const char *log, FILE *console, char *err) {
     return NULL;
 }
 
-/* SRC into DST (LEN bytes) as text config.json can hold (valid UTF-8; the report reads it
- * strictly): a byte that starts no valid character becomes '?', and the text is cut at a
- * character's start, so that a folder named in Cyrillic leaves no half letter. A LABEL (the
- * model's name, printed in tables and one-line messages) has its control characters as '_'. */
-static void copy_utf8(char *dst, size_t len, const char *src, int label) {
+/* SRC into DST (LEN bytes) as a model's name config.json can hold (valid UTF-8; the report reads
+ * it strictly) and tables and one-line messages can print: a byte that starts no valid character
+ * becomes '?', a control character '_', and the text is cut at a character's start, so that a
+ * folder named in Cyrillic leaves no half letter. */
+static void copy_label(char *dst, size_t len, const char *src) {
     const unsigned char *s = (const unsigned char *)src;
     size_t n = 0, left = strlen(src);
     while (left > 0) {
@@ -93,7 +93,7 @@ static void copy_utf8(char *dst, size_t len, const char *src, int label) {
         if (n + step >= len) break;
         if (!k)
             dst[n++] = '?';
-        else if (label && k == 1 && (*s < 0x20 || *s == 0x7f))
+        else if (k == 1 && (*s < 0x20 || *s == 0x7f))
             dst[n++] = '_';
         else
             memcpy(dst + n, s, k), n += k;
@@ -110,10 +110,10 @@ static int is_utf8(const char *s) {
     return 1;
 }
 
-/* config.json names the data folder by its absolute path, for the report to evaluate the model:
- * a path it cannot hold whole, or as text (JSON is UTF-8), is refused rather than cut or
- * altered (the report would read another folder). */
-static int check_data_dir(const char *data_dir, char *err) {
+/* DATA_DIR's absolute path into OUT, as config.json names the data folder for the report to
+ * evaluate the model: a path it cannot hold whole, or as text (JSON is UTF-8), is refused rather
+ * than cut or altered (the report would read another folder). */
+static int data_dir_path(const char *data_dir, char out[DD_RUN_PATH_LEN], char *err) {
     char absolute[PATH_MAX];
     const char *path = realpath(data_dir, absolute) ? absolute : data_dir;
     if (strlen(path) >= DD_RUN_PATH_LEN)
@@ -127,12 +127,13 @@ static int check_data_dir(const char *data_dir, char *err) {
                  "needs",
                  path);
     else
-        return 0;
+        return snprintf(out, DD_RUN_PATH_LEN, "%s", path), 0;
     return -1;
 }
 
+/* C for a run into DIR; DATA_PATH is data_dir_path's. */
 static void fill_config(dd_run_config *c, const char *dir, int variant,
-                        const dd_train_options *opts, int allow, const char *data_dir,
+                        const dd_train_options *opts, int allow, const char *data_path,
                         const dd_mnist *data, const dd_layout *layout) {
     memset(c, 0, sizeof *c);
     if (variant >= 0) {
@@ -141,19 +142,17 @@ static void fill_config(dd_run_config *c, const char *dir, int variant,
         char real[PATH_MAX];
         const char *path = realpath(dir, real) ? real : dir, *slash = strrchr(path, '/');
         const char *name = slash && slash[1] ? slash + 1 : path;
-        copy_utf8(c->name, sizeof c->name, strcmp(name, "/") == 0 ? "run" : name, 1);
+        copy_label(c->name, sizeof c->name, strcmp(name, "/") == 0 ? "run" : name);
     }
     c->variant = variant;
     dd_options_describe_short(opts, c->description, sizeof c->description);
     c->opts = *opts;
     c->opts.history_path = NULL;
     c->allow_bn_batch1 = allow;
-    c->train_samples = opts->subset ? opts->subset : data->train.count;
+    c->train_samples = dd_train_images(opts, data->train.count);
     c->params_total = (long)layout->n_params;
     c->params_trainable = (long)layout->n_trainable;
-    char absolute[PATH_MAX];
-    copy_utf8(c->data_dir, sizeof c->data_dir, realpath(data_dir, absolute) ? absolute : data_dir,
-              0);
+    snprintf(c->data_dir, sizeof c->data_dir, "%s", data_path);
     dd_device_describe(opts->device, c->device, sizeof c->device, c->device_name,
                        sizeof c->device_name);
     time_t now = time(NULL);
@@ -225,14 +224,15 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
                  char *err) {
     dd_layout layout;
     dd_run_config c;
-    char path[DD_RUN_PATH_LEN + 32];
+    char path[DD_RUN_PATH_LEN + 32], data_path[DD_RUN_PATH_LEN];
     /* Bad options are found before an earlier run's model is removed. */
-    if (check_data_dir(data_dir, err) != 0 || dd_check_subset(opts, &data->train, err) != 0 ||
+    if (data_dir_path(data_dir, data_path, err) != 0 ||
+        dd_check_subset(opts, &data->train, err) != 0 ||
         dd_check_bn_samples(opts, data->train.count, allow, err) != 0 ||
         dd_layout_build(&opts->model, &layout, err) || dd_mkdirs(dir, err) != 0)
         return -1;
     if (remove_earlier_model(dir, err) != 0) return -1;
-    fill_config(&c, dir, variant, opts, allow, data_dir, data, &layout);
+    fill_config(&c, dir, variant, opts, allow, data_path, data, &layout);
     snprintf(path, sizeof path, "%s/config.json", dir);
     if (dd_run_config_write(path, &c, err) != 0) return -1;
     float *params = malloc(layout.n_params * sizeof *params);
@@ -334,7 +334,8 @@ int dd_run_all(const char *out, dd_variant_options_fn options_for, void *ctx, in
     }
     *r = (lab_runs){
         .out = out, .data_dir = data_dir, .data = data, .allow = allow, .console = console};
-    int rc = check_data_dir(data_dir, err);
+    char data_path[DD_RUN_PATH_LEN]; /* checked here, before any earlier model is removed */
+    int rc = data_dir_path(data_dir, data_path, err);
     for (int n = 0; n < MODELS && rc == 0; n++) {
         if (options_for(n, &r->opts[n], ctx) != 0) {
             snprintf(err, DD_ERR_LEN, "the options of variant %d are not valid", n);

@@ -297,7 +297,7 @@ static int resume_at(const dd_train_options *o, dd_epoch_stats *history, FILE *h
 }
 
 int dd_check_subset(const dd_train_options *o, const dd_dataset *train, char *err) {
-    const int n = o->subset ? o->subset : train->count;
+    const int n = dd_train_images(o, train->count);
     if (n >= 1 && n <= train->count) return 0;
     snprintf(err, DD_ERR_LEN, "--subset %d: the training set has %d images", o->subset,
              train->count);
@@ -307,7 +307,7 @@ int dd_check_subset(const dd_train_options *o, const dd_dataset *train, char *er
 int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
              dd_epoch_stats *history, FILE *out, char *err) {
     if (dd_check_subset(o, &data->train, err) != 0) return -1;
-    const int n = o->subset ? o->subset : data->train.count;
+    const int n = dd_train_images(o, data->train.count);
     dd_layout layout;
     if (dd_layout_build(&o->model, &layout, err) != 0) return -1;
     dd_backend_setup setup = {.cfg = o->model,

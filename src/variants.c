@@ -60,7 +60,7 @@ void dd_options_describe_short(const dd_train_options *o, char *buf, size_t len)
 int dd_check_bn_samples(const dd_train_options *o, int train_count, int allow, char *err) {
     /* One training image (--subset 1, or a set of one) makes every batch one sample, whatever
      * --batch says. TRAIN_COUNT 0: not loaded yet. */
-    const int images = o->subset ? o->subset : train_count;
+    const int images = dd_train_images(o, train_count);
     const int one = o->batch == 1 || images == 1;
     if (allow || !one || o->model.bn == DD_BN_NONE || o->model.n_hidden == 0) return 0;
     const char *cause = o->batch == 1    ? "--batch 1"

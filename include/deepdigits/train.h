@@ -80,6 +80,11 @@ void dd_standardize_table(const dd_dataset *train, int count, dd_standardize mod
  * dd_standardize_table and the table a checkpoint's statistics give back. */
 void dd_standardize_apply(dd_standardize mode, double mean, double std, float table[256]);
 
+/* The training images O takes of the COUNT loaded: the first O->subset, or all (subset 0). */
+static inline int dd_train_images(const dd_train_options *o, int count) {
+    return o->subset ? o->subset : count;
+}
+
 /* Whether TRAIN has the images O->subset asks for (0: all, at least one). Returns 0, or -1 with
  * one line in ERR. */
 int dd_check_subset(const dd_train_options *o, const dd_dataset *train, char *err);
