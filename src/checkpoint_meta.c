@@ -152,6 +152,23 @@ int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
     return 0;
 }
 
+/* KEY's value X within LO..HI; NULL_OK lets it be null (NaN), a value a run may record. */
+static int in_range(double x, double lo, double hi, int null_ok, const char *key, char *why) {
+    if ((isnan(x) && null_ok) || (x >= lo && x <= hi)) return 0;
+    if (isinf(hi))
+        snprintf(why, DD_ERR_LEN, "\"%s\" is %g, expected %g or more", key, x, lo);
+    else
+        snprintf(why, DD_ERR_LEN, "\"%s\" is %g, expected %g to %g", key, x, lo, hi);
+    return -1;
+}
+
+/* Every one of KEY's N values within LO..HI, or null. */
+static int all_in_range(const double *x, int n, double lo, double hi, const char *key, char *why) {
+    for (int i = 0; i < n; i++)
+        if (in_range(x[i], lo, hi, 1, key, why) != 0) return -1;
+    return 0;
+}
+
 static int read_sums(const dd_json *v, dd_checkpoint_state *st, char *why) {
     long long correct, samples, steps;
     if (!v || v->type != DD_JSON_OBJECT) return bad(why, "\"%s\" missing", "partial");
@@ -162,6 +179,12 @@ static int read_sums(const dd_json *v, dd_checkpoint_state *st, char *why) {
         dd_json_get_double(v, "seconds", &st->partial_seconds, why) ||
         get_doubles(v, "grad_sq", st->partial.grad_sq, DD_MAX_DENSE, why))
         return -1;
+    /* Training stops when a loss is not finite, so a saved sum of losses always is. */
+    if (in_range(st->partial.loss_sum, 0, HUGE_VAL, 0, "loss_sum", why) ||
+        in_range(st->partial_seconds, 0, HUGE_VAL, 0, "seconds", why) ||
+        all_in_range(st->partial.grad_sq, DD_MAX_DENSE, 0, HUGE_VAL, "grad_sq", why))
+        return -1;
+    if (correct > samples) return bad(why, "\"%s\" exceeds \"samples\"", "correct");
     st->partial.correct = (long)correct;
     st->partial.samples = (long)samples;
     st->partial.steps = (long)steps;
@@ -222,6 +245,18 @@ static int read_epoch(const dd_json *v, dd_epoch_stats *e, int n_layers, int epo
         get_doubles(v, "saturated", sat, n_layers, why) ||
         get_doubles(v, "preact_mean", mean, n_layers, why) ||
         get_doubles(v, "preact_std", sd, n_layers, why))
+        return -1;
+    /* What a run records: losses and times that are finite (training stops otherwise),
+     * fractions within 0..1, and diagnostics that may be null. */
+    if (in_range(e->loss, 0, HUGE_VAL, 0, "loss", why) ||
+        in_range(e->acc, 0, 1, 0, "acc", why) ||
+        in_range(e->val_loss, 0, HUGE_VAL, 1, "val_loss", why) ||
+        in_range(e->val_acc, 0, 1, 0, "val_acc", why) ||
+        in_range(e->train_seconds, 0, HUGE_VAL, 0, "train_seconds", why) ||
+        in_range(e->eval_seconds, 0, HUGE_VAL, 0, "eval_seconds", why) ||
+        all_in_range(e->grad_rms, n_layers, 0, HUGE_VAL, "grad_rms", why) ||
+        all_in_range(sat, n_layers, 0, 1, "saturated", why) ||
+        all_in_range(sd, n_layers, 0, HUGE_VAL, "preact_std", why))
         return -1;
     e->epoch = epoch;
     e->steps = (long)steps;

@@ -89,6 +89,13 @@ edit shape '\[784,25\]' '[25,784]'
 # infinite float) and a negative mean; the edits keep the text's length.
 edit tinystd 'std\\":[0-9][0-9]\.\([0-9]*\)[0-9]\{4\},' 'std\\":1.\1e-300,'
 edit negmean 'mean\\":[0-9][0-9]\.' 'mean\\":-1.'
+# History that no run records: an accuracy above 1, a negative time, a fraction of saturated
+# units above 1 (read, then shown by eval and the report as they were).
+edit bigacc 'val_acc\\":0\.' 'val_acc\\":9.'
+edit negtime 'eval_seconds\\":0\.\([0-9]\)' 'eval_seconds\\":-\1.'
+edit bigsat 'saturated\\":\[0\.' 'saturated\\":[2.'
+# An epoch's partial sums (all zero here) counting a correct answer among no samples.
+edit partial 'correct\\":0,' 'correct\\":1,'
 : >"$tmp/empty.safetensors"
 # A NaN (0x7fc00000) as the sixth weight of the first tensor, dense_1.kernel: the data begins
 # after the 8-byte length and the header.
@@ -100,7 +107,11 @@ for case in "truncated:the tensors cover" "long:runs past the end of the file" \
             "shape:shape [25, 784], the model's config needs [784, 25]" "empty:too short" \
             "nan:tensor dense_1.kernel holds nan at element 5, not a finite number" \
             "tinystd:\"std\": not a standard deviation of pixels" \
-            "negmean:\"mean\": not a mean of pixels (0 to 255)"; do
+            "negmean:\"mean\": not a mean of pixels (0 to 255)" \
+            "bigacc:history entry 1: \"val_acc\" is 9." \
+            "negtime:history entry 1: \"eval_seconds\" is -" \
+            "bigsat:history entry 1: \"saturated\" is 2." \
+            "partial:\"correct\" exceeds \"samples\""; do
     expect_error "${case#*:}" eval --model "$tmp/${case%%:*}.safetensors" --data "$mnist"
 done
 expect_error "is a directory" eval --model "$tmp" --data "$mnist"
