@@ -248,8 +248,7 @@ static int read_epoch(const dd_json *v, dd_epoch_stats *e, int n_layers, int epo
         return -1;
     /* What a run records: losses and times that are finite (training stops otherwise),
      * fractions within 0..1, and diagnostics that may be null. */
-    if (in_range(e->loss, 0, HUGE_VAL, 0, "loss", why) ||
-        in_range(e->acc, 0, 1, 0, "acc", why) ||
+    if (in_range(e->loss, 0, HUGE_VAL, 0, "loss", why) || in_range(e->acc, 0, 1, 0, "acc", why) ||
         in_range(e->val_loss, 0, HUGE_VAL, 1, "val_loss", why) ||
         in_range(e->val_acc, 0, 1, 0, "val_acc", why) ||
         in_range(e->train_seconds, 0, HUGE_VAL, 0, "train_seconds", why) ||
