@@ -315,7 +315,6 @@ static int allocate(cuda_backend *b, char *err) {
     const dd_layout *L = &b->net.layout;
     const size_t train = (size_t)s->train_count, test = (size_t)s->test->count;
     const int rows = dd_backend_rows(s);
-    float *memory;
     TRY(upload(b, (void **)&b->train_pixels, s->train->pixels, train * DD_IMAGE_PIXELS, err));
     TRY(upload(b, (void **)&b->train_labels, s->train->labels, train, err));
     TRY(upload(b, (void **)&b->test_pixels, s->test->pixels, test * DD_IMAGE_PIXELS, err));
@@ -329,7 +328,8 @@ static int allocate(cuda_backend *b, char *err) {
     TRY(upload(b, (void **)&b->step_first, NULL, sizeof(int), err));
     TRY(upload(b, (void **)&b->sums, NULL, DD_N_SUMS * sizeof(double), err));
     CUDA_CHECK(cudaMemsetAsync(b->sums, 0, DD_N_SUMS * sizeof(double), b->gpu.stream), err);
-    TRY(upload(b, (void **)&memory, NULL, dd_net_floats(L, rows) * sizeof(float), err));
+    /* In the net at once, so that cuda_destroy frees it if anything below fails. */
+    TRY(upload(b, (void **)&b->net.memory, NULL, dd_net_floats(L, rows) * sizeof(float), err));
     TRY(upload(b, (void **)&b->dz, NULL, (size_t)L->n_dense * rows * L->max_units * sizeof(float),
                err));
     CUDA_CHECK(cudaStreamCreateWithFlags(&b->side, cudaStreamNonBlocking), err);
@@ -337,7 +337,7 @@ static int allocate(cuda_backend *b, char *err) {
         CUDA_CHECK(cudaEventCreateWithFlags(&b->fork[l], cudaEventDisableTiming), err);
     CUDA_CHECK(cudaEventCreateWithFlags(&b->join, cudaEventDisableTiming), err);
     CUDA_CHECK(cudaStreamSynchronize(b->gpu.stream), err); /* the host's copies may go now */
-    return dd_net_attach(&b->net, &s->cfg, rows, memory, err);
+    return dd_net_attach(&b->net, &s->cfg, rows, b->net.memory, err);
 }
 
 /* The fused engine's plan for SETUP on SMS blocks a model (0: the engine's rule), on this GPU,

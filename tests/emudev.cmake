@@ -33,6 +33,8 @@ endfunction()
 dd_emulated_test(test_emudev LABELS "cpu;emulated" SOURCES test_emudev.c emudev_probes.cc)
 dd_emulated_test(test_layer_emulated LABELS "cpu;emulated" SOURCES test_layer_emulated.c gputest.c
                  layer_check.c)
+# A device too small for the backend: each allocation failing in turn, nothing left allocated.
+dd_emulated_test(test_emulated_oom LABELS "cpu;emulated" SOURCES test_emulated_oom.c gputest.c)
 dd_emulated_test(emulated_gpu_ops LABELS "cpu;emulated" SOURCES test_gpu_ops.c gputest.c layer_check.c)
 # The same where cuBLASLt offers no one-pass algorithm: the SGEMMs fall back to cublasSgemm.
 add_test(NAME emulated_gpu_ops_sgemm_fallback COMMAND emulated_gpu_ops)
