@@ -98,8 +98,13 @@ int dd_pgm_parse(const uint8_t *buf, size_t len, const char *name, uint8_t pixel
     cursor c = {buf, len, 2, NULL};
     if (len < 2 || buf[0] != 'P' || (buf[1] != '5' && buf[1] != '2'))
         return dd_fail(err, name, "not a PGM (P5 or P2) or PNG file");
-    long w = number(&c), h = number(&c), maxval = number(&c);
-    if (w < 0 || h < 0 || maxval < 0) return dd_fail(err, name, "bad PGM header");
+    const char *fields[] = {"width", "height", "maxval"};
+    long header[3];
+    for (int i = 0; i < 3; i++)
+        if ((header[i] = number(&c)) < 0)
+            return dd_fail(err, name, "bad PGM header: the %s is not a number of 1 to 6 digits",
+                           fields[i]);
+    const long w = header[0], h = header[1], maxval = header[2];
     if (w != DD_IMAGE_COLS || h != DD_IMAGE_ROWS)
         return dd_fail(err, name, "image is %ldx%ld, expected %dx%d", w, h, DD_IMAGE_COLS,
                        DD_IMAGE_ROWS);

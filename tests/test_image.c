@@ -145,7 +145,9 @@ int main(void) {
     expect_pgm("P2\n28 28\n255\n1 2 3", 18, "ends after 3 of 784");
     expect_pgm("P2\n28 28\n255\n1 2 -3", 19, "pixel 2 is not a whole number from 0 to maxval");
     expect_pgm("P2\n28 28\n100\n101", 16, "pixel 0 is 101, above maxval 100");
-    expect_pgm("P2\n28\n", 6, "bad PGM header");
+    expect_pgm("P2\n28\n", 6, "bad PGM header: the height is not a number");
+    expect_pgm("P5 28 28 2550000\n", 17, "bad PGM header: the maxval is not a number of 1 to 6");
+    expect_pgm("P2 x", 4, "bad PGM header: the width");
     char full[64 + 784] = "P5 28 28 255\n";
     uint8_t pixels[DD_IMAGE_PIXELS];
     char err[DD_ERR_LEN];
