@@ -82,20 +82,32 @@ static int load_model(const char *path, float **params, dd_checkpoint_state *st)
     return -1;
 }
 
-static void print_confusion(const dd_dataset *test, const uint8_t *predicted) {
+/* Fashion-MNIST's labels 0..9, as its README names them. */
+static const char *const fashion_classes[DD_CLASSES] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
+/* The matrix of true labels against predicted ones; for Fashion-MNIST a legend names the
+ * classes, which are not digits. */
+static void print_confusion(const dd_dataset *test, const uint8_t *predicted, int fashion) {
     long m[DD_CLASSES][DD_CLASSES] = {{0}};
     for (int i = 0; i < test->count; i++) m[test->labels[i]][predicted[i]]++;
-    printf("confusion matrix (rows: true digit, columns: predicted)\n      ");
+    printf("confusion matrix (rows: true %s, columns: predicted)\n      ",
+           fashion ? "class" : "digit");
     for (int k = 0; k < DD_CLASSES; k++) printf("%6d", k);
     for (int t = 0; t < DD_CLASSES; t++) {
         printf("\n%6d", t);
         for (int k = 0; k < DD_CLASSES; k++) printf("%6ld", m[t][k]);
     }
     printf("\n");
+    for (int k = 0; fashion && k < DD_CLASSES; k++)
+        printf("%s%d %s%s", k ? ", " : "classes: ", k, fashion_classes[k],
+               k == DD_CLASSES - 1 ? "\n" : "");
 }
 
 /* The CPU backend's evaluation of PARAMS on DATA's test set. */
-static int evaluate(const dd_checkpoint_state *st, const float *params, const dd_mnist *data) {
+static int evaluate(const dd_checkpoint_state *st, const float *params, const dd_mnist *data,
+                    int fashion) {
     char err[DD_ERR_LEN];
     uint8_t *predicted = malloc((size_t)data->test.count);
     dd_sums s;
@@ -103,7 +115,7 @@ static int evaluate(const dd_checkpoint_state *st, const float *params, const dd
     if (rc == 0) {
         printf("val_loss: %.4f - val_acc: %.4f (%ld test images)\n", s.loss_sum / s.samples,
                (double)s.correct / s.samples, s.samples);
-        print_confusion(&data->test, predicted);
+        print_confusion(&data->test, predicted, fashion);
     } else {
         fprintf(stderr, "deepdigits: %s\n", predicted ? err : "out of memory");
     }
@@ -137,7 +149,7 @@ int dd_cmd_eval(int argc, char **argv) {
         if (st.step) /* stopped inside the next epoch: its steps are in the weights too */
             printf(" and %ld step%s of epoch %d", st.step, dd_s(st.step), st.epochs_done + 1);
         printf("\n");
-        rc = evaluate(&st, params, &mnist);
+        rc = evaluate(&st, params, &mnist, dataset && strcmp(dataset, "fashion") == 0);
         dd_mnist_free(&mnist);
     }
     free(params), free(st.history);

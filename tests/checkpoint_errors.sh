@@ -22,6 +22,20 @@ cp "$good" "$tmp/resumed.safetensors"
 grep -qE '^val_loss: 0\.[0-9]{4} - val_acc: 0\.[0-9]{4}' "$tmp/eval" || fail "eval output: $(cat "$tmp/eval")"
 total=$(tail -10 "$tmp/eval" | awk '{for (i = 2; i <= NF; i++) s += $i} END {print s}')
 [[ $total -eq 10000 ]] || fail "confusion matrix sums to $total"
+# On Fashion-MNIST (installed by .ci/run) the classes are not digits: a legend names them.
+if [[ -d /usr/share/datasets/fashion-mnist ]]; then
+    fashion=(--dataset fashion --subset 500 --epochs 1 --verbose 0 --device cpu)
+    "$dd" train "${fashion[@]}" --save "$tmp/fashion.safetensors" 2>"$tmp/err" ||
+        fail "training on Fashion-MNIST: $(cat "$tmp/err")"
+    "$dd" eval --model "$tmp/fashion.safetensors" --dataset fashion >"$tmp/eval" 2>"$tmp/err" ||
+        fail "eval on Fashion-MNIST: $(cat "$tmp/err")"
+    grep -qF "rows: true class," "$tmp/eval" && grep -qxF "classes: 0 T-shirt/top, 1 Trouser, \
+2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot" "$tmp/eval" ||
+        fail "eval on Fashion-MNIST names no classes: $(cat "$tmp/eval")"
+else
+    echo "note: no /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist); the" \
+        "Fashion-MNIST class names were not checked"
+fi
 
 # eval scores the test set beside the training images the model was trained on, not another
 # dataset's (a Fashion-MNIST model on MNIST's digits): other training images, or fewer than the
