@@ -11,6 +11,7 @@
 #include "deepdigits/train.h"
 #include "deepdigits/variants.h"
 #include "fused.h" /* dd_fused_pipe_takes */
+#include "stop.h"
 
 static const char train_help[] =
     "usage: deepdigits train [options]\n"
@@ -443,6 +444,7 @@ static int train_one(dd_train_options *o, float *params, int allow, const dd_mni
     }
     o->summary = o->verbose > 0;
     if (rc == 0) rc = dd_train(o, mnist, params, NULL, stdout, err);
+    if (rc == 0) rc = dd_stop_late(err);
     if (rc != 0) fprintf(stderr, "deepdigits: %s\n", err);
     free(own);
     return exit_status(rc);

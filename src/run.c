@@ -14,6 +14,7 @@
 #include "deepdigits/variants.h"
 #include "errors.h"
 #include "json.h"
+#include "stop.h"
 
 int dd_mkdirs(const char *path, char *err) {
     char buf[DD_RUN_PATH_LEN];
@@ -245,6 +246,7 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     if (rc == 0) rc = train_logged(dir, &c, params, history, data, out, err);
     double seconds = dd_seconds() - t0;
     if (rc == 0) rc = save_weights(dir, params, &c, history, data, err);
+    if (rc == 0 && opts->catch_signals) rc = dd_stop_late(err);
     if (rc != 0 && out) fprintf(out, "deepdigits: %s\n", err);
     if (rc == 0 && res) summarize(res, &c, history, opts->epochs, seconds);
     if (out && fclose(out) != 0 && rc == 0)

@@ -2,7 +2,10 @@
 #include "stop.h"
 
 #include <signal.h>
+#include <stdio.h>
 #include <string.h>
+
+#include "deepdigits/idx.h" /* DD_ERR_LEN */
 
 static volatile sig_atomic_t received;
 static struct sigaction previous_int, previous_term;
@@ -29,9 +32,15 @@ void dd_stop_install(void) {
 void dd_stop_restore(void) {
     sigaction(SIGINT, &previous_int, NULL);
     sigaction(SIGTERM, &previous_term, NULL);
-    received = 0;
 }
 
 int dd_stop_signal(void) {
+    return received;
+}
+
+int dd_stop_late(char *err) {
+    if (!received) return 0;
+    snprintf(err, DD_ERR_LEN, "%s came as the run ended: it finished as usual",
+             received == SIGINT ? "SIGINT" : "SIGTERM");
     return received;
 }

@@ -6,9 +6,13 @@
 /* Installs the handlers (remembering the previous ones) and clears any recorded signal. A signal
  * ignored on entry (a shell's background job and SIGINT) is left ignored. */
 void dd_stop_install(void);
-/* Puts the previous handlers back and forgets the signal. */
+/* Puts the previous handlers back; the signal received, if any, stays readable. */
 void dd_stop_restore(void);
 /* The signal received since dd_stop_install, or 0. */
 int dd_stop_signal(void);
+/* After a run that finished: a signal that came too late to stop it (in the last epoch's last
+ * step or evaluation) is still the user's wish to stop, for a script's loop too. Returns it,
+ * saying so in ERR, or 0. */
+int dd_stop_late(char *err);
 
 #endif

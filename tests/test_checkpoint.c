@@ -1,6 +1,7 @@
 /* Checkpoints on the real MNIST (a 2,000-image subset, to stay fast): a save/load round trip with
  * BatchNormalization, an exact resume at an epoch boundary (4 epochs = 2 + 2, bitwise), a resume
- * after SIGINT inside an epoch, and a diverging run that must not write its checkpoint. */
+ * after SIGINT inside an epoch, a SIGINT too late to stop a run, and a diverging run that must not
+ * write its checkpoint. */
 #include <pthread.h>
 #include <signal.h>
 #include <stdlib.h>
@@ -9,6 +10,7 @@
 #include <unistd.h>
 
 #include "deepdigits/checkpoint.h"
+#include "stop.h"
 #include "testutil.h"
 
 static char path_buf[512];
@@ -162,12 +164,48 @@ static void divergence_keeps_checkpoint(const dd_mnist *data) {
     free(p), free(good), free(again), free(before.history), free(after.history);
 }
 
+/* Output that goes nowhere but raises SIGINT at the epoch line, which comes after the epoch's
+ * evaluation: for a one-epoch run, the moment the run is done but for its checkpoint. */
+static ssize_t sigint_at_epoch_line(void *raised, const char *buf, size_t size) {
+    if (!*(int *)raised && memmem(buf, size, "val_acc", 7)) *(int *)raised = 1, raise(SIGINT);
+    return (ssize_t)size;
+}
+
+/* A signal too late to stop the run: it finishes and saves as usual, and the signal is still
+ * reported (the command then exits 130, so that a script's loop stops as well). */
+static void late_sigint_finishes(const dd_mnist *data) {
+    dd_train_options o = small_run(300, 1);
+    o.verbose = 2;
+    o.save_path = tmp_path("late.safetensors");
+    o.catch_signals = 1;
+    signal(SIGINT, SIG_DFL); /* resume_after_sigint ignores it, and an ignored one stays so */
+    int raised = 0;
+    FILE *out = fopencookie(&raised, "w", (cookie_io_functions_t){.write = sigint_at_epoch_line});
+    setvbuf(out, NULL, _IONBF, 0);
+    size_t n;
+    char err[DD_ERR_LEN] = "", late[DD_ERR_LEN] = "";
+    float *p = param_buffer(&o, &n), *q = NULL;
+    const int rc = dd_train(&o, data, p, NULL, out, err);
+    fclose(out);
+    CHECK(raised, "the run printed no epoch line");
+    CHECK(rc == 0, "a signal in the last epoch's evaluation stopped the run: rc %d '%s'", rc, err);
+    dd_checkpoint_state st = {0};
+    CHECK(dd_checkpoint_load(o.save_path, &q, &st, err) == 0, "%s", err);
+    CHECK(st.epochs_done == 1 && st.step == 0, "saved after %d epochs and %ld steps",
+          st.epochs_done, st.step);
+    CHECK(dd_stop_late(late) == SIGINT &&
+              strstr(late, "SIGINT came as the run ended: it finished as usual"),
+          "the late signal was forgotten: '%s'", late);
+    free(st.history), free(q), free(p);
+}
+
 int main(void) {
     dd_mnist data;
     dd_test_load_mnist(&data);
     round_trip_with_bn(&data);
     exact_resume_at_epoch(&data);
     resume_after_sigint(&data);
+    late_sigint_finishes(&data);
     divergence_keeps_checkpoint(&data);
     dd_mnist_free(&data);
     return dd_test_finish("test_checkpoint");
