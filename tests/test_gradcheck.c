@@ -411,6 +411,31 @@ static void mse_gradient_matches_differences(void) {
     check_grad("MSE dL/doutputs", mse_loss, &c, c.y, dy, MB * DD_CLASSES, NULL, 0);
 }
 
+/* Accuracy counts a sample as a hit when its label is the first of the largest outputs (numpy's
+ * argmax, which Keras's accuracy uses). Ties do happen: a saturated sigmoid gives exactly 1.0f for
+ * every z above ~17. Sample 0 ties classes 3 and 7, labelled 3 (a hit); sample 1 ties them,
+ * labelled 7 (a miss); sample 2 is all 1.0f, labelled 0 (a hit); sample 3 all 1.0f, labelled 9 (a
+ * miss). A rule that takes the last of the tied outputs scores 2 the other way round. */
+static void accuracy_breaks_ties_by_first_class(void) {
+    float y[4 * DD_CLASSES];
+    for (int k = 0; k < DD_CLASSES; k++) {
+        y[k] = y[DD_CLASSES + k] = 0.25f;
+        y[2 * DD_CLASSES + k] = y[3 * DD_CLASSES + k] = 1.0f;
+    }
+    y[3] = y[7] = y[DD_CLASSES + 3] = y[DD_CLASSES + 7] = 0.75f;
+    const uint8_t labels[4] = {3, 7, 0, 9};
+    long correct = 0;
+    dd_mse_forward_backward(NULL, &correct, y, labels, 4);
+    CHECK(correct == 2, "ties: %ld hits, expected 2 (samples 0 and 2, the first tied class)",
+          correct);
+    for (int s = 0; s < 4; s++) {
+        long hit = 0;
+        dd_mse_forward_backward(NULL, &hit, y + s * DD_CLASSES, labels + s, 1);
+        CHECK(hit == (s % 2 == 0), "ties: sample %d (label %d) counted %ld, expected %d", s,
+              labels[s], hit, s % 2 == 0);
+    }
+}
+
 /* ---- whole networks ---- */
 
 enum { NET_B = 4, NSAMPLE = 200 };
@@ -586,6 +611,7 @@ int main(void) {
     activation_derivative_matches_differences(DD_ACT_LINEAR);
     batchnorm_gradients_match_differences();
     mse_gradient_matches_differences();
+    accuracy_breaks_ties_by_first_class();
     network_gradients_match_differences("tanh, no BN", DD_ACT_TANH, DD_BN_NONE);
     network_gradients_match_differences("sigmoid, BN before", DD_ACT_SIGMOID, DD_BN_BEFORE);
     network_gradients_match_differences("tanh, BN after", DD_ACT_TANH, DD_BN_AFTER);
