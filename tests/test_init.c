@@ -96,15 +96,40 @@ static void check_uniform(const char *name, dd_init init, double limit) {
     free(params);
 }
 
-/* The lab's RandomUniform(-0.1, 0.1): U[a, b), so b itself is never drawn. */
+/* The lab's RandomUniform(-0.1, 0.1): U[a, b), so b itself is never drawn. Keras draws
+ * a + (b - a) * r with r in [0, 1); cuRAND's uniforms u lie in (0, 1], so r = 1 - u: each weight
+ * is exactly that of the uniform drawn at its place (seed 1234, layer 0's offset), within a float
+ * ulp of 0.1 (7.5e-9) for the final rounding. Taking r = u instead keeps the statistics (and
+ * draws b itself once in 2^24 only, which the check above would not see), but moves the typical
+ * weight by 0.1. */
 static void test_random_uniform(void) {
     const dd_init init = {DD_INIT_RANDOM_UNIFORM, -0.1f, 0.1f};
     check_uniform("random_uniform(-0.1, 0.1)", init, 0.1);
     float *params, *w = first_kernel(init, &params);
     if (!w) return;
+    const size_t n = (size_t)FAN_IN * FAN_OUT;
     size_t at_max = 0;
-    for (size_t i = 0; i < (size_t)FAN_IN * FAN_OUT; i++) at_max += w[i] >= 0.1f;
+    for (size_t i = 0; i < n; i++) at_max += w[i] >= 0.1f;
     CHECK(at_max == 0, "random_uniform: %zu draws equal the excluded upper bound 0.1", at_max);
+    char err[DD_ERR_LEN];
+    dd_rng *rng = dd_rng_create(1234, err);
+    float *u = malloc(n * sizeof *u);
+    if (!rng || !u || dd_rng_uniform(rng, DD_RNG_INIT_OFFSET(0), u, n, err) != 0) {
+        CHECK(0, "drawing the uniforms: %s", err);
+    } else {
+        const double a = -0.1f, b = 0.1f;
+        size_t bad = 0, first = 0;
+        for (size_t i = 0; i < n; i++)
+            if (fabs(w[i] - (a + (b - a) * (1.0 - u[i]))) > 1e-8 && bad++ == 0) first = i;
+        CHECK(bad == 0,
+              "random_uniform: %zu of %zu weights are not a + (b - a)(1 - u), first [%zu]: "
+              "%.9g from u = %.9g",
+              bad, n, first, (double)w[first], (double)u[first]);
+        CHECK(dd_uniform_between(1.0f, a, b) == (float)a, "u = 1 gives %.9g, not a",
+              (double)dd_uniform_between(1.0f, a, b));
+    }
+    free(u);
+    dd_rng_destroy(rng);
     free(params);
 }
 
@@ -320,6 +345,26 @@ static void check_permutation(const char *name, const uint32_t *order, int n) {
     free(seen);
 }
 
+/* The order itself (rng.h): the indices sorted by the 32-bit keys drawn at the epoch's offset,
+ * ascending, ties by index. The GPU's shuffle is checked bitwise against this one
+ * (test_gpu_curand), which only a GPU machine runs; here the rule is checked directly. */
+static void check_sorted_by_keys(const char *name, dd_rng *rng, int epoch, const uint32_t *order,
+                                 int n) {
+    char err[DD_ERR_LEN];
+    uint32_t *key = malloc((size_t)n * sizeof *key);
+    if (dd_rng_bits(rng, DD_RNG_SHUFFLE_OFFSET(epoch), key, (size_t)n, err) != 0) {
+        CHECK(0, "%s: dd_rng_bits: %s", name, err);
+    } else {
+        int bad = 0;
+        for (int i = 0; i + 1 < n; i++) {
+            const uint32_t a = order[i], b = order[i + 1];
+            bad += !(key[a] < key[b] || (key[a] == key[b] && a < b));
+        }
+        CHECK(bad == 0, "%s: %d neighbours out of (key, index) order", name, bad);
+    }
+    free(key);
+}
+
 /* A permutation of the 60,000 training indices that depends on (seed, epoch) only: other epochs
  * or seeds give other orders, the same ones the same order, whatever was drawn before. */
 static void test_shuffle_permutations(void) {
@@ -332,6 +377,8 @@ static void test_shuffle_permutations(void) {
         shuffle(r2, 0, again, N) == 0 && shuffle(r3, 0, other, N) == 0) {
         check_permutation("seed 99 epoch 0", e0, N);
         check_permutation("seed 99 epoch 1", e1, N);
+        check_sorted_by_keys("seed 99 epoch 0", r1, 0, e0, N);
+        check_sorted_by_keys("seed 99 epoch 1", r1, 1, e1, N);
         CHECK(memcmp(e0, e1, N * sizeof *e0) != 0, "epochs 0 and 1 share one order");
         CHECK(memcmp(e0, again, N * sizeof *e0) == 0, "seed 99 epoch 0 differs between runs");
         CHECK(memcmp(e0, other, N * sizeof *e0) != 0, "seeds 99 and 7 give one order");
