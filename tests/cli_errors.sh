@@ -64,6 +64,11 @@ expect_error "unexpected argument 'oops'" "${train[@]}" oops --save
 expect_error "--=x" "${train[@]}" --=x
 expect_error "unknown option -x" "${train[@]}" -xh
 expect_error "unknown command 'trian'" trian
+# `help CMD` is `CMD --help`, as with git; --version names the build's CUDA and architectures.
+"$dd" help eval | grep -q '^usage: deepdigits eval' || fail "help eval shows no eval help"
+expect_error "deepdigits help: give one command" help trian
+"$dd" --version | grep -qE '^deepdigits [0-9]+\.[0-9]+ \(CUDA [0-9.]+; GPU code for [0-9]' ||
+    fail "--version: $("$dd" --version 2>&1)"
 expect_error "--jobs" "${train[@]}" --jobs 2
 expect_error "--jobs" "${train[@]}" --jobs 0
 expect_error "--history does not combine with --out" train --data "$mnist" --variant all \

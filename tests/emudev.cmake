@@ -52,6 +52,7 @@ dd_emulated_test(emulated_gpu_fused LABELS "cpu;emulated;mnist" SOURCES test_gpu
 add_executable(deepdigits-emulated ${PROJECT_SOURCE_DIR}/src/main.c)
 target_link_libraries(deepdigits-emulated PRIVATE ddemu)
 target_include_directories(deepdigits-emulated PRIVATE ${PROJECT_SOURCE_DIR}/src)
+target_compile_definitions(deepdigits-emulated PRIVATE ${DD_VERSION_DEFINITIONS})
 add_test(NAME emulated_gpu_cli COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/gpu_cli.sh
                                        $<TARGET_FILE:deepdigits-emulated> ${DD_MNIST_DIR})
 set_tests_properties(emulated_gpu_cli PROPERTIES LABELS "cpu;emulated;mnist" SKIP_RETURN_CODE 77)
