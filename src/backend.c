@@ -29,6 +29,10 @@ dd_backend *dd_backend_create(dd_device device, const dd_backend_setup *setup, c
     return dd_backend_cpu_create(setup, err);
 }
 
+dd_device dd_backend_device(const dd_backend *b) {
+    return strcmp(b->ops->name, "cpu") == 0 ? DD_DEVICE_CPU : DD_DEVICE_GPU;
+}
+
 int dd_check_gpu_flag(char *err) {
     char why[DD_ERR_LEN / 2];
     if (dd_cuda_devices(why, sizeof why) > 0) return 0;

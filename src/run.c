@@ -177,9 +177,11 @@ static void summarize(dd_run_result *res, const dd_run_config *c, const dd_epoch
 
 /* Trains PARAMS with train's usual output (the summary, then the epochs) to OUT. */
 static int train_logged(const char *dir, const dd_run_config *c, float *params,
-                        dd_epoch_stats *history, const dd_mnist *data, FILE *out, char *err) {
+                        dd_epoch_stats *history, const dd_mnist *data, FILE *out, dd_device *used,
+                        char *err) {
     char path[DD_RUN_PATH_LEN + 32];
     dd_train_options o = c->opts;
+    o.device_used = used;
     o.verbose = 2; /* the log gets every line; the console only with --verbose 1 or 2 */
     snprintf(path, sizeof path, "%s/history.csv", dir);
     o.history_path = path;
@@ -243,8 +245,17 @@ int dd_run_model(const char *dir, int variant, const dd_train_options *opts, int
     if (!params || !history) snprintf(err, DD_ERR_LEN, "out of memory");
     int rc = out ? 0 : -1;
     double t0 = dd_seconds();
-    if (rc == 0) rc = train_logged(dir, &c, params, history, data, out, err);
+    dd_device used = opts->device;
+    if (rc == 0) rc = train_logged(dir, &c, params, history, data, out, &used, err);
     double seconds = dd_seconds() - t0;
+    /* --device auto: config.json named the GPU, and the CPU trained (the GPU failed). */
+    if (rc == 0 && used == DD_DEVICE_CPU && strcmp(c.device, "cpu") != 0) {
+        dd_device_describe(DD_DEVICE_CPU, c.device, sizeof c.device, c.device_name,
+                           sizeof c.device_name);
+        char config[DD_RUN_PATH_LEN + 32];
+        snprintf(config, sizeof config, "%s/config.json", dir);
+        rc = dd_run_config_write(config, &c, err);
+    }
     if (rc == 0) rc = save_weights(dir, params, &c, history, data, err);
     if (rc == 0 && opts->catch_signals) rc = dd_stop_late(err);
     if (rc != 0 && out) fprintf(out, "deepdigits: %s\n", err);

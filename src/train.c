@@ -331,6 +331,7 @@ int dd_train(const dd_train_options *o, const dd_mnist *data, float *params,
     }
     dd_backend *b = dd_backend_create(o->device, &setup, err);
     if (!b) return -1;
+    if (o->device_used) *o->device_used = dd_backend_device(b);
     dd_rng *rng = dd_rng_create(o->seed, err);
     uint32_t *order = malloc((size_t)n * sizeof *order);
     dd_epoch_stats *own = history ? NULL : calloc((size_t)o->epochs, sizeof *own);

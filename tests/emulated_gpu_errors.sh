@@ -30,6 +30,11 @@ DD_EMU_OLD_DRIVER=1 expect_cpu_fallback "update the driver" "an old driver"
 # not fit beside it.
 DD_EMU_DEVICE_BYTES=41943040 expect_error "out of memory" "${run[@]}" --device gpu
 DD_EMU_DEVICE_BYTES=41943040 expect_cpu_fallback "out of memory" "too little memory"
+# A run folder's config.json names the device that trained: it named the GPU that failed.
+DD_EMU_DEVICE_BYTES=41943040 "$dd" "${run[@]}" --device auto --out "$tmp/fallback" >/dev/null 2>&1 ||
+    fail "--device auto --out with too little memory did not train on the CPU"
+grep -q '"device": *"cpu"' "$tmp/fallback/config.json" ||
+    fail "config.json after a fallback to the CPU: $(grep device "$tmp/fallback/config.json")"
 DD_EMU_NO_KERNEL_IMAGE=1 expect_error "rebuild with -DCMAKE_CUDA_ARCHITECTURES=90" "${run[@]}" --device gpu
 DD_EMU_NO_KERNEL_IMAGE=1 expect_cpu_fallback "no kernels for" "no kernels for the device"
 # The pipelined warp step takes the lab's shape only.

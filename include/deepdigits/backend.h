@@ -115,6 +115,9 @@ struct dd_backend {
     const dd_backend_ops *ops;
 };
 
+/* The device B runs on: DD_DEVICE_CPU or DD_DEVICE_GPU. */
+dd_device dd_backend_device(const dd_backend *b);
+
 dd_backend *dd_backend_cpu_create(const dd_backend_setup *setup, char *err);
 dd_backend *dd_backend_cuda_create(const dd_backend_setup *setup, char *err);
 

@@ -41,6 +41,9 @@ typedef struct {
      * file it came from. */
     const struct dd_checkpoint_state *resume;
     const char *resume_path;
+    /* Out, when not NULL: the device that trained, CPU or GPU (auto resolved; the CPU after a
+     * GPU that could not be used). */
+    dd_device *device_used;
 } dd_train_options;
 
 /* Where an interrupted run without --save leaves its checkpoint. */
