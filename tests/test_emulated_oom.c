@@ -58,12 +58,7 @@ int main(void) {
     dd_gpu probe;
     gpu_test_open(&probe);
     dd_gpu_close(&probe);
-    dd_mnist data;
-    data.train.count = data.test.count = IMAGES;
-    data.train.pixels = calloc(IMAGES, DD_IMAGE_PIXELS);
-    data.test.pixels = calloc(IMAGES, DD_IMAGE_PIXELS);
-    data.train.labels = calloc(IMAGES, 1);
-    data.test.labels = calloc(IMAGES, 1);
+    dd_mnist data = dd_test_blank_data(IMAGES);
     every_failure("layers engine", DD_ENGINE_LAYERS, 2, &data);
     every_failure("fused engine", DD_ENGINE_FUSED, 1, &data);
     unsetenv("DD_EMU_DEVICE_BYTES");

@@ -16,17 +16,6 @@
 
 enum { IMAGES = 4 };
 
-/* The backends need data to hold; initialization never reads it. */
-static dd_mnist blank_data(void) {
-    dd_mnist m;
-    m.train.count = m.test.count = IMAGES;
-    m.train.pixels = calloc(IMAGES, DD_IMAGE_PIXELS);
-    m.test.pixels = calloc(IMAGES, DD_IMAGE_PIXELS);
-    m.train.labels = calloc(IMAGES, 1);
-    m.test.labels = calloc(IMAGES, 1);
-    return m;
-}
-
 static float *init_on(dd_device device, const dd_model_config *cfg, const dd_mnist *data,
                       unsigned long long seed, size_t n) {
     char err[DD_ERR_LEN];
@@ -107,7 +96,7 @@ int main(void) {
     dd_gpu gpu;
     gpu_test_open(&gpu);
     dd_gpu_close(&gpu);
-    dd_mnist data = blank_data();
+    dd_mnist data = dd_test_blank_data(IMAGES); /* initialization never reads it */
     const unsigned long long seeds[] = {7, (1ULL << 40) + 3};
     const dd_init_kind kinds[] = {DD_INIT_RANDOM_UNIFORM, DD_INIT_GLOROT_UNIFORM,
                                   DD_INIT_GLOROT_NORMAL, DD_INIT_HE_NORMAL, DD_INIT_HE_UNIFORM};

@@ -68,6 +68,16 @@ const char *dd_test_mnist_dir(void) {
     return dir;
 }
 
+dd_mnist dd_test_blank_data(int images) {
+    dd_mnist m;
+    m.train.count = m.test.count = images;
+    m.train.pixels = calloc((size_t)images, DD_IMAGE_PIXELS);
+    m.test.pixels = calloc((size_t)images, DD_IMAGE_PIXELS);
+    m.train.labels = calloc((size_t)images, 1);
+    m.test.labels = calloc((size_t)images, 1);
+    return m;
+}
+
 void dd_test_load_mnist(dd_mnist *out) {
     const char *dir = dd_test_mnist_dir();
     char err[DD_ERR_LEN];

@@ -42,6 +42,9 @@ const char *dd_test_mnist_dir(void);
 /* Loads the real MNIST into OUT, or prints why it cannot and exits 1: the tests that need it fail
  * (not skip) without it, since .ci/run fetches it first. */
 void dd_test_load_mnist(dd_mnist *out);
+/* IMAGES blank training and test images (all 0, label 0), for a backend that must hold data it
+ * never reads; free with dd_mnist_free. */
+dd_mnist dd_test_blank_data(int images);
 
 /* The lab's network with N_HIDDEN hidden layers of UNITS, BN at BN, kernels from INIT. */
 dd_model_config dd_test_network(int n_hidden, int units, dd_bn_place bn, dd_init init);
