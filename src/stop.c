@@ -38,9 +38,13 @@ int dd_stop_signal(void) {
     return received;
 }
 
+const char *dd_stop_signal_name(int signal) {
+    return signal == SIGINT ? "SIGINT" : "SIGTERM";
+}
+
 int dd_stop_late(char *err) {
     if (!received) return 0;
     snprintf(err, DD_ERR_LEN, "%s came as the run ended: it finished as usual",
-             received == SIGINT ? "SIGINT" : "SIGTERM");
+             dd_stop_signal_name(received));
     return received;
 }

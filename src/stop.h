@@ -10,6 +10,8 @@ void dd_stop_install(void);
 void dd_stop_restore(void);
 /* The signal received since dd_stop_install, or 0. */
 int dd_stop_signal(void);
+/* "SIGINT" or "SIGTERM": the name messages give SIGNAL, one of the two. */
+const char *dd_stop_signal_name(int signal);
 /* After a run that finished: a signal that came too late to stop it (in the last epoch's last
  * step or evaluation) is still the user's wish to stop, for a script's loop too. Returns it,
  * saying so in ERR, or 0. */

@@ -3,7 +3,6 @@
 
 #include <errno.h>
 #include <math.h>
-#include <signal.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -228,7 +227,7 @@ static int save_stopped(const saver *s, int done, const epoch_pos *pos, int sign
     const char *path = s->o->save_path   ? s->o->save_path
                        : s->o->stop_path ? s->o->stop_path
                                          : DD_INTERRUPTED_CHECKPOINT;
-    const char *name = signal == SIGINT ? "SIGINT" : "SIGTERM";
+    const char *name = dd_stop_signal_name(signal);
     char why[DD_ERR_LEN];
     if (save(s, path, done, pos, why) != 0) { /* still the signal's exit, saying what was lost */
         snprintf(err, DD_ERR_LEN, "interrupted by %s; no checkpoint saved: %.400s", name, why);
