@@ -151,13 +151,8 @@ static int launch_on(const dd_fused_plan *plan, const dd_fused_run *run, cudaStr
 extern "C" int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream,
                                   char *err) {
     cudaStream_t s = (cudaStream_t)stream;
-    if (!run->phase_clocks)
-        return plan->upl == 1 ? launch_on<1, false>(plan, run, s, err)
-                              : launch_on<2, false>(plan, run, s, err);
-    if (plan->upl != 1) { // timed builds for the lab's widths only, to keep the build short
-        snprintf(err, DD_ERR_LEN,
-                 "the fused engine's phase clocks take first layers up to 32 units");
-        return -1;
-    }
-    return launch_on<1, true>(plan, run, s, err);
+    if (dd_fused_run_built(plan, run, err) != 0) return -1;
+    if (run->phase_clocks) return launch_on<1, true>(plan, run, s, err);
+    return plan->upl == 1 ? launch_on<1, false>(plan, run, s, err)
+                          : launch_on<2, false>(plan, run, s, err);
 }

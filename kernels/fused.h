@@ -193,6 +193,12 @@ int dd_fused_shared_limit(size_t *bytes, char *err);
  * ERR. */
 int dd_fused_cluster_fits(const dd_fused_plan *plan, int *fits, char *err);
 
+/* Whether the kernel has a build for RUN on PLAN: the phase clocks are built for first layers up
+ * to 32 units only (the lab's widths; each timed build adds minutes to the build). The GPU and the
+ * emulator both ask, so that a test on the emulator fails where the GPU would. Returns 0, or -1
+ * with ERR. */
+int dd_fused_run_built(const dd_fused_plan *plan, const dd_fused_run *run, char *err);
+
 /* The run on the GPU, in STREAM (a cudaStream_t), one block or cluster. Returns 0, or -1 with
  * ERR. */
 int dd_fused_train_gpu(const dd_fused_plan *plan, const dd_fused_run *run, void *stream, char *err);

@@ -102,6 +102,7 @@ extern "C" int dd_fused_train_emulated(const dd_fused_plan *plan, const dd_fused
                  plan->threads);
         return -1;
     }
+    if (dd_fused_run_built(plan, run, err) != 0) return -1;
     simt_block *block = new simt_block[blocks];
     simt_cluster *cluster = new simt_cluster();
     int rc = 0;

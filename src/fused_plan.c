@@ -243,6 +243,15 @@ int dd_fused_plan_pipe(dd_fused_plan *p, size_t shared_limit, char *err) {
     return 0;
 }
 
+int dd_fused_run_built(const dd_fused_plan *p, const dd_fused_run *run, char *err) {
+    if (run->phase_clocks && p->upl != 1) {
+        snprintf(err, DD_ERR_LEN,
+                 "the fused engine's phase clocks take first layers up to 32 units");
+        return -1;
+    }
+    return 0;
+}
+
 /* The phases fused_body.cuh, fused_warp_step.cuh and fused_warp_pipe.cuh time (their phase_done
  * calls). */
 void dd_fused_phase_name(const dd_fused_plan *p, int phase, char *out, size_t size) {

@@ -494,6 +494,19 @@ static void refuses(const char *name, const dd_model_config *cfg, int batch, int
     CHECK(strstr(err, why) != NULL, "%s: the message '%s' does not say '%s'", name, err, why);
 }
 
+/* The phase clocks are built for first layers up to 32 units: a wider one is refused before a
+ * thread starts, by the emulator as by the GPU (which shares the rule). */
+static void phase_clocks_refuse_wide(void) {
+    char err[DD_ERR_LEN] = "";
+    const dd_model_config wide = network(1, 33, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
+    dd_fused_plan plan;
+    CHECK(dd_fused_plan_build(&wide, DD_IMAGE_PIXELS, 1, H100_SHARED, 0, &plan, err) == 0, "%s",
+          err);
+    const dd_fused_run run = {.phase_clocks = 1}; /* refused before any pointer is read */
+    CHECK(dd_fused_train_emulated(&plan, &run, err) != 0, "33 units: timed");
+    CHECK(strstr(err, "up to 32 units") != NULL, "33 units: the message '%s'", err);
+}
+
 int main(void) {
     dd_test_load_mnist(&data);
     dd_standardize_table(&data.train, TRAIN_IMAGES, DD_STANDARDIZE_GLOBAL, table, NULL, NULL);
@@ -564,6 +577,7 @@ int main(void) {
     pipe_agrees("31 sigmoid units (lane 31 alone free), pipelined", &sig31, 40, 40, 1e-6);
     const dd_fused_plan pipe = pipe_plan(&lab);
     phase_clocks_of("phase clocks, the lab (pipelined)", &pipe, &lab, 6, 1);
+    phase_clocks_refuse_wide();
 
     dd_model_config too_wide = network(1, 65, DD_ACT_TANH, DD_BN_NONE, DD_INIT_GLOROT_UNIFORM);
     refuses("width 65", &too_wide, 1, 0, H100_SHARED, "up to 64 units");
