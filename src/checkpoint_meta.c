@@ -8,6 +8,9 @@
 
 #include "deepdigits/idx.h"
 
+/* "dataset"'s values, indexed by dd_dataset_kind (UNKNOWN is never written). */
+static const char *const dataset_names[] = {"", "mnist", "fashion", "custom"};
+
 /* ---- writers ---- */
 
 static void double_array(dd_strbuf *sb, const char *key, const double *x, int n) {
@@ -49,6 +52,8 @@ void dd_meta_write_training(dd_strbuf *sb, const dd_checkpoint_state *st) {
     dd_sb_printf(sb, "{\"epochs\":%d,\"batch\":%d,\"lr\":", o->epochs, o->batch);
     dd_sb_float(sb, o->lr);
     dd_sb_printf(sb, ",\"seed\":%llu,\"subset\":%d,", o->seed, o->subset);
+    if (o->dataset != DD_DATASET_UNKNOWN)
+        dd_sb_printf(sb, "\"dataset\":\"%s\",", dataset_names[o->dataset]);
     dd_sb_printf(sb, "\"standardize\":\"%s\",\"mean\":",
                  o->standardize == DD_STANDARDIZE_NONE ? "none" : "global");
     dd_sb_double(sb, st->mean);
@@ -191,6 +196,25 @@ static int read_sums(const dd_json *v, dd_checkpoint_state *st, char *why) {
     return 0;
 }
 
+/* "dataset": one of dataset_names, or absent (a checkpoint written before it was recorded:
+ * unknown). */
+static int read_dataset(const dd_json *v, dd_dataset_kind *out, char *why) {
+    const dd_json *d = dd_json_get(v, "dataset");
+    *out = DD_DATASET_UNKNOWN;
+    if (!d) return 0;
+    if (d->type != DD_JSON_STRING)
+        return bad(why, "\"%s\" is not a string (expected mnist, fashion or custom)", "dataset");
+    for (int k = DD_DATASET_MNIST; k <= DD_DATASET_CUSTOM; k++)
+        if (strcmp(d->string, dataset_names[k]) == 0) return *out = (dd_dataset_kind)k, 0;
+    char shown[41]; /* its start, each control character a '?': the message stays one line */
+    size_t n = 0;
+    for (; d->string[n] && n < sizeof shown - 1; n++)
+        shown[n] = (unsigned char)d->string[n] < 0x20 || d->string[n] == 0x7f ? '?' : d->string[n];
+    shown[n] = '\0';
+    snprintf(why, DD_ERR_LEN, "\"dataset\" is '%s', expected mnist, fashion or custom", shown);
+    return -1;
+}
+
 int dd_meta_read_training(const dd_json *v, dd_checkpoint_state *st, char *why) {
     dd_train_options *o = &st->options;
     long long epochs, batch, seed, subset, done, step;
@@ -206,7 +230,7 @@ int dd_meta_read_training(const dd_json *v, dd_checkpoint_state *st, char *why) 
         dd_json_get_int(v, "step", 0, 1LL << 30, &step, why) ||
         dd_json_get_double(v, "mean", &st->mean, why) ||
         dd_json_get_double(v, "std", &st->std, why) ||
-        read_sums(dd_json_get(v, "partial"), st, why))
+        read_sums(dd_json_get(v, "partial"), st, why) || read_dataset(v, &o->dataset, why))
         return -1;
     if (!(lr > 0 && lr <= 1e3)) return bad(why, "\"%s\" out of range", "lr");
     if (!mode || (strcmp(mode, "global") != 0 && strcmp(mode, "none") != 0))

@@ -57,6 +57,9 @@ void dd_bad_option(const char *cmd, const char *arg, const struct option *table)
 /* The data folder for --data/--dataset: DIR, or the dataset's usual place. Prints and returns
  * NULL on an unknown dataset or an empty DIR. */
 const char *dd_data_dir(const char *data, const char *dataset);
+/* What a checkpoint records of the same flags: custom for --data DIR, else the dataset (MNIST
+ * by default; UNKNOWN for a name dd_data_dir refuses). */
+dd_dataset_kind dd_data_kind(const char *data, const char *dataset);
 
 /* Loads the data folder, or prints the loader's line and returns -1. */
 int dd_load_data(const char *dir, dd_mnist *out);

@@ -140,6 +140,10 @@ int dd_resume_flags(int argc, char **argv, const struct option *table, dd_train_
     o->batch = ck->batch, o->lr = ck->lr, o->seed = ck->seed;
     if (ck->subset) o->subset = ck->subset;
     o->standardize = ck->standardize, o->diagnostics = ck->diagnostics;
+    /* The run goes on with the images it was trained on (their mean and std are checked): a
+     * checkpoint that names its dataset keeps the name, resumed with --data DIR or not. */
+    if (ck->dataset == DD_DATASET_MNIST || ck->dataset == DD_DATASET_FASHION)
+        o->dataset = ck->dataset;
     if (!epochs_given) o->epochs = ck->epochs;
     o->resume_path = path;
     if (!o->save_path) o->save_path = path; /* the run goes on in the file it came from */

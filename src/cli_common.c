@@ -126,6 +126,12 @@ const char *dd_data_dir(const char *data, const char *dataset) {
     return NULL;
 }
 
+dd_dataset_kind dd_data_kind(const char *data, const char *dataset) {
+    if (data) return DD_DATASET_CUSTOM;
+    if (!dataset || strcmp(dataset, "mnist") == 0) return DD_DATASET_MNIST;
+    return strcmp(dataset, "fashion") == 0 ? DD_DATASET_FASHION : DD_DATASET_UNKNOWN;
+}
+
 int dd_load_data(const char *dir, dd_mnist *out) {
     char err[DD_ERR_LEN];
     if (dd_mnist_load(dir, out, err) == 0) return 0;

@@ -18,13 +18,15 @@ static const char eval_help[] =
     "true digit, columns: predicted), with the standardization the model was trained with.\n"
     "The folder must hold the training images the model was trained on (their pixel mean and\n"
     "std are checked), so that a Fashion-MNIST model is not scored on MNIST's test set.\n"
-    "  --data DIR      folder with the four IDX files (default data/mnist)\n"
+    "  --data DIR      folder with the four IDX files (default data/mnist, or Fashion-MNIST's\n"
+    "                  for a model trained with --dataset fashion)\n"
     "  --dataset NAME  mnist or fashion\n";
 
 static const char predict_help[] =
     "usage: deepdigits predict --model FILE.safetensors IMAGE...\n"
     "Prints the predicted digit and the 10 outputs for each 28x28 grayscale image: PGM (P5 or\n"
-    "P2) or 8-bit grayscale PNG.\n";
+    "P2) or 8-bit grayscale PNG. For a model trained with --dataset fashion, the class's name\n"
+    "follows the outputs: 'IMAGE: 7  0.0012 ... 0.0031  Sneaker'.\n";
 
 enum { OPT_MODEL = 256, OPT_DATA, OPT_DATASET, OPT_HELP };
 
@@ -135,6 +137,9 @@ int dd_cmd_eval(int argc, char **argv) {
     dd_checkpoint_state st;
     float *params;
     if (load_model(model, &params, &st) != 0) return 1;
+    const int fashion =
+        st.options.dataset == DD_DATASET_FASHION || (dataset && strcmp(dataset, "fashion") == 0);
+    if (!data && !dataset && fashion) dir = dd_data_dir(NULL, "fashion"); /* the model's own */
     dd_mnist mnist;
     rc = dd_load_data(dir, &mnist) == 0 ? 0 : -1;
     char err[DD_ERR_LEN];
@@ -149,15 +154,17 @@ int dd_cmd_eval(int argc, char **argv) {
         if (st.step) /* stopped inside the next epoch: its steps are in the weights too */
             printf(" and %ld step%s of epoch %d", st.step, dd_s(st.step), st.epochs_done + 1);
         printf("\n");
-        rc = evaluate(&st, params, &mnist, dataset && strcmp(dataset, "fashion") == 0);
+        rc = evaluate(&st, params, &mnist, fashion);
         dd_mnist_free(&mnist);
     }
     free(params), free(st.history);
     return rc == 0 ? 0 : 1;
 }
 
-/* One image through the network: the digit and the 10 outputs. */
-static int predict_one(dd_net *net, float *params, const float table[256], const char *path) {
+/* One image through the network: the digit and the 10 outputs, then the class's name from
+ * NAMES (NULL: digits, which need none). */
+static int predict_one(dd_net *net, float *params, const float table[256], const char *const *names,
+                       const char *path) {
     uint8_t pixels[DD_IMAGE_PIXELS];
     char err[DD_ERR_LEN];
     if (dd_image_load(path, pixels, err) != 0) {
@@ -172,6 +179,8 @@ static int predict_one(dd_net *net, float *params, const float table[256], const
         if (y[k] > y[best]) best = k;
     printf("%s: %d ", path, best);
     for (int k = 0; k < DD_CLASSES; k++) printf(" %.4f", y[k]);
+    /* last, so that the columns are the same for every model ("Ankle boot" holds a space) */
+    if (names) printf("  %s", names[best]);
     printf("\n");
     return 0;
 }
@@ -196,7 +205,10 @@ int dd_cmd_predict(int argc, char **argv) {
         fprintf(stderr, "deepdigits: %s\n", err);
         failed = 1;
     } else {
-        for (int i = first; i < argc; i++) failed |= predict_one(&net, params, table, argv[i]) != 0;
+        const char *const *names =
+            st.options.dataset == DD_DATASET_FASHION ? fashion_classes : NULL;
+        for (int i = first; i < argc; i++)
+            failed |= predict_one(&net, params, table, names, argv[i]) != 0;
         dd_net_destroy(&net);
     }
     free(params), free(st.history);

@@ -341,6 +341,7 @@ static int parse_flags(int argc, char **argv, const run_flags *r, int variant, d
         fprintf(stderr, "deepdigits train: unexpected argument '%s'\n", argv[optind]);
         return 2;
     }
+    o->dataset = dd_data_kind(*data, *dataset); /* for the checkpoints */
     return 0;
 }
 

@@ -32,6 +32,29 @@ if [[ -d /usr/share/datasets/fashion-mnist ]]; then
     grep -qF "rows: true class," "$tmp/eval" && grep -qxF "classes: 0 T-shirt/top, 1 Trouser, \
 2 Pullover, 3 Dress, 4 Coat, 5 Sandal, 6 Shirt, 7 Sneaker, 8 Bag, 9 Ankle boot" "$tmp/eval" ||
         fail "eval on Fashion-MNIST names no classes: $(cat "$tmp/eval")"
+    # The checkpoint records its dataset: eval without --data or --dataset takes Fashion-MNIST,
+    # and predict names the class after the 10 outputs (the first test image, an ankle boot).
+    "$dd" eval --model "$tmp/fashion.safetensors" >"$tmp/eval" 2>"$tmp/err" &&
+        grep -qF "classes: 0 T-shirt/top," "$tmp/eval" ||
+        fail "eval of a Fashion-MNIST model without --dataset: $(cat "$tmp/err")"
+    gzip -dc /usr/share/datasets/fashion-mnist/t10k-images-idx3-ubyte.gz | tail -c +17 |
+        head -c 784 | { printf 'P5\n28 28\n255\n'; cat; } >"$tmp/boot.pgm"
+    names=("T-shirt/top" Trouser Pullover Dress Coat Sandal Shirt Sneaker Bag "Ankle boot")
+    line_re='boot\.pgm: ([0-9]) ( [01]\.[0-9]{4}){10}  (.*)$'
+    check_fashion_predict() { # MODEL WHAT: one line, the name that of the class predicted
+        "$dd" predict --model "$1" "$tmp/boot.pgm" >"$tmp/pred" 2>"$tmp/err" ||
+            fail "predict on $2: $(cat "$tmp/err")"
+        [[ $(wc -l <"$tmp/pred") -eq 1 && $(cat "$tmp/pred") =~ $line_re &&
+            ${BASH_REMATCH[3]} == "${names[BASH_REMATCH[1]]}" ]] ||
+            fail "predict on $2 names no class: $(cat "$tmp/pred")"
+    }
+    check_fashion_predict "$tmp/fashion.safetensors" "a Fashion-MNIST model"
+    # A resume from Fashion-MNIST's folder given as --data keeps the name (the images are
+    # checked to be the same).
+    "$dd" train --data /usr/share/datasets/fashion-mnist --device cpu --verbose 0 \
+        --resume "$tmp/fashion.safetensors" --epochs 2 2>"$tmp/err" ||
+        fail "resuming on Fashion-MNIST with --data: $(cat "$tmp/err")"
+    check_fashion_predict "$tmp/fashion.safetensors" "a resumed Fashion-MNIST model"
 else
     echo "note: no /usr/share/datasets/fashion-mnist (Debian's dataset-fashion-mnist); the" \
         "Fashion-MNIST class names were not checked"
@@ -65,6 +88,24 @@ if [[ -f $images ]]; then cat "$images"; else gzip -dc "$images.gz"; fi | tail -
 "$dd" predict --model "$good" "$tmp/seven.pgm" "$tmp/seven-ascii.pgm" >"$tmp/pred" 2>"$tmp/err" \
     || fail "predict: $(cat "$tmp/err")"
 [[ $(grep -cE '\.pgm: 7 ( [01]\.[0-9]{4}){10}$' "$tmp/pred") -eq 2 ]] || fail "predict output: $(cat "$tmp/pred")"
+# The checkpoint records the dataset: "custom" for --data DIR, "mnist" for --dataset mnist (here
+# data/mnist is a link to $mnist). Digits need no names: predict prints as it always did.
+grep -aqF 'subset\":2000,\"dataset\":\"custom\"' "$good" || fail "--data DIR not recorded as custom"
+mkdir -p "$tmp/cwd/data" && ln -s "$mnist" "$tmp/cwd/data/mnist"
+(cd "$tmp/cwd" && exec "$dd" train --dataset mnist --subset 500 --epochs 1 --verbose 0 \
+    --device cpu --save "$tmp/mnist.safetensors") 2>"$tmp/err" || fail "--dataset mnist: $(cat "$tmp/err")"
+grep -aqF 'dataset\":\"mnist\"' "$tmp/mnist.safetensors" || fail "--dataset mnist not recorded"
+"$dd" predict --model "$tmp/mnist.safetensors" "$tmp/seven.pgm" >"$tmp/pred" 2>"$tmp/err" &&
+    grep -qE '^[^ ]*seven\.pgm: [0-9] ( [01]\.[0-9]{4}){10}$' "$tmp/pred" ||
+    fail "predict on a --dataset mnist model: $(cat "$tmp/pred" "$tmp/err")"
+# A checkpoint written before the dataset was recorded (the key renamed here: one the reader
+# does not know) loads, and predicts as the same model with it.
+LC_ALL=C sed -e 's/dataset\\"/datasex\\"/' "$good" >"$tmp/old.safetensors"
+grep -aqF 'dataset\"' "$tmp/old.safetensors" && fail "the dataset key was not renamed"
+"$dd" predict --model "$good" "$tmp/seven.pgm" >"$tmp/pred" 2>&1
+"$dd" predict --model "$tmp/old.safetensors" "$tmp/seven.pgm" >"$tmp/pred-old" 2>&1 ||
+    fail "predict on a checkpoint without a dataset: $(cat "$tmp/pred-old")"
+cmp -s "$tmp/pred" "$tmp/pred-old" || fail "predict without a dataset: $(cat "$tmp/pred-old")"
 { printf 'P5\n28 27\n255\n'; cat "$tmp/raw"; } >"$tmp/small.pgm"
 expect_error "image is 28x27, expected 28x28" predict --model "$good" "$tmp/small.pgm"
 { printf 'P5\n28 28\n65535\n'; cat "$tmp/raw" "$tmp/raw"; } >"$tmp/deep.pgm"
@@ -110,6 +151,11 @@ edit negtime 'eval_seconds\\":0\.\([0-9]\)' 'eval_seconds\\":-\1.'
 edit bigsat 'saturated\\":\[0\.' 'saturated\\":[2.'
 # An epoch's partial sums (all zero here) counting a correct answer among no samples.
 edit partial 'correct\\":0,' 'correct\\":1,'
+# A dataset no run records (one with a newline, which the line shows as '?'), and one that is
+# not a string.
+edit dsname 'dataset\\":\\"custom' 'dataset\\":\\"kmnist'
+edit dsctrl 'dataset\\":\\"custom' 'dataset\\":\\"\\\\nmni'
+edit dstype 'dataset\\":\\"custom\\"' 'dataset\\":1234567890'
 : >"$tmp/empty.safetensors"
 # A NaN (0x7fc00000) as the sixth weight of the first tensor, dense_1.kernel: the data begins
 # after the 8-byte length and the header.
@@ -125,9 +171,13 @@ for case in "truncated:the tensors cover" "long:runs past the end of the file" \
             "bigacc:history entry 1: \"val_acc\" is 9." \
             "negtime:history entry 1: \"eval_seconds\" is -" \
             "bigsat:history entry 1: \"saturated\" is 2." \
-            "partial:\"correct\" exceeds \"samples\""; do
+            "partial:\"correct\" exceeds \"samples\"" \
+            "dsname:metadata \"training\": \"dataset\" is 'kmnist', expected mnist, fashion or custom" \
+            "dsctrl:\"dataset\" is '?mni', expected" \
+            "dstype:metadata \"training\": \"dataset\" is not a string"; do
     expect_error "${case#*:}" eval --model "$tmp/${case%%:*}.safetensors" --data "$mnist"
 done
+expect_error "\"dataset\" is 'kmnist'" predict --model "$tmp/dsname.safetensors" "$tmp/seven.pgm"
 expect_error "is a directory" eval --model "$tmp" --data "$mnist"
 expect_error "No such file" eval --model "$tmp/missing.safetensors" --data "$mnist"
 

@@ -43,6 +43,7 @@ static void round_trip_with_bn(const dd_mnist *data) {
     o.model.bn = DD_BN_BEFORE;
     o.batch = 8;
     o.model.n_hidden = 2, o.model.units[1] = 12;
+    o.dataset = DD_DATASET_FASHION; /* a label only: the images are MNIST's */
     o.save_path = tmp_path("bn.safetensors");
     size_t n;
     float *p = param_buffer(&o, &n), *q;
@@ -56,6 +57,7 @@ static void round_trip_with_bn(const dd_mnist *data) {
     CHECK(memcmp(&st.options.model, &o.model, sizeof o.model) == 0, "model config differs");
     CHECK(st.epochs_done == 2 && st.step == 0, "epochs_done %d step %ld", st.epochs_done, st.step);
     CHECK(st.options.batch == 8 && st.options.lr == o.lr && st.options.subset == 500, "options");
+    CHECK(st.options.dataset == DD_DATASET_FASHION, "dataset %d", (int)st.options.dataset);
     CHECK(memcmp(st.history, h, sizeof h) == 0, "history differs after a round trip");
     float table[256], want[256];
     dd_checkpoint_table(&st, table);
@@ -88,6 +90,8 @@ static void resume_and_compare(const dd_mnist *data, const dd_train_options *ref
     dd_checkpoint_state st;
     CHECK(dd_checkpoint_load(path, &p, &st, err) == 0, "%s", err);
     if (!p) return;
+    CHECK(st.options.dataset == DD_DATASET_UNKNOWN, "dataset %d: an unknown one is not written",
+          (int)st.options.dataset);
     dd_train_options o = st.options;
     o.device = ref_opts->device; /* not in a checkpoint: auto would take a GPU */
     o.epochs = ref_opts->epochs;

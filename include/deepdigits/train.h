@@ -12,6 +12,16 @@
 
 typedef enum { DD_STANDARDIZE_GLOBAL, DD_STANDARDIZE_NONE } dd_standardize;
 
+/* The images a model was trained on, as a checkpoint records them ("dataset" in its training
+ * metadata): --dataset mnist or fashion, or a --data folder (custom). UNKNOWN: a checkpoint
+ * written before the field, or a run not started from the command line; it is not written. */
+typedef enum {
+    DD_DATASET_UNKNOWN,
+    DD_DATASET_MNIST,
+    DD_DATASET_FASHION,
+    DD_DATASET_CUSTOM
+} dd_dataset_kind;
+
 typedef struct {
     dd_model_config model;
     int epochs;              /* 20 */
@@ -20,6 +30,7 @@ typedef struct {
     unsigned long long seed; /* 7 */
     int subset;              /* train on the first N images; 0 = all */
     dd_standardize standardize;
+    dd_dataset_kind dataset; /* recorded in checkpoints; training itself does not read it */
     dd_device device;
     int verbose; /* 0 silent, 1 progress bar, 2 one line per epoch */
     int summary; /* the model's summary and "Train on N samples" to OUT once every check passed */
