@@ -84,11 +84,6 @@ static int load_model(const char *path, float **params, dd_checkpoint_state *st)
     return -1;
 }
 
-/* Fashion-MNIST's labels 0..9, as its README names them. */
-static const char *const fashion_classes[DD_CLASSES] = {
-    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
-    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
-
 /* The matrix of true labels against predicted ones; for Fashion-MNIST a legend names the
  * classes, which are not digits. */
 static void print_confusion(const dd_dataset *test, const uint8_t *predicted, int fashion) {
@@ -103,7 +98,7 @@ static void print_confusion(const dd_dataset *test, const uint8_t *predicted, in
     }
     printf("\n");
     for (int k = 0; fashion && k < DD_CLASSES; k++)
-        printf("%s%d %s%s", k ? ", " : "classes: ", k, fashion_classes[k],
+        printf("%s%d %s%s", k ? ", " : "classes: ", k, dd_fashion_classes[k],
                k == DD_CLASSES - 1 ? "\n" : "");
 }
 
@@ -206,7 +201,7 @@ int dd_cmd_predict(int argc, char **argv) {
         failed = 1;
     } else {
         const char *const *names =
-            st.options.dataset == DD_DATASET_FASHION ? fashion_classes : NULL;
+            st.options.dataset == DD_DATASET_FASHION ? dd_fashion_classes : NULL;
         for (int i = first; i < argc; i++)
             failed |= predict_one(&net, params, table, names, argv[i]) != 0;
         dd_net_destroy(&net);

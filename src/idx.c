@@ -20,6 +20,10 @@
 #include <unistd.h>
 #include <zlib.h>
 
+const char *const dd_fashion_classes[DD_CLASSES] = {
+    "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
+    "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
+
 #define IDX_UBYTE 0x08       /* element type byte: unsigned char */
 #define CHUNK     (1u << 20) /* first size of a gzipped body's buffer; it doubles from there */
 #define MAX_READ  (1u << 30) /* one read() or inflate() call at most */

@@ -101,6 +101,7 @@ int dd_report_evaluate(dd_report *r, const char *data_dir) {
     float *params = NULL;
     if (dd_checkpoint_load(path, &params, &state, err) != 0) return -1;
     free(state.history);
+    r->fashion = state.options.dataset == DD_DATASET_FASHION;
     const char *dir = data_dir ? data_dir : run->cfg.data_dir;
     dd_mnist data;
     if (dd_mnist_load(dir, &data, err) != 0) {

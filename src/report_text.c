@@ -241,10 +241,18 @@ static void best_model(doc *d) {
         para(d, "No confusion matrix: %s", r->eval_note);
         return;
     }
+    const char *what = r->fashion ? "class" : "digit";
     para(d,
          "Its final weights (model.safetensors) evaluated again on the 10,000 test images: "
-         "accuracy %.4f, %d misclassified. Rows: true digit; columns: predicted.",
-         r->test_acc, r->n_misclassified);
+         "accuracy %.4f, %d misclassified. Rows: true %s; columns: predicted.",
+         r->test_acc, r->n_misclassified, what);
+    if (r->fashion) {
+        char classes[256];
+        size_t at = 0;
+        for (int k = 0; k < DD_CLASSES; k++)
+            add(classes, sizeof classes, &at, "%s%d %s", k ? ", " : "", k, dd_fashion_classes[k]);
+        para(d, "The classes (Fashion-MNIST): %s.", classes);
+    }
     row(d, 1, "true \\ predicted|0|1|2|3|4|5|6|7|8|9");
     for (int t = 0; t < 10; t++) {
         char cells[256];
@@ -254,8 +262,10 @@ static void best_model(doc *d) {
     }
     table_end(d);
     image(d, "confusion.png", "confusion matrix");
-    para(d, "The first misclassified test digits, each labelled true>predicted:");
-    image(d, "misclassified.png", "misclassified test digits");
+    para(d, "The first misclassified test %s, each labelled true>predicted:",
+         r->fashion ? "images" : "digits");
+    image(d, "misclassified.png",
+          r->fashion ? "misclassified test images" : "misclassified test digits");
 }
 
 static void diagnostics(doc *d) {

@@ -32,6 +32,7 @@ for doc in report.md report.html; do
 done
 grep -q 'keras.layers.BatchNormalization()' "$runs/report.md" || fail "report.md lacks the Keras fragments"
 grep -q 'true \\ predicted' "$runs/report.md" || fail "report.md lacks the confusion matrix"
+grep -q 'Rows: true digit; columns: predicted' "$runs/report.md" || fail "report.md: rows not digits"
 
 # Without gnuplot: the text report, and exactly one line naming what is missing. The plots of
 # the report before are removed, not linked as if this one had drawn them.
@@ -180,6 +181,21 @@ expect_error "path too long" report "$top/baseline0"
 expect_error "path too long" report "$top"
 [[ ! -e $top/baseline0/report.md && ! -e $top/report.md ]] ||
     fail "a report written for a folder whose path is too long, or that holds one"
+
+# A Fashion-MNIST run (its checkpoint says so): the report speaks of classes and names them,
+# not of digits.
+if [[ -d /usr/share/datasets/fashion-mnist ]]; then
+    "$dd" train --dataset fashion --out "$tmp/fashion/run" --epochs 1 --subset 300 --device cpu \
+        --verbose 0 --no-diagnostics >"$tmp/out" 2>&1 || { fail "fashion train exited $?:"; cat "$tmp/out"; }
+    PATH=/nonexistent "$dd" report "$tmp/fashion" >"$tmp/out" 2>"$tmp/err" ||
+        { fail "report of a Fashion-MNIST run exited $?:"; cat "$tmp/err"; }
+    md=$tmp/fashion/report.md
+    grep -q 'Rows: true class; columns: predicted' "$md" || fail "Fashion report.md: rows not classes"
+    grep -q 'The classes (Fashion-MNIST): 0 T-shirt/top, .* 9 Ankle boot\.' "$md" ||
+        fail "Fashion report.md does not name the classes"
+    grep -q 'misclassified test images' "$md" || fail "Fashion report.md: misclassified digits"
+    ! grep -qiwE 'digits?' "$md" || fail "Fashion report.md speaks of digits: $(grep -iwE 'digits?' "$md")"
+fi
 
 if ((failures == 0)) && [[ -z $have_gnuplot ]]; then
     echo "skipped: gnuplot is not installed, so its plots were not checked (the rest passed)"

@@ -27,6 +27,9 @@ typedef struct {
     dd_dataset test;  /* 10,000 images in MNIST */
 } dd_mnist;
 
+/* Fashion-MNIST's labels 0..9, as its README names them (MNIST's are the digits themselves). */
+extern const char *const dd_fashion_classes[DD_CLASSES];
+
 /* Loads an image file and its label file into OUT. Returns 0, or -1 with one line in ERR. */
 int dd_idx_load_pair(const char *images_path, const char *labels_path, dd_dataset *out, char *err);
 

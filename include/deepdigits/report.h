@@ -51,6 +51,7 @@ typedef struct {
     long confusion[10][10];     /* [true][predicted] */
     double test_acc;
     int n_misclassified;
+    int fashion; /* its checkpoint says Fashion-MNIST: classes, not digits */
     /* Plots */
     int have_gnuplot;
     int plots_failed;
