@@ -9,7 +9,7 @@ expect_error "--epochs" "${train[@]}" --epochs 0
 expect_error "--batch" "${train[@]}" --batch 0
 expect_error "--lr" "${train[@]}" --lr nan
 expect_error "--lr" "${train[@]}" --lr -0.5
-expect_error "--lr" "${train[@]}" --lr 0
+expect_error "--lr 0: must be greater than 0" "${train[@]}" --lr 0
 expect_error "--lr 1e-46: too small for a 32-bit float" "${train[@]}" --lr 1e-46 # 0 as a float
 # Beyond a double's range strtod sets ERANGE, which read as "not a finite number"; and it read
 # hexadecimal, which --epochs refuses ("0x10" was a learning rate of 16).
@@ -44,12 +44,27 @@ expect_error "--subset 70000" train --data "$mnist" --subset 70000 --epochs 1 --
 expect_error "--verbose" "${train[@]}" --verbose 3
 expect_error "--seed" "${train[@]}" --seed -4
 expect_error "--dataset 'cifar'" train --dataset cifar
-expect_error "either --data or --dataset" train --data "$mnist" --dataset fashion
+expect_usage_error "either --data or --dataset" train --data "$mnist" --dataset fashion
+# eval takes one test set too, and no stray argument besides its flags.
+expect_usage_error "give either --data or --dataset, not both" eval --model "$tmp/m.safetensors" \
+    --data "$mnist" --dataset fashion
+expect_usage_error "deepdigits eval: unexpected argument 'stray'" eval --model "$tmp/m.safetensors" stray
+# --variant all without --out would train only the baseline, with no folder to put the 21 in.
+expect_usage_error "--variant all needs --out DIR" "${train[@]}" --variant all
 expect_error "/nonexistent" train --data /nonexistent --epochs 1
 expect_error "/nonexistent/h.csv" "${train[@]}" --history /nonexistent/h.csv
 expect_error "/nonexistent/h.csv" train --data "$mnist" --device cpu --subset 100 --history /nonexistent/h.csv
 expect_error "--hidden '25,,25'" "${train[@]}" --hidden 25,,25
 expect_error "--hidden '25,'" "${train[@]}" --hidden 25,
+# At most 16 hidden layers; an item longer than any width is refused before it is copied.
+expect_error "--hidden '1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1': at most 16 items" "${train[@]}" \
+    --hidden 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
+expect_error "--hidden '9999999999999999999999999999999999999999': give whole numbers" "${train[@]}" \
+    --hidden 9999999999999999999999999999999999999999
+# Each range's upper bound is itself accepted (the flags are read, then --help ends the command).
+"$dd" train --variant 20 --width 4096 --jobs 64 --epochs 100000 --batch 65536 --lr 1000 \
+    --seed 9223372036854775807 --subset 1073741824 --verbose 2 --save-every 100000 --help \
+    >/dev/null 2>"$tmp/err" || fail "the flags' upper bounds were refused: $(cat "$tmp/err")"
 expect_error "--epochs 99999999999999999999: must be between" "${train[@]}" --epochs 99999999999999999999
 expect_error "--save $tmp: a folder" "${train[@]}" --save "$tmp"
 expect_error "--save /proc/x.safetensors: cannot write there" "${train[@]}" --save /proc/x.safetensors

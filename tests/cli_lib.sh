@@ -20,6 +20,7 @@ expect_error() {
     shift
     "$dd" "$@" >"$tmp/out" 2>"$tmp/err"
     local rc=$? lines
+    last_rc=$rc
     lines=$(wc -l <"$tmp/err")
     if [[ $rc -ne 1 && $rc -ne 2 ]] || [[ $lines -ne 1 ]] || ! grep -qF -- "$word" "$tmp/err" ||
         [[ -s $tmp/out ]]; then
@@ -27,6 +28,12 @@ expect_error() {
         sed 's/^/    /' "$tmp/err"
         [[ -s $tmp/out ]] && { echo "  and on stdout:"; sed 's/^/    /' "$tmp/out"; }
     fi
+}
+
+# expect_usage_error WORD ARGS...: expect_error, and the exit status is 2, a usage error's (README).
+expect_usage_error() {
+    expect_error "$@"
+    [[ $last_rc -eq 2 ]] || fail "deepdigits ${*:2} -> exit $last_rc, wanted 2 (a usage error)"
 }
 
 # require_gpu NAME: exits 77 (skipped) without a CUDA device, and ends the test NAME as failed

@@ -133,6 +133,21 @@ static void broken_images_are_refused(void) {
     p = tmp("dims");
     write_raw(p, buf, images_bytes(buf, 0x803, N, 27, 28, N * 27 * 28));
     expect_fail(p, labels, p, "27x28");
+    /* Columns are checked as well as rows: 28x27 images are not MNIST's either. */
+    write_raw(p, buf, images_bytes(buf, 0x803, N, 28, 27, N * 28 * 27));
+    expect_fail(p, labels, p, "28x27");
+
+    /* Both leading bytes of the magic must be zero, the second too. */
+    p = tmp("magic-second-byte");
+    write_raw(p, buf, images_bytes(buf, 0x00010803, N, 28, 28, N * 784));
+    expect_fail(p, labels, p, "bad magic 0x00010803");
+
+    /* A pair whose headers both claim no items is refused, not loaded as an empty dataset. */
+    const char *none = tmp("zero-labels-too");
+    write_raw(none, buf, labels_bytes(buf, 0, good_labels, 0));
+    p = tmp("zero-images");
+    write_raw(p, buf, images_bytes(buf, 0x803, 0, 28, 28, 0));
+    expect_fail(p, none, p, "header claims 0 images");
 
     p = tmp("empty");
     write_raw(p, buf, 0);
@@ -273,6 +288,16 @@ static void broken_labels_are_refused(void) {
     p = tmp("eleven-labels.gz");
     write_gz(p, buf, labels_bytes(buf, N, eleven, N));
     expect_fail(images, p, p, "label 11 at index 1 is outside 0..9");
+    /* 10 is the first label outside 0..9. */
+    uint8_t ten[N] = {9, 0, 10};
+    p = tmp("ten-labels");
+    write_raw(p, buf, labels_bytes(buf, N, ten, N));
+    expect_fail(images, p, p, "label 10 at index 2 is outside 0..9");
+
+    /* A label file that claims no labels is refused (the image file claims 3). */
+    p = tmp("zero-labels");
+    write_raw(p, buf, labels_bytes(buf, 0, good_labels, 0));
+    expect_fail(images, p, p, "header claims 0 labels");
 
     p = tmp("short-labels");
     write_raw(p, buf, labels_bytes(buf, N, good_labels, 2));

@@ -140,8 +140,11 @@ static void config_refused(void) {
         {"\"diagnostics\": true", "\"diagnostics\": 1", "\"diagnostics\" is not true or false"},
         {"\"engine\": \"auto\"", "\"engine\": \"warp\"", "\"engine\" unknown"},
         {"\"fused_sms\": 0", "\"fused_sms\": 3", "\"fused_sms\" is not 0, 1, 2 or 4"},
+        {"\"fused_sms\": 0", "\"fused_sms\": 5", "\"fused_sms\" out of range"},
         {"\"name\": \"plain\"", "\"name\": \"\"", "\"name\" is empty"},
         {"\"name\": \"plain\"", "\"name\": \"a\\nb\"", "\"name\" holds a control character"},
+        /* DEL (0x7f) is a control character too. */
+        {"\"name\": \"plain\"", "\"name\": \"a\x7f b\"", "\"name\" holds a control character"},
         {"\"name\": \"plain\"", "\"name\": 7", "\"name\" is not a string"},
         {"\"name\": \"plain\"",
          "\"name\": \"0123456789012345678901234567890123456789012345678901234567890123\"",
@@ -238,6 +241,19 @@ static void history_refused(void) {
                   "case %zu: rc %d, '%s' (expected '%s')", i, rc, err, cases[i].why);
         if (rc == 0) dd_history_free(&h);
     }
+    /* A header of more columns than the reader keeps (256) is refused, not read past its end. */
+    static char wide[4096];
+    int at = snprintf(wide, sizeof wide, "epoch,loss,acc,val_loss,val_acc");
+    for (int c = 5; c < 300; c++) at += snprintf(wide + at, sizeof wide - (size_t)at, ",c%d", c);
+    snprintf(wide + at, sizeof wide - (size_t)at, "\n1,1,1,1,1\n");
+    char err[DD_ERR_LEN] = "";
+    dd_history h;
+    FILE *f = fmemopen(wide, strlen(wide), "r");
+    int rc = f ? dd_history_parse(f, "wide.csv", &h, err) : 0;
+    if (f) fclose(f);
+    CHECK(rc != 0 && strstr(err, "wide.csv: not a deepdigits history"), "300 columns: rc %d '%s'",
+          rc, err);
+    if (rc == 0) dd_history_free(&h);
 }
 
 int main(void) {

@@ -8,6 +8,7 @@
 
 #include "deepdigits/checkpoint.h"
 #include "json.h"
+#include "safetensors.h"
 #include "testutil.h"
 
 static void json_rules(void) {
@@ -46,6 +47,13 @@ static void json_rules(void) {
     char deep[200];
     memset(deep, '[', sizeof deep);
     CHECK(dd_json_parse(deep, sizeof deep, err) == NULL && strstr(err, "deeply"), "%s", err);
+    /* A number longer than the reader's 63-character buffer is refused, not copied into it. */
+    char longnum[101];
+    memset(longnum, '1', 100), longnum[100] = '\0';
+    CHECK(dd_json_parse(longnum, 100, err) == NULL && strstr(err, "number too long"), "%s", err);
+    /* A NUL byte is not white space: text holding one is refused (it is no JSON text). */
+    CHECK(dd_json_parse("{}\0", 3, err) == NULL && strstr(err, "text after the value"), "%s", err);
+    CHECK(dd_json_parse("[1,\0 2]", 7, err) == NULL, "[1,\\0 2] accepted");
     dd_json *v = dd_json_parse("{\"n\": 9007199254740993}", 23, err);
     CHECK(v && v->child->is_integer && v->child->integer == 9007199254740993LL, "exact integers");
     dd_json_free(v);
@@ -83,16 +91,15 @@ typedef struct {
     size_t len;
 } blob;
 
-/* A valid checkpoint of the lab's model (initial weights, no epochs done), as bytes. */
-static blob valid_checkpoint(void) {
-    dd_checkpoint_state st = {.options = dd_train_options_lab(), .mean = 33.3, .std = 78.5};
+/* ST saved as a checkpoint with initial weights, as bytes. */
+static blob saved_checkpoint(const dd_checkpoint_state *st, const char *file) {
     dd_layout layout;
     char err[DD_ERR_LEN], path[512];
-    dd_layout_build(&st.options.model, &layout, err);
+    dd_layout_build(&st->options.model, &layout, err);
     float *p = malloc(layout.n_params * sizeof *p);
-    dd_model_init(&st.options.model, &layout, 7, p, err);
-    snprintf(path, sizeof path, "%s/lab.safetensors", dd_test_tmpdir());
-    CHECK(dd_checkpoint_save(path, p, &st, err) == 0, "%s", err);
+    dd_model_init(&st->options.model, &layout, 7, p, err);
+    snprintf(path, sizeof path, "%s/%s", dd_test_tmpdir(), file);
+    CHECK(dd_checkpoint_save(path, p, st, err) == 0, "%s", err);
     free(p);
     blob b = {0};
     FILE *f = fopen(path, "rb");
@@ -104,6 +111,78 @@ static blob valid_checkpoint(void) {
     CHECK(fread(b.data, 1, b.len, f) == b.len, "short read");
     fclose(f);
     return b;
+}
+
+/* A valid checkpoint of the lab's model (initial weights, no epochs done), as bytes. */
+static blob valid_checkpoint(void) {
+    dd_checkpoint_state st = {.options = dd_train_options_lab(), .mean = 33.3, .std = 78.5};
+    return saved_checkpoint(&st, "lab.safetensors");
+}
+
+/* A valid checkpoint of the lab's model with BatchNormalization before the activation, one epoch
+ * done, and that epoch's history with its diagnostics. */
+static blob bn_checkpoint(void) {
+    dd_epoch_stats e = {.epoch = 1,
+                        .loss = 0.25,
+                        .acc = 0.5,
+                        .val_loss = 0.25,
+                        .val_acc = 0.5,
+                        .train_seconds = 2,
+                        .eval_seconds = 0.5,
+                        .steps = 60000,
+                        .n_layers = 2};
+    for (int l = 0; l < 2; l++)
+        e.grad_rms[l] = 0.01, e.probe[l] = (dd_layer_probe){.saturated = 0.25, .preact_std = 1};
+    dd_checkpoint_state st = {.options = dd_train_options_lab(),
+                              .epochs_done = 1,
+                              .history = &e,
+                              .mean = 33.3,
+                              .std = 78.5};
+    st.options.model.bn = DD_BN_BEFORE;
+    return saved_checkpoint(&st, "bn.safetensors");
+}
+
+static uint64_t header_length(blob b) {
+    uint64_t n = 0;
+    for (int i = 7; i >= 0; i--) n = n << 8 | b.data[i];
+    return n;
+}
+
+/* A copy of B with VALUE as element I of tensor NAME. */
+static blob with_value(blob b, const char *name, uint64_t i, float value) {
+    blob c = {malloc(b.len), b.len};
+    memcpy(c.data, b.data, b.len);
+    dd_safetensors st;
+    char err[DD_ERR_LEN];
+    CHECK(dd_safetensors_parse(b.data, b.len, "b", &st, err) == 0, "%s", err);
+    for (int t = 0; t < st.n_tensors; t++) {
+        if (strcmp(st.tensors[t].name, name) != 0) continue;
+        uint32_t u;
+        memcpy(&u, &value, 4);
+        uint8_t *at = c.data + 8 + header_length(b) + st.tensors[t].begin + 4 * i;
+        for (int k = 0; k < 4; k++) at[k] = (uint8_t)(u >> (8 * k));
+    }
+    dd_safetensors_free(&st);
+    return c;
+}
+
+/* A copy of B with one more F32 tensor, NAME of shape [1], after the others. */
+static blob with_extra_tensor(blob b, const char *name) {
+    const uint64_t n = header_length(b), data_len = b.len - 8 - n;
+    uint64_t end = n;
+    while (end > 0 && b.data[8 + end - 1] != '}') end--; /* the header's closing brace */
+    char entry[256];
+    int k = snprintf(entry, sizeof entry,
+                     ",\"%s\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[%llu,%llu]}}",
+                     name, (unsigned long long)data_len, (unsigned long long)data_len + 4);
+    const uint64_t m = (end - 1 + (uint64_t)k + 7) / 8 * 8; /* padded to 8 bytes */
+    blob c = {calloc(1, 8 + m + data_len + 4), 8 + m + data_len + 4};
+    for (int i = 0; i < 8; i++) c.data[i] = (uint8_t)(m >> (8 * i));
+    memcpy(c.data + 8, b.data + 8, end - 1);
+    memcpy(c.data + 8 + end - 1, entry, (size_t)k);
+    memset(c.data + 8 + end - 1 + k, ' ', m - (end - 1 + (uint64_t)k));
+    memcpy(c.data + 8 + m, b.data + 8 + n, data_len);
+    return c;
 }
 
 /* A copy of B with the first FROM in its header replaced by TO (same length). */
@@ -187,9 +266,92 @@ static void malformed_files(void) {
     free(b.data);
 }
 
+/* HEADER as a safetensors file with DATA_LEN zero bytes of data, parsed: 0, or -1 with WANT in
+ * the message. */
+static void container(const char *header, size_t data_len, const char *want) {
+    const size_t n = strlen(header), len = 8 + n + data_len;
+    uint8_t *buf = calloc(1, len);
+    for (int i = 0; i < 8; i++) buf[i] = (uint8_t)((uint64_t)n >> (8 * i));
+    memcpy(buf + 8, header, n);
+    dd_safetensors st;
+    char err[DD_ERR_LEN] = "";
+    int rc = dd_safetensors_parse(buf, len, "c.safetensors", &st, err);
+    if (!want)
+        CHECK(rc == 0, "%s: %s", header, err);
+    else
+        CHECK(rc == -1 && strstr(err, want), "%s: wanted '%s', got rc %d '%s'", header, want, rc,
+              err);
+    if (rc == 0) dd_safetensors_free(&st);
+    free(buf);
+}
+
+/* The container's own rules, on headers written by hand. */
+static void container_rules(void) {
+    /* A header alone (no tensors, no data) is a valid file. */
+    container("{}      ", 0, NULL);
+    container("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+              "\"b\":{\"dtype\":\"F32\",\"shape\":[2],\"data_offsets\":[4,12]}}",
+              12, NULL);
+    /* The tensors tile the data: no unused bytes between two of them. */
+    container("{\"a\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4]},"
+              "\"b\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[8,12]}}",
+              12, "4 unused bytes before tensor b");
+    /* At most DD_ST_MAX_RANK (8) dimensions. */
+    container("{\"t\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
+              "tensor t: rank 9 (at most 8)");
+    container("{\"t\":{\"dtype\":\"F32\",\"shape\":[1,1,1,1,1,1,1,1],\"data_offsets\":[0,4]}}", 4,
+              NULL);
+    /* An entry holds exactly dtype, shape and data_offsets. */
+    container("{\"t\":{\"dtype\":\"F32\",\"shape\":[1],\"data_offsets\":[0,4],\"x\":1}}", 4,
+              "tensor t: needs exactly dtype, shape and data_offsets");
+}
+
+/* The checkpoint's rules beyond the container: tensor values and metadata ranges, on a BN model
+ * with one epoch of history. */
+static void checkpoint_rules(void) {
+    blob b = bn_checkpoint(), c;
+    if (!b.data) return;
+    expect(b, NULL, "valid BN file");
+    /* A moving variance is never negative (it would make every output NaN). */
+    c = with_value(b, "batch_normalization_1.moving_variance", 3, -0.5f);
+    expect(c,
+           "tensor batch_normalization_1.moving_variance holds -0.5 at element 3, not a variance",
+           "negative moving variance");
+    free(c.data);
+    /* The file holds the model's tensors and nothing else. */
+    c = with_extra_tensor(b, "extra.tensor");
+    expect(c, "unexpected tensor extra.tensor for the model's config", "an extra tensor");
+    free(c.data);
+    struct {
+        const char *from, *to, *want;
+    } edits[] = {
+        /* Pixel statistics: a mean within 0..255, a std within (0, 255]. */
+        {"\\\"mean\\\":33.", "\\\"mean\\\":333", "\"mean\": not a mean of pixels (0 to 255)"},
+        {"\\\"std\\\":78.", "\\\"std\\\":788", "\"std\": not a standard deviation of pixels"},
+        /* The learning rate within (0, 1000], as --lr takes it. */
+        {"\\\"lr\\\":0.01", "\\\"lr\\\":1e+9", "\"lr\" out of range"},
+        /* History: an accuracy within 0..1, and the entries numbered 1, 2, ... */
+        {"\\\"acc\\\":0.5", "\\\"acc\\\":1.5", "history entry 1: \"acc\" is 1.5, expected 0 to 1"},
+        {"\\\"epoch\\\":1", "\\\"epoch\\\":2", "history entry 1: \"epoch\" out of range"},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        c = edited(b, edits[i].from, edits[i].to);
+        expect(c, edits[i].want, edits[i].to);
+        free(c.data);
+    }
+    /* No more epochs done than the run's --epochs (here 1 of 1 becomes 2 of 1). */
+    c = edited(b, "\\\"epochs\\\":20,", "\\\"epochs\\\":1 ,");
+    blob d = edited(c, "\\\"epochs_done\\\":1", "\\\"epochs_done\\\":2");
+    expect(c, NULL, "1 epoch done of 1");
+    expect(d, "\"epochs_done\" out of range", "2 epochs done of 1");
+    free(d.data), free(c.data), free(b.data);
+}
+
 int main(void) {
     json_rules();
     json_writer();
     malformed_files();
+    container_rules();
+    checkpoint_rules();
     return dd_test_finish("test_safetensors");
 }
