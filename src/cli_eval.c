@@ -97,9 +97,11 @@ static void print_confusion(const dd_dataset *test, const uint8_t *predicted, in
         for (int k = 0; k < DD_CLASSES; k++) printf("%6ld", m[t][k]);
     }
     printf("\n");
-    for (int k = 0; fashion && k < DD_CLASSES; k++)
-        printf("%s%d %s%s", k ? ", " : "classes: ", k, dd_fashion_classes[k],
-               k == DD_CLASSES - 1 ? "\n" : "");
+    if (fashion) {
+        char legend[256];
+        dd_fashion_legend(legend, sizeof legend);
+        printf("classes: %s\n", legend);
+    }
 }
 
 /* The CPU backend's evaluation of PARAMS on DATA's test set. */

@@ -24,6 +24,14 @@ const char *const dd_fashion_classes[DD_CLASSES] = {
     "T-shirt/top", "Trouser", "Pullover", "Dress", "Coat",
     "Sandal",      "Shirt",   "Sneaker",  "Bag",   "Ankle boot"};
 
+void dd_fashion_legend(char *out, size_t size) {
+    size_t at = 0;
+    out[0] = '\0';
+    for (int k = 0; k < DD_CLASSES && at < size; k++)
+        at += (size_t)snprintf(out + at, size - at, "%s%d %s", k ? ", " : "", k,
+                               dd_fashion_classes[k]);
+}
+
 #define IDX_UBYTE 0x08       /* element type byte: unsigned char */
 #define CHUNK     (1u << 20) /* first size of a gzipped body's buffer; it doubles from there */
 #define MAX_READ  (1u << 30) /* one read() or inflate() call at most */

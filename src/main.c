@@ -52,7 +52,8 @@ int main(int argc, char **argv) {
         return 2;
     }
     const char *cmd = argv[1];
-    if (command(cmd)) return command(cmd)(argc - 1, argv + 1);
+    int (*run)(int, char **) = command(cmd);
+    if (run) return run(argc - 1, argv + 1);
     if (strcmp(cmd, "help") == 0) return help(argc - 1, argv + 1);
     if (strcmp(cmd, "--help") == 0 || strcmp(cmd, "-h") == 0) {
         usage(stdout);

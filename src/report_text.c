@@ -247,11 +247,9 @@ static void best_model(doc *d) {
          "accuracy %.4f, %d misclassified. Rows: true %s; columns: predicted.",
          r->test_acc, r->n_misclassified, what);
     if (r->fashion) {
-        char classes[256];
-        size_t at = 0;
-        for (int k = 0; k < DD_CLASSES; k++)
-            add(classes, sizeof classes, &at, "%s%d %s", k ? ", " : "", k, dd_fashion_classes[k]);
-        para(d, "The classes (Fashion-MNIST): %s.", classes);
+        char legend[256];
+        dd_fashion_legend(legend, sizeof legend);
+        para(d, "The classes (Fashion-MNIST): %s.", legend);
     }
     row(d, 1, "true \\ predicted|0|1|2|3|4|5|6|7|8|9");
     for (int t = 0; t < 10; t++) {
