@@ -93,6 +93,25 @@ static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8
     return 0;
 }
 
+/* Reads width, height and maxval; -1 with the index of the field that is not a number. */
+static int pgm_header(cursor *c, long header[3], int *bad) {
+    for (*bad = 0; *bad < 3; ++*bad)
+        if ((header[*bad] = number(c)) < 0) return -1;
+    return 0;
+}
+
+/* A P5 file whose raster's first bytes are digits and follow maxval with no whitespace reads as
+ * a longer maxval ("255" then the pixel '5' is "2555"). Its last 784 bytes are the raster: when
+ * the header before them is complete and ends in a valid maxval, the separator is what is missing.
+ */
+static int raster_glued_to_maxval(const uint8_t *buf, size_t len) {
+    if (buf[1] != '5' || len <= DD_IMAGE_PIXELS) return 0;
+    cursor c = {buf, len - DD_IMAGE_PIXELS, 2, NULL};
+    long header[3];
+    int bad;
+    return pgm_header(&c, header, &bad) == 0 && header[2] >= 1 && header[2] <= 255 && c.at == c.len;
+}
+
 int dd_pgm_parse(const uint8_t *buf, size_t len, const char *name, uint8_t pixels[DD_IMAGE_PIXELS],
                  char *err) {
     cursor c = {buf, len, 2, NULL};
@@ -100,10 +119,13 @@ int dd_pgm_parse(const uint8_t *buf, size_t len, const char *name, uint8_t pixel
         return dd_fail(err, name, "not a PGM (P5 or P2) or PNG file");
     const char *fields[] = {"width", "height", "maxval"};
     long header[3];
-    for (int i = 0; i < 3; i++)
-        if ((header[i] = number(&c)) < 0)
-            return dd_fail(err, name, "bad PGM header: the %s is not a number of 1 to 6 digits",
-                           fields[i]);
+    int bad;
+    int header_rc = pgm_header(&c, header, &bad);
+    if ((header_rc != 0 || header[2] > 255) && raster_glued_to_maxval(buf, len))
+        return dd_fail(err, name, "no whitespace after the PGM maxval");
+    if (header_rc != 0)
+        return dd_fail(err, name, "bad PGM header: the %s is not a number of 1 to 6 digits",
+                       fields[bad]);
     const long w = header[0], h = header[1], maxval = header[2];
     if (w != DD_IMAGE_COLS || h != DD_IMAGE_ROWS)
         return dd_fail(err, name, "image is %ldx%ld, expected %dx%d", w, h, DD_IMAGE_COLS,

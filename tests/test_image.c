@@ -104,6 +104,15 @@ static void expect_exact_raster(void) {
     size_t len = raw_pgm(file, "P5\n28 28\n255", 785);
     file[len - 785] = '\0'; /* the separator */
     expect_pgm(file, len, "no whitespace after the PGM maxval");
+    /* The same with a raster whose first bytes are digits: they read as more of maxval, which
+     * was reported as "maxval 2555" (one digit) or as not a number of 1 to 6 digits (four). */
+    for (int digits = 1; digits <= 4; digits++) {
+        len = raw_pgm(file, "P5\n28 28\n255", 784);
+        memset(file + len - 784, '5', (size_t)digits);
+        expect_pgm(file, len, "no whitespace after the PGM maxval");
+    }
+    len = raw_pgm(file, "P5\n28 28\n2555\n", 784); /* a real 4-digit maxval keeps its message */
+    expect_pgm(file, len, "PGM maxval 2555: only 8-bit images");
     static char plain[8 * 800];
     int n = snprintf(plain, sizeof plain, "P2\n28 28\n255\n");
     for (int i = 0; i < 785; i++)
