@@ -76,12 +76,17 @@ static int pgm_pixels(cursor *c, int ascii, long maxval, const char *name, uint8
         c->at++;
     }
     for (int i = 0; i < DD_IMAGE_PIXELS; i++) {
-        long v = ascii ? number(c) : c->s[c->at++];
-        if (v < 0 && ascii) skip_blank(c);
-        if (v < 0 && c->at < c->len) /* something, but not a pixel value */
-            return dd_fail(err, name, "pixel %d is not a whole number from 0 to maxval", i);
-        if (v < 0)
-            return dd_fail(err, name, "PGM data ends after %d of %d pixels", i, DD_IMAGE_PIXELS);
+        long v;
+        if (!ascii)
+            v = c->s[c->at++]; /* pgm_raw_size counted the bytes */
+        else {
+            skip_blank(c);
+            if (c->at == c->len)
+                return dd_fail(err, name, "PGM data ends after %d of %d pixels", i,
+                               DD_IMAGE_PIXELS);
+            if ((v = number(c)) < 0) /* something, but not a pixel value */
+                return dd_fail(err, name, "pixel %d is not a whole number from 0 to maxval", i);
+        }
         if (v > maxval)
             return dd_fail(err, name, "pixel %d is %ld, above maxval %ld", i, v, maxval);
         pixels[i] = (uint8_t)((v * 255 + maxval / 2) / maxval);

@@ -2,6 +2,7 @@
  * bit depths and sizes, and malformed PGM, are refused with a line saying what they are. */
 #include <png.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
 #include <unistd.h>
@@ -9,8 +10,9 @@
 #include "image.h"
 #include "testutil.h"
 
-/* Writes a W x H PNG of colour TYPE and bit DEPTH (pixel values i mod 256) to PATH. */
-static void write_png(const char *path, int w, int h, int type, int depth) {
+/* Writes a W x H PNG of colour TYPE and bit DEPTH (pixel values i mod 256), interlaced as
+ * INTERLACE, to PATH. */
+static void write_png_as(const char *path, int w, int h, int type, int depth, int interlace) {
     FILE *f = fopen(path, "wb");
     png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, NULL, NULL, NULL);
     png_infop info = png_create_info_struct(png);
@@ -19,16 +21,18 @@ static void write_png(const char *path, int w, int h, int type, int depth) {
         return;
     }
     png_init_io(png, f);
-    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, type, PNG_INTERLACE_NONE,
+    png_set_IHDR(png, info, (png_uint_32)w, (png_uint_32)h, depth, type, interlace,
                  PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
     png_color palette[2] = {{0, 0, 0}, {255, 255, 255}};
     if (type == PNG_COLOR_TYPE_PALETTE) png_set_PLTE(png, info, palette, 2);
     png_write_info(png, info);
+    const int passes = png_set_interlace_handling(png); /* Adam7 takes each row 7 times */
     unsigned char row[28 * 8];
-    for (int r = 0; r < h; r++) {
-        for (size_t i = 0; i < sizeof row; i++) row[i] = (unsigned char)((r * w + i) % 2);
+    for (int r = 0; r < h * passes; r++) {
+        const int y = r % h;
+        for (size_t i = 0; i < sizeof row; i++) row[i] = (unsigned char)((y * w + i) % 2);
         if (type == PNG_COLOR_TYPE_GRAY && depth == 8)
-            for (int i = 0; i < w; i++) row[i] = (unsigned char)(r * w + i);
+            for (int i = 0; i < w; i++) row[i] = (unsigned char)(y * w + i);
         png_write_row(png, row);
     }
     png_write_end(png, NULL);
@@ -36,11 +40,15 @@ static void write_png(const char *path, int w, int h, int type, int depth) {
     fclose(f);
 }
 
-static void expect_png(int w, int h, int type, int depth, const char *want) {
+static void write_png(const char *path, int w, int h, int type, int depth) {
+    write_png_as(path, w, h, type, depth, PNG_INTERLACE_NONE);
+}
+
+static void expect_png_as(int w, int h, int type, int depth, int interlace, const char *want) {
     char path[512], err[DD_ERR_LEN] = "";
     uint8_t pixels[DD_IMAGE_PIXELS];
     snprintf(path, sizeof path, "%s/t.png", dd_test_tmpdir());
-    write_png(path, w, h, type, depth);
+    write_png_as(path, w, h, type, depth, interlace);
     int rc = dd_image_load(path, pixels, err);
     if (!want) {
         CHECK(rc == 0, "%dx%d 8-bit gray refused: %s", w, h, err);
@@ -49,6 +57,10 @@ static void expect_png(int w, int h, int type, int depth, const char *want) {
         return;
     }
     CHECK(rc == -1 && strstr(err, want) && !strchr(err, '\n'), "wanted '%s', got '%s'", want, err);
+}
+
+static void expect_png(int w, int h, int type, int depth, const char *want) {
+    expect_png_as(w, h, type, depth, PNG_INTERLACE_NONE, want);
 }
 
 /* A good PNG cut short, or with a byte of its image data changed, is a corrupt PNG. */
@@ -126,6 +138,61 @@ static void expect_exact_raster(void) {
           "784 values and a comment: %s", err);
 }
 
+/* Cases a mutation-testing pass found untested: each line's check, dropped or moved, went
+ * unnoticed. */
+static void expect_pgm_edges(void) {
+    char file[64 + 800];
+    expect_pgm(file, raw_pgm(file, "P5\n28 28\n255\n", 783), "PGM data too short: 783 bytes");
+    expect_pgm("P2\n28 28\n0\n0", 13, "PGM maxval 0: only 8-bit images");
+    /* a value of 7 digits is not a pixel, wherever it stands: not "data ends after 0 pixels" */
+    expect_pgm("P2\n28 28\n255\n1234567", 20, "pixel 0 is not a whole number from 0 to maxval");
+    expect_pgm("P2\n28 28\n255\n1234567 ", 21, "pixel 0 is not a whole number");
+    /* A plain PGM's maxval is read as written: a glued raster is a P5 matter. This one's last
+     * 784 bytes start with the maxval's last digit. */
+    int n = snprintf(file, sizeof file, "P2\n28 28\n255");
+    n += snprintf(file + n, sizeof file - (size_t)n, "5");
+    for (int i = 0; i < 391; i++) n += snprintf(file + n, sizeof file - (size_t)n, " 0");
+    n += snprintf(file + n, sizeof file - (size_t)n, " ");
+    CHECK(n == 12 + 784, "the file is %d bytes", n);
+    expect_pgm(file, (size_t)n, "PGM maxval 2555: only 8-bit images");
+    uint8_t *one = malloc(1); /* a file of one byte: nothing past it is read (ASan checks) */
+    char err[DD_ERR_LEN] = "";
+    uint8_t pixels[DD_IMAGE_PIXELS];
+    one[0] = 'P';
+    CHECK(dd_image_parse(one, 1, "p", pixels, err) == -1 && strstr(err, "not a PGM"), "'P': %s",
+          err);
+    free(one);
+    /* A comment may end with a lone CR (old Mac line ends), and pixels scale to 0..255 rounded
+     * to nearest: maxval 2 makes 0, 1 and 2 into 0, 128 and 255. */
+    static char plain[8 * 800];
+    n = snprintf(plain, sizeof plain, "P2\r# a comment\r28 28\r2\r");
+    for (int i = 0; i < 784; i++) n += snprintf(plain + n, sizeof plain - (size_t)n, "%d\r", i % 3);
+    CHECK(dd_pgm_parse((const uint8_t *)plain, (size_t)n, "p.pgm", pixels, err) == 0, "CR: %s",
+          err);
+    CHECK(pixels[0] == 0 && pixels[1] == 128 && pixels[2] == 255, "maxval 2: %d %d %d", pixels[0],
+          pixels[1], pixels[2]);
+}
+
+/* Files that are not an image predict reads: the PNG signature alone is a PNG cut short, and
+ * a file over 1 MiB is refused before it is read. */
+static void expect_file_edges(void) {
+    char path[512], err[DD_ERR_LEN] = "";
+    uint8_t pixels[DD_IMAGE_PIXELS];
+    snprintf(path, sizeof path, "%s/sig.png", dd_test_tmpdir());
+    FILE *f = fopen(path, "wb");
+    fwrite("\x89PNG\r\n\x1a\n", 1, 8, f);
+    fclose(f);
+    int rc = dd_image_load(path, pixels, err);
+    CHECK(rc == -1 && strstr(err, "corrupt PNG: the file ends inside the image"),
+          "signature alone: rc %d '%s'", rc, err);
+    snprintf(path, sizeof path, "%s/big.pgm", dd_test_tmpdir());
+    if ((f = fopen(path, "wb"))) fclose(f);
+    CHECK(truncate(path, (1 << 20) + 1) == 0, "a file of 1 MiB + 1 byte at %s", path);
+    rc = dd_image_load(path, pixels, err);
+    CHECK(rc == -1 && strstr(err, "1048577 bytes: too large for a 28x28 image"), "1 MiB: '%s'",
+          err);
+}
+
 /* An empty name read as "": "; a FIFO blocked the open until a writer came, only to be refused
  * as not a regular file. (The alarm ends a test that would hang.) */
 static void expect_unreadable_names(void) {
@@ -148,6 +215,8 @@ int main(void) {
     expect_png(28, 28, PNG_COLOR_TYPE_RGB, 8, "PNG is 8-bit RGB");
     expect_png(28, 28, PNG_COLOR_TYPE_PALETTE, 1, "PNG is 1-bit palette");
     expect_png(27, 28, PNG_COLOR_TYPE_GRAY, 8, "image is 27x28, expected 28x28");
+    expect_png(28, 27, PNG_COLOR_TYPE_GRAY, 8, "image is 28x27, expected 28x28");
+    expect_png_as(28, 28, PNG_COLOR_TYPE_GRAY, 8, PNG_INTERLACE_ADAM7, "interlaced PNG");
     expect_damaged_png();
     expect_pgm("P6\n28 28\n255\n", 14, "not a PGM");
     expect_pgm("P5\n28 28\n255\nxyz", 17, "PGM data too short");
@@ -164,6 +233,8 @@ int main(void) {
     CHECK(dd_pgm_parse((const uint8_t *)full, 13 + 784, "p.pgm", pixels, err) == 0, "%s", err);
     CHECK(pixels[783] == (uint8_t)783, "last pixel %d", pixels[783]);
     expect_exact_raster();
+    expect_pgm_edges();
+    expect_file_edges();
     expect_unreadable_names();
     return dd_test_finish("test_image");
 }
