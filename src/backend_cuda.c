@@ -274,32 +274,18 @@ static int cuda_elapsed(dd_backend *base, double *seconds, char *err) {
     return 0;
 }
 
-static const dd_backend_ops cuda_ops = {.name = "gpu",
-                                        .destroy = cuda_destroy,
-                                        .init_params = cuda_init,
-                                        .upload_params = cuda_upload,
-                                        .download_params = cuda_download,
-                                        .set_order = cuda_set_order,
-                                        .shuffle = cuda_shuffle,
-                                        .train_step = cuda_train_step,
-                                        .take_sums = cuda_take_sums,
-                                        .evaluate = cuda_evaluate,
-                                        .probe = cuda_probe,
-                                        .elapsed = cuda_elapsed};
+/* The backend's operations under NAME, with TRAIN_STEP: the layers' or the fused engine's. */
+#define CUDA_BACKEND_OPS(NAME, TRAIN_STEP)                                                         \
+    {                                                                                              \
+        .name = NAME, .destroy = cuda_destroy, .init_params = cuda_init,                           \
+        .upload_params = cuda_upload, .download_params = cuda_download,                            \
+        .set_order = cuda_set_order, .shuffle = cuda_shuffle, .train_step = TRAIN_STEP,            \
+        .take_sums = cuda_take_sums, .evaluate = cuda_evaluate, .probe = cuda_probe,               \
+        .elapsed = cuda_elapsed                                                                    \
+    }
 
-/* The same backend with the fused engine's training step. */
-static const dd_backend_ops fused_ops = {.name = "gpu-fused",
-                                         .destroy = cuda_destroy,
-                                         .init_params = cuda_init,
-                                         .upload_params = cuda_upload,
-                                         .download_params = cuda_download,
-                                         .set_order = cuda_set_order,
-                                         .shuffle = cuda_shuffle,
-                                         .train_step = fused_train_step,
-                                         .take_sums = cuda_take_sums,
-                                         .evaluate = cuda_evaluate,
-                                         .probe = cuda_probe,
-                                         .elapsed = cuda_elapsed};
+static const dd_backend_ops cuda_ops = CUDA_BACKEND_OPS("gpu", cuda_train_step);
+static const dd_backend_ops fused_ops = CUDA_BACKEND_OPS("gpu-fused", fused_train_step);
 
 /* cudaMalloc + copy of BYTES from HOST (when given). */
 static int upload(cuda_backend *b, void **dst, const void *host, size_t bytes, char *err) {
