@@ -29,6 +29,38 @@ static dd_train_options small_run(int subset, int epochs) {
     return o;
 }
 
+typedef void (*signal_handler)(int);
+
+static signal_handler handler(int sig) {
+    struct sigaction sa;
+    sigaction(sig, NULL, &sa);
+    return sa.sa_handler;
+}
+
+static void do_nothing(int sig) {
+    (void)sig;
+}
+
+/* dd_stop_install leaves an ignored signal ignored, SIGTERM as well as SIGINT, catches the other,
+ * and forgets the signal of an earlier run; dd_stop_restore puts the handlers back. */
+static void stop_handlers(void) {
+    signal(SIGINT, do_nothing), signal(SIGTERM, SIG_IGN);
+    dd_stop_install();
+    CHECK(handler(SIGTERM) == SIG_IGN, "an ignored SIGTERM was caught");
+    CHECK(handler(SIGINT) != do_nothing && handler(SIGINT) != SIG_IGN, "SIGINT not caught");
+    raise(SIGINT);
+    CHECK(dd_stop_signal() == SIGINT, "SIGINT not recorded: %d", dd_stop_signal());
+    dd_stop_restore();
+    CHECK(handler(SIGINT) == do_nothing && handler(SIGTERM) == SIG_IGN, "handlers not restored");
+    CHECK(dd_stop_signal() == SIGINT, "the signal was forgotten on restore");
+    signal(SIGINT, SIG_IGN), signal(SIGTERM, do_nothing);
+    dd_stop_install();
+    CHECK(dd_stop_signal() == 0, "the earlier run's signal is still recorded");
+    CHECK(handler(SIGINT) == SIG_IGN && handler(SIGTERM) != do_nothing, "SIGTERM not caught");
+    dd_stop_restore();
+    signal(SIGINT, SIG_DFL), signal(SIGTERM, SIG_DFL);
+}
+
 /* Room for O's parameters, which a fresh dd_train initializes; N gets their count. */
 static float *param_buffer(const dd_train_options *o, size_t *n) {
     dd_layout layout;
@@ -204,6 +236,7 @@ static void late_sigint_finishes(const dd_mnist *data) {
 }
 
 int main(void) {
+    stop_handlers();
     dd_mnist data;
     dd_test_load_mnist(&data);
     round_trip_with_bn(&data);

@@ -230,6 +230,16 @@ static void broken_gzip_is_refused(void) {
     memcpy(gzbuf + gzn, "junk!", 5);
     write_raw(p, gzbuf, gzn + 5);
     expect_fail(p, labels, p, "bytes that are not gzip data follow the gzip stream");
+    /* Half a magic, or one of its two bytes wrong, is no second member either. */
+    static const struct {
+        const char *bytes;
+        size_t n;
+    } tails[] = {{"\x1f", 1}, {"\x1f\x8c", 2}, {"\x00\x8b", 2}};
+    for (int t = 0; t < 3; t++) {
+        memcpy(gzbuf + gzn, tails[t].bytes, tails[t].n);
+        write_raw(p, gzbuf, gzn + tails[t].n);
+        expect_fail(p, labels, p, "bytes that are not gzip data follow the gzip stream");
+    }
 
     /* Two members (as `cat a.gz b.gz` makes) are one file, as gzip -d reads them. */
     const size_t half = n / 2;
@@ -248,6 +258,42 @@ static void broken_gzip_is_refused(void) {
     CHECK(dd_idx_load_pair(p, labels, &d, err) == 0, "two gzip members: %s", err);
     if (d.pixels) CHECK(memcmp(d.pixels, buf + 16, n - 16) == 0, "two gzip members' pixels differ");
     dd_dataset_free(&d);
+}
+
+/* A second gzip member whose magic starts at the end of the loader's input buffer (128 KiB):
+ * the first member, padded by a file name in its gzip header, ends 2, 1 or 0 bytes before the
+ * buffer does. The file loads as if the members were one. */
+static void second_member_at_buffer_end(void) {
+    enum { IN_BYTES = 1 << 17 };
+    static uint8_t buf[16 + N * 784], gz[2][2 * sizeof buf], file[IN_BYTES + sizeof gz[1]];
+    char images[PATH_LEN], labels[PATH_LEN];
+    write_pair("bufend", 1, images, labels);
+    const size_t n = images_bytes(buf, 0x803, N, 28, 28, N * 784), half = n / 2;
+    size_t len[2];
+    for (int part = 0; part < 2; part++) {
+        const char *p = tmp(part ? "bufend-second.gz" : "bufend-first.gz");
+        write_gz(p, buf + (part ? half : 0), part ? n - half : half);
+        FILE *f = fopen(p, "rb");
+        len[part] = f ? fread(gz[part], 1, sizeof gz[part], f) : 0;
+        if (f) fclose(f);
+    }
+    CHECK(len[0] > 10 && len[0] < IN_BYTES / 2 && len[1] > 10, "members of %zu and %zu bytes",
+          len[0], len[1]);
+    for (size_t before = 0; before <= 2; before++) {
+        const size_t name = IN_BYTES - before - len[0]; /* the name and its NUL */
+        memcpy(file, gz[0], 10);
+        file[3] |= 0x08; /* FNAME */
+        memset(file + 10, 'a', name - 1), file[10 + name - 1] = '\0';
+        memcpy(file + 10 + name, gz[0] + 10, len[0] - 10);
+        memcpy(file + IN_BYTES - before, gz[1], len[1]);
+        const char *p = tmp("bufend.gz");
+        write_raw(p, file, IN_BYTES - before + len[1]);
+        char err[DD_ERR_LEN] = "";
+        dd_dataset d;
+        CHECK(dd_idx_load_pair(p, labels, &d, err) == 0, "member end %zu before: %s", before, err);
+        if (d.pixels) CHECK(memcmp(d.pixels, buf + 16, n - 16) == 0, "pixels differ");
+        dd_dataset_free(&d);
+    }
 }
 
 /* A FIFO named like an IDX file is refused at once (opening it must not wait for a writer), and
@@ -382,6 +428,7 @@ int main(void) {
     broken_images_are_refused();
     lying_header_fails_at_once();
     broken_gzip_is_refused();
+    second_member_at_buffer_end();
     special_files_are_refused();
     broken_labels_are_refused();
     mnist_folder_raw_or_gzipped();

@@ -3,8 +3,10 @@
 #include <math.h>
 #include <stdio.h>
 #include <string.h>
+#include <sys/stat.h>
 
 #include "deepdigits/report.h"
+#include "deepdigits/run.h"
 #include "deepdigits/variants.h"
 #include "testutil.h"
 
@@ -256,6 +258,20 @@ static void history_refused(void) {
     if (rc == 0) dd_history_free(&h);
 }
 
+/* dd_mkdirs takes a path of DD_RUN_PATH_LEN - 1 bytes, and refuses a longer one rather than
+ * creating the folder its first bytes name. */
+static void mkdirs_path_length(void) {
+    char path[DD_RUN_PATH_LEN + 1], err[DD_ERR_LEN] = "";
+    int n = snprintf(path, sizeof path, "%s/mkdirs/", dd_test_tmpdir());
+    for (; n < DD_RUN_PATH_LEN; n++) path[n] = n % 200 == 0 ? '/' : 'd';
+    path[n] = '\0';
+    CHECK(dd_mkdirs(path, err) == -1 && strstr(err, "path too long"), "%d bytes: '%s'", n, err);
+    path[n - 1] = '\0';
+    struct stat st;
+    CHECK(dd_mkdirs(path, err) == 0 && stat(path, &st) == 0 && S_ISDIR(st.st_mode),
+          "%d bytes: '%s'", n - 1, err);
+}
+
 int main(void) {
     config_round_trip();
     config_without_range();
@@ -264,5 +280,6 @@ int main(void) {
     config_seeds();
     history_read_back();
     history_refused();
+    mkdirs_path_length();
     return dd_test_finish("test_run_files");
 }

@@ -127,12 +127,12 @@ static blob bn_checkpoint(void) {
                         .acc = 0.5,
                         .val_loss = 0.25,
                         .val_acc = 0.5,
-                        .train_seconds = 2,
+                        .train_seconds = 2.25,
                         .eval_seconds = 0.5,
                         .steps = 60000,
                         .n_layers = 2};
     for (int l = 0; l < 2; l++)
-        e.grad_rms[l] = 0.01, e.probe[l] = (dd_layer_probe){.saturated = 0.25, .preact_std = 1};
+        e.grad_rms[l] = 0.01, e.probe[l] = (dd_layer_probe){.saturated = 0.25, .preact_std = 1.5};
     dd_checkpoint_state st = {.options = dd_train_options_lab(),
                               .epochs_done = 1,
                               .history = &e,
@@ -347,11 +347,45 @@ static void checkpoint_rules(void) {
     free(d.data), free(c.data), free(b.data);
 }
 
+/* A history entry's ranges, at their bounds: a loss and a time are finite and not negative; a
+ * gradient's RMS and a pre-activation's std are not negative, or null (a diagnostic not taken);
+ * each layer's value is checked, the last too. 0 and an accuracy of 1 are within range. */
+static void history_ranges(void) {
+    blob b = bn_checkpoint(), c;
+    if (!b.data) return;
+    struct {
+        const char *from, *to, *want;
+    } edits[] = {
+        {"\\\"loss\\\":0.25", "\\\"loss\\\":-2.5", "entry 1: \"loss\" is -2.5, expected 0 or more"},
+        {"\\\"loss\\\":0.25", "\\\"loss\\\":null", "entry 1: \"loss\" is nan, expected 0 or more"},
+        {"\\\"loss\\\":0.25", "\\\"loss\\\":0   ", NULL},
+        {"\\\"acc\\\":0.5", "\\\"acc\\\":1  ", NULL},
+        {"train_seconds\\\":2.25", "train_seconds\\\":-225",
+         "entry 1: \"train_seconds\" is -225, expected 0 or more"},
+        {"train_seconds\\\":2.25", "train_seconds\\\":null", "\"train_seconds\" is nan"},
+        {"train_seconds\\\":2.25", "train_seconds\\\":0   ", NULL},
+        {"grad_rms\\\":[0.01,0.01]", "grad_rms\\\":[0.01,-1.0]",
+         "entry 1: \"grad_rms\" is -1, expected 0 or more"},
+        {"grad_rms\\\":[0.01,0.01]", "grad_rms\\\":[0.01,null]", NULL},
+        {"grad_rms\\\":[0.01,0.01]", "grad_rms\\\":[0   ,0   ]", NULL},
+        {"preact_std\\\":[1.5,1.5]", "preact_std\\\":[1.5,-15]",
+         "entry 1: \"preact_std\" is -15, expected 0 or more"},
+        {"preact_std\\\":[1.5,1.5]", "preact_std\\\":[0  ,1.5]", NULL},
+    };
+    for (size_t i = 0; i < sizeof edits / sizeof *edits; i++) {
+        c = edited(b, edits[i].from, edits[i].to);
+        expect(c, edits[i].want, edits[i].to);
+        free(c.data);
+    }
+    free(b.data);
+}
+
 int main(void) {
     json_rules();
     json_writer();
     malformed_files();
     container_rules();
     checkpoint_rules();
+    history_ranges();
     return dd_test_finish("test_safetensors");
 }

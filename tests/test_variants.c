@@ -69,6 +69,10 @@ static void width_and_names(void) {
         CHECK(o.model.units[l] == 40, "--width 40, layer %d: %d", l, o.model.units[l]);
     dd_options_describe_short(&o, desc, sizeof desc);
     CHECK(strcmp(desc, "4 hidden x40, sigmoid, he_normal, BN after") == 0, "'%s'", desc);
+    /* Widths that differ only in the last layer are listed, not taken for one width. */
+    o.model.n_hidden = 3, o.model.units[2] = 30;
+    dd_options_describe_short(&o, desc, sizeof desc);
+    CHECK(strcmp(desc, "hidden 40,40,30, sigmoid, he_normal, BN after") == 0, "'%s'", desc);
     dd_variant_name(0, name, sizeof name);
     CHECK(strcmp(name, "baseline") == 0, "'%s'", name);
     dd_variant_name(7, name, sizeof name);
@@ -85,6 +89,10 @@ static void bn_batch1_refused(void) {
     CHECK(dd_check_bn_batch(&o, 1, err) == 0, "--allow-bn-batch1 refused");
     dd_variant_options(0, 0, &o, err);
     CHECK(dd_check_bn_batch(&o, 0, err) == 0, "the baseline (no BN) refused at batch 1");
+    /* --bn with --hidden none: no hidden layer, so no BN layer to starve. */
+    dd_variant_options(3, 0, &o, err);
+    o.batch = 1, o.model.n_hidden = 0;
+    CHECK(dd_check_bn_batch(&o, 0, err) == 0, "no hidden layer refused at batch 1: %s", err);
 }
 
 int main(void) {

@@ -70,16 +70,17 @@ name=$(grep -o '"name": "[^"]*"' "$tmp/cyr/$long/config.json" | cut -d'"' -f4)
 PATH=/nonexistent "$dd" report "$tmp/cyr" >"$tmp/out" 2>"$tmp/err" ||
     { fail "report of the Cyrillic run exited $?:"; cat "$tmp/err"; }
 grep -qF "best $cut (" "$tmp/out" || { fail "the report does not name the run:"; cat "$tmp/out" "$tmp/err"; }
-# A tab and a Latin-1 byte in folder names: the names are written as a_b and caf?, which the
-# report reads back.
-for folder in $'a\tb' $'caf\xe9'; do
+# A tab, DEL and a Latin-1 byte in folder names: the names are written as a_b, d_e and caf?,
+# which the report reads back.
+for folder in $'a\tb' $'d\x7fe' $'caf\xe9'; do
     "$dd" train "${small[@]}" --out "$tmp/names/$folder" >/dev/null 2>"$tmp/err" ||
         { fail "--out into an odd folder name failed:"; cat "$tmp/err"; }
 done
 PATH=/nonexistent "$dd" report "$tmp/names" >"$tmp/out" 2>"$tmp/err" || { fail "report exited $?"; cat "$tmp/err"; }
-grep -q '^deepdigits report: 2 runs' "$tmp/out" || { fail "odd folder names:"; cat "$tmp/out" "$tmp/err"; }
+grep -q '^deepdigits report: 3 runs' "$tmp/out" || { fail "odd folder names:"; cat "$tmp/out" "$tmp/err"; }
 grep -qF '"name": "a_b"' "$tmp/names/"a*/config.json || fail "a tab in the name was not written as _"
 grep -qF '"name": "caf?"' "$tmp/names/"caf*/config.json || fail "a Latin-1 byte was not written as ?"
+grep -qF '"name": "d_e"' "$tmp/names/"d*/config.json || fail "DEL in the name was not written as _"
 
 # Trained again into the same folder and stopped by SIGINT after its first epoch: the earlier
 # run's model is gone (the folder now holds an unfinished run), the exit status is the shell's
@@ -152,6 +153,9 @@ wait $pid
 expect_one_line "--out '': not a folder name" train "${small[@]}" --variant all --out ''
 touch "$tmp/afile"
 expect_one_line "$tmp/afile: not a folder" train "${small[@]}" --variant 3 --out "$tmp/afile"
+# --variant all into a file: no earlier model to remove there, and no folder to make.
+expect_one_line "$tmp/afile/baseline: cannot create the folder: Not a directory" train \
+    "${small[@]}" --variant all --out "$tmp/afile"
 expect_one_line "--variant 21" train "${small[@]}" --variant 21
 expect_one_line "--out" train "${small[@]}" --variant all
 expect_one_line "--width" train "${small[@]}" --width 0
