@@ -123,6 +123,12 @@ static int order_epoch(dd_backend *b, unsigned long long seed, dd_rng *rng, uint
     return b->ops->set_order(b, order, n, err);
 }
 
+/* The SIGINT/SIGTERM recorded for this run, or 0: a run that did not install the handlers
+ * (a --jobs worker, a test's reference run) is not stopped by a signal another run recorded. */
+static int stop_requested(const dd_train_options *o) {
+    return o->catch_signals ? dd_stop_signal() : 0;
+}
+
 /* Where an epoch starts (a resumed run may start inside one) and how far it got. */
 typedef struct {
     long step;      /* in: the first step to take; out: the steps taken when a signal came */
@@ -164,9 +170,9 @@ static int run_epoch(dd_backend *b, const dd_train_options *o, const dd_layout *
         int first = (int)(s * o->batch);
         int count = n - first < o->batch ? n - first : o->batch;
         if (ops->train_step(b, first, count, o->lr, err) != 0) return -1;
-        if (dd_stop_signal() && s + 1 < steps) {
+        if (stop_requested(o) && s + 1 < steps) {
             if (take(b, &train, epoch, steps, o->lr, err) != 0) return -1;
-            pos->signal = dd_stop_signal();
+            pos->signal = stop_requested(o);
             pos->step = s + 1;
             pos->sums = train;
             pos->seconds += dd_seconds() - t0;
@@ -246,8 +252,8 @@ static int save_stopped(const saver *s, int done, const epoch_pos *pos, int sign
  * write the checkpoint. Returns 0, -1, or the signal. */
 static int after_epoch(const saver *s, int done, char *err) {
     const dd_train_options *o = s->o;
-    if (dd_stop_signal() && done < o->epochs)
-        return save_stopped(s, done, NULL, dd_stop_signal(), err);
+    if (stop_requested(o) && done < o->epochs)
+        return save_stopped(s, done, NULL, stop_requested(o), err);
     if (o->save_path && (done == o->epochs || (o->save_every && done % o->save_every == 0)))
         return save(s, o->save_path, done, NULL, err);
     return 0;
