@@ -184,6 +184,33 @@ expect_error "No such file" eval --model "$tmp/missing.safetensors" --data "$mni
 # Flags: --resume refuses what would change the run; --save is checked before training.
 expect_error "--lr 0.5 conflicts with --resume" "${train[@]}" --resume "$good" --lr 0.5 --epochs 3
 expect_error "--hidden 30 conflicts" "${train[@]}" --resume "$good" --hidden 30 --epochs 3
+# Every other flag the checkpoint fixes, given another value, is named as the conflict (with the
+# value given, or alone); restated with the checkpoint's own values, none is. $good has the lab's.
+for flag in "--activation sigmoid" "--init glorot_uniform" "--init random_uniform:-0.2,0.1" \
+    "--init random_uniform:-0.1,0.2" "--batch 2" "--seed 8" "--standardize none" \
+    "--no-diagnostics"; do
+    # shellcheck disable=SC2086 # the flag and its value are two words
+    expect_error "$flag conflicts with --resume" "${train[@]}" --resume "$good" --epochs 3 $flag
+done
+cp "$good" "$tmp/restated.safetensors"
+"$dd" train --data "$mnist" --verbose 0 --device cpu --resume "$tmp/restated.safetensors" \
+    --epochs 3 --hidden 25 --activation tanh --init random_uniform:-0.1,0.1 --bn none --batch 1 \
+    --lr 0.1 --seed 7 --standardize global 2>"$tmp/err" ||
+    fail "a resume restating the checkpoint's flags: $(cat "$tmp/err")"
+# (Without --subset, too: the checkpoint's subset of 2000 images goes on.)
+"$dd" eval --model "$tmp/restated.safetensors" --data "$mnist" 2>&1 | grep -q ', 3 epochs$' ||
+    fail "the restated resume did not train to 3 epochs"
+# Without --epochs a resume trains to the checkpoint's own: this one says 3 of which 2 are done.
+python3 - "$good" "$tmp/three.safetensors" <<'PY'
+import sys
+blob = open(sys.argv[1], "rb").read()
+assert blob.count(b'\\"epochs\\":2,') == 1
+open(sys.argv[2], "wb").write(blob.replace(b'\\"epochs\\":2,', b'\\"epochs\\":3,'))
+PY
+"$dd" train --data "$mnist" --verbose 0 --device cpu --resume "$tmp/three.safetensors" \
+    2>"$tmp/err" || fail "a resume without --epochs: $(cat "$tmp/err")"
+"$dd" eval --model "$tmp/three.safetensors" --data "$mnist" 2>&1 | grep -q ', 3 epochs$' ||
+    fail "a resume without --epochs did not stop at the checkpoint's 3"
 expect_error "--variant cannot be combined" "${train[@]}" --resume "$good" --variant 3
 expect_error "give --epochs above 2" "${train[@]}" --resume "$good" --epochs 2
 expect_error "give --epochs above 2" train --data "$mnist" --device cpu --resume "$good" --epochs 2
@@ -191,6 +218,7 @@ expect_error "--save-every needs --save" "${train[@]}" --save-every 2
 expect_error "--save-every" "${train[@]}" --save-every 0 --save "$tmp/x.safetensors"
 expect_error "--save /nonexistent/x.safetensors: cannot write there" "${train[@]}" --save /nonexistent/x.safetensors
 expect_error "--resume '': not a file name" "${train[@]}" --resume '' --epochs 3
+expect_error "--save '$tmp/new/': not a file name" "${train[@]}" --save "$tmp/new/"
 mkfifo "$tmp/fifo"
 expect_error "--save $tmp/fifo: not a regular file" "${train[@]}" --save "$tmp/fifo"
 # A FIFO given to read was opened blocking: eval and predict waited for a writer forever, only to
@@ -217,6 +245,10 @@ cp "$good" "$tmp/same.safetensors"
 expect_error "is the --save checkpoint" "${train[@]}" --resume "$good" --epochs 3 \
     --save "$tmp/same.safetensors" --history "$tmp/./same.safetensors"
 [[ $(cksum <"$good") == "$before" ]] || fail "a refused --history changed the checkpoint"
+# Files of one name in two folders are two files.
+mkdir "$tmp/d1" "$tmp/d2"
+"$dd" "${train[@]}" --epochs 1 --save "$tmp/d1/x.safetensors" --history "$tmp/d2/x.safetensors" \
+    2>"$tmp/err" || fail "--save and --history in two folders, one file name: $(cat "$tmp/err")"
 # A BN model's own --bn restated on resume is no conflict (nor is its batch, which BN needs).
 "$dd" "${train[@]}" --hidden 25 --bn before --batch 32 --epochs 1 --save "$tmp/bn.safetensors" \
     2>"$tmp/err" || fail "training BN: $(cat "$tmp/err")"
