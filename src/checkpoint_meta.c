@@ -160,10 +160,12 @@ int dd_meta_read_config(const dd_json *v, dd_model_config *cfg, char *why) {
 /* KEY's value X within LO..HI; NULL_OK lets it be null (NaN), a value a run may record. */
 static int in_range(double x, double lo, double hi, int null_ok, const char *key, char *why) {
     if ((isnan(x) && null_ok) || (x >= lo && x <= hi)) return 0;
+    char value[32] = "null"; /* the JSON reader takes no other text to NaN */
+    if (!isnan(x)) snprintf(value, sizeof value, "%g", x);
     if (isinf(hi))
-        snprintf(why, DD_ERR_LEN, "\"%s\" is %g, expected %g or more", key, x, lo);
+        snprintf(why, DD_ERR_LEN, "\"%s\" is %s, expected %g or more", key, value, lo);
     else
-        snprintf(why, DD_ERR_LEN, "\"%s\" is %g, expected %g to %g", key, x, lo, hi);
+        snprintf(why, DD_ERR_LEN, "\"%s\" is %s, expected %g to %g", key, value, lo, hi);
     return -1;
 }
 

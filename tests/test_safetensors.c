@@ -357,12 +357,13 @@ static void history_ranges(void) {
         const char *from, *to, *want;
     } edits[] = {
         {"\\\"loss\\\":0.25", "\\\"loss\\\":-2.5", "entry 1: \"loss\" is -2.5, expected 0 or more"},
-        {"\\\"loss\\\":0.25", "\\\"loss\\\":null", "entry 1: \"loss\" is nan, expected 0 or more"},
+        {"\\\"loss\\\":0.25", "\\\"loss\\\":null", "entry 1: \"loss\" is null, expected 0 or more"},
         {"\\\"loss\\\":0.25", "\\\"loss\\\":0   ", NULL},
         {"\\\"acc\\\":0.5", "\\\"acc\\\":1  ", NULL},
         {"train_seconds\\\":2.25", "train_seconds\\\":-225",
          "entry 1: \"train_seconds\" is -225, expected 0 or more"},
-        {"train_seconds\\\":2.25", "train_seconds\\\":null", "\"train_seconds\" is nan"},
+        {"train_seconds\\\":2.25", "train_seconds\\\":null",
+         "\"train_seconds\" is null, expected 0 or more"},
         {"train_seconds\\\":2.25", "train_seconds\\\":0   ", NULL},
         {"grad_rms\\\":[0.01,0.01]", "grad_rms\\\":[0.01,-1.0]",
          "entry 1: \"grad_rms\" is -1, expected 0 or more"},
