@@ -107,8 +107,7 @@ static int pgm_header(cursor *c, long header[3], int *bad) {
 
 /* A P5 file whose raster's first bytes are digits and follow maxval with no whitespace reads as
  * a longer maxval ("255" then the pixel '5' is "2555"). Its last 784 bytes are the raster: when
- * the header before them is complete and ends in a valid maxval, the separator is what is missing.
- */
+ * the header before them ends in a valid maxval, the separator is what is missing. */
 static int raster_glued_to_maxval(const uint8_t *buf, size_t len) {
     if (buf[1] != '5' || len <= DD_IMAGE_PIXELS) return 0;
     cursor c = {buf, len - DD_IMAGE_PIXELS, 2, NULL};

@@ -29,8 +29,7 @@ typedef struct {
 
 /* Fashion-MNIST's labels 0..9, as its README names them (MNIST's are the digits themselves). */
 extern const char *const dd_fashion_classes[DD_CLASSES];
-/* Their legend, "0 T-shirt/top, 1 Trouser, ..., 9 Ankle boot", into OUT (SIZE bytes; 128 hold it).
- */
+/* Their legend, "0 T-shirt/top, 1 Trouser, ..., 9 Ankle boot", into OUT of SIZE bytes (128 do). */
 void dd_fashion_legend(char *out, size_t size);
 
 /* Loads an image file and its label file into OUT. Returns 0, or -1 with one line in ERR. */
