@@ -15,7 +15,9 @@ static int is_file(const char *path) {
     return stat(path, &st) == 0 && S_ISREG(st.st_mode);
 }
 
-/* Final and best val_acc and the mean epoch time from the history. */
+/* Final and best val_acc and the mean epoch time from the history. The best epoch is the first
+ * with the highest val_acc, as Keras' ModelCheckpoint(save_best_only=True) keeps it: epoch 1
+ * even when no epoch beats 0. */
 static void summarize(dd_report_run *run) {
     const dd_history *h = &run->hist;
     int acc = dd_history_col(h, "val_acc"), tr = dd_history_col(h, "train_seconds"),
@@ -24,7 +26,7 @@ static void summarize(dd_report_run *run) {
     run->final_val_acc = acc >= 0 ? dd_history_at(h, h->rows - 1, acc) : 0;
     for (int r = 0; r < h->rows; r++) {
         double a = acc >= 0 ? dd_history_at(h, r, acc) : 0;
-        if (a > run->best_val_acc) run->best_val_acc = a, run->best_epoch = r + 1;
+        if (r == 0 || a > run->best_val_acc) run->best_val_acc = a, run->best_epoch = r + 1;
         seconds +=
             (tr >= 0 ? dd_history_at(h, r, tr) : 0) + (ev >= 0 ? dd_history_at(h, r, ev) : 0);
     }

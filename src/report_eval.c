@@ -113,8 +113,11 @@ int dd_report_evaluate(dd_report *r, const char *data_dir) {
     if (!pred) snprintf(err, DD_ERR_LEN, "out of memory");
     if (rc == 0) {
         memset(r->confusion, 0, sizeof r->confusion);
-        for (int i = 0; i < data.test.count; i++) r->confusion[data.test.labels[i]][pred[i]]++;
-        r->n_misclassified = (int)((1.0 - r->test_acc) * data.test.count + 0.5);
+        r->n_misclassified = 0;
+        for (int i = 0; i < data.test.count; i++) {
+            r->confusion[data.test.labels[i]][pred[i]]++;
+            r->n_misclassified += pred[i] != data.test.labels[i];
+        }
         rc = write_grid(r, &data.test, pred, err);
     }
     r->have_eval = rc == 0;

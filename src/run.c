@@ -168,7 +168,7 @@ static void summarize(dd_run_result *res, const dd_run_config *c, const dd_epoch
     snprintf(res->description, sizeof res->description, "%s", c->description);
     res->final_val_acc = h[epochs - 1].val_acc;
     for (int e = 0; e < epochs; e++)
-        if (h[e].val_acc > res->best_val_acc) {
+        if (e == 0 || h[e].val_acc > res->best_val_acc) { /* the first best, epoch 1 at worst */
             res->best_val_acc = h[e].val_acc;
             res->best_epoch = h[e].epoch;
         }

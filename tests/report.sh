@@ -128,12 +128,17 @@ bad="$tmp/bad"
 cp -r "$runs" "$bad"
 sed -i 's/"variant": 9,/"variant": 99,/' "$bad/variant-09/config.json"
 sed -i '2s/^1,[^,]*,/1,oops,/' "$bad/variant-10/history.csv"
+# A run that never beats val_acc 0 has its best at epoch 1, as Keras' ModelCheckpoint keeps it.
+awk -F, -v OFS=, 'NR > 1 { $5 = 0 } 1' "$bad/variant-12/history.csv" >"$tmp/h" &&
+    mv "$tmp/h" "$bad/variant-12/history.csv"
 PATH=/nonexistent "$dd" report "$bad" >"$tmp/out" 2>"$tmp/err" || fail "report of 19 good runs exited $?"
 grep -q 'skipping .*variant-09: .*config.json: not a deepdigits config.json: "variant" out of range' \
     "$tmp/err" || { fail "the bad config.json was not named:"; cat "$tmp/err"; }
 grep -q "skipping .*variant-10: .*history.csv: row 1, column loss: 'oops' is not a number" \
     "$tmp/err" || { fail "the bad history.csv was not named:"; cat "$tmp/err"; }
 grep -q '19 runs' "$tmp/out" || { fail "not 19 runs:"; cat "$tmp/out"; }
+grep -q '^| variant-12 | .* | 0.0000 | 0.0000 (1) |' "$bad/report.md" ||
+    fail "variant-12, val_acc 0 throughout: not best at epoch 1: $(grep '^| variant-12' "$bad/report.md")"
 
 # A folder that is itself a run folder and holds run folders too: all of them are reported (the
 # top one under its own name), and one line says so; none is hidden behind the other.
