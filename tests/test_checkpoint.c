@@ -1,7 +1,9 @@
 /* Checkpoints on the real MNIST (a 2,000-image subset, to stay fast): a save/load round trip with
  * BatchNormalization, an exact resume at an epoch boundary (4 epochs = 2 + 2, bitwise), a resume
- * after SIGINT inside an epoch, a SIGINT too late to stop a run, and a diverging run that must not
- * write its checkpoint. */
+ * after SIGINT inside an epoch (and where the resumed run stands: its time, its steps, its
+ * standardization, a damaged step), a SIGINT in an epoch of one step, --save-every, a SIGINT too
+ * late to stop a run, and a diverging run that must not write its checkpoint. */
+#include <math.h>
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
@@ -237,6 +239,122 @@ static void late_sigint_finishes(const dd_mnist *data) {
     free(st.history), free(q), free(p);
 }
 
+/* --save-every 2 of 3 epochs writes the checkpoint after epoch 2 (and the last), not after 1:
+ * seen from the output, as each epoch begins. */
+typedef struct {
+    const char *path;
+    int epochs_done[4]; /* the file's epochs_done as epoch 1..3 began; -1: no file */
+} saves_seen;
+
+static ssize_t note_saves(void *cookie, const char *buf, size_t size) {
+    saves_seen *seen = cookie;
+    char line[64]; /* BUF is not a string */
+    snprintf(line, sizeof line, "%.*s", (int)(size < 63 ? size : 63), buf);
+    int e;
+    if (sscanf(line, "Epoch %d/", &e) == 1 && e >= 1 && e <= 3) {
+        float *p = NULL;
+        dd_checkpoint_state st = {0};
+        char err[DD_ERR_LEN];
+        seen->epochs_done[e] =
+            dd_checkpoint_load(seen->path, &p, &st, err) == 0 ? st.epochs_done : -1;
+        free(p), free(st.history);
+    }
+    return (ssize_t)size;
+}
+
+static void save_every_two(const dd_mnist *data) {
+    dd_train_options o = small_run(100, 3);
+    o.verbose = 2;
+    o.save_path = tmp_path("every2.safetensors");
+    o.save_every = 2;
+    saves_seen seen = {o.save_path, {0}};
+    size_t n;
+    char err[DD_ERR_LEN];
+    float *p = param_buffer(&o, &n), *q = NULL;
+    FILE *out = fopencookie(&seen, "w", (cookie_io_functions_t){.write = note_saves});
+    setvbuf(out, NULL, _IOLBF, 0);
+    CHECK(dd_train(&o, data, p, NULL, out, err) == 0, "%s", err);
+    fclose(out);
+    CHECK(seen.epochs_done[1] == -1 && seen.epochs_done[2] == -1 && seen.epochs_done[3] == 2,
+          "as epochs 1, 2, 3 began the file had %d, %d, %d epochs (-1: none), expected -1, -1, 2",
+          seen.epochs_done[1], seen.epochs_done[2], seen.epochs_done[3]);
+    dd_checkpoint_state st = {0};
+    CHECK(dd_checkpoint_load(o.save_path, &q, &st, err) == 0 && st.epochs_done == 3,
+          "after the run: %d epochs '%s'", st.epochs_done, err);
+    free(st.history), free(q), free(p);
+}
+
+/* An epoch of one step cannot be stopped inside: a SIGINT as epoch 2 of 3 begins stops the run
+ * after that epoch, at an epoch boundary, as it would after any epoch's last step. */
+static void sigint_in_a_one_step_epoch(const dd_mnist *data) {
+    dd_train_options o = small_run(8, 3);
+    o.batch = 8;
+    o.verbose = 2;
+    o.save_path = tmp_path("onestep.safetensors");
+    o.catch_signals = 1;
+    size_t n;
+    char err[DD_ERR_LEN];
+    float *p = param_buffer(&o, &n), *q = NULL;
+    sigint_at at = {"Epoch 2/3", 0};
+    const int rc = train_until_sigint(&o, data, p, &at, err);
+    CHECK(rc == SIGINT && strstr(err, "after 2 epochs; checkpoint saved to"), "rc %d '%s'", rc,
+          err);
+    dd_checkpoint_state st = {0};
+    CHECK(dd_checkpoint_load(o.save_path, &q, &st, err) == 0 && st.epochs_done == 2 && st.step == 0,
+          "saved after %d epochs and %ld steps '%s'", st.epochs_done, st.step, err);
+    free(st.history), free(q), free(p);
+}
+
+/* The run resumed from a SIGINT's checkpoint (epoch 2 stopped after its first of 8,000 steps):
+ * the interrupted epoch's training time includes the time before the stop (made 1,000 s here,
+ * so that it shows); a step that diverges is counted from the epoch's start (step 2, the first
+ * the resumed run takes, with NaN weights); a resume that saves keeps the checkpoint's
+ * standardization; and a checkpoint that says it stopped at the epoch's last step or beyond is
+ * refused as damaged. */
+static void resumed_position(const dd_mnist *data) {
+    const char *path = tmp_path("sigint.safetensors"); /* resume_after_sigint's */
+    dd_checkpoint_state st;
+    float *p;
+    char err[DD_ERR_LEN];
+    if (dd_checkpoint_load(path, &p, &st, err) != 0) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    CHECK(st.epochs_done == 1 && st.step == 1, "%d epochs and %ld steps", st.epochs_done, st.step);
+    dd_train_options o = st.options;
+    o.device = DD_DEVICE_CPU, o.verbose = 0, o.epochs = 2, o.resume = &st;
+    o.save_path = tmp_path("resumed.safetensors");
+    st.partial_seconds = 1000;
+    dd_layout layout;
+    dd_layout_build(&o.model, &layout, err);
+    float *work = malloc(layout.n_params * sizeof *work), *q = NULL;
+    memcpy(work, p, layout.n_params * sizeof *work);
+    dd_epoch_stats h[2];
+    CHECK(dd_train(&o, data, work, h, stdout, err) == 0, "%s", err);
+    CHECK(h[1].train_seconds >= 1000, "the interrupted epoch trained %.3f s, of them 1000 before",
+          h[1].train_seconds);
+    dd_checkpoint_state saved = {0};
+    CHECK(dd_checkpoint_load(o.save_path, &q, &saved, err) == 0 && saved.mean == st.mean &&
+              saved.std == st.std,
+          "the resumed run saved mean %.17g std %.17g, the checkpoint's %.17g %.17g '%s'",
+          saved.mean, saved.std, st.mean, st.std, err);
+    free(saved.history), free(q);
+
+    o.save_path = NULL;
+    for (size_t i = 0; i < (size_t)layout.dense[0].fan_in * layout.dense[0].units; i++)
+        work[layout.dense[0].kernel + i] = NAN;
+    CHECK(dd_train(&o, data, work, h, stdout, err) == -1 &&
+              strstr(err, "in epoch 2, step 2 of 8000"),
+          "a resumed run diverging at once: '%s'", err);
+
+    memcpy(work, p, layout.n_params * sizeof *work);
+    st.step = 8000;
+    CHECK(dd_train(&o, data, work, h, stdout, err) == -1 &&
+              strstr(err, "the checkpoint stopped at step 8000 of an epoch of 8000 steps"),
+          "step 8000 of 8000: '%s'", err);
+    free(work), free(p), free(st.history);
+}
+
 int main(void) {
     stop_handlers();
     dd_mnist data;
@@ -244,6 +362,9 @@ int main(void) {
     round_trip_with_bn(&data);
     exact_resume_at_epoch(&data);
     resume_after_sigint(&data);
+    resumed_position(&data);
+    sigint_in_a_one_step_epoch(&data);
+    save_every_two(&data);
     late_sigint_finishes(&data);
     divergence_keeps_checkpoint(&data);
     dd_mnist_free(&data);
