@@ -393,9 +393,10 @@ static void progress_bar_on_a_terminal(const dd_mnist *data) {
         draws++;
         if (dd_test_failures() > before) break;
     }
-    /* The first draw comes at step 1, the next 0.1 s later: 60,000 steps take longer. */
-    CHECK(draws >= 2 && erased, "%d draws, %s: the output was\n%s", draws,
-          erased ? "erased before the epoch's line" : "not erased before the epoch's line",
+    /* The first draw comes at step 1, the next 0.1 s later (60,000 steps take about 0.5 s on
+     * one core; a machine that trained in under 0.2 s may have drawn once only). */
+    CHECK(draws >= (st.train_seconds > 0.2 ? 2 : 1) && erased, "%d draws, %s: the output was\n%s",
+          draws, erased ? "erased before the epoch's line" : "not erased before the epoch's line",
           r.text ? r.text : "");
     free(r.text);
 }
