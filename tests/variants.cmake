@@ -15,3 +15,8 @@ add_test(NAME report COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/report.sh $<TARGET_FILE
                              ${DD_VARIANT_RUNS})
 set_tests_properties(report PROPERTIES LABELS "cpu;mnist" FIXTURES_REQUIRED variant_runs
                                         SKIP_RETURN_CODE 77)
+# report_contents checks the report's numbers against the same runs (copied: report writes there).
+add_test(NAME report_contents COMMAND ${CMAKE_CURRENT_SOURCE_DIR}/report_contents.sh
+                                      $<TARGET_FILE:deepdigits> ${DD_VARIANT_RUNS})
+set_tests_properties(report_contents PROPERTIES LABELS "cpu;mnist" FIXTURES_REQUIRED variant_runs
+                                                 SKIP_RETURN_CODE 77)
