@@ -6,6 +6,17 @@
 
 #include "deepdigits/idx.h" /* DD_ERR_LEN */
 
+const char *dd_with_commas(size_t n, char buf[32]) {
+    char digits[32];
+    int len = snprintf(digits, sizeof digits, "%zu", n), o = 0;
+    for (int i = 0; i < len; i++) {
+        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
+        buf[o++] = digits[i];
+    }
+    buf[o] = '\0';
+    return buf;
+}
+
 int dd_fail(char *err, const char *name, const char *fmt, ...) {
     /* At most 200 bytes of the name, so that the problem always fits on the line. */
     int n = snprintf(err, DD_ERR_LEN, "%.200s: ", name);

@@ -11,6 +11,7 @@
 #include "deepdigits/formulas.h"
 #include "deepdigits/idx.h"
 #include "deepdigits/rng.h"
+#include "errors.h"
 
 dd_model_config dd_model_config_lab(void) {
     dd_model_config cfg = {0};
@@ -64,18 +65,6 @@ int dd_layout_build(const dd_model_config *cfg, dd_layout *layout, char *err) {
     return 0;
 }
 
-/* 19885 -> "19,885" */
-static const char *with_commas(size_t n, char buf[32]) {
-    char digits[32];
-    int len = snprintf(digits, sizeof digits, "%zu", n), o = 0;
-    for (int i = 0; i < len; i++) {
-        if (i > 0 && (len - i) % 3 == 0) buf[o++] = ',';
-        buf[o++] = digits[i];
-    }
-    buf[o] = '\0';
-    return buf;
-}
-
 /* Column widths of the summary: wide enough for "batch_normalization_16 (BatchNormalization)". */
 enum { LABEL_COLUMN = 46, SHAPE_COLUMN = 16, PARAM_COLUMN = 8 };
 
@@ -115,8 +104,8 @@ void dd_model_summary(const dd_model_config *cfg, const dd_layout *layout, FILE 
     char a[32], b[32], c[32];
     summary_rule(out, '=');
     fprintf(out, "Total params: %s\nTrainable params: %s\nNon-trainable params: %s\n",
-            with_commas(layout->n_params, a), with_commas(layout->n_trainable, b),
-            with_commas(layout->n_params - layout->n_trainable, c));
+            dd_with_commas(layout->n_params, a), dd_with_commas(layout->n_trainable, b),
+            dd_with_commas(layout->n_params - layout->n_trainable, c));
     summary_rule(out, '_');
 }
 

@@ -259,9 +259,9 @@ static void layers_body(FILE *gp, const dd_report *r, const void *arg) {
 
 static void confusion_body(FILE *gp, const dd_report *r, const void *arg) {
     (void)arg;
-    char title[128];
-    snprintf(title, sizeof title, "Confusion matrix of %s on the 10,000 test images",
-             r->runs[r->best].cfg.name);
+    char title[256], n_test[32];
+    snprintf(title, sizeof title, "Confusion matrix of %s on the %s test images",
+             r->runs[r->best].cfg.name, dd_with_commas((size_t)r->n_test, n_test));
     fprintf(gp, "reset\nset title ");
     gp_string(gp, title);
     fprintf(gp, "\nset xlabel 'predicted'\nset ylabel 'true'\nset xrange [-0.5:9.5]\n"

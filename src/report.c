@@ -184,15 +184,18 @@ int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
     /* DIR no longer than a run folder's path: then every path the report makes under it fits
      * the buffers, sized DD_RUN_PATH_LEN and the longest name under it. */
     int rc = run_path(checked, dir, "", err) == 0 ? find_runs(&r, err) : -1;
-    if (rc == 0)
-        rc = dd_report_mkdir(dir, "plots", err) || dd_report_mkdir(dir, "plots/data", err) ? -1 : 0;
-    if (rc == 0) dd_report_clear_plots(dir);
+    /* The evaluation before any file is touched: a --data folder it cannot use is an error that
+     * leaves an earlier report whole, not its text linking plots that were removed. */
     if (rc == 0 && dd_report_evaluate(&r, data) != 0) {
         if (data) /* a folder the user named: an error, not a note */
             rc = -1, snprintf(err, DD_ERR_LEN, "%s", r.eval_note);
         else
             fprintf(stderr, "deepdigits report: no confusion matrix: %s\n", r.eval_note);
     }
+    if (rc == 0)
+        rc = dd_report_mkdir(dir, "plots", err) || dd_report_mkdir(dir, "plots/data", err) ? -1 : 0;
+    if (rc == 0) dd_report_clear_plots(dir);
+    if (rc == 0 && r.have_eval) rc = dd_report_write_misclassified(&r, err);
     if (rc == 0) {
         if (r.dir_run >= 0 && r.n_runs > 1)
             fprintf(log,
@@ -208,5 +211,6 @@ int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
         fprintf(log, "deepdigits report: wrote %s/report.md and %s/report.html\n", dir, dir);
     for (int i = 0; i < r.n_runs; i++) dd_history_free(&r.runs[i].hist);
     free(r.runs);
+    free(r.misclassified);
     return rc;
 }

@@ -31,7 +31,9 @@ int dd_png_write_gray(const char *path, const unsigned char *pixels, int w, int 
     for (int y = 0; y < h; y++) png_write_row(png, (png_const_bytep)(pixels + (size_t)y * w));
     png_write_end(png, NULL);
     png_destroy_write_struct(&png, &info);
-    return fclose(f) == 0 ? 0 : -1;
+    if (fclose(f) == 0) return 0;
+    snprintf(err, DD_ERR_LEN, "%.300s: cannot write the PNG", path); /* a full disk, say */
+    return -1;
 }
 
 /* 3x5 glyphs for 0-9 and '>' (index 10), one row of 3 bits per entry, top first. */
@@ -62,24 +64,24 @@ static void draw_cell(unsigned char *img, int w, int k, const uint8_t *pixels, i
     draw_glyph(img, w, lx + 16, ly, predicted);
 }
 
-/* The first GRID*GRID misclassified test digits into plots/misclassified.png. */
-static int write_grid(const dd_report *r, const dd_dataset *test, const uint8_t *pred, char *err) {
-    int w = GRID * CELL_W, h = GRID * CELL_H, k = 0;
-    unsigned char *img = malloc((size_t)w * h);
-    if (!img) {
-        snprintf(err, DD_ERR_LEN, "out of memory");
-        return -1;
-    }
-    memset(img, 255, (size_t)w * h);
-    for (int i = 0; i < test->count && k < GRID * GRID; i++)
+enum { GRID_W = GRID * CELL_W, GRID_H = GRID * CELL_H };
+
+/* The first GRID*GRID misclassified test digits, drawn into a new image of GRID_W x GRID_H. */
+static unsigned char *draw_grid(const dd_dataset *test, const uint8_t *pred) {
+    unsigned char *img = malloc((size_t)GRID_W * GRID_H);
+    if (!img) return NULL;
+    memset(img, 255, (size_t)GRID_W * GRID_H);
+    for (int i = 0, k = 0; i < test->count && k < GRID * GRID; i++)
         if (pred[i] != test->labels[i])
-            draw_cell(img, w, k++, test->pixels + (size_t)i * DD_IMAGE_PIXELS, test->labels[i],
+            draw_cell(img, GRID_W, k++, test->pixels + (size_t)i * DD_IMAGE_PIXELS, test->labels[i],
                       pred[i]);
+    return img;
+}
+
+int dd_report_write_misclassified(const dd_report *r, char *err) {
     char path[DD_RUN_PATH_LEN + 32];
     snprintf(path, sizeof path, "%s/plots/misclassified.png", r->dir);
-    int rc = dd_png_write_gray(path, img, w, h, err);
-    free(img);
-    return rc;
+    return dd_png_write_gray(path, r->misclassified, GRID_W, GRID_H, err);
 }
 
 /* The checkpoint STATE's PARAMS on the test set beside the images it was trained on:
@@ -114,11 +116,13 @@ int dd_report_evaluate(dd_report *r, const char *data_dir) {
     if (rc == 0) {
         memset(r->confusion, 0, sizeof r->confusion);
         r->n_misclassified = 0;
+        r->n_test = data.test.count;
         for (int i = 0; i < data.test.count; i++) {
             r->confusion[data.test.labels[i]][pred[i]]++;
             r->n_misclassified += pred[i] != data.test.labels[i];
         }
-        rc = write_grid(r, &data.test, pred, err);
+        r->misclassified = draw_grid(&data.test, pred);
+        if (!r->misclassified) rc = -1, snprintf(err, DD_ERR_LEN, "out of memory");
     }
     r->have_eval = rc == 0;
     free(pred);

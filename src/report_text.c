@@ -242,10 +242,11 @@ static void best_model(doc *d) {
         return;
     }
     const char *what = r->fashion ? "class" : "digit";
+    char n_test[32];
     para(d,
-         "Its final weights (model.safetensors) evaluated again on the 10,000 test images: "
+         "Its final weights (model.safetensors) evaluated again on the %s test images: "
          "accuracy %.4f, %d misclassified. Rows: true %s; columns: predicted.",
-         r->test_acc, r->n_misclassified, what);
+         dd_with_commas((size_t)r->n_test, n_test), r->test_acc, r->n_misclassified, what);
     if (r->fashion) {
         char legend[256];
         dd_fashion_legend(legend, sizeof legend);

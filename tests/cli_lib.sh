@@ -46,28 +46,47 @@ require_gpu() {
     finish "$1"
 }
 
+# mnist_files SRC DEST FILE...: the IDX files FILE of the MNIST folder SRC (raw or .gz) into DEST,
+# raw.
+mnist_files() {
+    local src=$1 dest=$2 f
+    shift 2
+    mkdir -p "$dest"
+    for f; do
+        if [[ -f $src/$f ]]; then cp "$src/$f" "$dest/$f"
+        else gzip -dc "$src/$f.gz" >"$dest/$f"; fi
+    done
+}
+
+# idx_first IMAGES LABELS N: the raw IDX pair cut to its first N images (the headers say N).
+idx_first() {
+    local n=$3 be
+    be=$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) $((n & 255)))
+    { printf "\x00\x00\x08\x03$be\x00\x00\x00\x1c\x00\x00\x00\x1c"
+      tail -c +17 "$1" | head -c $((n * 784)); } >"$1.cut" && mv "$1.cut" "$1"
+    { printf "\x00\x00\x08\x01$be"; tail -c +9 "$2" | head -c "$n"; } >"$2.cut" && mv "$2.cut" "$2"
+}
+
 # other_training_images SRC DEST: DEST holds SRC's MNIST test set, and as its training set the
 # same test images (other images than SRC's training set: another pixel mean and std).
 other_training_images() {
-    local f
-    mkdir -p "$2"
-    for f in t10k-images-idx3-ubyte t10k-labels-idx1-ubyte; do
-        if [[ -f $1/$f ]]; then cp "$1/$f" "$2/$f"; else gzip -dc "$1/$f.gz" >"$2/$f"; fi
-    done
+    mnist_files "$1" "$2" t10k-images-idx3-ubyte t10k-labels-idx1-ubyte
     cp "$2/t10k-images-idx3-ubyte" "$2/train-images-idx3-ubyte"
     cp "$2/t10k-labels-idx1-ubyte" "$2/train-labels-idx1-ubyte"
 }
 
 # few_training_images SRC DEST N: as other_training_images, its training set cut to the first N
-# images (the IDX headers say N).
+# images.
 few_training_images() {
-    local n=$3 be
     other_training_images "$1" "$2"
-    be=$(printf '\\x%02x' $((n >> 24 & 255)) $((n >> 16 & 255)) $((n >> 8 & 255)) $((n & 255)))
-    { printf "\x00\x00\x08\x03$be\x00\x00\x00\x1c\x00\x00\x00\x1c"
-      tail -c +17 "$2/t10k-images-idx3-ubyte" | head -c $((n * 784)); } >"$2/train-images-idx3-ubyte"
-    { printf "\x00\x00\x08\x01$be"
-      tail -c +9 "$2/t10k-labels-idx1-ubyte" | head -c "$n"; } >"$2/train-labels-idx1-ubyte"
+    idx_first "$2/train-images-idx3-ubyte" "$2/train-labels-idx1-ubyte" "$3"
+}
+
+# few_test_images SRC DEST N: SRC's MNIST with its test set cut to the first N images.
+few_test_images() {
+    mnist_files "$1" "$2" train-images-idx3-ubyte train-labels-idx1-ubyte t10k-images-idx3-ubyte \
+        t10k-labels-idx1-ubyte
+    idx_first "$2/t10k-images-idx3-ubyte" "$2/t10k-labels-idx1-ubyte" "$3"
 }
 
 # finish NAME: the summary line and the exit status.

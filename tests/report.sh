@@ -34,6 +34,15 @@ grep -q 'keras.layers.BatchNormalization()' "$runs/report.md" || fail "report.md
 grep -q 'true \\ predicted' "$runs/report.md" || fail "report.md lacks the confusion matrix"
 grep -q 'Rows: true digit; columns: predicted' "$runs/report.md" || fail "report.md: rows not digits"
 
+# A --data folder report cannot use is an error that leaves the report before it whole: its text
+# and every plot the text links (they were removed before the evaluation failed).
+cp "$runs/report.md" "$tmp/report-before.md"
+expect_error "/nonexistent" report --data /nonexistent "$runs"
+cmp -s "$runs/report.md" "$tmp/report-before.md" || fail "a failed report --data changed report.md"
+for png in $(grep -o 'plots/[^)]*\.png' "$runs/report.md"); do
+    [[ -f $runs/$png ]] || fail "report.md links $png, which the failed report --data removed"
+done
+
 # Without gnuplot: the text report, and exactly one line naming what is missing. The plots of
 # the report before are removed, not linked as if this one had drawn them.
 rm -f "$runs/report.md"
@@ -74,6 +83,13 @@ grep -q 'skipping .*variant-04: history.csv has [0-9]* epochs, config.json' "$tm
     { fail "the run with a longer history was not named on stderr:"; cat "$tmp/err"; }
 grep -q '19 runs' "$tmp/out" || { fail "not 19 runs:"; cat "$tmp/out"; }
 ! grep -q 'variant-03' "$part/report.md" || fail "report.md names the stopped run"
+# A --data folder with the runs' training images and a test set of its own: the text says how
+# many test images the best model was scored on.
+few_test_images "$mnist_dir" "$tmp/few-test" 500
+PATH=/nonexistent "$dd" report --data "$tmp/few-test" "$part" >"$tmp/out" 2>"$tmp/err" ||
+    { fail "report --data with 500 test images exited $?:"; cat "$tmp/err"; }
+grep -q 'evaluated again on the 500 test images: accuracy' "$part/report.md" ||
+    fail "not scored on the 500 test images: $(grep 'evaluated again' "$part/report.md")"
 
 # Runs trained with --no-diagnostics (their history.csv cut to the first 8 columns): no per-layer
 # plots to fail in gnuplot, and no section about numbers that are not there.

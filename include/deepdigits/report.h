@@ -51,7 +51,9 @@ typedef struct {
     long confusion[10][10];     /* [true][predicted] */
     double test_acc;
     int n_misclassified;
-    int fashion; /* its checkpoint says Fashion-MNIST: classes, not digits */
+    int n_test;                   /* the test set's images */
+    unsigned char *misclassified; /* the grid of the first misclassified images, to be written */
+    int fashion;                  /* its checkpoint says Fashion-MNIST: classes, not digits */
     /* Plots */
     int have_gnuplot;
     int plots_failed;
@@ -64,9 +66,13 @@ typedef struct {
  * LOG, what is left out (runs, plots, the confusion matrix) to stderr. */
 int dd_report_write(const char *dir, const char *data, FILE *log, char *err);
 
-/* Evaluates the best run's final weights on the test set: fills the confusion matrix and writes
- * plots/misclassified.png. Returns 0, or -1 with the reason in r->eval_note. */
+/* Evaluates the best run's final weights on the test set: fills the confusion matrix and draws
+ * the grid of misclassified images (r->misclassified, the caller frees it). Writes no file, so
+ * that a --data folder it cannot use leaves an earlier report as it was. Returns 0, or -1 with
+ * the reason in r->eval_note. */
 int dd_report_evaluate(dd_report *r, const char *data);
+/* Writes r->misclassified to DIR/plots/misclassified.png. Returns 0 or -1 with ERR. */
+int dd_report_write_misclassified(const dd_report *r, char *err);
 
 /* Runs gnuplot for every chart (PNG and SVG). Returns the number of plots that failed. */
 int dd_report_plots(dd_report *r, FILE *log);
