@@ -13,7 +13,8 @@ static const char report_help[] =
     "so): the results table, every model's configuration and Keras code, loss and accuracy\n"
     "curves, gradient RMS and saturation per layer, and for the best model a confusion matrix\n"
     "and its misclassified test digits. Plots need gnuplot (PNG and SVG); without it the text\n"
-    "is still written. A path is at most 1023 bytes, as train --out takes it.\n"
+    "is still written; a plot gnuplot fails on is left out, and the exit status is then 1.\n"
+    "A path is at most 1023 bytes, as train --out takes it.\n"
     "\n"
     "  --data DIR   the MNIST folder for the test set (default: the one in config.json)\n"
     "  --help       this text\n";

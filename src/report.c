@@ -209,6 +209,14 @@ int dd_report_write(const char *dir, const char *data, FILE *log, char *err) {
     }
     if (rc == 0)
         fprintf(log, "deepdigits report: wrote %s/report.md and %s/report.html\n", dir, dir);
+    /* The text is whole without a plot gnuplot failed on, but the report is not all it should
+     * be: a script running report learns it from the exit status. */
+    if (rc == 0 && r.plots_failed)
+        rc = -1,
+        snprintf(err, DD_ERR_LEN,
+                 "%d plot%s failed in gnuplot (their logs are under %.300s/plots/scripts); "
+                 "the text links only the plots that were drawn",
+                 r.plots_failed, dd_s(r.plots_failed), dir);
     for (int i = 0; i < r.n_runs; i++) dd_history_free(&r.runs[i].hist);
     free(r.runs);
     free(r.misclassified);

@@ -83,6 +83,20 @@ grep -q 'skipping .*variant-04: history.csv has [0-9]* epochs, config.json' "$tm
     { fail "the run with a longer history was not named on stderr:"; cat "$tmp/err"; }
 grep -q '19 runs' "$tmp/out" || { fail "not 19 runs:"; cat "$tmp/out"; }
 ! grep -q 'variant-03' "$part/report.md" || fail "report.md names the stopped run"
+# A gnuplot that fails on every plot: one line for each, the text report all the same, and then
+# the error, with exit status 1.
+mkdir -p "$tmp/bin"
+printf '#!/bin/sh\necho "gnuplot: broken" >&2\nexit 1\n' >"$tmp/bin/gnuplot"
+chmod +x "$tmp/bin/gnuplot"
+PATH=$tmp/bin:$PATH "$dd" report "$part" >"$tmp/out" 2>"$tmp/err"
+rc=$?
+[[ $rc -eq 1 ]] || fail "report with a failing gnuplot exited $rc, expected 1"
+tail -1 "$tmp/err" | grep -q '^deepdigits report: [0-9]* plots failed in gnuplot' ||
+    { fail "no last line counting the failed plots:"; cat "$tmp/err"; }
+[[ $(grep -c 'gnuplot failed on plots/scripts/' "$tmp/err") -ge 19 ]] ||
+    fail "fewer than one line for each run's failed plot: $(cat "$tmp/err")"
+grep -q variant-20 "$part/report.md" || fail "no report.md with a failing gnuplot"
+! grep -q 'val_acc.png' "$part/report.md" || fail "report.md links a plot gnuplot failed on"
 # A --data folder with the runs' training images and a test set of its own: the text says how
 # many test images the best model was scored on.
 few_test_images "$mnist_dir" "$tmp/few-test" 500

@@ -56,7 +56,7 @@ typedef struct {
     int fashion;                  /* its checkpoint says Fashion-MNIST: classes, not digits */
     /* Plots */
     int have_gnuplot;
-    int plots_failed;
+    int plots_failed; /* the report is then an error, once its text is written */
 } dd_report;
 
 /* Writes the report for the runs under DIR, and DIR itself when it is a run folder (one line on
