@@ -14,6 +14,8 @@ source "$(dirname "$0")/cli_lib.sh" "$@"
 runs=$2
 check=$(dirname "$0")/report_check.py
 have_gnuplot=$(command -v gnuplot)
+command -v python3 >/dev/null ||
+    { echo "skipped: python3 is not installed (report_check.py computes the expected numbers)"; exit 77; }
 
 # A copy of the runs' own files: report.sh writes its reports into $runs meanwhile.
 work=$tmp/runs
