@@ -62,8 +62,10 @@ typedef struct {
 /* Writes the report for the runs under DIR, and DIR itself when it is a run folder (one line on
  * LOG says so when it holds runs as well). DIR and the run folders have paths shorter than
  * DD_RUN_PATH_LEN, as train writes them; a longer one is the error. DATA overrides the MNIST
- * folder recorded in config.json; where it cannot be read, that is the error. Progress goes to
- * LOG, what is left out (runs, plots, the confusion matrix) to stderr. */
+ * folder recorded in config.json; where it cannot be read, that is the error, and nothing of an
+ * earlier report is removed. A plot gnuplot fails on is an error too, returned once the text is
+ * written. Progress goes to LOG, what is left out (runs, plots, the confusion matrix) to
+ * stderr. */
 int dd_report_write(const char *dir, const char *data, FILE *log, char *err);
 
 /* Evaluates the best run's final weights on the test set: fills the confusion matrix and draws
