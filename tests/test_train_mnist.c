@@ -13,6 +13,7 @@
 
 #include "deepdigits/network.h"
 #include "deepdigits/ops.h"
+#include "deepdigits/report.h"
 #include "deepdigits/rng.h"
 #include "deepdigits/train.h"
 #include "testutil.h"
@@ -198,24 +199,15 @@ static void standardization_edge_cases(const dd_mnist *data) {
  * decimals, and the history CSV has one row of them per epoch, in its header's order. */
 enum { OUT_N = 300, OUT_B = 32, OUT_EPOCHS = 2, OUT_STEPS = (OUT_N + OUT_B - 1) / OUT_B };
 
-/* The history row of one epoch as numbers; returns how many there were. */
-static int csv_numbers(const char *line, double *v, int max) {
-    int n = 0;
-    for (const char *at = line; n < max && *at && *at != '\n'; n++) {
-        char *end;
-        v[n] = strtod(at, &end);
-        if (end == at) break;
-        at = *end == ',' ? end + 1 : end;
-    }
-    return n;
-}
-
+/* The header as train writes it; the rows, read back by report's reader (which refuses a row
+ * whose fields are not as many numbers as the header's), are the epochs dd_train returned. */
 static void expect_history_file(const char *path, const dd_epoch_stats *h, int diagnostics) {
     FILE *f = fopen(path, "r");
-    char line[1024], want[1024];
-    if (!f || !fgets(line, sizeof line, f)) {
+    char line[1024], want[1024], err[DD_ERR_LEN];
+    const int header = f && fgets(line, sizeof line, f);
+    if (f) fclose(f);
+    if (!header) {
         CHECK(0, "%s: no history", path);
-        if (f) fclose(f);
         return;
     }
     int at = snprintf(want, sizeof want,
@@ -226,12 +218,16 @@ static void expect_history_file(const char *path, const dd_epoch_stats *h, int d
             at += snprintf(want + at, sizeof want - at, ",%s_dense_%d", columns[c], l);
     snprintf(want + at, sizeof want - at, "\n");
     CHECK(strcmp(line, want) == 0, "history header\n%sexpected\n%s", line, want);
-    for (int e = 0; e < OUT_EPOCHS; e++) {
-        double v[16];
-        const int n = fgets(line, sizeof line, f) ? csv_numbers(line, v, 16) : 0;
+    dd_history csv;
+    if (dd_history_read(path, &csv, err) != 0) {
+        CHECK(0, "%s", err);
+        return;
+    }
+    CHECK(csv.rows == OUT_EPOCHS && csv.cols == (diagnostics ? 16 : 8),
+          "%d rows of %d columns, expected %d of %d", csv.rows, csv.cols, OUT_EPOCHS,
+          diagnostics ? 16 : 8);
+    for (int e = 0; e < OUT_EPOCHS && e < csv.rows; e++) {
         const dd_epoch_stats *s = &h[e];
-        CHECK(n == (diagnostics ? 16 : 8), "epoch %d: %d columns in '%s'", e + 1, n, line);
-        if (n < 8) continue;
         /* The epoch's numbers to 8 significant digits, the diagnostics to 6. */
         const double want_v[16] = {s->epoch,
                                    s->loss,
@@ -249,12 +245,13 @@ static void expect_history_file(const char *path, const dd_epoch_stats *h, int d
                                    s->probe[1].preact_mean,
                                    s->probe[0].preact_std,
                                    s->probe[1].preact_std};
-        for (int i = 0; i < n; i++)
-            CHECK(dd_close(v[i], want_v[i], 1e-6, i < 8 ? 1e-7 : 1e-5),
-                  "epoch %d, column %d: %.9g, expected %.9g", e + 1, i + 1, v[i], want_v[i]);
+        for (int i = 0; i < csv.cols && i < 16; i++) {
+            const double v = dd_history_at(&csv, e, i);
+            CHECK(dd_close(v, want_v[i], 1e-6, i < 8 ? 1e-7 : 1e-5),
+                  "epoch %d, column %d: %.9g, expected %.9g", e + 1, i + 1, v, want_v[i]);
+        }
     }
-    CHECK(!fgets(line, sizeof line, f), "a row more than the %d epochs: %s", OUT_EPOCHS, line);
-    fclose(f);
+    dd_history_free(&csv);
 }
 
 static void run_output_and_history(const dd_mnist *data) {
