@@ -31,8 +31,11 @@ expect_error "--hidden" "${train[@]}" --hidden 25,x
 expect_error "--hidden" "${train[@]}" --hidden 25,0
 expect_error "--device 'tpu'" "${train[@]}" --device tpu
 expect_error "--engine 'turbo'" "${train[@]}" --engine turbo
-expect_error "--engine fused runs on the GPU" "${train[@]}" --engine fused
-expect_error "--tf32 runs on the GPU" "${train[@]}" --tf32
+# Each GPU-only flag with --device cpu is a usage error that names the flag.
+expect_usage_error "--engine fused runs on the GPU" "${train[@]}" --engine fused
+expect_usage_error "--engine layers runs on the GPU" "${train[@]}" --engine layers
+expect_usage_error "--tf32 runs on the GPU" "${train[@]}" --tf32
+expect_usage_error "--no-graphs runs on the GPU" "${train[@]}" --no-graphs
 expect_error "--fused-sms 3: must be 1, 2 or 4" "${train[@]}" --engine fused --fused-sms 3
 expect_error "--fused-sms 'two': not a whole number" "${train[@]}" --engine fused --fused-sms two
 expect_error "--fused-sms sets the fused engine's SMs a model: it needs --engine fused" "${train[@]}" --fused-sms 2
@@ -65,6 +68,12 @@ expect_error "--hidden '9999999999999999999999999999999999999999': give whole nu
 "$dd" train --variant 20 --width 4096 --jobs 64 --epochs 100000 --batch 65536 --lr 1000 \
     --seed 9223372036854775807 --subset 1073741824 --verbose 2 --save-every 100000 --help \
     >/dev/null 2>"$tmp/err" || fail "the flags' upper bounds were refused: $(cat "$tmp/err")"
+# ... and each lower bound (--lr's is exclusive: the smallest normal float stands for it).
+"$dd" train --variant 0 --width 1 --jobs 1 --epochs 1 --batch 1 --lr 1.2e-38 --seed 0 --subset 1 \
+    --verbose 0 --save-every 1 --help >/dev/null 2>"$tmp/err" ||
+    fail "the flags' lower bounds were refused: $(cat "$tmp/err")"
+expect_error "--subset 0: must be between 1 and" "${train[@]}" --subset 0
+expect_error "--verbose -1: must be between 0 and 2" "${train[@]}" --verbose -1
 expect_error "--epochs 99999999999999999999: must be between" "${train[@]}" --epochs 99999999999999999999
 expect_error "--save $tmp: a folder" "${train[@]}" --save "$tmp"
 expect_error "--save /proc/x.safetensors: cannot write there" "${train[@]}" --save /proc/x.safetensors
@@ -162,5 +171,14 @@ header=$(head -1 "$tmp/h.csv" 2>/dev/null)
 [[ $header == epoch,loss,acc,val_loss,val_acc,train_seconds,* && $header == *steps* ]] \
     || { echo "FAIL: history header '$header'"; failures=$((failures + 1)); }
 [[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || { echo "FAIL: history rows"; failures=$((failures + 1)); }
+
+# --seed 7 is the default seed, so it trains the same numbers as no --seed; --seed 8 others.
+for seed in "" "--seed 7" "--seed 8"; do
+    "$dd" train --data "$mnist" --subset 100 --epochs 2 --verbose 0 --device cpu $seed \
+        --history "$tmp/seed$seed.csv" || fail "train $seed failed"
+    cut -d, -f1-5 "$tmp/seed$seed.csv" >"$tmp/seed$seed.numbers"
+done
+cmp -s "$tmp/seed.numbers" "$tmp/seed--seed 7.numbers" || fail "--seed 7 is not the default"
+cmp -s "$tmp/seed.numbers" "$tmp/seed--seed 8.numbers" && fail "--seed 8 trained the default's numbers"
 
 finish cli_errors
