@@ -16,8 +16,11 @@ static void config_round_trip(void) {
     snprintf(path, sizeof path, "%s/config.json", dd_test_tmpdir());
     CHECK(dd_variant_options(12, 30, &c.opts, err) == 0, "%s", err);
     c.opts.lr = 0.05f;
-    c.opts.seed = 123456789;
+    c.opts.epochs = 3;
+    c.opts.seed = 12345678901234ULL; /* beyond 32 bits */
     c.opts.subset = 6000;
+    c.opts.diagnostics = 0;
+    c.opts.standardize = DD_STANDARDIZE_NONE;
     c.opts.engine = DD_ENGINE_FUSED;
     c.opts.fused_sms = 4;
     c.opts.fused_pipe = 1;
@@ -25,10 +28,11 @@ static void config_round_trip(void) {
     snprintf(c.name, sizeof c.name, "variant-12");
     c.variant = 12;
     snprintf(c.description, sizeof c.description, "a \"quoted\" \\ description");
-    snprintf(c.device, sizeof c.device, "cpu");
+    snprintf(c.device, sizeof c.device, "gpu");
     snprintf(c.device_name, sizeof c.device_name, "Some CPU (2 logical CPUs)");
-    snprintf(c.data_dir, sizeof c.data_dir, "/data/mn ist");
-    c.train_samples = 6000;
+    snprintf(c.data_dir, sizeof c.data_dir, "/data/mn ist\t\x1f"); /* a path may hold these */
+    snprintf(c.created, sizeof c.created, "2026-11-29T05:40:53Z");
+    c.train_samples = 5400;
     c.params_total = 22235;
     c.params_trainable = 22035;
     c.allow_bn_batch1 = 1;
@@ -40,13 +44,19 @@ static void config_round_trip(void) {
     CHECK(strcmp(back.description, c.description) == 0, "description '%s'", back.description);
     CHECK(strcmp(back.data_dir, c.data_dir) == 0, "data '%s'", back.data_dir);
     CHECK(strcmp(back.device_name, c.device_name) == 0, "device '%s'", back.device_name);
+    CHECK(strcmp(back.device, "gpu") == 0 && strcmp(back.created, c.created) == 0,
+          "device '%s' created '%s'", back.device, back.created);
     CHECK(m->n_hidden == 4 && m->units[3] == 30, "hidden %d x %d", m->n_hidden, m->units[3]);
     CHECK(m->activation == DD_ACT_SIGMOID && m->bn == DD_BN_AFTER, "activation/bn");
     CHECK(m->init.kind == DD_INIT_RANDOM_UNIFORM && m->init.min == -0.25f && m->init.max == 0.5f,
           "init %d %g %g", m->init.kind, m->init.min, m->init.max);
-    CHECK(back.opts.lr == 0.05f && back.opts.seed == 123456789 && back.opts.batch == 32,
-          "lr %g seed %llu batch %d", back.opts.lr, back.opts.seed, back.opts.batch);
-    CHECK(back.opts.subset == 6000 && back.train_samples == 6000, "subset");
+    CHECK(back.opts.lr == 0.05f && back.opts.seed == 12345678901234ULL && back.opts.batch == 32 &&
+              back.opts.epochs == 3,
+          "lr %g seed %llu batch %d epochs %d", back.opts.lr, back.opts.seed, back.opts.batch,
+          back.opts.epochs);
+    CHECK(back.opts.diagnostics == 0 && back.opts.standardize == DD_STANDARDIZE_NONE,
+          "diagnostics %d standardize %d", back.opts.diagnostics, back.opts.standardize);
+    CHECK(back.opts.subset == 6000 && back.train_samples == 5400, "subset");
     CHECK(back.params_total == 22235 && back.params_trainable == 22035, "params");
     CHECK(back.allow_bn_batch1 == 1, "allow_bn_batch1");
     CHECK(back.opts.engine == DD_ENGINE_FUSED && back.opts.fused_sms == 4 && back.opts.fused_pipe,
@@ -134,6 +144,26 @@ static void config_refused(void) {
         {"\"init_min\": -0.1", "\"init_min\": 0.5", "min below max"},
         {"\"init_max\": 0.1", "\"init_max\": 1e39", "must be finite floats"},
         {"\"epochs\": 2", "\"epochs\": -3", "\"epochs\" out of range"},
+        /* each range's first value past either end (config_edges reads the ends) */
+        {"\"epochs\": 2", "\"epochs\": 0", "\"epochs\" out of range"},
+        {"\"epochs\": 2", "\"epochs\": 100001", "\"epochs\" out of range"},
+        {"\"batch\": 1", "\"batch\": 0", "\"batch\" out of range"},
+        {"\"batch\": 1", "\"batch\": 65537", "\"batch\" out of range"},
+        {"\"subset\": 2000", "\"subset\": -1", "\"subset\" out of range"},
+        {"\"subset\": 2000", "\"subset\": 1073741825", "\"subset\" out of range"},
+        {"\"variant\": -1", "\"variant\": -2", "\"variant\" out of range"},
+        {"\"train_samples\": 2000", "\"train_samples\": -1", "\"train_samples\" out of range"},
+        {"\"params_total\": 19885", "\"params_total\": -1", "\"params_total\" out of range"},
+        {"\"params_trainable\": 19885", "\"params_trainable\": 1099511627777",
+         "\"params_trainable\" out of range"},
+        {"\"fused_sms\": 0", "\"fused_sms\": -1", "\"fused_sms\" out of range"},
+        {"\"lr\": 0.01", "\"lr\": 1000.5", "\"lr\" out of range"},
+        {"\"seed\": 7", "\"seed\": -1e3", "\"seed\" out of range"},
+        {"\"init_min\": -0.1", "\"init_min\": 0.1", "min below max"},
+        {"\"init_min\": -0.1", "\"init_min\": -1e39", "must be finite floats"},
+        {"\"bn\": \"none\"", "\"bn\": \"sideways\"", "\"bn\" unknown"},
+        {"\"device\": \"cpu\", ", "", "\"device\" missing"},
+        {"\"created\": \"2026-11-29T05:40:53Z\"", "\"x\": 0", "\"created\" missing"},
         {"\"batch\": 1, ", "", "\"batch\" missing"},
         {"\"lr\": 0.01", "\"lr\": \"fast\"", "\"lr\" missing or not a number"},
         {"\"lr\": 0.01", "\"lr\": 0", "\"lr\" out of range"},
@@ -147,6 +177,7 @@ static void config_refused(void) {
         {"\"name\": \"plain\"", "\"name\": \"a\\nb\"", "\"name\" holds a control character"},
         /* DEL (0x7f) is a control character too. */
         {"\"name\": \"plain\"", "\"name\": \"a\x7f b\"", "\"name\" holds a control character"},
+        {"\"name\": \"plain\"", "\"name\": \"a\\u001fb\"", "\"name\" holds a control character"},
         {"\"name\": \"plain\"", "\"name\": 7", "\"name\" is not a string"},
         {"\"name\": \"plain\"",
          "\"name\": \"0123456789012345678901234567890123456789012345678901234567890123\"",
@@ -172,6 +203,64 @@ static void config_refused(void) {
                   "%s -> %s: rc %d, '%s' (expected '%s')", cases[i].from, cases[i].to, rc, why,
                   cases[i].why);
     }
+    char why[DD_ERR_LEN] = "";
+    dd_run_config c;
+    CHECK(dd_run_config_parse("[]", 2, &c, why) != 0 && strstr(why, "not a JSON object"), "[]: %s",
+          why);
+}
+
+/* Each range's ends read, and the keys the format gained later (engine, fused_sms, fused_pipe)
+ * may be missing: they keep train's defaults. */
+static void config_edges(void) {
+    static const struct {
+        const char *from, *to;
+    } cases[] = {
+        {"\"epochs\": 2", "\"epochs\": 100000"},
+        {"\"batch\": 1", "\"batch\": 65536"},
+        {"\"subset\": 2000", "\"subset\": 1073741824"},
+        {"\"lr\": 0.01", "\"lr\": 1000"},
+        {"\"init_max\": 0.1", "\"init_max\": 3.4028234663852886e+38"}, /* FLT_MAX */
+        {"\"params_trainable\": 19885", "\"params_trainable\": 1099511627776"},
+        {"\"seed\": 7", "\"seed\": 0.0"},
+        {"\"name\": \"plain\"", /* 63 characters and the NUL fill name[64] */
+         "\"name\": \"012345678901234567890123456789012345678901234567890123456789012\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char text[4096], why[DD_ERR_LEN] = "";
+        dd_run_config c;
+        edited_config(cases[i].from, cases[i].to, text, sizeof text);
+        CHECK(dd_run_config_parse(text, strlen(text), &c, why) == 0, "%s: %s", cases[i].to, why);
+    }
+    char text[4096], why[DD_ERR_LEN] = "";
+    dd_run_config c;
+    dd_train_options lab = dd_train_options_lab();
+    edited_config("\"engine\": \"auto\", \"fused_sms\": 0, \"fused_pipe\": false, ", "", text,
+                  sizeof text);
+    CHECK(dd_run_config_parse(text, strlen(text), &c, why) == 0 && c.opts.engine == lab.engine &&
+              c.opts.fused_sms == lab.fused_sms && c.opts.fused_pipe == lab.fused_pipe,
+          "without engine, fused_sms and fused_pipe: %s", why);
+}
+
+/* config.json is read whole, up to 64 KiB: a file of exactly 64 KiB reads (here the config and
+ * trailing white space), a longer one is refused rather than read cut short. */
+static void config_file_size(void) {
+    static char text[(1 << 16) + 2];
+    char path[512], err[DD_ERR_LEN] = "";
+    dd_run_config c;
+    snprintf(path, sizeof path, "%s/padded.json", dd_test_tmpdir());
+    edited_config("", "", text, sizeof text);
+    size_t n = strlen(text);
+    for (size_t size = 1 << 16; size <= (1 << 16) + 1; size++) {
+        memset(text + n, ' ', size - n);
+        FILE *f = fopen(path, "w");
+        if (f) fwrite(text, 1, size, f), fclose(f);
+        int rc = dd_run_config_read(path, &c, err);
+        CHECK(size == 1 << 16 ? rc == 0 : rc != 0 && strstr(err, "larger than 64 KiB"),
+              "%zu bytes: rc %d '%s'", size, rc, err);
+    }
+    snprintf(path, sizeof path, "%s/no-such-config.json", dd_test_tmpdir());
+    CHECK(dd_run_config_read(path, &c, err) != 0 && strstr(err, "cannot read: No such file"),
+          "a missing file: '%s'", err);
 }
 
 /* Seeds read back exactly, the largest included; the writer's old spelling with 9 digits
@@ -277,6 +366,8 @@ int main(void) {
     config_without_range();
     config_floats();
     config_refused();
+    config_edges();
+    config_file_size();
     config_seeds();
     history_read_back();
     history_refused();

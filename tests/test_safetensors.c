@@ -1,6 +1,8 @@
 /* The JSON reader and the safetensors/checkpoint parser on synthetic input: a valid checkpoint of
  * the lab's model, then one malformed variant per rule of the format (LAB.md), each of which must
  * fail with one line naming the problem. No MNIST needed. */
+#include <float.h>
+#include <math.h>
 #include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
@@ -84,6 +86,176 @@ static void json_writer(void) {
         "a\xef\xbf\xbd\xef\xbf\xbd(\xef\xbf\xbd\xef\xbf\xbd\xef\xbf\xbdz\xef\xbf\xbd";
     CHECK(strcmp(back, want) == 0, "invalid UTF-8 read back as '%s'", back);
     free(back);
+}
+
+/* What the reader decodes, byte for byte: every escape, hex digits of both cases, and the
+ * characters at the edges of each UTF-8 length and around the surrogates, escaped and raw. */
+static void json_decoding(void) {
+    static const struct {
+        const char *text, *want;
+    } cases[] = {
+        {"\"\\\"\\\\\\/\\b\\f\\n\\r\\t\"", "\"\\/\b\f\n\r\t"},
+        {"\"\\u0041\\u0039\\u00aA\\u00e9\\uFFfd\"", "A9\xc2\xaa\xc3\xa9\xef\xbf\xbd"},
+        {"\"\\u0080\\u07ff\\u0800\\ud7ff\\ue000\"",
+         "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80"},
+        {"\"\\ud800\\udc00\\ud83d\\ude00\\ud840\\udc00\\udbff\\udfff\"",
+         "\xf0\x90\x80\x80\xf0\x9f\x98\x80\xf0\xa0\x80\x80\xf4\x8f\xbf\xbf"},
+        {"\"\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf\"",
+         "\xc2\x80\xdf\xbf\xe0\xa0\x80\xed\x9f\xbf\xee\x80\x80\xf0\x90\x80\x80\xf4\x8f\xbf\xbf"},
+    };
+    char err[DD_ERR_LEN] = "";
+    for (size_t i = 0; i < sizeof cases / sizeof *cases; i++) {
+        dd_json *v = dd_json_parse(cases[i].text, strlen(cases[i].text), err);
+        CHECK(v && v->type == DD_JSON_STRING && strcmp(v->string, cases[i].want) == 0,
+              "case %zu: %s", i, v ? "decoded wrong" : err);
+        dd_json_free(v);
+    }
+    /* Not UTF-8: overlong forms of each length, a surrogate, past U+10FFFF. */
+    static const char *invalid[] = {"\"\xc0\xaf\"", "\"\xe0\x9f\xbf\"", "\"\xf0\x8f\xbf\xbf\"",
+                                    "\"\xed\xbf\xbf\"", "\"\xf4\x90\x80\x80\""};
+    for (size_t i = 0; i < sizeof invalid / sizeof *invalid; i++) {
+        dd_json *v = dd_json_parse(invalid[i], strlen(invalid[i]), err);
+        CHECK(!v && strstr(err, "invalid UTF-8"), "invalid case %zu: %s", i, v ? "accepted" : err);
+        dd_json_free(v);
+    }
+}
+
+/* Literals, numbers and where the text ends: each value is what its text says, and a text cut
+ * short is refused even when the bytes after LEN would complete it. */
+static void json_values(void) {
+    char err[DD_ERR_LEN] = "";
+    dd_json *v = dd_json_parse("[true, false, 1E3, -0.5e-1, 7]", 30, err);
+    const dd_json *x = v ? v->child : NULL;
+    CHECK(x && x->type == DD_JSON_BOOL && x->number == 1, "true");
+    CHECK(x && (x = x->next) && x->type == DD_JSON_BOOL && x->number == 0, "false");
+    CHECK(x && (x = x->next) && x->number == 1000 && !x->is_integer, "1E3");
+    CHECK(x && (x = x->next) && x->number == -0.05 && !x->is_integer, "-0.5e-1");
+    CHECK(x && (x = x->next) && x->is_integer && x->integer == 7, "7");
+    dd_json_free(v);
+    static const char *alone[] = {"true", "false", "null", "0"};
+    for (size_t i = 0; i < sizeof alone / sizeof *alone; i++) {
+        size_t n = strlen(alone[i]);
+        CHECK((v = dd_json_parse(alone[i], n, err)) != NULL, "'%s' alone: %s", alone[i], err);
+        dd_json_free(v);
+        CHECK(n == 1 || !dd_json_parse(alone[i], n - 1, err), "'%s' cut short accepted", alone[i]);
+    }
+    static const struct {
+        const char *text, *why;
+    } refused[] = {
+        {"", "unexpected end"},
+        {"[1,", "unexpected end"},
+        {"\"abc", "unterminated"},
+        {"\"\x1f\"", "control character"},
+        {"1e", "bad number"},
+        {"1E+", "bad number"},
+        {"\"\\udc00\"", "lone low"},
+        {"\"\\ud800\\ue000\"", "unpaired"},
+        {"\"\\ud800\\ud800\"", "unpaired"},
+        {"\"\\ud800dc00\"", "unpaired"},
+    };
+    for (size_t i = 0; i < sizeof refused / sizeof *refused; i++) {
+        v = dd_json_parse(refused[i].text, strlen(refused[i].text), err);
+        CHECK(!v && strstr(err, refused[i].why), "'%s': %s (expected '%s')", refused[i].text,
+              v ? "accepted" : err, refused[i].why);
+        dd_json_free(v);
+    }
+    /* A backslash before a NUL byte is no escape (it would put a NUL in the string). */
+    CHECK(!dd_json_parse("\"\\\0\"", 4, err) && strstr(err, "bad escape"), "\\NUL: %s", err);
+}
+
+/* The limits json.h states, at their edges: 64 containers deep, numbers of 63 characters, 4096
+ * members in an object, 1,000,000 elements in an array. */
+static void json_limits(void) {
+    char err[DD_ERR_LEN] = "";
+    size_t n = 2 * 1000001 + 2;
+    char *text = malloc(n);
+    for (int deep = 64; deep <= 65; deep++) { /* a number inside DEEP arrays */
+        int at = 0;
+        for (int i = 0; i < deep; i++) text[at++] = '[';
+        text[at++] = '1';
+        for (int i = 0; i < deep; i++) text[at++] = ']';
+        dd_json *v = dd_json_parse(text, (size_t)at, err);
+        CHECK(deep == 64 ? v != NULL : !v && strstr(err, "deeply"), "%d deep: %s", deep, err);
+        dd_json_free(v);
+    }
+    for (int len = 63; len <= 64; len++) {
+        memset(text, '1', (size_t)len);
+        dd_json *v = dd_json_parse(text, (size_t)len, err);
+        CHECK(len == 63 ? v != NULL : !v && strstr(err, "number too long"), "%d digits: %s", len,
+              err);
+        dd_json_free(v);
+    }
+    for (int members = 4096; members <= 4097; members++) {
+        int at = 0;
+        for (int i = 0; i < members; i++) at += sprintf(text + at, "%s\"%d\":0", i ? "," : "{", i);
+        text[at++] = '}';
+        dd_json *v = dd_json_parse(text, (size_t)at, err);
+        CHECK(members == 4096 ? v && v->count == 4096 : !v && strstr(err, "too many members"),
+              "%d members: %s", members, err);
+        dd_json_free(v);
+    }
+    for (int elements = 1000000; elements <= 1000001; elements++) {
+        for (int i = 0; i < elements; i++) text[2 * i] = i ? ',' : '[', text[2 * i + 1] = '0';
+        text[2 * elements] = ']';
+        dd_json *v = dd_json_parse(text, 2 * (size_t)elements + 1, err);
+        CHECK(elements == 1000000 ? v && v->count == 1000000
+                                  : !v && strstr(err, "too many elements"),
+              "%d elements: %s", elements, err);
+        dd_json_free(v);
+    }
+    free(text);
+}
+
+/* The typed getters: only an object has members; null is a double's NaN; an integer's range
+ * includes both ends. */
+static void json_getters(void) {
+    char err[DD_ERR_LEN] = "", why[DD_ERR_LEN] = "";
+    const char *text = "{\"n\": 5, \"x\": null, \"s\": \"v\", \"a\": [1]}";
+    dd_json *v = dd_json_parse(text, strlen(text), err);
+    double d = 0;
+    long long i = 0;
+    CHECK(v && dd_json_get(dd_json_get(v, "a"), "n") == NULL, "a member of an array");
+    CHECK(v && dd_json_get_string(v, "n") == NULL && strcmp(dd_json_get_string(v, "s"), "v") == 0,
+          "strings");
+    CHECK(v && dd_json_get_double(v, "x", &d, why) == 0 && isnan(d), "null as NaN: %s", why);
+    CHECK(v && dd_json_get_int(v, "n", 5, 5, &i, why) == 0 && i == 5, "5 in [5, 5]: %s", why);
+    CHECK(v && dd_json_get_int(v, "n", 6, 9, &i, why) != 0 && strstr(why, "out of range"),
+          "[6, 9]");
+    CHECK(v && dd_json_get_int(v, "n", 0, 4, &i, why) != 0 && strstr(why, "out of range"),
+          "[0, 4]");
+    dd_json_free(v);
+}
+
+/* Doubles and floats read back as the same value (a float in its fewest digits: 0.01, not
+ * 0.00999999978; 0.0100000035 needs all 9); JSON has no infinity, so what is not finite is null. */
+static void json_numbers_written(void) {
+    const double doubles[] = {0.1, nextafter(0.1, 1), -1e-300, 4.9e-324, INFINITY, -INFINITY, NAN};
+    const float floats[] = {0.01f, 0.0100000035f, nextafterf(0.1f, 1), FLT_MAX, INFINITY, NAN};
+    for (size_t i = 0; i < sizeof doubles / sizeof *doubles; i++) {
+        dd_strbuf sb = {0};
+        dd_sb_double(&sb, doubles[i]);
+        CHECK(isfinite(doubles[i]) ? strtod(sb.data, NULL) == doubles[i]
+                                   : strcmp(sb.data, "null") == 0,
+              "%.17g written as %s", doubles[i], sb.data);
+        dd_sb_free(&sb);
+    }
+    for (size_t i = 0; i < sizeof floats / sizeof *floats; i++) {
+        dd_strbuf sb = {0};
+        dd_sb_float(&sb, floats[i]);
+        CHECK(isfinite(floats[i]) ? strtof(sb.data, NULL) == floats[i]
+                                  : strcmp(sb.data, "null") == 0,
+              "%.9g written as %s", floats[i], sb.data);
+        CHECK(i != 0 || strcmp(sb.data, "0.01") == 0, "0.01f written as %s", sb.data);
+        dd_sb_free(&sb);
+    }
+    /* The buffer holds a NUL-terminated string at every length, its first growth included. */
+    for (int n = 250; n <= 260; n++) {
+        dd_strbuf sb = {0};
+        dd_sb_printf(&sb, "%*s", n, "");
+        CHECK(!sb.failed && sb.len == (size_t)n && sb.cap > sb.len && sb.data[n] == '\0',
+              "%d bytes: len %zu cap %zu", n, sb.len, sb.cap);
+        dd_sb_free(&sb);
+    }
 }
 
 typedef struct {
@@ -384,6 +556,11 @@ static void history_ranges(void) {
 int main(void) {
     json_rules();
     json_writer();
+    json_decoding();
+    json_values();
+    json_limits();
+    json_getters();
+    json_numbers_written();
     malformed_files();
     container_rules();
     checkpoint_rules();
