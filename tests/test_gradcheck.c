@@ -9,7 +9,8 @@
  *   network hidden Dense layers (BN before or after the activation, or none) -> Dense(10, sigmoid)
  * Single ops are checked through a random projection L = sum(r ⊙ out) with a fixed random r, so
  * that every output contributes with its own weight. Set DD_TEST_VERBOSE=1 to see how close each
- * tensor came to its tolerance. */
+ * tensor came to its tolerance. Also the network's plumbing: its workspace's buffers (disjoint,
+ * inside dd_net_floats), its pre-activations and the layer views the CUDA kernels take. */
 #include "deepdigits/idx.h"
 #include "deepdigits/model.h"
 #include "deepdigits/network.h"
@@ -602,6 +603,117 @@ static void training_and_evaluation_modes(const char *name, dd_activation act, d
     dd_net_destroy(&net);
 }
 
+/* ---- the workspace and the layer views ---- */
+
+typedef struct {
+    const char *name;
+    const float *at;
+    size_t n;
+} span;
+
+/* Every buffer dd_net_attach carves lies inside the dd_net_floats it was given and overlaps no
+ * other one: the backward scratch is as wide as the widest layer (the output's 10, here wider
+ * than the first layer's 6), and BN's buffers exist only where BN does. */
+static void workspace_buffers_are_disjoint(const char *name, dd_bn_place bn) {
+    const dd_model_config cfg = small_config(DD_ACT_TANH, bn);
+    dd_net net;
+    if (open_net(name, &cfg, &net) != 0) return;
+    const dd_layout *L = &net.layout;
+    const size_t B = NET_B, floats = dd_net_floats(L, NET_B);
+    span s[3 + 6 * DD_MAX_DENSE] = {{"input", net.input, B * DD_IMAGE_PIXELS},
+                                    {"grad_out", net.grad_out, B * L->max_units},
+                                    {"grad_in", net.grad_in, B * L->max_units}};
+    int n = 3;
+    for (int l = 0; l < L->n_dense; l++) {
+        const dd_layer_acts *a = &net.acts[l];
+        const size_t u = (size_t)L->dense[l].units;
+        s[n++] = (span){"dense_out", a->dense_out, B * u};
+        s[n++] = (span){"act_out", a->act_out, B * u};
+        if (!L->dense[l].has_bn) continue;
+        s[n++] = (span){"bn_out", a->bn_out, B * u};
+        s[n++] = (span){"bn_xhat", a->bn_xhat, B * u};
+        s[n++] = (span){"bn_mean", a->bn_mean, u};
+        s[n++] = (span){"bn_var", a->bn_var, u};
+    }
+    for (int i = 0; i < n; i++) {
+        CHECK(s[i].at >= net.memory && s[i].at + s[i].n <= net.memory + floats,
+              "%s: %s [%td, %td) outside the workspace's %zu floats", name, s[i].name,
+              s[i].at - net.memory, s[i].at + s[i].n - net.memory, floats);
+        for (int j = 0; j < i; j++)
+            CHECK(s[i].at + s[i].n <= s[j].at || s[j].at + s[j].n <= s[i].at, "%s: %s overlaps %s",
+                  name, s[i].name, s[j].name);
+    }
+    dd_net_destroy(&net);
+}
+
+/* A configuration dd_layout_build refuses is refused by dd_net_attach too, with its reason. */
+static void attach_refuses_a_bad_configuration(void) {
+    dd_model_config cfg = small_config(DD_ACT_TANH, DD_BN_NONE);
+    cfg.units[1] = 0;
+    static float memory[16];
+    char err[DD_ERR_LEN] = "";
+    dd_net net;
+    CHECK(dd_net_attach(&net, &cfg, NET_B, memory, err) != 0 && strstr(err, "0 units"),
+          "a hidden layer of 0 units: attach returned 0 or said '%s'", err);
+}
+
+/* dd_net_preactivation is what each layer's activation was applied to: the activation of it
+ * gives the layer's act_out again, to the bit. With BN before the activation that is BN's
+ * output, otherwise X·W + b; the two differ, so the wrong one cannot pass. */
+static void preactivation_is_the_activation_input(const char *name, dd_bn_place bn) {
+    const dd_model_config cfg = small_config(DD_ACT_TANH, bn);
+    dd_net net;
+    if (open_net(name, &cfg, &net) != 0) return;
+    const dd_layout *L = &net.layout;
+    net_case c = {.cfg = &cfg, .layout = L};
+    float *params = net_params(&cfg, L), again[NET_B * MAX_UNITS];
+    net_data(&net, &c);
+    dd_net_forward(&net, params, NET_B, 1);
+    for (int l = 0; l < L->n_dense; l++) {
+        const int n = NET_B * L->dense[l].units;
+        dd_activation_forward(again, dd_net_preactivation(&net, l), n,
+                              dd_layer_activation(&cfg, l));
+        CHECK(memcmp(again, net.acts[l].act_out, (size_t)n * sizeof *again) == 0,
+              "%s: layer %d's activation of its pre-activation is not its act_out", name, l + 1);
+    }
+    free(params);
+    dd_net_destroy(&net);
+}
+
+/* The view the CUDA layer kernels take of each layer: its buffers and width, its activation,
+ * its BN placement (none for the output layer, which has no BN even when the hidden ones do)
+ * and its tensors at the layout's offsets; no BN tensors where there is no BN. */
+static void layer_views_follow_the_layout(const char *name, dd_bn_place bn) {
+    const dd_model_config cfg = small_config(DD_ACT_SIGMOID, bn);
+    dd_net net;
+    if (open_net(name, &cfg, &net) != 0) return;
+    const dd_layout *L = &net.layout;
+    float *params = calloc(L->n_params, sizeof *params),
+          *grads = calloc(L->n_trainable, sizeof *grads);
+    for (int l = 0; l < L->n_dense; l++) {
+        const dd_dense_layout *d = &L->dense[l];
+        const dd_layer_view v = dd_net_layer_view(&net, params, grads, l);
+        CHECK(v.acts.dense_out == net.acts[l].dense_out && v.acts.act_out == net.acts[l].act_out &&
+                  v.units == d->units && v.act == dd_layer_activation(&cfg, l),
+              "%s: layer %d's view: buffers, width or activation", name, l + 1);
+        CHECK(v.bn == (d->has_bn ? bn : DD_BN_NONE), "%s: layer %d's view has BN %s", name, l + 1,
+              dd_bn_name(v.bn));
+        CHECK(v.bias == params + d->bias && v.dbias == grads + d->bias, "%s: layer %d's bias", name,
+              l + 1);
+        if (d->has_bn)
+            CHECK(v.gamma == params + d->gamma && v.beta == params + d->beta &&
+                      v.moving_mean == params + d->moving_mean &&
+                      v.moving_var == params + d->moving_var && v.dgamma == grads + d->gamma &&
+                      v.dbeta == grads + d->beta,
+                  "%s: layer %d's BN tensors", name, l + 1);
+        else
+            CHECK(!v.gamma && !v.beta && !v.moving_mean && !v.moving_var && !v.dgamma && !v.dbeta,
+                  "%s: layer %d has no BN, yet its view has BN tensors", name, l + 1);
+    }
+    free(params), free(grads);
+    dd_net_destroy(&net);
+}
+
 int main(void) {
     verbose = getenv("DD_TEST_VERBOSE") != NULL;
     dense_gradients_match_differences();
@@ -617,5 +729,12 @@ int main(void) {
     network_gradients_match_differences("tanh, BN after", DD_ACT_TANH, DD_BN_AFTER);
     training_and_evaluation_modes("sigmoid, BN before", DD_ACT_SIGMOID, DD_BN_BEFORE);
     training_and_evaluation_modes("tanh, BN after", DD_ACT_TANH, DD_BN_AFTER);
+    attach_refuses_a_bad_configuration();
+    const dd_bn_place places[] = {DD_BN_NONE, DD_BN_BEFORE, DD_BN_AFTER};
+    for (int k = 0; k < 3; k++) {
+        workspace_buffers_are_disjoint(dd_bn_name(places[k]), places[k]);
+        preactivation_is_the_activation_input(dd_bn_name(places[k]), places[k]);
+        layer_views_follow_the_layout(dd_bn_name(places[k]), places[k]);
+    }
     return dd_test_finish("test_gradcheck");
 }
