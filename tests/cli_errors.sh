@@ -64,6 +64,9 @@ expect_error "--hidden '1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1': at most 16 items" "$
     --hidden 1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1,1
 expect_error "--hidden '9999999999999999999999999999999999999999': give whole numbers" "${train[@]}" \
     --hidden 9999999999999999999999999999999999999999
+# 32 characters, the item buffer's size, are already too long (31 would fit with its '\0').
+expect_error "--hidden '12345678901234567890123456789012': give whole numbers" "${train[@]}" \
+    --hidden 12345678901234567890123456789012
 # Each range's upper bound is itself accepted (the flags are read, then --help ends the command).
 "$dd" train --variant 20 --width 4096 --jobs 64 --epochs 100000 --batch 65536 --lr 1000 \
     --seed 9223372036854775807 --subset 1073741824 --verbose 2 --save-every 100000 --help \
@@ -75,12 +78,25 @@ expect_error "--hidden '9999999999999999999999999999999999999999': give whole nu
 expect_error "--subset 0: must be between 1 and" "${train[@]}" --subset 0
 expect_error "--verbose -1: must be between 0 and 2" "${train[@]}" --verbose -1
 expect_error "--epochs 99999999999999999999: must be between" "${train[@]}" --epochs 99999999999999999999
+# A whole number is all digits: an empty value, a leading space or a trailing letter is refused
+# (strtol alone would read '' as 0, ' 3' and '3x' as 3); so is a decimal (strtod's '' and '0.5abc').
+# A number beyond a long is out of range, not clipped to LONG_MAX, which is --seed's own bound.
+expect_error "--epochs '': not a whole number" "${train[@]}" --epochs ''
+expect_error "--epochs ' 3': not a whole number" "${train[@]}" --epochs ' 3'
+expect_error "--epochs '3x': not a whole number" "${train[@]}" --epochs 3x
+expect_error "--seed 9223372036854775808: must be between 0 and 9223372036854775807" "${train[@]}" \
+    --seed 9223372036854775808
+expect_error "--lr '': not a decimal number" "${train[@]}" --lr ''
+expect_error "--lr ' 0.5': not a decimal number" "${train[@]}" --lr ' 0.5'
+expect_error "--lr '0.5abc': not a decimal number" "${train[@]}" --lr 0.5abc
 expect_error "--save $tmp: a folder" "${train[@]}" --save "$tmp"
 expect_error "--save /proc/x.safetensors: cannot write there" "${train[@]}" --save /proc/x.safetensors
 expect_error "unknown option" "${train[@]}" --learning-rate 3
 expect_error "--e is ambiguous: --epochs, --engine" "${train[@]}" --e 3
 expect_error "--tf32 takes no value" "${train[@]}" --tf32=1
 expect_error "--lr needs a value" "${train[@]}" --lr
+# --save is a whole option name even though --save-every begins with it: not ambiguous.
+expect_error "--save needs a value" "${train[@]}" --save
 "$dd" train -h | grep -q '^usage: deepdigits train' || fail "train -h shows no help"
 expect_error "unexpected argument" "${train[@]}" extra
 # A stray word before a flag is not taken for its value (train reads the flags in several passes).
