@@ -251,6 +251,18 @@ mkdir "$tmp/d1" "$tmp/d2"
     fail "resuming BN with its own --bn: $(cat "$tmp/err")"
 expect_error "--bn after conflicts with --resume" "${train[@]}" --resume "$tmp/bn.safetensors" \
     --epochs 3 --bn after
+# A BN model trained at batch 1 with --allow-bn-batch1 resumes without the flag: its BN and
+# batch are the checkpoint's, accepted when it was trained.
+"$dd" "${train[@]}" --hidden 25 --bn before --allow-bn-batch1 --epochs 1 \
+    --save "$tmp/bn1.safetensors" 2>"$tmp/err" || fail "training BN at batch 1: $(cat "$tmp/err")"
+"$dd" "${train[@]}" --resume "$tmp/bn1.safetensors" --epochs 2 2>"$tmp/err" ||
+    fail "resuming BN trained at batch 1: $(cat "$tmp/err")"
+# --save-every without --save saves to the --resume FILE (its --help and the README say so).
+cp "$good" "$tmp/every.safetensors"
+"$dd" "${train[@]}" --resume "$tmp/every.safetensors" --epochs 3 --save-every 1 2>"$tmp/err" ||
+    fail "--resume with --save-every and no --save: $(cat "$tmp/err")"
+"$dd" eval --model "$tmp/every.safetensors" --data "$mnist" 2>&1 | grep -q ', 3 epochs$' ||
+    fail "--resume with --save-every: the resumed file does not hold 3 epochs"
 "$dd" "${train[@]}" --resume "$good" --epochs 3 --history "$tmp/h.csv" 2>/dev/null \
     || fail "resume to 3 epochs"
 [[ $(wc -l <"$tmp/h.csv") -eq 4 ]] || fail "a resumed history lists every epoch: $(cat "$tmp/h.csv")"

@@ -181,6 +181,14 @@ done
 line='^200/200 - [0-9]+\.[0-9]s - loss: 0\.[0-9]{4} - acc: [01]\.[0-9]{4} - val_loss: 0\.[0-9]{4} - val_acc: [01]\.[0-9]{4}$'
 [[ $(grep -cE "$line" "$tmp/out") -eq 2 ]] || { echo "FAIL: epoch lines not in Keras's form:"; cat "$tmp/out"; failures=$((failures + 1)); }
 
+# --verbose 1 off a terminal (no bar) prints the summary and each epoch's last line, as Keras;
+# --verbose 0 prints nothing.
+"$dd" train --data "$mnist" --subset 100 --epochs 1 --verbose 1 --device cpu >"$tmp/v1" 2>&1
+grep -qF 'Total params: 19,885' "$tmp/v1" && grep -qE '^100/100 - [0-9.]+s - loss: ' "$tmp/v1" ||
+    fail "--verbose 1: $(cat "$tmp/v1")"
+"$dd" train --data "$mnist" --subset 100 --epochs 1 --verbose 0 --device cpu >"$tmp/v0" 2>&1
+[[ ! -s $tmp/v0 ]] || fail "--verbose 0 printed: $(cat "$tmp/v0")"
+
 # The history CSV: a header and one row per epoch.
 "$dd" train --data "$mnist" --subset 100 --epochs 3 --verbose 0 --history "$tmp/h.csv" || failures=$((failures + 1))
 header=$(head -1 "$tmp/h.csv" 2>/dev/null)
